@@ -1,1 +1,22 @@
+//! husk: an OCI container runtime with runc's command line. The library holds the runtime; the
+//! `husk` binary (src/main.rs) is the command-line edge.
 
+pub mod cgroups;
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod exec;
+pub mod features;
+pub mod hooks;
+pub mod init;
+pub mod logging;
+pub mod namespaces;
+pub mod output;
+pub mod process;
+pub mod rootfs;
+pub mod signal;
+pub mod spec_default;
+pub mod state;
+pub mod sync;
+pub mod timefmt;
+pub mod wait;

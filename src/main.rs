@@ -1,1 +1,187 @@
-fn main() {}
+//! The `husk` command line: parses runc's flags, runs one command, and reports a failure the way
+//! runc does (a log line, exit status 1).
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+use husk::cli::{Cli, Command, ListFormat, LogFormat};
+use husk::container::{self, CreateOptions};
+use husk::output;
+use std::io::Write;
+
+fn main() {
+    let args = husk::cli::normalize_args(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let g = &cli.global;
+    husk::logging::Logger::init(g.log.as_deref(), g.log_format == LogFormat::Json, g.debug);
+    match run(&cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            log::error!("{msg}");
+            // With --log the line went to the file; the caller still reads stderr.
+            if g.log.is_some() {
+                eprintln!("{msg}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    let g = &cli.global;
+    if g.version {
+        println!("husk version {}\nspec: 1.2.0", env!("CARGO_PKG_VERSION"));
+        return Ok(0);
+    }
+    if g.systemd_cgroup {
+        anyhow::bail!("--systemd-cgroup: systemd cgroup driver is not supported yet");
+    }
+    let Some(cmd) = &cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(0);
+    };
+    let root = g.root.as_path();
+    match cmd {
+        Command::Create(c) => {
+            container::create(&create_options(root, &c.id, &c.opts, false))?;
+            Ok(0)
+        }
+        Command::Start(c) => {
+            container::start(root, &c.id)?;
+            Ok(0)
+        }
+        Command::State(c) => {
+            let (dir, state) = container::open_existing(root, &c.id)?;
+            let status = state.status(&dir);
+            println!("{}", output::state_json(&state, status));
+            Ok(0)
+        }
+        Command::Kill(k) => {
+            let sig = husk::signal::parse_signal(&k.signal)?;
+            container::kill(root, &k.id, sig, k.all)?;
+            Ok(0)
+        }
+        Command::Delete(d) => {
+            container::delete(root, &d.id, d.force)?;
+            Ok(0)
+        }
+        Command::List(l) => {
+            let all = container::list(root)?;
+            let mut out = std::io::stdout().lock();
+            if l.quiet {
+                for (s, _) in &all {
+                    writeln!(out, "{}", s.id)?;
+                }
+            } else if l.format == ListFormat::Json {
+                let v: Vec<_> = all.iter().map(|(s, st)| output::ContainerState::new(s, *st)).collect();
+                if v.is_empty() {
+                    writeln!(out, "null")?;
+                } else {
+                    writeln!(out, "{}", serde_json::to_string(&v)?)?;
+                }
+            } else {
+                let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+                for (s, st) in &all {
+                    rows.push(vec![
+                        s.id.clone(),
+                        s.visible_pid(*st).to_string(),
+                        st.as_str().to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.clone(),
+                        s.owner.clone(),
+                    ]);
+                }
+                out.write_all(output::table(&rows).as_bytes())?;
+            }
+            Ok(0)
+        }
+        Command::Run(r) => run_container(root, r),
+        Command::Exec(e) => exec(root, e),
+        Command::Spec(s) => {
+            let dir = s.bundle.clone().unwrap_or_else(|| ".".into());
+            let path = dir.join("config.json");
+            if path.exists() {
+                anyhow::bail!("File {} exists. Remove it first", path.display());
+            }
+            std::fs::write(&path, husk::spec_default::default_spec(s.rootless)).with_context(|| format!("write {}", path.display()))?;
+            Ok(0)
+        }
+        Command::Features => {
+            println!("{}", husk::features::features_json(&husk::features::Supported::current()));
+            Ok(0)
+        }
+    }
+}
+
+fn create_options<'a>(root: &'a std::path::Path, id: &'a str, o: &'a husk::cli::CreateOpts, for_run: bool) -> CreateOptions<'a> {
+    CreateOptions {
+        root,
+        id,
+        bundle: &o.bundle,
+        console_socket: o.console_socket.as_deref(),
+        pid_file: o.pid_file.as_deref(),
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        preserve_fds: o.preserve_fds,
+        for_run,
+    }
+}
+
+/// `run`: create, start, and (unless detached) wait for the container, forwarding signals, then
+/// delete it (unless --keep) and exit with its status.
+fn run_container(root: &std::path::Path, r: &husk::cli::Run) -> Result<i32> {
+    if !r.no_subreaper {
+        // Orphans of the container (and a two-stage init) are reparented to us and reaped.
+        nix::sys::prctl::set_child_subreaper(true).context("prctl subreaper")?;
+    }
+    let created = container::create(&create_options(root, &r.id, &r.opts, true))?;
+    let chan = created.chan.as_ref().context("run: no channel to the init")?;
+    let sfd = if r.detach { None } else { Some(husk::wait::block_signals()?) };
+    let go = chan.send(&husk::sync::Msg::Go).and_then(|()| container::poststart(&created.state, &created.dir));
+    if let Err(e) = go {
+        // Leave nothing behind: kill (done by poststart on hook failure) and delete.
+        container::delete(root, &r.id, true).context("delete after failed start")?;
+        return Err(e.into());
+    }
+    let Some(sfd) = sfd else { return Ok(0) };
+    let code = husk::wait::wait_forwarding(&sfd, created.state.pid)?;
+    if !r.keep {
+        container::destroy(&created.state, &created.dir)?;
+    }
+    Ok(code)
+}
+
+fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
+    let (_, state) = container::open_existing(root, &e.id)?;
+    let process = match &e.process {
+        Some(path) => {
+            let data = std::fs::read(path).with_context(|| format!("--process: read {}", path.display()))?;
+            serde_json::from_slice(&data).with_context(|| format!("--process: parse {}", path.display()))?
+        }
+        None => husk::exec::process_from_flags(
+            &state.process,
+            &e.command,
+            &e.env,
+            e.cwd.as_deref(),
+            e.user.as_deref(),
+            &e.additional_gids,
+            &e.cap,
+            e.tty,
+            e.no_new_privs,
+        )?,
+    };
+    Ok(husk::exec::exec(husk::exec::ExecOptions {
+        root,
+        id: &e.id,
+        process,
+        detach: e.detach,
+        pid_file: e.pid_file.as_deref(),
+        console_socket: e.console_socket.as_deref(),
+        preserve_fds: e.preserve_fds,
+        ignore_paused: e.ignore_paused,
+    })?)
+}

@@ -1,0 +1,154 @@
+//! Cgroups behind one trait, with a v1 (per-controller hierarchies) and a v2 (unified)
+//! implementation. `cgroupsPath` follows runc's fs driver: absolute paths are taken from the
+//! hierarchy's root, relative ones from husk's own cgroup, and an empty one means the
+//! container's id under husk's own cgroup.
+
+pub mod v1;
+pub mod v2;
+
+use crate::error::{Context, Result};
+use oci_spec::runtime::LinuxResources;
+use std::path::{Path, PathBuf};
+
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+pub trait CgroupManager {
+    /// Makes the cgroup directories.
+    fn create(&self) -> Result<()>;
+    /// Moves a process into the cgroup.
+    fn apply(&self, pid: i32) -> Result<()>;
+    /// Writes resource limits.
+    fn set(&self, resources: &LinuxResources) -> Result<()>;
+    /// The processes in the cgroup, nested cgroups included.
+    fn pids(&self) -> Result<Vec<i32>>;
+    /// Removes the cgroup directories, nested ones first.
+    fn destroy(&self) -> Result<()>;
+    /// The directories this manager owns, to be remembered in the container's state.
+    fn paths(&self) -> Vec<PathBuf>;
+}
+
+pub fn is_v2() -> bool {
+    nix::sys::statfs::statfs(CGROUP_ROOT)
+        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// The manager for a new container.
+pub fn for_container(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn CgroupManager>> {
+    let rel = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
+    if is_v2() {
+        Ok(Box::new(v2::V2::new(CGROUP_ROOT, &rel, &read_own_cgroups()?)?))
+    } else {
+        Ok(Box::new(v1::V1::new(&rel, &read_own_cgroups()?)?))
+    }
+}
+
+/// The manager for an existing container, from the paths saved in its state.
+pub fn from_paths(paths: Vec<PathBuf>) -> Box<dyn CgroupManager> {
+    if paths.len() == 1 && is_v2() {
+        Box::new(v2::V2 { path: paths.into_iter().next().unwrap_or_default() })
+    } else {
+        Box::new(v1::V1 { dirs: paths })
+    }
+}
+
+/// /proc/self/cgroup as (controllers, path) pairs; v2's line has empty controllers.
+pub fn read_own_cgroups() -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
+    Ok(parse_proc_cgroup(&text))
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let _id = it.next()?;
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// Joins a container's cgroupsPath onto a hierarchy, runc-style.
+pub fn resolve(mount: &Path, own: &str, rel: &Path) -> PathBuf {
+    let inner = if rel.is_absolute() {
+        rel.to_path_buf()
+    } else {
+        Path::new(own).join(rel)
+    };
+    let inner = inner.strip_prefix("/").unwrap_or(&inner);
+    // ".." must not climb out of the hierarchy.
+    let mut clean = PathBuf::new();
+    for c in inner.components() {
+        match c {
+            std::path::Component::Normal(p) => clean.push(p),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    mount.join(clean)
+}
+
+/// Removes a cgroup directory and its descendants, deepest first. A cgroup whose last process
+/// is still exiting reports EBUSY for a moment; that is retried a bounded number of times.
+pub fn remove_tree(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_ctx(|| format!("read {}", dir.display())),
+    };
+    for e in entries.flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_tree(&e.path())?;
+        }
+    }
+    let mut delay = std::time::Duration::from_millis(1);
+    for _ in 0..12 {
+        match rmdir(dir) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
+            Err(nix::errno::Errno::EBUSY) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(e).with_ctx(|| format!("rmdir {}", dir.display())),
+        }
+    }
+    rmdir(dir).with_ctx(|| format!("rmdir {}", dir.display()))
+}
+
+fn rmdir(dir: &Path) -> nix::Result<()> {
+    std::fs::remove_dir(dir).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}
+
+pub fn write_file(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).with_ctx(|| format!("write {value:?} to {}", path.display()))
+}
+
+pub fn read_pids(file: &Path) -> Result<Vec<i32>> {
+    let text = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroups_path_semantics() {
+        let m = Path::new("/sys/fs/cgroup/memory");
+        assert_eq!(resolve(m, "/user/1", Path::new("/abs/c1")), m.join("abs/c1"));
+        assert_eq!(resolve(m, "/user/1", Path::new("rel/c1")), m.join("user/1/rel/c1"));
+        assert_eq!(resolve(m, "/", Path::new("c1")), m.join("c1"));
+        assert_eq!(resolve(m, "/", Path::new("/../../etc")), m.join("etc"));
+    }
+
+    #[test]
+    fn parses_proc_cgroup() {
+        let p = parse_proc_cgroup("4:memory:/a/b\n1:cpu,cpuacct:/\n0::/x\n");
+        assert_eq!(p[0], ("memory".into(), "/a/b".into()));
+        assert_eq!(p[1], ("cpu,cpuacct".into(), "/".into()));
+        assert_eq!(p[2], ("".into(), "/x".into()));
+    }
+}

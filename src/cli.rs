@@ -1,0 +1,393 @@
+//! runc-compatible command line. Flag names and defaults follow runc 1.2 so that scripts and
+//! containerd's go-runc client work unchanged; `normalize_args` turns Go-style single-dash long
+//! flags (`-bundle`, `-no-subreaper`) into the double-dash form clap parses.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "husk",
+    about = "husk is a command line client for running applications packaged according to the Open Container Initiative (OCI) format",
+    disable_version_flag = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// root directory for storage of container state (this should be located in tmpfs)
+    #[arg(long, default_value = "/run/husk", global = true)]
+    pub root: PathBuf,
+    /// set the log file to write husk logs to (default is stderr)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// set the log format ('text' (default), or 'json')
+    #[arg(long = "log-format", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// enable debug logging
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// enable systemd cgroup support (not supported yet)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// path to the criu binary used for checkpoint and restore
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
+    /// print the version
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// create a container
+    Create(Create),
+    /// executes the user defined process in a created container
+    Start(IdArg),
+    /// output the state of a container
+    State(IdArg),
+    /// kill sends the specified signal (default: SIGTERM) to the container's init process
+    Kill(Kill),
+    /// delete any resources held by the container often used with detached container
+    Delete(Delete),
+    /// lists containers started by husk with the given root
+    #[command(visible_alias = "ls")]
+    List(List),
+    /// create and run a container
+    Run(Run),
+    /// execute new process inside the container
+    Exec(Exec),
+    /// create a new specification file
+    Spec(Spec),
+    /// show the enabled features
+    Features,
+}
+
+#[derive(Args, Debug)]
+pub struct IdArg {
+    /// the container id
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateOpts {
+    /// path to the root of the bundle directory, defaults to the current directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// do not use pivot root to jail process inside rootfs
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// do not create a new session keyring for the container
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct Create {
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    /// the container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Run {
+    #[command(flatten)]
+    pub opts: CreateOpts,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// do not delete the container after it exits
+    #[arg(long)]
+    pub keep: bool,
+    /// disable the use of the subreaper used to reap reparented processes
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// the container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Kill {
+    /// send the specified signal to all processes inside the container
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// the container id
+    pub id: String,
+    /// the signal (name with or without SIG, or number)
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Delete {
+    /// forcibly deletes the container if it is still running (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// the container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct List {
+    /// select one of: table or json
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: ListFormat,
+    /// display only container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Exec {
+    /// path to the process.json
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// set environment variables
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// add a capability to the bounding set for the process
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// set the no new privileges value for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// set the asm process label for the process commonly used with selinux
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// set the apparmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// the container id
+    pub id: String,
+    /// the command and its arguments; parsing stops at the first of them
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Spec {
+    /// path to the root of the bundle directory
+    #[arg(short = 'b', long)]
+    pub bundle: Option<PathBuf>,
+    /// generate a configuration for a rootless container
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+/// Rewrites Go-style single-dash long flags (`-bundle x`, `-no-subreaper`) into `--bundle x`,
+/// as runc's flag parser accepts both. Only names that are long flags of the command in effect
+/// are rewritten, so short flags (`-d`) and the container's own argv (after `exec <id>`) stay.
+pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut cmd = &root;
+    let mut out = Vec::with_capacity(args.len());
+    let mut positional_seen = 0usize;
+    let mut iter = args.into_iter();
+    if let Some(argv0) = iter.next() {
+        out.push(argv0);
+    }
+    let mut passthrough = false;
+    let mut skip_value = false;
+    for arg in iter {
+        if passthrough {
+            out.push(arg);
+            continue;
+        }
+        if skip_value {
+            skip_value = false;
+            out.push(arg);
+            continue;
+        }
+        let s = match arg.to_str() {
+            Some(s) => s.to_owned(),
+            None => {
+                out.push(arg);
+                continue;
+            }
+        };
+        if s == "--" {
+            passthrough = true;
+            out.push(arg);
+            continue;
+        }
+        let s = s.as_str();
+        let (dashes, body) = if let Some(b) = s.strip_prefix("--") {
+            (2, b)
+        } else if let Some(b) = s.strip_prefix('-') {
+            (1, b)
+        } else {
+            (0, s)
+        };
+        if dashes == 0 {
+            // A positional: the first one at top level names the subcommand.
+            if std::ptr::eq(cmd, &root) {
+                if let Some(sub) = root.find_subcommand(s) {
+                    cmd = sub;
+                    out.push(arg);
+                    continue;
+                }
+            }
+            positional_seen += 1;
+            // exec <id> <command...>: everything after the id belongs to the container.
+            if cmd.get_name() == "exec" && positional_seen >= 1 {
+                passthrough = true;
+            }
+            out.push(arg);
+            continue;
+        }
+        let name = body.split_once('=').map_or(body, |(n, _)| n);
+        let find = |c: &clap::Command| {
+            c.get_arguments()
+                .find(|a| a.get_long() == Some(name))
+                .map(|a| a.get_action().takes_values())
+        };
+        let takes_value = find(cmd).or_else(|| find(&root));
+        match takes_value {
+            Some(tv) if dashes == 1 && name.len() > 1 => {
+                let mut fixed = OsString::from("-");
+                fixed.push(&arg);
+                out.push(fixed);
+                skip_value = tv && !body.contains('=');
+            }
+            Some(tv) => {
+                out.push(arg);
+                skip_value = tv && !body.contains('=');
+            }
+            None => {
+                // A short flag that takes a value consumes the next word (`-p x`, `-f json`).
+                if dashes == 1 && body.len() == 1 {
+                    let short = body.chars().next();
+                    skip_value = cmd
+                        .get_arguments()
+                        .chain(root.get_arguments())
+                        .any(|a| a.get_short() == short && a.get_action().takes_values());
+                }
+                out.push(arg);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn single_dash_long_flags_become_double_dash() {
+        assert_eq!(
+            norm(&["husk", "-root", "/r", "run", "-bundle", "b", "-no-subreaper", "-d", "id"]),
+            ["husk", "--root", "/r", "run", "--bundle", "b", "--no-subreaper", "-d", "id"]
+        );
+        assert_eq!(
+            norm(&["husk", "create", "-pid-file=/p", "x"]),
+            ["husk", "create", "--pid-file=/p", "x"]
+        );
+    }
+
+    #[test]
+    fn exec_arguments_after_id_are_untouched() {
+        assert_eq!(
+            norm(&["husk", "exec", "-cwd", "/", "id", "ls", "-root", "-la"]),
+            ["husk", "exec", "--cwd", "/", "id", "ls", "-root", "-la"]
+        );
+        let cli = Cli::try_parse_from(norm(&["husk", "exec", "-t", "id", "sh", "-c", "x"])).unwrap();
+        match cli.command {
+            Some(Command::Exec(e)) => {
+                assert!(e.tty);
+                assert_eq!(e.command, ["sh", "-c", "x"]);
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_of_flags_are_not_rewritten() {
+        assert_eq!(
+            norm(&["husk", "exec", "-e", "-debug", "id", "true"]),
+            ["husk", "exec", "-e", "-debug", "id", "true"]
+        );
+    }
+
+    #[test]
+    fn kill_takes_optional_signal() {
+        let cli = Cli::try_parse_from(["husk", "kill", "c1"]).unwrap();
+        match cli.command {
+            Some(Command::Kill(k)) => assert_eq!(k.signal, "SIGTERM"),
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,445 @@
+//! The container lifecycle as seen from husk's own process: create (validate, clone the init,
+//! play our part of the setup, record state), start, kill and delete. A failed create leaves
+//! nothing behind: the init is killed, its cgroup and state directory removed.
+
+use crate::cgroups::{self, CgroupManager};
+use crate::error::{Context, Error, Result};
+use crate::init::{self, Gate, InitArgs};
+use crate::namespaces::{self, Plan};
+use crate::state::{State, StateDir, Status};
+use crate::sync::{self, Msg};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use oci_spec::runtime::Spec;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+pub struct CreateOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub console_socket: Option<&'a Path>,
+    pub pid_file: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// `run`: no exec fifo; the caller starts the init through the returned channel.
+    pub for_run: bool,
+}
+
+pub struct Created {
+    pub state: State,
+    pub dir: StateDir,
+    /// For `run`: the channel on which the init waits for its go-ahead.
+    pub chan: Option<sync::Channel>,
+}
+
+pub fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound if !bundle.exists() => Error::msg(format!("bundle {}: no such directory", bundle.display())),
+        _ => Error::Io { ctx: format!("open {}", path.display()), source: e },
+    })?;
+    serde_json::from_slice(&data).map_err(|e| Error::msg(format!("{}: invalid config: {e}", path.display())))
+}
+
+/// Rejects what would fail half-way through setup, naming the field.
+pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
+    let process = spec.process().as_ref().ok_or_else(|| Error::msg("process: missing from config.json"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::msg("process.args: args must not be empty"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::msg(format!("process.cwd: {} is not an absolute path", process.cwd().display())));
+    }
+    if !rootfs.is_dir() {
+        return Err(Error::msg(format!("root.path: rootfs {} does not exist or is not a directory", rootfs.display())));
+    }
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::msg("linux: missing from config.json"))?;
+    let ns = linux.namespaces().as_deref().unwrap_or(&[]);
+    let plan = Plan::new(ns)?;
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        return Err(Error::msg("linux.namespaces: a mount namespace is required"));
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        && linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if plan.creates(CloneFlags::CLONE_NEWUSER) && !maps {
+        return Err(Error::msg("linux.uidMappings: a new user namespace needs uid and gid mappings"));
+    }
+    if linux.seccomp().is_some() {
+        return Err(Error::msg("linux.seccomp: seccomp is not supported by this husk build yet"));
+    }
+    if let Some(h) = spec.hostname() {
+        if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
+            return Err(Error::msg("hostname: unable to set hostname without a private UTS namespace"));
+        }
+    }
+    for m in spec.mounts().iter().flatten() {
+        if !m.destination().is_absolute() {
+            return Err(Error::msg(format!("mounts: destination {} is not an absolute path", m.destination().display())));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes a create that failed part-way.
+struct Undo<'a> {
+    dir: &'a StateDir,
+    cgroup: Option<Box<dyn CgroupManager>>,
+    pids: Vec<i32>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for &pid in &self.pids {
+            // The process may already be gone; reaping it is what matters.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.destroy() {
+                log::warn!("cleanup: {e}");
+            }
+        }
+        if let Err(e) = self.dir.remove() {
+            log::warn!("cleanup: {e}");
+        }
+    }
+}
+
+pub fn create(o: &CreateOptions) -> Result<Created> {
+    let dir = StateDir::new(o.root, o.id)?;
+    let bundle = std::fs::canonicalize(o.bundle)
+        .map_err(|_| Error::msg(format!("bundle {}: no such directory", o.bundle.display())))?;
+    let spec = load_spec(&bundle)?;
+    let root_path = spec.root().as_ref().map(|r| r.path().clone()).ok_or_else(|| Error::msg("root.path: missing from config.json"))?;
+    let rootfs = if root_path.is_absolute() { root_path } else { bundle.join(root_path) };
+    validate(&spec, &rootfs)?;
+    let rootfs = std::fs::canonicalize(&rootfs).with_ctx(|| format!("root.path: {}", rootfs.display()))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::msg("linux: missing"))?;
+    let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
+
+    // A console socket connection is made here, where the path still means the host's.
+    let console = match o.console_socket {
+        Some(p) => Some(connect_unix(p)?),
+        None => None,
+    };
+    if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) && console.is_none() && !o.for_run {
+        return Err(Error::msg("cannot allocate tty if runc will detach without setting console socket"));
+    }
+
+    dir.create(o.id)?;
+    let mut undo = Undo { dir: &dir, cgroup: None, pids: vec![], armed: true };
+    let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
+    cg.create()?;
+    let cgroup_paths = cg.paths();
+    undo.cgroup = Some(cg);
+
+    let gate = if o.for_run {
+        Gate::Parent
+    } else {
+        let fifo = dir.fifo();
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+        let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .with_ctx(|| format!("open {}", fifo.display()))?;
+        Gate::Fifo(fd)
+    };
+
+    let listen_fds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let mut extra_env = Vec::new();
+    if listen_fds > 0 {
+        extra_env.push(format!("LISTEN_FDS={listen_fds}"));
+        extra_env.push("LISTEN_PID=1".to_string());
+    }
+    let hooks = spec.hooks().as_ref();
+    let parent_hooks = hooks.is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    let args = InitArgs {
+        spec: &spec,
+        rootfs: rootfs.clone(),
+        bundle: bundle.clone(),
+        plan: &plan,
+        cgroup_paths: cgroup_paths.clone(),
+        no_pivot: o.no_pivot,
+        no_new_keyring: o.no_new_keyring,
+        id: o.id,
+        keep_fds: listen_fds + o.preserve_fds,
+        extra_env,
+        console,
+        gate,
+        parent_hooks,
+    };
+
+    let (parent, child) = sync::pair()?;
+    let two_stage = plan.two_stage();
+    let first = namespaces::clone(if two_stage { CloneFlags::empty() } else { plan.new })?;
+    if first == 0 {
+        drop(parent);
+        if two_stage {
+            init::intermediate_main(args, child)
+        } else {
+            init::init_main(args, child)
+        }
+    }
+    drop(child);
+    // The parent keeps none of the container's fds (fifo, console).
+    drop(args);
+    undo.pids.push(first);
+
+    let uids = linux.uid_mappings().as_deref().unwrap_or(&[]);
+    let gids = linux.gid_mappings().as_deref().unwrap_or(&[]);
+    let init_pid = if two_stage {
+        loop {
+            match recv(&parent)? {
+                Msg::Maps(p) => {
+                    namespaces::write_id_maps(p, uids, gids)?;
+                    parent.send(&Msg::Go)?;
+                }
+                Msg::Pid(p) => break p,
+                other => return Err(Error::msg(format!("unexpected message from init: {other:?}"))),
+            }
+        }
+    } else {
+        if plan.creates(CloneFlags::CLONE_NEWUSER) {
+            namespaces::write_id_maps(first, uids, gids)?;
+        }
+        first
+    };
+    if two_stage {
+        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None).ctx("wait for intermediate process")?;
+        undo.pids = vec![init_pid];
+    }
+    let cg = undo.cgroup.as_ref().ok_or_else(|| Error::msg("cgroup manager missing"))?;
+    cg.apply(init_pid)?;
+    if let Some(r) = linux.resources() {
+        cg.set(r)?;
+    }
+    parent.send(&Msg::Go)?;
+
+    let process = spec.process().clone().ok_or_else(|| Error::msg("process: missing"))?;
+    let mut state = State {
+        id: o.id.to_string(),
+        pid: init_pid,
+        pid_start: crate::state::process_start_time(init_pid).unwrap_or(0),
+        bundle: bundle.clone(),
+        rootfs,
+        created: crate::timefmt::rfc3339_now(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        paused: false,
+        cgroup_paths,
+        shared_pidns: !plan.creates(CloneFlags::CLONE_NEWPID),
+        hooks: spec.hooks().clone(),
+        process,
+        ociversion: spec.version().clone(),
+    };
+    loop {
+        match recv(&parent)? {
+            Msg::Hooks => {
+                let s = state.spec_state(Status::Creating);
+                if let Some(h) = hooks {
+                    crate::hooks::run_hooks("prestart", h.prestart().as_ref(), &s)?;
+                    crate::hooks::run_hooks("createRuntime", h.create_runtime().as_ref(), &s)?;
+                }
+                parent.send(&Msg::Go)?;
+            }
+            Msg::Ready => break,
+            other => return Err(Error::msg(format!("unexpected message from init: {other:?}"))),
+        }
+    }
+    state.pid_start = crate::state::process_start_time(init_pid).unwrap_or(state.pid_start);
+    dir.save(&state)?;
+    if let Some(p) = o.pid_file {
+        write_pid_file(p, init_pid)?;
+    }
+    undo.armed = false;
+    drop(undo);
+    Ok(Created { state, dir, chan: o.for_run.then_some(parent) })
+}
+
+/// The next message from the init; its exit without a word is an error too.
+fn recv(chan: &sync::Channel) -> Result<Msg> {
+    match chan.recv()? {
+        Some(Msg::Fail(m)) => Err(Error::msg(format!("unable to start container process: {m}"))),
+        Some(m) => Ok(m),
+        None => Err(Error::msg("unable to start container process: container init exited unexpectedly")),
+    }
+}
+
+fn connect_unix(path: &Path) -> Result<OwnedFd> {
+    let s = std::os::unix::net::UnixStream::connect(path).with_ctx(|| format!("--console-socket: connect {}", path.display()))?;
+    Ok(OwnedFd::from(s))
+}
+
+/// Written via a temporary file and rename, so a reader never sees a partial pid.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, pid.to_string()).with_ctx(|| format!("--pid-file: write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_ctx(|| format!("--pid-file: rename to {}", path.display()))
+}
+
+pub fn open_existing(root: &Path, id: &str) -> Result<(StateDir, State)> {
+    let dir = StateDir::new(root, id).map_err(|_| Error::NotExist)?;
+    let state = dir.load()?;
+    Ok((dir, state))
+}
+
+/// Lets a created container's init run its program, then runs the poststart hooks.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let (dir, state) = open_existing(root, id)?;
+    let _lock = dir.lock()?;
+    match state.status(&dir) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::msg("cannot start a container that has stopped")),
+        Status::Running | Status::Paused => return Err(Error::msg("cannot start an already running container")),
+        Status::Creating => return Err(Error::msg("cannot start a container that is being created")),
+    }
+    let fifo = dir.fifo();
+    let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| match e {
+            nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
+            e => Error::Sys { ctx: format!("open {}", fifo.display()), source: e },
+        })?;
+    nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
+    std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
+    poststart(&state, &dir)
+}
+
+pub fn poststart(state: &State, dir: &StateDir) -> Result<()> {
+    let Some(h) = &state.hooks else { return Ok(()) };
+    let s = state.spec_state(Status::Running);
+    if let Err(e) = crate::hooks::run_hooks("poststart", h.poststart().as_ref(), &s) {
+        // A failed poststart hook stops the container, as runc does.
+        if let Err(k) = signal_all(state, dir, libc::SIGKILL, false) {
+            log::warn!("kill after failed poststart hook: {k}");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
+    let (dir, state) = open_existing(root, id)?;
+    if state.status(&dir) == Status::Stopped {
+        return Err(Error::NotRunning);
+    }
+    signal_all(&state, &dir, sig, all)
+}
+
+fn signal_all(state: &State, _dir: &StateDir, sig: i32, all: bool) -> Result<()> {
+    let signal = Signal::try_from(sig).ctx("signal")?;
+    if all {
+        let cg = cgroups::from_paths(state.cgroup_paths.clone());
+        for pid in cg.pids()? {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(e).with_ctx(|| format!("kill {pid}")),
+            }
+        }
+        return Ok(());
+    }
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), signal) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::ESRCH) => Err(Error::NotRunning),
+        Err(e) => Err(e).ctx("kill"),
+    }
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let (dir, state) = match open_existing(root, id) {
+        Ok(x) => x,
+        // runc: `delete --force` of a container that does not exist succeeds.
+        Err(Error::NotExist) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let _lock = dir.lock()?;
+    let status = state.status(&dir);
+    match status {
+        Status::Stopped => {}
+        Status::Created => stop_and_wait(&state, &dir)?,
+        Status::Running | Status::Paused | Status::Creating => {
+            if !force {
+                return Err(Error::msg(format!("cannot delete container {id} that is not stopped: {}", status.as_str())));
+            }
+            stop_and_wait(&state, &dir)?;
+        }
+    }
+    destroy(&state, &dir)
+}
+
+/// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
+/// for the init to be gone, through a pidfd rather than by polling /proc.
+fn stop_and_wait(state: &State, dir: &StateDir) -> Result<()> {
+    let pidfd = match crate::hooks::pidfd_open(state.pid) {
+        Ok(fd) => Some(fd),
+        Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => None,
+        Err(e) => return Err(e),
+    };
+    signal_all(state, dir, libc::SIGKILL, state.shared_pidns).or_else(|e| match e {
+        Error::NotRunning => Ok(()),
+        e => Err(e),
+    })?;
+    if let Some(fd) = pidfd {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, PollTimeout::from(10_000u16)) {
+                Ok(0) => return Err(Error::msg(format!("container init {} did not exit after SIGKILL", state.pid))),
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).ctx("poll pidfd"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes everything a stopped container holds and runs its poststop hooks.
+pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
+    let cg = cgroups::from_paths(state.cgroup_paths.clone());
+    if state.shared_pidns {
+        // Processes left in the cgroup of a container without its own pid namespace.
+        for pid in cg.pids().unwrap_or_default() {
+            // Already exiting processes are fine.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    cg.destroy()?;
+    let mut hook_err = None;
+    if let Some(h) = &state.hooks {
+        let s = state.spec_state(Status::Stopped);
+        if let Err(e) = crate::hooks::run_hooks("poststop", h.poststop().as_ref(), &s) {
+            hook_err = Some(e);
+        }
+    }
+    dir.remove()?;
+    match hook_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e).with_ctx(|| format!("read {}", root.display())),
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(id) = name.to_str() else { continue };
+        let Ok(dir) = StateDir::new(root, id) else { continue };
+        // A directory whose create is still under way has no state yet.
+        let Ok(state) = dir.load() else { continue };
+        let status = state.status(&dir);
+        out.push((state, status));
+    }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    Ok(out)
+}

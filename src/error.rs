@@ -1,0 +1,81 @@
+//! The library's error type. Messages are lower-case and name the path or field involved, as
+//! runc's do; containerd surfaces the last one to its user.
+
+use std::fmt::Display;
+
+#[derive(thiserror::Error, Debug)]
+pub enum Error {
+    #[error("container does not exist")]
+    NotExist,
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    #[error("container not running")]
+    NotRunning,
+    #[error("{0}")]
+    Msg(String),
+    #[error("{ctx}: {source}")]
+    Sys { ctx: String, source: nix::Error },
+    #[error("{ctx}: {source}")]
+    Io { ctx: String, source: std::io::Error },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn msg(m: impl Into<String>) -> Self {
+        Error::Msg(m.into())
+    }
+}
+
+/// Attaches what was being done (and to which path) to a syscall or I/O error.
+pub trait Context<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T>;
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T>;
+}
+
+impl<T> Context<T> for nix::Result<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|source| Error::Sys { ctx: what.to_string(), source })
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
+        self.map_err(|source| Error::Sys { ctx: f().to_string(), source })
+    }
+}
+
+impl<T> Context<T> for std::io::Result<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|source| Error::Io { ctx: what.to_string(), source })
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
+        self.map_err(|source| Error::Io { ctx: f().to_string(), source })
+    }
+}
+
+impl<T> Context<T> for Result<T> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|e| Error::Msg(format!("{what}: {e}")))
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::Msg(format!("{}: {e}", f())))
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, caps::errors::CapsError> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.map_err(|e| Error::Msg(format!("{what}: {e}")))
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::Msg(format!("{}: {e}", f())))
+    }
+}
+
+impl Error {
+    /// The errno behind this error, if it came from a syscall.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            Error::Sys { source, .. } => Some(*source),
+            Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! `husk exec`: a new process in a running container. husk forks once: the pid namespace is
+//! entered for our children before the fork, the others by the child, which then sets up the
+//! process exactly as the init does and execs. The child is non-dumpable from its first
+//! instruction, so the container cannot reach the husk binary through /proc/<pid>/exe.
+
+use crate::container::{open_existing, write_pid_file};
+use crate::error::{Context, Error, Result};
+use crate::process;
+use crate::state::Status;
+use crate::sync::{self, Msg};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Capability, Process};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+pub struct ExecOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub process: Process,
+    pub detach: bool,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// What `exec` runs when no --process file is given: the container's own process, changed by
+/// the command line's flags.
+#[allow(clippy::too_many_arguments)]
+pub fn process_from_flags(
+    base: &Process,
+    args: &[String],
+    env: &[String],
+    cwd: Option<&str>,
+    user: Option<&str>,
+    additional_gids: &[u32],
+    caps: &[String],
+    tty: bool,
+    no_new_privs: bool,
+) -> Result<Process> {
+    if args.is_empty() {
+        return Err(Error::msg("exec args cannot be empty"));
+    }
+    let mut p = base.clone();
+    p.set_args(Some(args.to_vec()));
+    let mut e = base.env().clone().unwrap_or_default();
+    e.extend(env.iter().cloned());
+    p.set_env(Some(e));
+    if let Some(c) = cwd {
+        p.set_cwd(PathBuf::from(c));
+    }
+    p.set_terminal(Some(tty));
+    if no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    let mut u = p.user().clone();
+    if let Some(spec) = user {
+        let (uid, gid) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        u.set_uid(uid.parse().map_err(|_| Error::msg(format!("--user: parsing {uid} as int")))?);
+        if let Some(g) = gid {
+            u.set_gid(g.parse().map_err(|_| Error::msg(format!("--user: parsing {g} as int")))?);
+        }
+    }
+    if !additional_gids.is_empty() {
+        u.set_additional_gids(Some(additional_gids.to_vec()));
+    }
+    p.set_user(u);
+    if !caps.is_empty() {
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        for name in caps {
+            let cap = Capability::from_str(name.trim_start_matches("CAP_"))
+                .map_err(|_| Error::msg(format!("--cap: unknown capability {name}")))?;
+            // Bounding, effective and permitted only: an inheritable capability would survive
+            // into programs the process execs (CVE-2022-29162).
+            let mut b = c.bounding().clone().unwrap_or_default();
+            b.insert(cap);
+            c.set_bounding(Some(b));
+            let mut e = c.effective().clone().unwrap_or_default();
+            e.insert(cap);
+            c.set_effective(Some(e));
+            let mut pm = c.permitted().clone().unwrap_or_default();
+            pm.insert(cap);
+            c.set_permitted(Some(pm));
+        }
+        p.set_capabilities(Some(c));
+    }
+    Ok(p)
+}
+
+const NAMESPACES: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The init's namespaces that differ from ours, opened now (before the init could go away).
+fn open_namespaces(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
+    let mut out = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+        match (ino(&theirs), ino(&format!("/proc/self/ns/{name}"))) {
+            (Ok(a), Ok(b)) if a == b => continue,
+            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            _ => {}
+        }
+        let fd = nix::fcntl::open(theirs.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .with_ctx(|| format!("open {theirs}"))?;
+        out.push((fd, *flag));
+    }
+    Ok(out)
+}
+
+pub fn exec(o: ExecOptions) -> Result<i32> {
+    let (dir, state) = open_existing(o.root, o.id)?;
+    match state.status(&dir) {
+        Status::Running | Status::Created => {}
+        Status::Paused if o.ignore_paused => {}
+        Status::Paused => return Err(Error::msg("cannot exec in a paused container (use --ignore-paused to override)")),
+        _ => return Err(Error::msg("cannot exec in a stopped container")),
+    }
+    let p = o.process;
+    let tty = p.terminal().unwrap_or(false);
+    if tty && o.detach && o.console_socket.is_none() {
+        return Err(Error::msg("cannot allocate tty if runc will detach without setting console socket"));
+    }
+    let console = match o.console_socket {
+        Some(path) => Some(OwnedFd::from(
+            std::os::unix::net::UnixStream::connect(path).with_ctx(|| format!("--console-socket: connect {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let namespaces = open_namespaces(state.pid)?;
+    let pidns = format!("/proc/{}/ns/pid", state.pid);
+    if std::fs::metadata(&pidns).map(|m| m.ino()).ok() != std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).ok() {
+        let fd = nix::fcntl::open(pidns.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .with_ctx(|| format!("open {pidns}"))?;
+        // Affects only our children: the fork below lands in the container's pid namespace.
+        nix::sched::setns(&fd, CloneFlags::CLONE_NEWPID).ctx("setns pid")?;
+    }
+    let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid)).map(|s| s.trim() != "deny").unwrap_or(true);
+    let listen_fds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let (parent, child) = sync::pair()?;
+    let pid = crate::namespaces::clone(CloneFlags::empty())?;
+    if pid == 0 {
+        drop(parent);
+        let e = match child_main(&p, &state.cgroup_paths, namespaces, console, setgroups, listen_fds + o.preserve_fds) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        // If the parent is gone there is nobody to tell.
+        let _ = child.send(&Msg::Fail(e.to_string()));
+        // SAFETY: ends the forked child without running the parent's exit handlers.
+        unsafe { libc::_exit(255) }
+    }
+    drop(child);
+    let sfd = if o.detach { None } else { Some(crate::wait::block_signals()?) };
+    // The child's end closes on its successful execve.
+    match parent.recv()? {
+        None => {}
+        Some(Msg::Fail(m)) => {
+            // Reap the failed child; its status adds nothing to the message.
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            return Err(Error::msg(format!("exec failed: {m}")));
+        }
+        Some(other) => return Err(Error::msg(format!("unexpected message from exec: {other:?}"))),
+    }
+    if let Some(pf) = o.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    match sfd {
+        None => Ok(0),
+        Some(sfd) => crate::wait::wait_forwarding(&sfd, pid),
+    }
+}
+
+fn child_main(
+    p: &Process,
+    cgroup_paths: &[PathBuf],
+    namespaces: Vec<(OwnedFd, CloneFlags)>,
+    console: Option<OwnedFd>,
+    setgroups: bool,
+    keep_fds: u32,
+) -> Result<std::convert::Infallible> {
+    nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    for dir in cgroup_paths {
+        crate::cgroups::write_file(&dir.join("cgroup.procs"), "0")?;
+    }
+    for (fd, flag) in &namespaces {
+        nix::sched::setns(fd, *flag).with_ctx(|| format!("setns {flag:?}"))?;
+    }
+    drop(namespaces);
+    if let Some(sock) = &console {
+        nix::unistd::setsid().ctx("setsid")?;
+        crate::init::setup_console(sock, p.console_size().map(|b| (b.height(), b.width())), false)?;
+    }
+    drop(console);
+    process::set_rlimits(p)?;
+    let env = p.env().clone().unwrap_or_default();
+    process::enter_cwd(p.cwd())?;
+    let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
+    process::set_user_and_caps(p, setgroups)?;
+    process::set_no_new_privs(p)?;
+    process::close_fds_on_exec(keep_fds)?;
+    Err(process::execve(&exec))
+}

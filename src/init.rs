@@ -1,0 +1,288 @@
+//! The container's init, from the clone to the execve of the user's program. It runs the husk
+//! binary's code (no re-exec) in the container's namespaces, stays non-dumpable so nothing in the
+//! container can reach it through /proc, and reports every failure to the parent in words.
+
+use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::process;
+use crate::rootfs::{self, RootfsPlan};
+use crate::sync::{Channel, Msg};
+use nix::sched::CloneFlags;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use oci_spec::runtime::Spec;
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// How the init waits for `start`.
+pub enum Gate {
+    /// `create`: a read on the exec fifo, which `husk start` writes to.
+    Fifo(OwnedFd),
+    /// `run`: the parent's go-ahead on the sync channel.
+    Parent,
+}
+
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: PathBuf,
+    pub bundle: PathBuf,
+    pub plan: &'a Plan,
+    pub cgroup_paths: Vec<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub id: &'a str,
+    /// fds after stdio that the container keeps ($LISTEN_FDS + --preserve-fds).
+    pub keep_fds: u32,
+    pub extra_env: Vec<String>,
+    pub console: Option<OwnedFd>,
+    pub gate: Gate,
+    /// prestart/createRuntime hooks exist: stop for the parent to run them.
+    pub parent_hooks: bool,
+}
+
+/// The first child when namespaces are joined by path: joins them, creates the user namespace
+/// (the parent writes its maps), unshares the rest and forks the init. Never returns.
+pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
+    let r = (|| -> Result<i32> {
+        crate::namespaces::join(&args.plan.join)?;
+        if args.plan.creates(CloneFlags::CLONE_NEWUSER) {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx("unshare user namespace")?;
+            chan.send(&Msg::Maps(nix::unistd::getpid().as_raw()))?;
+            chan.wait_go()?;
+        }
+        let rest = args.plan.new - CloneFlags::CLONE_NEWUSER;
+        nix::sched::unshare(rest).ctx("unshare namespaces")?;
+        crate::namespaces::clone(CloneFlags::empty())
+    })();
+    match r {
+        Ok(0) => init_main(args, chan),
+        Ok(pid) => {
+            let code = if chan.send(&Msg::Pid(pid)).is_ok() { 0 } else { 1 };
+            // SAFETY: _exit ends this process without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => fail(&chan, e),
+    }
+}
+
+pub fn init_main(args: InitArgs, chan: Channel) -> ! {
+    let e = match setup(args, &chan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    fail(&chan, e)
+}
+
+fn fail(chan: &Channel, e: Error) -> ! {
+    // If the parent is gone there is nobody left to tell.
+    let _ = chan.send(&Msg::Fail(e.to_string()));
+    // SAFETY: see intermediate_main.
+    unsafe { libc::_exit(1) }
+}
+
+fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
+    nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    // The parent has written our id maps and put us in our cgroup.
+    chan.wait_go()?;
+    let spec = args.spec;
+    let linux = spec.linux().as_ref();
+    let plan = args.plan;
+    let userns = plan.has(CloneFlags::CLONE_NEWUSER);
+    if userns {
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx("setgid 0 in user namespace")?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
+    }
+    if plan.new_cgroup {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
+    }
+    if !args.no_new_keyring {
+        join_session_keyring(args.id);
+    }
+    // Before the pivot /proc is still the host's, so /proc/self names our pid as the host sees it.
+    let host_pid: i32 = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0);
+
+    let propagation = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .map(|p| rootfs::propagation_flag(p).ok_or_else(|| Error::msg(format!("linux.rootfsPropagation: unknown value {p:?}"))))
+        .transpose()?
+        .unwrap_or(nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC);
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    let root = rootfs::prepare(
+        &args.rootfs,
+        &RootfsPlan {
+            mounts,
+            bundle: &args.bundle,
+            propagation,
+            cgroup_paths: &args.cgroup_paths,
+            cgroupns: plan.has(CloneFlags::CLONE_NEWCGROUP),
+            userns,
+            devices,
+        },
+    )?;
+    if args.parent_hooks {
+        chan.send(&Msg::Hooks)?;
+        chan.wait_go()?;
+    }
+    if let Some(hooks) = spec.hooks() {
+        let state = hook_state(spec, args.id, &args.bundle, host_pid);
+        crate::hooks::run_hooks("createContainer", hooks.create_container().as_ref(), &state)?;
+    }
+    rootfs::enter(&root, args.no_pivot)?;
+    drop(root);
+
+    nix::unistd::setsid().ctx("setsid")?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::msg("process: missing"))?;
+    if process.terminal().unwrap_or(false) {
+        if let Some(sock) = &args.console {
+            setup_console(sock, process.console_size().map(|b| (b.height(), b.width())), true)?;
+        }
+    }
+    drop(args.console);
+    if plan.creates(CloneFlags::CLONE_NEWUTS) || plan.has(CloneFlags::CLONE_NEWUTS) {
+        if let Some(h) = spec.hostname() {
+            nix::unistd::sethostname(h).with_ctx(|| format!("hostname: sethostname {h}"))?;
+        }
+        if let Some(d) = spec.domainname() {
+            set_domainname(d)?;
+        }
+    }
+    for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&path, v).with_ctx(|| format!("linux.sysctl: write {k}"))?;
+    }
+    let empty = Vec::new();
+    rootfs::finish(
+        linux.and_then(|l| l.masked_paths().as_ref()).unwrap_or(&empty),
+        linux.and_then(|l| l.readonly_paths().as_ref()).unwrap_or(&empty),
+        spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+    )?;
+
+    process::set_rlimits(process)?;
+    process::set_oom_score_adj(process)?;
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(args.extra_env.iter().cloned());
+    process::enter_cwd(process.cwd())?;
+    let exec = process::prepare_exec(process.args().as_deref().unwrap_or(&[]), &env)?;
+    // In a user namespace made by us, setgroups is allowed: the maps were written by root.
+    process::set_user_and_caps(process, true)?;
+    process::set_no_new_privs(process)?;
+
+    chan.send(&Msg::Ready)?;
+    match args.gate {
+        Gate::Fifo(fd) => wait_fifo(fd)?,
+        Gate::Parent => chan.wait_go()?,
+    }
+    if let Some(hooks) = spec.hooks() {
+        let state = hook_state(spec, args.id, &args.bundle, host_pid);
+        crate::hooks::run_hooks("startContainer", hooks.start_container().as_ref(), &state)?;
+    }
+    process::close_fds_on_exec(args.keep_fds)?;
+    Err(process::execve(&exec))
+}
+
+/// Blocks until `husk start` writes to the exec fifo. The init holds the fifo open for reading
+/// and writing, so the read waits for data and never sees end-of-file.
+fn wait_fifo(fd: OwnedFd) -> Result<()> {
+    // Until exec, pid 1 of a pid namespace would ignore `husk kill`'s SIGTERM (no handler);
+    // these handlers end the waiting init like the default action would.
+    extern "C" fn die(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2] {
+        // SAFETY: installs an async-signal-safe handler; execve resets it to the default.
+        unsafe { libc::signal(sig, die as *const () as libc::sighandler_t) };
+    }
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(&fd, &mut b) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => {
+                r.ctx("read exec fifo")?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32) -> String {
+    let mut v = serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": bundle,
+    });
+    if let Some(a) = spec.annotations() {
+        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    }
+    v.to_string()
+}
+
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(format!("_ses.{id}")).unwrap_or_default();
+    // SAFETY: keyctl reads the NUL-terminated name.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        // Keyrings may be unavailable (ENOSYS) or not permitted; runc carries on too.
+        log::debug!("join session keyring: {}", nix::errno::Errno::last());
+    }
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: setdomainname reads len bytes of the string.
+    let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+    if r != 0 {
+        return Err(nix::errno::Errno::last()).with_ctx(|| format!("domainname: setdomainname {d}"));
+    }
+    Ok(())
+}
+
+/// Makes a pty in the container's devpts, sends its master to the console socket (the caller
+/// owns the terminal from then on), and makes the slave our controlling terminal, our stdio and
+/// /dev/console.
+pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: bool) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx("open /dev/ptmx")?;
+    nix::pty::grantpt(&master).ctx("grantpt")?;
+    nix::pty::unlockpt(&master).ctx("unlockpt")?;
+    let name = nix::pty::ptsname_r(&master).ctx("ptsname")?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize { ws_row: rows as u16, ws_col: cols as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCSWINSZ reads a winsize struct.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    let fds = [master.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &cmsg, MsgFlags::empty(), None)
+        .ctx("send console to --console-socket")?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .with_ctx(|| format!("open {name}"))?;
+    if bind_console {
+        let console = rootfs::Root::open(std::path::Path::new("/"))?.mkdir_all(std::path::Path::new("/dev/console"), true)?;
+        nix::mount::mount(
+            Some(name.as_str()),
+            format!("/proc/self/fd/{}", console.as_raw_fd()).as_str(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .ctx("bind /dev/console")?;
+    }
+    for fd in 0..3 {
+        // SAFETY: replacing stdio with the terminal is the point; nothing else owns 0-2 here.
+        unsafe { nix::unistd::dup2_raw(slave.as_fd(), fd) }.ctx("dup console to stdio")?;
+    }
+    // SAFETY: TIOCSCTTY on our new session's terminal.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+        return Err(nix::errno::Errno::last()).ctx("set controlling terminal");
+    }
+    Ok(())
+}

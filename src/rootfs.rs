@@ -1,0 +1,531 @@
+//! The container's root filesystem, set up by the init in its new mount namespace: mounts,
+//! device nodes, pivot_root, then masked and read-only paths.
+//!
+//! Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT) from a handle on the
+//! rootfs, and mounts go onto /proc/self/fd/N of the handle so a symlink swapped in by the
+//! container cannot redirect them to the host (CVE-2021-30465 and relatives).
+
+use crate::error::{Context, Error, Result};
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, makedev, mknodat, Mode, SFlag};
+use nix::unistd::{fchownat, AccessFlags, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+/// A handle on the rootfs directory through which every path inside is resolved.
+pub struct Root {
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+}
+
+fn fd_path(fd: BorrowedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Path components below "/", with "." and ".." resolved lexically so nothing can climb out.
+fn inner_components(path: &Path) -> Vec<&std::ffi::OsStr> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn how(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root> {
+        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .with_ctx(|| format!("open rootfs {}", path.display()))?;
+        Ok(Root { fd, path: path.to_path_buf() })
+    }
+
+    /// Opens `path` inside the root (O_PATH), symlinks resolved as if the root were "/".
+    pub fn resolve(&self, path: &Path) -> Result<OwnedFd> {
+        let rel: PathBuf = inner_components(path).iter().collect();
+        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        openat2(self.fd.as_fd(), &rel, how(OFlag::O_PATH))
+            .with_ctx(|| format!("resolve {} in rootfs", path.display()))
+    }
+
+    /// Opens `path` inside the root, making missing directories (and, with `file`, the last
+    /// component as an empty file) on the way.
+    pub fn mkdir_all(&self, path: &Path, file: bool) -> Result<OwnedFd> {
+        let comps = inner_components(path);
+        let mut cur = openat2(self.fd.as_fd(), ".", how(OFlag::O_PATH | OFlag::O_DIRECTORY)).ctx("open rootfs")?;
+        let mut prefix = PathBuf::new();
+        for (i, c) in comps.iter().enumerate() {
+            prefix.push(c);
+            let last = i + 1 == comps.len();
+            match openat2(self.fd.as_fd(), &prefix, how(OFlag::O_PATH)) {
+                Ok(fd) => {
+                    cur = fd;
+                    continue;
+                }
+                Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => return Err(e).with_ctx(|| format!("resolve {} in rootfs", prefix.display())),
+            }
+            // Create in the directory we hold, by its single name: nothing to follow.
+            let r = if last && file {
+                openat2(cur.as_fd(), *c, OpenHow::new()
+                    .flags(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+                    .mode(Mode::from_bits_truncate(0o644))
+                    .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS))
+                .map(drop)
+            } else {
+                nix::sys::stat::mkdirat(cur.as_fd(), *c, Mode::from_bits_truncate(0o755))
+            };
+            match r {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e).with_ctx(|| format!("create {} in rootfs", prefix.display())),
+            }
+            cur = openat2(self.fd.as_fd(), &prefix, how(OFlag::O_PATH))
+                .with_ctx(|| format!("resolve {} in rootfs", prefix.display()))?;
+        }
+        Ok(cur)
+    }
+}
+
+/// How a mount's options split into flags, propagation and data, per runc's option table.
+#[derive(Debug, PartialEq)]
+pub struct MountOpts {
+    pub flags: MsFlags,
+    pub clear: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+}
+
+impl Default for MountOpts {
+    fn default() -> Self {
+        MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: vec![], data: vec![] }
+    }
+}
+
+pub fn parse_mount_options(options: &[String]) -> MountOpts {
+    let mut o = MountOpts::default();
+    for opt in options {
+        let (set, clear) = match opt.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+                o.propagation.push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                continue;
+            }
+            // Options runc handles elsewhere or that only matter to other runtimes.
+            "tmpcopyup" | "idmap" | "ridmap" => continue,
+            _ => {
+                o.data.push(opt.clone());
+                continue;
+            }
+        };
+        o.flags = (o.flags | set) & !clear;
+        o.clear = (o.clear | clear) & !set;
+    }
+    o
+}
+
+pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+fn is_bind(m: &Mount, o: &MountOpts) -> bool {
+    m.typ().as_deref() == Some("bind") || o.flags.contains(MsFlags::MS_BIND)
+}
+
+/// Everything the rootfs setup needs from the spec, worked out before the clone.
+pub struct RootfsPlan<'a> {
+    pub mounts: &'a [Mount],
+    pub bundle: &'a Path,
+    pub propagation: MsFlags,
+    /// The container's cgroup directories on the host, for cgroup mounts without a cgroupns.
+    pub cgroup_paths: &'a [PathBuf],
+    pub cgroupns: bool,
+    pub userns: bool,
+    pub devices: &'a [LinuxDevice],
+}
+
+/// Makes the rootfs a mount point of its own with the requested propagation, then performs the
+/// spec's mounts and creates device nodes. Runs in the container's mount namespace.
+pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
+    mount(None::<&str>, "/", None::<&str>, plan.propagation, None::<&str>).ctx("set propagation of /")?;
+    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .with_ctx(|| format!("bind rootfs {}", root.display()))?;
+    let root = Root::open(root)?;
+    let mut dev_from_host = false;
+    for m in plan.mounts {
+        if m.destination() == Path::new("/dev") && is_bind(m, &parse_mount_options(m.options().as_deref().unwrap_or(&[]))) {
+            dev_from_host = true;
+        }
+        mount_one(&root, m, plan).with_ctx(|| format!("mount {} to {}", m.source().as_deref().unwrap_or(Path::new("none")).display(), m.destination().display()))?;
+    }
+    if !dev_from_host {
+        create_devices(&root, plan)?;
+    }
+    Ok(root)
+}
+
+fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
+    let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if !dest.is_absolute() {
+        log::debug!("mount destination {} is relative; taken from /", dest.display());
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(root, dest, &opts, plan);
+    }
+    let data = opts.data.join(",");
+    let data = (!data.is_empty()).then_some(data.as_str());
+    if is_bind(m, &opts) {
+        let src = m.source().as_deref().ok_or_else(|| Error::msg("bind mount without source"))?;
+        let src = if src.is_absolute() { src.to_path_buf() } else { plan.bundle.join(src) };
+        let meta = std::fs::metadata(&src).with_ctx(|| format!("stat {}", src.display()))?;
+        let target = root.mkdir_all(dest, !meta.is_dir())?;
+        let rec = opts.flags & MsFlags::MS_REC;
+        mount(Some(&src), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>).ctx("bind mount")?;
+        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            // Reopen: the handle we mounted onto is now covered by the new mount.
+            let top = root.resolve(dest)?;
+            remount_keep_locked(top.as_fd(), extra | MsFlags::MS_BIND)?;
+        }
+    } else {
+        let target = root.mkdir_all(dest, false)?;
+        let src = m.source().as_deref().unwrap_or(Path::new(typ));
+        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        mount(Some(src), fd_path(target.as_fd()).as_str(), Some(typ), flags, data)
+            .ctx(format!("mount {typ}"))?;
+    }
+    for p in &opts.propagation {
+        let top = root.resolve(dest)?;
+        mount(None::<&str>, fd_path(top.as_fd()).as_str(), None::<&str>, *p, None::<&str>).ctx("set propagation")?;
+    }
+    Ok(())
+}
+
+/// A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,
+/// noexec, atime), or it fails with EPERM inside a user namespace.
+fn remount_keep_locked(fd: BorrowedFd, flags: MsFlags) -> Result<()> {
+    let st = nix::sys::statvfs::fstatvfs(fd).ctx("statvfs")?;
+    use nix::sys::statvfs::FsFlags;
+    let mut keep = MsFlags::empty();
+    for (f, m) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if st.flags().contains(f) {
+            keep |= m;
+        }
+    }
+    mount(None::<&str>, fd_path(fd).as_str(), None::<&str>, flags | keep | MsFlags::MS_REMOUNT, None::<&str>)
+        .ctx("remount")
+}
+
+/// cgroup v1: a tmpfs with one directory per hierarchy, each showing the container's own
+/// cgroup (a fresh cgroup mount inside a cgroup namespace, a bind of it otherwise).
+/// cgroup v2: the unified hierarchy, likewise.
+fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -> Result<()> {
+    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let target = root.mkdir_all(dest, false)?;
+    if crate::cgroups::is_v2() {
+        let t = fd_path(target.as_fd());
+        if plan.cgroupns {
+            mount(Some("cgroup2"), t.as_str(), Some("cgroup2"), opts.flags, None::<&str>).ctx("mount cgroup2")?;
+        } else if let Some(p) = plan.cgroup_paths.first() {
+            mount(Some(p), t.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).ctx("bind cgroup")?;
+            if ro {
+                remount_keep_locked(root.resolve(dest)?.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY)?;
+            }
+        }
+        return Ok(());
+    }
+    mount(Some("tmpfs"), fd_path(target.as_fd()).as_str(), Some("tmpfs"), flags, Some("mode=755"))
+        .ctx("mount tmpfs for cgroups")?;
+    for dir in plan.cgroup_paths {
+        // <mount>/<container path>: the hierarchy's mount point is the first component below
+        // /sys/fs/cgroup.
+        let Ok(rel) = dir.strip_prefix(crate::cgroups::CGROUP_ROOT) else { continue };
+        let Some(name) = rel.components().next() else { continue };
+        let name = Path::new(name.as_os_str());
+        let sub = dest.join(name);
+        let t = root.mkdir_all(&sub, false)?;
+        let tp = fd_path(t.as_fd());
+        if plan.cgroupns {
+            let ctrls = name.to_string_lossy().replace("systemd", "none,name=systemd");
+            mount(Some("cgroup"), tp.as_str(), Some("cgroup"), flags, Some(ctrls.as_str()))
+                .with_ctx(|| format!("mount cgroup {}", name.display()))?;
+        } else {
+            mount(Some(dir), tp.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .with_ctx(|| format!("bind cgroup {}", dir.display()))?;
+        }
+        if ro {
+            remount_keep_locked(root.resolve(&sub)?.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags)?;
+        }
+        // Co-mounted controllers ("cpu,cpuacct") are also reachable by each name.
+        let n = name.to_string_lossy();
+        if n.contains(',') {
+            let parent = root.resolve(dest)?;
+            for part in n.split(',') {
+                match nix::unistd::symlinkat(name, parent.as_fd(), part) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(e).with_ctx(|| format!("symlink cgroup {part}")),
+                }
+            }
+        }
+    }
+    if ro {
+        remount_keep_locked(root.resolve(dest)?.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags)?;
+    }
+    Ok(())
+}
+
+/// (path, major, minor): the devices every container gets.
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+fn create_devices(root: &Root, plan: &RootfsPlan) -> Result<()> {
+    for (path, major, minor) in DEFAULT_DEVICES {
+        if plan.devices.iter().any(|d| d.path() == Path::new(path)) {
+            continue;
+        }
+        make_device(root, Path::new(path), SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0, plan.userns)?;
+    }
+    for d in plan.devices {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => return Err(Error::msg(format!("linux.devices: {} has type a", d.path().display()))),
+        };
+        make_device(
+            root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            d.file_mode().unwrap_or(0o666),
+            d.uid().unwrap_or(0),
+            d.gid().unwrap_or(0),
+            plan.userns,
+        )?;
+    }
+    let dev = root.mkdir_all(Path::new("/dev"), false)?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("pts/ptmx", "ptmx"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_ctx(|| format!("symlink /dev/{name}")),
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_device(root: &Root, path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32, uid: u32, gid: u32, userns: bool) -> Result<()> {
+    let parent_path = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or_else(|| Error::msg(format!("linux.devices: bad path {}", path.display())))?;
+    let parent = root.mkdir_all(parent_path, false)?;
+    // An O_PATH handle cannot be used for mknodat; reopen the directory itself.
+    let dir = openat2(parent.as_fd(), ".", OpenHow::new().flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC))
+        .with_ctx(|| format!("open {}", parent_path.display()))?;
+    if userns {
+        // mknod is not allowed in a user namespace: bind the host's node instead.
+        let target = root.mkdir_all(path, true)?;
+        return mount(Some(path), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .with_ctx(|| format!("bind device {}", path.display()));
+    }
+    match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e).with_ctx(|| format!("remove {}", path.display())),
+    }
+    mknodat(dir.as_fd(), name, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
+        .with_ctx(|| format!("mknod {}", path.display()))?;
+    // mknod honours the umask; the spec's mode is meant exactly.
+    nix::sys::stat::fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::NoFollowSymlink)
+        .or_else(|e| if e == nix::errno::Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
+        .with_ctx(|| format!("chmod {}", path.display()))?;
+    fchownat(dir.as_fd(), name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .with_ctx(|| format!("chown {}", path.display()))
+}
+
+/// Makes the rootfs "/" with pivot_root (or MS_MOVE + chroot with --no-pivot) and detaches the
+/// old root so nothing of the host stays reachable.
+pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
+    let newroot = openat2(root.fd.as_fd(), ".", OpenHow::new().flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC))
+        .ctx("open rootfs")?;
+    nix::unistd::fchdir(&newroot).ctx("chdir to rootfs")?;
+    if no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx("move rootfs to /")?;
+        nix::unistd::chroot(".").ctx("chroot")?;
+    } else {
+        let oldroot = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open /")?;
+        nix::unistd::pivot_root(".", ".").ctx("pivot_root")?;
+        // The old root is now stacked under "."; detach it without touching the host's mounts.
+        nix::unistd::fchdir(&oldroot).ctx("chdir to old root")?;
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).ctx("make old root rslave")?;
+        umount2(".", MntFlags::MNT_DETACH).ctx("unmount old root")?;
+    }
+    nix::unistd::chdir("/").ctx("chdir /")
+}
+
+/// After the pivot: hides `masked` paths (/dev/null over files, a read-only tmpfs over
+/// directories) and makes `readonly` paths read-only.
+pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Result<()> {
+    let slash = Root::open(Path::new("/"))?;
+    for p in readonly {
+        let fd = match slash.resolve(Path::new(p)) {
+            Ok(fd) => fd,
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        mount(Some(fd_path(fd.as_fd()).as_str()), fd_path(fd.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .with_ctx(|| format!("bind readonly path {p}"))?;
+        let top = slash.resolve(Path::new(p))?;
+        remount_keep_locked(top.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_REC)
+            .with_ctx(|| format!("remount readonly path {p}"))?;
+    }
+    if !masked.is_empty() {
+        let null = open_dev_null(&slash)?;
+        for p in masked {
+            let fd = match slash.resolve(Path::new(p)) {
+                Ok(fd) => fd,
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => continue,
+                Err(e) => return Err(e),
+            };
+            let target = fd_path(fd.as_fd());
+            let is_dir = fstat(fd.as_fd()).map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR).unwrap_or(false);
+            if is_dir {
+                mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            } else {
+                mount(Some(fd_path(null.as_fd()).as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            }
+            .with_ctx(|| format!("mask {p}"))?;
+        }
+    }
+    if root_readonly {
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
+            .or_else(|_| remount_keep_locked(slash.fd.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY))
+            .ctx("remount / read-only")?;
+    }
+    Ok(())
+}
+
+/// /dev/null, checked to be the real character device 1:3 and not something the container put
+/// there (CVE-2025-31133), so masking cannot be turned into a bind of an arbitrary file.
+fn open_dev_null(root: &Root) -> Result<OwnedFd> {
+    let fd = openat2(root.fd.as_fd(), "dev/null", how(OFlag::O_PATH | OFlag::O_NOFOLLOW)).ctx("open /dev/null")?;
+    let st = fstat(fd.as_fd()).ctx("stat /dev/null")?;
+    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_chr || st.st_rdev != makedev(1, 3) {
+        return Err(Error::msg("/dev/null is not the null device"));
+    }
+    Ok(fd)
+}
+
+/// Checks that the process can execute `path` (used to find args[0] before reporting ready).
+pub fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false)
+        && nix::unistd::access(path, AccessFlags::X_OK).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_options_split_like_runc() {
+        let o = parse_mount_options(&["nosuid".into(), "strictatime".into(), "mode=755".into(), "size=65536k".into()]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data, ["mode=755", "size=65536k"]);
+        let o = parse_mount_options(&["rbind".into(), "ro".into(), "rw".into(), "rprivate".into()]);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert_eq!(o.propagation, [MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn components_cannot_climb_out() {
+        let c = inner_components(Path::new("/../../etc/./passwd"));
+        assert_eq!(c, ["etc", "passwd"]);
+    }
+
+    #[test]
+    fn resolution_stays_in_root() {
+        let dir = std::env::temp_dir().join(format!("husk-rootfs-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        // An absolute symlink inside the root points inside the root, not at the host.
+        std::os::unix::fs::symlink("/", dir.join("a/up")).unwrap();
+        let root = Root::open(&dir).unwrap();
+        let fd = root.mkdir_all(Path::new("/a/up/etc/made"), false).unwrap();
+        assert!(dir.join("etc/made").is_dir());
+        drop(fd);
+        let f = root.mkdir_all(Path::new("/a/file"), true).unwrap();
+        drop(f);
+        assert!(dir.join("a/file").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

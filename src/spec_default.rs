@@ -1,0 +1,3 @@
+pub fn default_spec(_rootless: bool) -> String {
+    String::new()
+}

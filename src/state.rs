@@ -1,0 +1,243 @@
+//! A container's state directory `<root>/<id>/`: `state.json` (written atomically by rename),
+//! `exec.fifo` while the container is created but not started, and a flock on the directory that
+//! serialises commands which change the container. `state` and `list` read without the lock.
+
+use crate::error::{Context, Error, Result};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Hooks, Process};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What husk remembers about a container between commands.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct State {
+    pub id: String,
+    pub pid: i32,
+    /// Start time of `pid` (field 22 of /proc/pid/stat), so a reused pid is not taken for ours.
+    pub pid_start: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// Set by `pause`, cleared by `resume`: `state` must not have to read the freezer.
+    #[serde(default)]
+    pub paused: bool,
+    /// The cgroup directories the container was placed in, per hierarchy.
+    #[serde(default)]
+    pub cgroup_paths: Vec<PathBuf>,
+    /// The container shares its pid namespace with the host or another container, so killing
+    /// its init does not end the rest; delete must kill the cgroup's processes too.
+    #[serde(default)]
+    pub shared_pidns: bool,
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+    /// The container's process, the base of `exec`.
+    pub process: Process,
+    #[serde(default)]
+    pub ociversion: String,
+}
+
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::msg(format!("invalid container id format: {id}")))
+    }
+}
+
+pub struct StateDir {
+    pub path: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(root: &Path, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        Ok(StateDir { path: root.join(id) })
+    }
+
+    /// Makes the directory for a new container; fails if the id is taken.
+    pub fn create(&self, id: &str) -> Result<()> {
+        if let Some(root) = self.path.parent() {
+            std::fs::create_dir_all(root).with_ctx(|| format!("create root {}", root.display()))?;
+        }
+        match nix::unistd::mkdir(&self.path, Mode::from_bits_truncate(0o711)) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::EEXIST) => Err(Error::Exists(id.to_string())),
+            Err(e) => Err(e).with_ctx(|| format!("mkdir {}", self.path.display())),
+        }
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.join(STATE_FILE).exists()
+    }
+
+    /// Takes the container's lock; released when the returned guard is dropped.
+    pub fn lock(&self) -> Result<Flock<OwnedFd>> {
+        let fd = nix::fcntl::open(
+            &self.path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::ENOENT => Error::NotExist,
+            e => Error::Sys { ctx: format!("open {}", self.path.display()), source: e },
+        })?;
+        Flock::lock(fd, FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .with_ctx(|| format!("lock {}", self.path.display()))
+    }
+
+    pub fn load(&self) -> Result<State> {
+        let data = match std::fs::read(self.path.join(STATE_FILE)) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist),
+            Err(e) => return Err(e).with_ctx(|| format!("read {}", self.path.display())),
+        };
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::msg(format!("parse {}: {e}", self.path.join(STATE_FILE).display())))
+    }
+
+    pub fn save(&self, state: &State) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).map_err(|e| Error::msg(format!("encode state: {e}")))?;
+        let mut f = File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
+        f.write_all(&data).with_ctx(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, self.path.join(STATE_FILE))
+            .with_ctx(|| format!("rename {}", tmp.display()))
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    pub fn remove(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_ctx(|| format!("remove {}", self.path.display())),
+        }
+    }
+}
+
+/// The process's start time, or None when it is gone or a zombie (a zombie has finished: the
+/// container is stopped even though its parent has not reaped it yet).
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // rest starts at field 3 (state); starttime is field 22.
+    fields.nth(18)?.parse().ok()
+}
+
+impl State {
+    pub fn status(&self, dir: &StateDir) -> Status {
+        match process_start_time(self.pid) {
+            Some(t) if t == self.pid_start => {
+                if self.paused {
+                    Status::Paused
+                } else if dir.fifo().exists() {
+                    Status::Created
+                } else {
+                    Status::Running
+                }
+            }
+            _ => Status::Stopped,
+        }
+    }
+
+    /// The pid the outside world sees: 0 once the container has stopped, as runc prints it.
+    pub fn visible_pid(&self, status: Status) -> i32 {
+        if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        }
+    }
+
+    /// The runtime-spec state that hooks receive on stdin.
+    pub fn spec_state(&self, status: Status) -> String {
+        let mut v = serde_json::json!({
+            "ociVersion": self.ociversion,
+            "id": self.id,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+        });
+        if status != Status::Stopped {
+            v["pid"] = self.pid.into();
+        }
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+        }
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_escape_the_root_are_refused() {
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "abc-1.2_3+x", "..a"] {
+            assert!(validate_id(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn start_time_of_self_is_stable() {
+        let me = std::process::id() as i32;
+        let t = process_start_time(me).expect("own stat");
+        assert_eq!(process_start_time(me), Some(t));
+        assert_eq!(process_start_time(-1), None);
+    }
+}
