@@ -343,8 +343,28 @@ mod tests {
     #[test]
     fn single_dash_long_flags_become_double_dash() {
         assert_eq!(
-            norm(&["husk", "-root", "/r", "run", "-bundle", "b", "-no-subreaper", "-d", "id"]),
-            ["husk", "--root", "/r", "run", "--bundle", "b", "--no-subreaper", "-d", "id"]
+            norm(&[
+                "husk",
+                "-root",
+                "/r",
+                "run",
+                "-bundle",
+                "b",
+                "-no-subreaper",
+                "-d",
+                "id"
+            ]),
+            [
+                "husk",
+                "--root",
+                "/r",
+                "run",
+                "--bundle",
+                "b",
+                "--no-subreaper",
+                "-d",
+                "id"
+            ]
         );
         assert_eq!(
             norm(&["husk", "create", "-pid-file=/p", "x"]),
@@ -358,7 +378,8 @@ mod tests {
             norm(&["husk", "exec", "-cwd", "/", "id", "ls", "-root", "-la"]),
             ["husk", "exec", "--cwd", "/", "id", "ls", "-root", "-la"]
         );
-        let cli = Cli::try_parse_from(norm(&["husk", "exec", "-t", "id", "sh", "-c", "x"])).unwrap();
+        let cli =
+            Cli::try_parse_from(norm(&["husk", "exec", "-t", "id", "sh", "-c", "x"])).unwrap();
         match cli.command {
             Some(Command::Exec(e)) => {
                 assert!(e.tty);

@@ -37,46 +37,75 @@ pub struct Created {
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound if !bundle.exists() => Error::msg(format!("bundle {}: no such directory", bundle.display())),
-        _ => Error::Io { ctx: format!("open {}", path.display()), source: e },
+        std::io::ErrorKind::NotFound if !bundle.exists() => {
+            Error::msg(format!("bundle {}: no such directory", bundle.display()))
+        }
+        _ => Error::Io {
+            ctx: format!("open {}", path.display()),
+            source: e,
+        },
     })?;
-    serde_json::from_slice(&data).map_err(|e| Error::msg(format!("{}: invalid config: {e}", path.display())))
+    serde_json::from_slice(&data)
+        .map_err(|e| Error::msg(format!("{}: invalid config: {e}", path.display())))
 }
 
 /// Rejects what would fail half-way through setup, naming the field.
 pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
-    let process = spec.process().as_ref().ok_or_else(|| Error::msg("process: missing from config.json"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("process: missing from config.json"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::msg("process.args: args must not be empty"));
     }
     if !process.cwd().is_absolute() {
-        return Err(Error::msg(format!("process.cwd: {} is not an absolute path", process.cwd().display())));
+        return Err(Error::msg(format!(
+            "process.cwd: {} is not an absolute path",
+            process.cwd().display()
+        )));
     }
     if !rootfs.is_dir() {
-        return Err(Error::msg(format!("root.path: rootfs {} does not exist or is not a directory", rootfs.display())));
+        return Err(Error::msg(format!(
+            "root.path: rootfs {} does not exist or is not a directory",
+            rootfs.display()
+        )));
     }
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::msg("linux: missing from config.json"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::msg("linux: missing from config.json"))?;
     let ns = linux.namespaces().as_deref().unwrap_or(&[]);
     let plan = Plan::new(ns)?;
     if !plan.has(CloneFlags::CLONE_NEWNS) {
-        return Err(Error::msg("linux.namespaces: a mount namespace is required"));
+        return Err(Error::msg(
+            "linux.namespaces: a mount namespace is required",
+        ));
     }
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         && linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if plan.creates(CloneFlags::CLONE_NEWUSER) && !maps {
-        return Err(Error::msg("linux.uidMappings: a new user namespace needs uid and gid mappings"));
+        return Err(Error::msg(
+            "linux.uidMappings: a new user namespace needs uid and gid mappings",
+        ));
     }
     if linux.seccomp().is_some() {
-        return Err(Error::msg("linux.seccomp: seccomp is not supported by this husk build yet"));
+        return Err(Error::msg(
+            "linux.seccomp: seccomp is not supported by this husk build yet",
+        ));
     }
     if let Some(h) = spec.hostname() {
         if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
-            return Err(Error::msg("hostname: unable to set hostname without a private UTS namespace"));
+            return Err(Error::msg(
+                "hostname: unable to set hostname without a private UTS namespace",
+            ));
         }
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
-            return Err(Error::msg(format!("mounts: destination {} is not an absolute path", m.destination().display())));
+            return Err(Error::msg(format!(
+                "mounts: destination {} is not an absolute path",
+                m.destination().display()
+            )));
         }
     }
     Ok(())
@@ -116,11 +145,23 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     let bundle = std::fs::canonicalize(o.bundle)
         .map_err(|_| Error::msg(format!("bundle {}: no such directory", o.bundle.display())))?;
     let spec = load_spec(&bundle)?;
-    let root_path = spec.root().as_ref().map(|r| r.path().clone()).ok_or_else(|| Error::msg("root.path: missing from config.json"))?;
-    let rootfs = if root_path.is_absolute() { root_path } else { bundle.join(root_path) };
+    let root_path = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .ok_or_else(|| Error::msg("root.path: missing from config.json"))?;
+    let rootfs = if root_path.is_absolute() {
+        root_path
+    } else {
+        bundle.join(root_path)
+    };
     validate(&spec, &rootfs)?;
-    let rootfs = std::fs::canonicalize(&rootfs).with_ctx(|| format!("root.path: {}", rootfs.display()))?;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::msg("linux: missing"))?;
+    let rootfs =
+        std::fs::canonicalize(&rootfs).with_ctx(|| format!("root.path: {}", rootfs.display()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
     // A console socket connection is made here, where the path still means the host's.
@@ -128,12 +169,26 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         Some(p) => Some(connect_unix(p)?),
         None => None,
     };
-    if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) && console.is_none() && !o.for_run {
-        return Err(Error::msg("cannot allocate tty if runc will detach without setting console socket"));
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+        && console.is_none()
+        && !o.for_run
+    {
+        return Err(Error::msg(
+            "cannot allocate tty if runc will detach without setting console socket",
+        ));
     }
 
     dir.create(o.id)?;
-    let mut undo = Undo { dir: &dir, cgroup: None, pids: vec![], armed: true };
+    let mut undo = Undo {
+        dir: &dir,
+        cgroup: None,
+        pids: vec![],
+        armed: true,
+    };
     let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
     cg.create()?;
     let cgroup_paths = cg.paths();
@@ -143,20 +198,31 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         Gate::Parent
     } else {
         let fifo = dir.fifo();
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).with_ctx(|| format!("mkfifo {}", fifo.display()))?;
-        let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .with_ctx(|| format!("open {}", fifo.display()))?;
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+        let fd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_ctx(|| format!("open {}", fifo.display()))?;
         Gate::Fifo(fd)
     };
 
-    let listen_fds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let listen_fds: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut extra_env = Vec::new();
     if listen_fds > 0 {
         extra_env.push(format!("LISTEN_FDS={listen_fds}"));
         extra_env.push("LISTEN_PID=1".to_string());
     }
     let hooks = spec.hooks().as_ref();
-    let parent_hooks = hooks.is_some_and(|h| h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()));
+    let parent_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
     let args = InitArgs {
         spec: &spec,
         rootfs: rootfs.clone(),
@@ -175,7 +241,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
 
     let (parent, child) = sync::pair()?;
     let two_stage = plan.two_stage();
-    let first = namespaces::clone(if two_stage { CloneFlags::empty() } else { plan.new })?;
+    let first = namespaces::clone(if two_stage {
+        CloneFlags::empty()
+    } else {
+        plan.new
+    })?;
     if first == 0 {
         drop(parent);
         if two_stage {
@@ -199,7 +269,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                     parent.send(&Msg::Go)?;
                 }
                 Msg::Pid(p) => break p,
-                other => return Err(Error::msg(format!("unexpected message from init: {other:?}"))),
+                other => {
+                    return Err(Error::msg(format!(
+                        "unexpected message from init: {other:?}"
+                    )))
+                }
             }
         }
     } else {
@@ -209,17 +283,24 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         first
     };
     if two_stage {
-        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None).ctx("wait for intermediate process")?;
+        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None)
+            .ctx("wait for intermediate process")?;
         undo.pids = vec![init_pid];
     }
-    let cg = undo.cgroup.as_ref().ok_or_else(|| Error::msg("cgroup manager missing"))?;
+    let cg = undo
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::msg("cgroup manager missing"))?;
     cg.apply(init_pid)?;
     if let Some(r) = linux.resources() {
         cg.set(r)?;
     }
     parent.send(&Msg::Go)?;
 
-    let process = spec.process().clone().ok_or_else(|| Error::msg("process: missing"))?;
+    let process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::msg("process: missing"))?;
     let mut state = State {
         id: o.id.to_string(),
         pid: init_pid,
@@ -247,7 +328,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                 parent.send(&Msg::Go)?;
             }
             Msg::Ready => break,
-            other => return Err(Error::msg(format!("unexpected message from init: {other:?}"))),
+            other => {
+                return Err(Error::msg(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
         }
     }
     state.pid_start = crate::state::process_start_time(init_pid).unwrap_or(state.pid_start);
@@ -257,29 +342,45 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     }
     undo.armed = false;
     drop(undo);
-    Ok(Created { state, dir, chan: o.for_run.then_some(parent) })
+    Ok(Created {
+        state,
+        dir,
+        chan: o.for_run.then_some(parent),
+    })
 }
 
 /// The next message from the init; its exit without a word is an error too.
 fn recv(chan: &sync::Channel) -> Result<Msg> {
     match chan.recv()? {
-        Some(Msg::Fail(m)) => Err(Error::msg(format!("unable to start container process: {m}"))),
+        Some(Msg::Fail(m)) => Err(Error::msg(format!(
+            "unable to start container process: {m}"
+        ))),
         Some(m) => Ok(m),
-        None => Err(Error::msg("unable to start container process: container init exited unexpectedly")),
+        None => Err(Error::msg(
+            "unable to start container process: container init exited unexpectedly",
+        )),
     }
 }
 
 fn connect_unix(path: &Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path).with_ctx(|| format!("--console-socket: connect {}", path.display()))?;
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .with_ctx(|| format!("--console-socket: connect {}", path.display()))?;
     Ok(OwnedFd::from(s))
 }
 
 /// Written via a temporary file and rename, so a reader never sees a partial pid.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, pid.to_string()).with_ctx(|| format!("--pid-file: write {}", tmp.display()))?;
+    std::fs::write(&tmp, pid.to_string())
+        .with_ctx(|| format!("--pid-file: write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_ctx(|| format!("--pid-file: rename to {}", path.display()))
 }
 
@@ -296,15 +397,26 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     match state.status(&dir) {
         Status::Created => {}
         Status::Stopped => return Err(Error::msg("cannot start a container that has stopped")),
-        Status::Running | Status::Paused => return Err(Error::msg("cannot start an already running container")),
-        Status::Creating => return Err(Error::msg("cannot start a container that is being created")),
+        Status::Running | Status::Paused => {
+            return Err(Error::msg("cannot start an already running container"))
+        }
+        Status::Creating => {
+            return Err(Error::msg("cannot start a container that is being created"))
+        }
     }
     let fifo = dir.fifo();
-    let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(|e| match e {
-            nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
-            e => Error::Sys { ctx: format!("open {}", fifo.display()), source: e },
-        })?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
+        e => Error::Sys {
+            ctx: format!("open {}", fifo.display()),
+            source: e,
+        },
+    })?;
     nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
     std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
     poststart(&state, &dir)
@@ -364,7 +476,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Created => stop_and_wait(&state, &dir)?,
         Status::Running | Status::Paused | Status::Creating => {
             if !force {
-                return Err(Error::msg(format!("cannot delete container {id} that is not stopped: {}", status.as_str())));
+                return Err(Error::msg(format!(
+                    "cannot delete container {id} that is not stopped: {}",
+                    status.as_str()
+                )));
             }
             stop_and_wait(&state, &dir)?;
         }
@@ -389,7 +504,12 @@ fn stop_and_wait(state: &State, dir: &StateDir) -> Result<()> {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         loop {
             match poll(&mut fds, PollTimeout::from(10_000u16)) {
-                Ok(0) => return Err(Error::msg(format!("container init {} did not exit after SIGKILL", state.pid))),
+                Ok(0) => {
+                    return Err(Error::msg(format!(
+                        "container init {} did not exit after SIGKILL",
+                        state.pid
+                    )))
+                }
                 Ok(_) => break,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e).ctx("poll pidfd"),
@@ -434,7 +554,9 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(id) = name.to_str() else { continue };
-        let Ok(dir) = StateDir::new(root, id) else { continue };
+        let Ok(dir) = StateDir::new(root, id) else {
+            continue;
+        };
         // A directory whose create is still under way has no state yet.
         let Ok(state) = dir.load() else { continue };
         let status = state.status(&dir);

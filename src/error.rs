@@ -13,9 +13,9 @@ pub enum Error {
     NotRunning,
     #[error("{0}")]
     Msg(String),
-    #[error("{ctx}: {source}")]
+    #[error("{ctx}: {}", errno_text(*source))]
     Sys { ctx: String, source: nix::Error },
-    #[error("{ctx}: {source}")]
+    #[error("{ctx}: {}", io_text(source))]
     Io { ctx: String, source: std::io::Error },
 }
 
@@ -35,19 +35,31 @@ pub trait Context<T> {
 
 impl<T> Context<T> for nix::Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
-        self.map_err(|source| Error::Sys { ctx: what.to_string(), source })
+        self.map_err(|source| Error::Sys {
+            ctx: what.to_string(),
+            source,
+        })
     }
     fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
-        self.map_err(|source| Error::Sys { ctx: f().to_string(), source })
+        self.map_err(|source| Error::Sys {
+            ctx: f().to_string(),
+            source,
+        })
     }
 }
 
 impl<T> Context<T> for std::io::Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
-        self.map_err(|source| Error::Io { ctx: what.to_string(), source })
+        self.map_err(|source| Error::Io {
+            ctx: what.to_string(),
+            source,
+        })
     }
     fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
-        self.map_err(|source| Error::Io { ctx: f().to_string(), source })
+        self.map_err(|source| Error::Io {
+            ctx: f().to_string(),
+            source,
+        })
     }
 }
 
@@ -77,5 +89,38 @@ impl Error {
             Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
             _ => None,
         }
+    }
+}
+
+/// An errno as Go prints it ("no such file or directory"), which is what runc's callers match.
+pub fn errno_text(e: nix::errno::Errno) -> String {
+    e.desc().to_lowercase()
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_text(nix::errno::Errno::from_raw(n)),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_like_go() {
+        let e: Result<()> = Err(nix::errno::Errno::ENOENT).ctx("open /x");
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "open /x: no such file or directory"
+        );
+        let e: Result<()> = std::fs::read("/nonexistent/husk")
+            .map(drop)
+            .ctx("read /nonexistent/husk");
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "read /nonexistent/husk: no such file or directory"
+        );
     }
 }

@@ -61,9 +61,15 @@ pub fn process_from_flags(
             Some((u, g)) => (u, Some(g)),
             None => (spec, None),
         };
-        u.set_uid(uid.parse().map_err(|_| Error::msg(format!("--user: parsing {uid} as int")))?);
+        u.set_uid(
+            uid.parse()
+                .map_err(|_| Error::msg(format!("--user: parsing {uid} as int")))?,
+        );
         if let Some(g) = gid {
-            u.set_gid(g.parse().map_err(|_| Error::msg(format!("--user: parsing {g} as int")))?);
+            u.set_gid(
+                g.parse()
+                    .map_err(|_| Error::msg(format!("--user: parsing {g} as int")))?,
+            );
         }
     }
     if !additional_gids.is_empty() {
@@ -112,8 +118,12 @@ fn open_namespaces(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
             (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => continue,
             _ => {}
         }
-        let fd = nix::fcntl::open(theirs.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .with_ctx(|| format!("open {theirs}"))?;
+        let fd = nix::fcntl::open(
+            theirs.as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_ctx(|| format!("open {theirs}"))?;
         out.push((fd, *flag));
     }
     Ok(out)
@@ -124,35 +134,60 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     match state.status(&dir) {
         Status::Running | Status::Created => {}
         Status::Paused if o.ignore_paused => {}
-        Status::Paused => return Err(Error::msg("cannot exec in a paused container (use --ignore-paused to override)")),
+        Status::Paused => {
+            return Err(Error::msg(
+                "cannot exec in a paused container (use --ignore-paused to override)",
+            ))
+        }
         _ => return Err(Error::msg("cannot exec in a stopped container")),
     }
     let p = o.process;
     let tty = p.terminal().unwrap_or(false);
     if tty && o.detach && o.console_socket.is_none() {
-        return Err(Error::msg("cannot allocate tty if runc will detach without setting console socket"));
+        return Err(Error::msg(
+            "cannot allocate tty if runc will detach without setting console socket",
+        ));
     }
     let console = match o.console_socket {
         Some(path) => Some(OwnedFd::from(
-            std::os::unix::net::UnixStream::connect(path).with_ctx(|| format!("--console-socket: connect {}", path.display()))?,
+            std::os::unix::net::UnixStream::connect(path)
+                .with_ctx(|| format!("--console-socket: connect {}", path.display()))?,
         )),
         None => None,
     };
     let namespaces = open_namespaces(state.pid)?;
     let pidns = format!("/proc/{}/ns/pid", state.pid);
-    if std::fs::metadata(&pidns).map(|m| m.ino()).ok() != std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).ok() {
-        let fd = nix::fcntl::open(pidns.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .with_ctx(|| format!("open {pidns}"))?;
+    if std::fs::metadata(&pidns).map(|m| m.ino()).ok()
+        != std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).ok()
+    {
+        let fd = nix::fcntl::open(
+            pidns.as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_ctx(|| format!("open {pidns}"))?;
         // Affects only our children: the fork below lands in the container's pid namespace.
         nix::sched::setns(&fd, CloneFlags::CLONE_NEWPID).ctx("setns pid")?;
     }
-    let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid)).map(|s| s.trim() != "deny").unwrap_or(true);
-    let listen_fds: u32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
+    let listen_fds: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let (parent, child) = sync::pair()?;
     let pid = crate::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
         drop(parent);
-        let e = match child_main(&p, &state.cgroup_paths, namespaces, console, setgroups, listen_fds + o.preserve_fds) {
+        let e = match child_main(
+            &p,
+            &state.cgroup_paths,
+            namespaces,
+            console,
+            setgroups,
+            listen_fds + o.preserve_fds,
+        ) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -162,7 +197,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         unsafe { libc::_exit(255) }
     }
     drop(child);
-    let sfd = if o.detach { None } else { Some(crate::wait::block_signals()?) };
+    let sfd = if o.detach {
+        None
+    } else {
+        Some(crate::wait::block_signals()?)
+    };
     // The child's end closes on its successful execve.
     match parent.recv()? {
         None => {}
@@ -171,7 +210,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             return Err(Error::msg(format!("exec failed: {m}")));
         }
-        Some(other) => return Err(Error::msg(format!("unexpected message from exec: {other:?}"))),
+        Some(other) => {
+            return Err(Error::msg(format!(
+                "unexpected message from exec: {other:?}"
+            )))
+        }
     }
     if let Some(pf) = o.pid_file {
         write_pid_file(pf, pid)?;
@@ -200,7 +243,11 @@ fn child_main(
     drop(namespaces);
     if let Some(sock) = &console {
         nix::unistd::setsid().ctx("setsid")?;
-        crate::init::setup_console(sock, p.console_size().map(|b| (b.height(), b.width())), false)?;
+        crate::init::setup_console(
+            sock,
+            p.console_size().map(|b| (b.height(), b.width())),
+            false,
+        )?;
     }
     drop(console);
     process::set_rlimits(p)?;

@@ -32,7 +32,9 @@ fn run_hook(hook: &Hook, state_json: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().with_ctx(|| format!("{}", path.display()))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that exits without reading its stdin is not an error (EPIPE).
@@ -71,7 +73,10 @@ fn run_hook(hook: &Hook, state_json: &str) -> Result<()> {
     } else if let Some(sig) = status.signal() {
         Err(Error::msg(format!("signal: {sig}")))
     } else {
-        Err(Error::msg(format!("exit status {}", status.code().unwrap_or(-1))))
+        Err(Error::msg(format!(
+            "exit status {}",
+            status.code().unwrap_or(-1)
+        )))
     }
 }
 

@@ -57,7 +57,11 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
     match r {
         Ok(0) => init_main(args, chan),
         Ok(pid) => {
-            let code = if chan.send(&Msg::Pid(pid)).is_ok() { 0 } else { 1 };
+            let code = if chan.send(&Msg::Pid(pid)).is_ok() {
+                0
+            } else {
+                1
+            };
             // SAFETY: _exit ends this process without running the parent's atexit handlers.
             unsafe { libc::_exit(code) }
         }
@@ -108,7 +112,10 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
 
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
-        .map(|p| rootfs::propagation_flag(p).ok_or_else(|| Error::msg(format!("linux.rootfsPropagation: unknown value {p:?}"))))
+        .map(|p| {
+            rootfs::propagation_flag(p)
+                .ok_or_else(|| Error::msg(format!("linux.rootfsPropagation: unknown value {p:?}")))
+        })
         .transpose()?
         .unwrap_or(nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC);
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
@@ -137,10 +144,17 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     drop(root);
 
     nix::unistd::setsid().ctx("setsid")?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::msg("process: missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("process: missing"))?;
     if process.terminal().unwrap_or(false) {
         if let Some(sock) = &args.console {
-            setup_console(sock, process.console_size().map(|b| (b.height(), b.width())), true)?;
+            setup_console(
+                sock,
+                process.console_size().map(|b| (b.height(), b.width())),
+                true,
+            )?;
         }
     }
     drop(args.console);
@@ -152,15 +166,26 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
             set_domainname(d)?;
         }
     }
-    for (k, v) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         std::fs::write(&path, v).with_ctx(|| format!("linux.sysctl: write {k}"))?;
     }
     let empty = Vec::new();
     rootfs::finish(
-        linux.and_then(|l| l.masked_paths().as_ref()).unwrap_or(&empty),
-        linux.and_then(|l| l.readonly_paths().as_ref()).unwrap_or(&empty),
-        spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+        linux
+            .and_then(|l| l.masked_paths().as_ref())
+            .unwrap_or(&empty),
+        linux
+            .and_then(|l| l.readonly_paths().as_ref())
+            .unwrap_or(&empty),
+        spec.root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
     )?;
 
     process::set_rlimits(process)?;
@@ -195,7 +220,14 @@ fn wait_fifo(fd: OwnedFd) -> Result<()> {
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(128 + sig) }
     }
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2] {
+    for sig in [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
         // SAFETY: installs an async-signal-safe handler; execve resets it to the default.
         unsafe { libc::signal(sig, die as *const () as libc::sighandler_t) };
     }
@@ -240,7 +272,8 @@ fn set_domainname(d: &str) -> Result<()> {
     // SAFETY: setdomainname reads len bytes of the string.
     let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
     if r != 0 {
-        return Err(nix::errno::Errno::last()).with_ctx(|| format!("domainname: setdomainname {d}"));
+        return Err(nix::errno::Errno::last())
+            .with_ctx(|| format!("domainname: setdomainname {d}"));
     }
     Ok(())
 }
@@ -250,23 +283,40 @@ fn set_domainname(d: &str) -> Result<()> {
 /// /dev/console.
 pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: bool) -> Result<()> {
     use nix::fcntl::OFlag;
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).ctx("open /dev/ptmx")?;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .ctx("open /dev/ptmx")?;
     nix::pty::grantpt(&master).ctx("grantpt")?;
     nix::pty::unlockpt(&master).ctx("unlockpt")?;
     let name = nix::pty::ptsname_r(&master).ctx("ptsname")?;
     if let Some((rows, cols)) = size {
-        let ws = libc::winsize { ws_row: rows as u16, ws_col: cols as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: rows as u16,
+            ws_col: cols as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads a winsize struct.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &cmsg, MsgFlags::empty(), None)
-        .ctx("send console to --console-socket")?;
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .with_ctx(|| format!("open {name}"))?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(name.as_bytes())],
+        &cmsg,
+        MsgFlags::empty(),
+        None,
+    )
+    .ctx("send console to --console-socket")?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_ctx(|| format!("open {name}"))?;
     if bind_console {
-        let console = rootfs::Root::open(std::path::Path::new("/"))?.mkdir_all(std::path::Path::new("/dev/console"), true)?;
+        let console = rootfs::Root::open(std::path::Path::new("/"))?
+            .mkdir_all(std::path::Path::new("/dev/console"), true)?;
         nix::mount::mount(
             Some(name.as_str()),
             format!("/proc/self/fd/{}", console.as_raw_fd()).as_str(),

@@ -17,16 +17,20 @@ impl Logger {
     /// Installs the global logger. A log file that cannot be opened falls back to stderr, with
     /// a message, rather than hiding the command's own error.
     pub fn init(path: Option<&Path>, json: bool, debug: bool) {
-        let file = path.and_then(|p| {
-            match OpenOptions::new().create(true).append(true).open(p) {
+        let file = path.and_then(
+            |p| match OpenOptions::new().create(true).append(true).open(p) {
                 Ok(f) => Some(f),
                 Err(e) => {
                     eprintln!("husk: cannot open log file {}: {e}", p.display());
                     None
                 }
-            }
-        });
-        let level = if debug { log::LevelFilter::Debug } else { log::LevelFilter::Warn };
+            },
+        );
+        let level = if debug {
+            log::LevelFilter::Debug
+        } else {
+            log::LevelFilter::Warn
+        };
         let logger = Box::leak(Box::new(Logger { file, json, level }));
         if log::set_logger(logger).is_ok() {
             log::set_max_level(level);
@@ -105,9 +109,15 @@ mod tests {
 
     #[test]
     fn json_line_has_runc_key_order() {
-        let l = Logger { file: None, json: true, level: log::LevelFilter::Warn };
+        let l = Logger {
+            file: None,
+            json: true,
+            level: log::LevelFilter::Warn,
+        };
         let line = l.format(log::Level::Error, "container \"x\" does not exist");
-        assert!(line.starts_with("{\"level\":\"error\",\"msg\":\"container \\\"x\\\" does not exist\",\"time\":\""));
+        assert!(line.starts_with(
+            "{\"level\":\"error\",\"msg\":\"container \\\"x\\\" does not exist\",\"time\":\""
+        ));
         assert!(line.ends_with("Z\"}\n"));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["level"], "error");
@@ -115,9 +125,18 @@ mod tests {
 
     #[test]
     fn text_line_quotes_like_logrus() {
-        let l = Logger { file: None, json: false, level: log::LevelFilter::Warn };
+        let l = Logger {
+            file: None,
+            json: false,
+            level: log::LevelFilter::Warn,
+        };
         let line = l.format(log::Level::Error, "container does not exist");
-        assert!(line.contains(" level=error msg=\"container does not exist\"\n"), "{line}");
-        assert!(l.format(log::Level::Warn, "plain").ends_with("level=warning msg=plain\n"));
+        assert!(
+            line.contains(" level=error msg=\"container does not exist\"\n"),
+            "{line}"
+        );
+        assert!(l
+            .format(log::Level::Warn, "plain")
+            .ends_with("level=warning msg=plain\n"));
     }
 }

@@ -77,14 +77,19 @@ fn run(cli: &Cli) -> Result<i32> {
                     writeln!(out, "{}", s.id)?;
                 }
             } else if l.format == ListFormat::Json {
-                let v: Vec<_> = all.iter().map(|(s, st)| output::ContainerState::new(s, *st)).collect();
+                let v: Vec<_> = all
+                    .iter()
+                    .map(|(s, st)| output::ContainerState::new(s, *st))
+                    .collect();
                 if v.is_empty() {
                     writeln!(out, "null")?;
                 } else {
                     writeln!(out, "{}", serde_json::to_string(&v)?)?;
                 }
             } else {
-                let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+                let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                    .map(String::from)
+                    .to_vec()];
                 for (s, st) in &all {
                     rows.push(vec![
                         s.id.clone(),
@@ -107,17 +112,26 @@ fn run(cli: &Cli) -> Result<i32> {
             if path.exists() {
                 anyhow::bail!("File {} exists. Remove it first", path.display());
             }
-            std::fs::write(&path, husk::spec_default::default_spec(s.rootless)).with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, husk::spec_default::default_spec(s.rootless))
+                .with_context(|| format!("write {}", path.display()))?;
             Ok(0)
         }
         Command::Features => {
-            println!("{}", husk::features::features_json(&husk::features::Supported::current()));
+            println!(
+                "{}",
+                husk::features::features_json(&husk::features::Supported::current())
+            );
             Ok(0)
         }
     }
 }
 
-fn create_options<'a>(root: &'a std::path::Path, id: &'a str, o: &'a husk::cli::CreateOpts, for_run: bool) -> CreateOptions<'a> {
+fn create_options<'a>(
+    root: &'a std::path::Path,
+    id: &'a str,
+    o: &'a husk::cli::CreateOpts,
+    for_run: bool,
+) -> CreateOptions<'a> {
     CreateOptions {
         root,
         id,
@@ -139,9 +153,18 @@ fn run_container(root: &std::path::Path, r: &husk::cli::Run) -> Result<i32> {
         nix::sys::prctl::set_child_subreaper(true).context("prctl subreaper")?;
     }
     let created = container::create(&create_options(root, &r.id, &r.opts, true))?;
-    let chan = created.chan.as_ref().context("run: no channel to the init")?;
-    let sfd = if r.detach { None } else { Some(husk::wait::block_signals()?) };
-    let go = chan.send(&husk::sync::Msg::Go).and_then(|()| container::poststart(&created.state, &created.dir));
+    let chan = created
+        .chan
+        .as_ref()
+        .context("run: no channel to the init")?;
+    let sfd = if r.detach {
+        None
+    } else {
+        Some(husk::wait::block_signals()?)
+    };
+    let go = chan
+        .send(&husk::sync::Msg::Go)
+        .and_then(|()| container::poststart(&created.state, &created.dir));
     if let Err(e) = go {
         // Leave nothing behind: kill (done by poststart on hook failure) and delete.
         container::delete(root, &r.id, true).context("delete after failed start")?;
@@ -159,8 +182,10 @@ fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
     let (_, state) = container::open_existing(root, &e.id)?;
     let process = match &e.process {
         Some(path) => {
-            let data = std::fs::read(path).with_context(|| format!("--process: read {}", path.display()))?;
-            serde_json::from_slice(&data).with_context(|| format!("--process: parse {}", path.display()))?
+            let data = std::fs::read(path)
+                .with_context(|| format!("--process: read {}", path.display()))?;
+            serde_json::from_slice(&data)
+                .with_context(|| format!("--process: parse {}", path.display()))?
         }
         None => husk::exec::process_from_flags(
             &state.process,

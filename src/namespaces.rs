@@ -37,7 +37,10 @@ impl Plan {
         for ns in namespaces {
             let f = flag(ns.typ());
             if seen.contains(f) {
-                return Err(Error::msg(format!("linux.namespaces: duplicate namespace {:?}", ns.typ())));
+                return Err(Error::msg(format!(
+                    "linux.namespaces: duplicate namespace {:?}",
+                    ns.typ()
+                )));
             }
             seen |= f;
             match ns.path() {
@@ -53,7 +56,11 @@ impl Plan {
         join.sort_by_key(|(f, _)| order(f));
         let new_cgroup = new.contains(CloneFlags::CLONE_NEWCGROUP);
         new.remove(CloneFlags::CLONE_NEWCGROUP);
-        Ok(Plan { new, new_cgroup, join })
+        Ok(Plan {
+            new,
+            new_cgroup,
+            join,
+        })
     }
 
     pub fn creates(&self, f: CloneFlags) -> bool {
@@ -75,7 +82,14 @@ pub fn clone(flags: CloneFlags) -> Result<i32> {
     // SAFETY: without CLONE_VM the child runs on a copy-on-write copy of our memory, exactly as
     // after fork(); husk is single-threaded, so no lock can be held by another thread.
     let r = unsafe {
-        libc::syscall(libc::SYS_clone, (flags.bits() | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            (flags.bits() | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     if r < 0 {
         return Err(nix::errno::Errno::last()).ctx("clone");
@@ -85,9 +99,14 @@ pub fn clone(flags: CloneFlags) -> Result<i32> {
 
 pub fn join(joins: &[(CloneFlags, PathBuf)]) -> Result<()> {
     for (f, path) in joins {
-        let fd = nix::fcntl::open(path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-            .with_ctx(|| format!("linux.namespaces: open {}", path.display()))?;
-        nix::sched::setns(&fd, *f).with_ctx(|| format!("linux.namespaces: setns {}", path.display()))?;
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_ctx(|| format!("linux.namespaces: open {}", path.display()))?;
+        nix::sched::setns(&fd, *f)
+            .with_ctx(|| format!("linux.namespaces: setns {}", path.display()))?;
     }
     Ok(())
 }
@@ -99,8 +118,10 @@ pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping])
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
-    std::fs::write(format!("/proc/{pid}/uid_map"), fmt(uids)).ctx("linux.uidMappings: write uid_map")?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), fmt(gids)).ctx("linux.gidMappings: write gid_map")?;
+    std::fs::write(format!("/proc/{pid}/uid_map"), fmt(uids))
+        .ctx("linux.uidMappings: write uid_map")?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), fmt(gids))
+        .ctx("linux.gidMappings: write gid_map")?;
     Ok(())
 }
 
@@ -136,6 +157,10 @@ mod tests {
 
     #[test]
     fn duplicate_namespaces_are_refused() {
-        assert!(Plan::new(&[ns(LinuxNamespaceType::Pid, None), ns(LinuxNamespaceType::Pid, None)]).is_err());
+        assert!(Plan::new(&[
+            ns(LinuxNamespaceType::Pid, None),
+            ns(LinuxNamespaceType::Pid, None)
+        ])
+        .is_err());
     }
 }

@@ -19,11 +19,19 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Finds args[0] the way Go's exec.LookPath does with the container's PATH, so the error text
 /// is the one runc's callers know.
 pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
-    let name = args.first().ok_or_else(|| Error::msg("process.args: args must not be empty"))?;
+    let name = args
+        .first()
+        .ok_or_else(|| Error::msg("process.args: args must not be empty"))?;
     let path = if name.contains('/') {
         let p = PathBuf::from(name);
         let meta = std::fs::metadata(&p).map_err(|e| {
-            Error::msg(format!("exec: {name:?}: stat {name}: {}", io_text(&e)))
+            Error::msg(format!(
+                "exec: {name:?}: stat {name}: {}",
+                e.raw_os_error()
+                    .map_or(e.to_string(), |n| crate::error::errno_text(
+                        nix::errno::Errno::from_raw(n)
+                    ))
+            ))
         })?;
         if meta.is_dir() || !crate::rootfs::is_executable(&p) {
             return Err(Error::msg(format!("exec: {name:?}: permission denied")));
@@ -38,32 +46,39 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
             .split(':')
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
             .find(|p| crate::rootfs::is_executable(p))
-            .ok_or_else(|| Error::msg(format!("exec: {name:?}: executable file not found in $PATH")))?
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "exec: {name:?}: executable file not found in $PATH"
+                ))
+            })?
     };
     let cstr = |s: &str, what: &str| {
         CString::new(s).map_err(|_| Error::msg(format!("{what} contains a NUL byte: {s:?}")))
     };
     Ok(Exec {
         path: cstr(&path.to_string_lossy(), "process.args")?,
-        argv: args.iter().map(|a| cstr(a, "process.args")).collect::<Result<_>>()?,
-        envp: env.iter().map(|e| cstr(e, "process.env")).collect::<Result<_>>()?,
+        argv: args
+            .iter()
+            .map(|a| cstr(a, "process.args"))
+            .collect::<Result<_>>()?,
+        envp: env
+            .iter()
+            .map(|e| cstr(e, "process.env"))
+            .collect::<Result<_>>()?,
     })
-}
-
-fn io_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
-        None => e.to_string(),
-    }
 }
 
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for rl in p.rlimits().iter().flatten() {
         let res = rlimit_resource(rl.typ());
-        let lim = libc::rlimit { rlim_cur: rl.soft(), rlim_max: rl.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: rl.soft(),
+            rlim_max: rl.hard(),
+        };
         // SAFETY: setrlimit reads the struct we pass.
         if unsafe { libc::setrlimit(res, &lim) } != 0 {
-            return Err(nix::errno::Errno::last()).with_ctx(|| format!("process.rlimits: set {:?}", rl.typ()));
+            return Err(nix::errno::Errno::last())
+                .with_ctx(|| format!("process.rlimits: set {:?}", rl.typ()));
         }
     }
     Ok(())
@@ -93,7 +108,8 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 
 pub fn set_oom_score_adj(p: &Process) -> Result<()> {
     if let Some(adj) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).ctx("process.oomScoreAdj: write /proc/self/oom_score_adj")?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx("process.oomScoreAdj: write /proc/self/oom_score_adj")?;
     }
     Ok(())
 }
@@ -120,7 +136,8 @@ pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let last = caps::runtime::thread_all_supported();
     for cap in last.iter() {
         if bounding & (1u64 << cap.index()) == 0 {
-            caps::drop(None, caps::CapSet::Bounding, *cap).with_ctx(|| format!("drop {cap} from bounding set"))?;
+            caps::drop(None, caps::CapSet::Bounding, *cap)
+                .with_ctx(|| format!("drop {cap} from bounding set"))?;
         }
     }
     nix::sys::prctl::set_keepcaps(true).ctx("prctl keepcaps")?;
@@ -128,7 +145,12 @@ pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let gid = nix::unistd::Gid::from_raw(user.gid());
     let uid = nix::unistd::Uid::from_raw(user.uid());
     if setgroups_allowed {
-        let groups: Vec<nix::unistd::Gid> = user.additional_gids().iter().flatten().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+        let groups: Vec<nix::unistd::Gid> = user
+            .additional_gids()
+            .iter()
+            .flatten()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
         nix::unistd::setgroups(&groups).ctx("process.user.additionalGids: setgroups")?;
     }
     nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("process.user.gid: setgid {gid}"))?;
@@ -139,7 +161,11 @@ pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let permitted = cap_mask(caps.and_then(|c| c.permitted().as_ref()))?;
     let inheritable = cap_mask(caps.and_then(|c| c.inheritable().as_ref()))?;
     capset(effective, permitted, inheritable)?;
-    for c in caps.and_then(|c| c.ambient().as_ref()).into_iter().flatten() {
+    for c in caps
+        .and_then(|c| c.ambient().as_ref())
+        .into_iter()
+        .flatten()
+    {
         if let Ok(cap) = format!("CAP_{c}").parse::<caps::Capability>() {
             // An ambient capability needs to be permitted and inheritable too; runc's default
             // spec lists ambient ones without inheritable, and runc goes on without them.
@@ -168,14 +194,25 @@ fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
         inheritable: u32,
     }
     const VERSION_3: u32 = 0x2008_0522;
-    let hdr = Header { version: VERSION_3, pid: 0 };
+    let hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
     let split = |m: u64| (m as u32, (m >> 32) as u32);
     let (e0, e1) = split(effective);
     let (p0, p1) = split(permitted);
     let (i0, i1) = split(inheritable);
     let data = [
-        Data { effective: e0, permitted: p0, inheritable: i0 },
-        Data { effective: e1, permitted: p1, inheritable: i1 },
+        Data {
+            effective: e0,
+            permitted: p0,
+            inheritable: i0,
+        },
+        Data {
+            effective: e1,
+            permitted: p1,
+            inheritable: i1,
+        },
     ];
     // SAFETY: capset reads a v3 header and two data words, which is what we pass.
     let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
@@ -198,7 +235,10 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).with_ctx(|| format!("process.cwd: chdir to {}", cwd.display()))?;
     let now = nix::unistd::getcwd().ctx("getcwd")?;
     if !now.is_absolute() || now.starts_with("(unreachable)") {
-        return Err(Error::msg(format!("process.cwd: {} is outside the container", cwd.display())));
+        return Err(Error::msg(format!(
+            "process.cwd: {} is outside the container",
+            cwd.display()
+        )));
     }
     Ok(())
 }
@@ -223,7 +263,10 @@ pub fn close_fds_on_exec(keep: u32) -> Result<()> {
 
 pub fn execve(e: &Exec) -> Error {
     match nix::unistd::execve(&e.path, &e.argv, &e.envp) {
-        Err(err) => Error::Sys { ctx: format!("exec {:?}", e.path), source: err },
+        Err(err) => Error::Sys {
+            ctx: format!("exec {:?}", e.path),
+            source: err,
+        },
         Ok(never) => match never {},
     }
 }

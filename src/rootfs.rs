@@ -47,15 +47,26 @@ fn how(flags: OFlag) -> OpenHow {
 
 impl Root {
     pub fn open(path: &Path) -> Result<Root> {
-        let fd = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .with_ctx(|| format!("open rootfs {}", path.display()))?;
-        Ok(Root { fd, path: path.to_path_buf() })
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open rootfs {}", path.display()))?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens `path` inside the root (O_PATH), symlinks resolved as if the root were "/".
     pub fn resolve(&self, path: &Path) -> Result<OwnedFd> {
         let rel: PathBuf = inner_components(path).iter().collect();
-        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        let rel = if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel
+        };
         openat2(self.fd.as_fd(), &rel, how(OFlag::O_PATH))
             .with_ctx(|| format!("resolve {} in rootfs", path.display()))
     }
@@ -64,7 +75,12 @@ impl Root {
     /// component as an empty file) on the way.
     pub fn mkdir_all(&self, path: &Path, file: bool) -> Result<OwnedFd> {
         let comps = inner_components(path);
-        let mut cur = openat2(self.fd.as_fd(), ".", how(OFlag::O_PATH | OFlag::O_DIRECTORY)).ctx("open rootfs")?;
+        let mut cur = openat2(
+            self.fd.as_fd(),
+            ".",
+            how(OFlag::O_PATH | OFlag::O_DIRECTORY),
+        )
+        .ctx("open rootfs")?;
         let mut prefix = PathBuf::new();
         for (i, c) in comps.iter().enumerate() {
             prefix.push(c);
@@ -75,21 +91,35 @@ impl Root {
                     continue;
                 }
                 Err(nix::errno::Errno::ENOENT) => {}
-                Err(e) => return Err(e).with_ctx(|| format!("resolve {} in rootfs", prefix.display())),
+                Err(e) => {
+                    return Err(e).with_ctx(|| format!("resolve {} in rootfs", prefix.display()))
+                }
             }
             // Create in the directory we hold, by its single name: nothing to follow.
             let r = if last && file {
-                openat2(cur.as_fd(), *c, OpenHow::new()
-                    .flags(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
-                    .mode(Mode::from_bits_truncate(0o644))
-                    .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS))
+                openat2(
+                    cur.as_fd(),
+                    *c,
+                    OpenHow::new()
+                        .flags(
+                            OFlag::O_CREAT
+                                | OFlag::O_EXCL
+                                | OFlag::O_WRONLY
+                                | OFlag::O_CLOEXEC
+                                | OFlag::O_NOFOLLOW,
+                        )
+                        .mode(Mode::from_bits_truncate(0o644))
+                        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS),
+                )
                 .map(drop)
             } else {
                 nix::sys::stat::mkdirat(cur.as_fd(), *c, Mode::from_bits_truncate(0o755))
             };
             match r {
                 Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                Err(e) => return Err(e).with_ctx(|| format!("create {} in rootfs", prefix.display())),
+                Err(e) => {
+                    return Err(e).with_ctx(|| format!("create {} in rootfs", prefix.display()))
+                }
             }
             cur = openat2(self.fd.as_fd(), &prefix, how(OFlag::O_PATH))
                 .with_ctx(|| format!("resolve {} in rootfs", prefix.display()))?;
@@ -109,7 +139,12 @@ pub struct MountOpts {
 
 impl Default for MountOpts {
     fn default() -> Self {
-        MountOpts { flags: MsFlags::empty(), clear: MsFlags::empty(), propagation: vec![], data: vec![] }
+        MountOpts {
+            flags: MsFlags::empty(),
+            clear: MsFlags::empty(),
+            propagation: vec![],
+            data: vec![],
+        }
     }
 }
 
@@ -142,8 +177,10 @@ pub fn parse_mount_options(options: &[String]) -> MountOpts {
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                o.propagation.push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                o.propagation
+                    .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
             // Options runc handles elsewhere or that only matter to other runtimes.
@@ -192,16 +229,40 @@ pub struct RootfsPlan<'a> {
 /// Makes the rootfs a mount point of its own with the requested propagation, then performs the
 /// spec's mounts and creates device nodes. Runs in the container's mount namespace.
 pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
-    mount(None::<&str>, "/", None::<&str>, plan.propagation, None::<&str>).ctx("set propagation of /")?;
-    mount(Some(root), root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_ctx(|| format!("bind rootfs {}", root.display()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        plan.propagation,
+        None::<&str>,
+    )
+    .ctx("set propagation of /")?;
+    mount(
+        Some(root),
+        root,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("bind rootfs {}", root.display()))?;
     let root = Root::open(root)?;
     let mut dev_from_host = false;
     for m in plan.mounts {
-        if m.destination() == Path::new("/dev") && is_bind(m, &parse_mount_options(m.options().as_deref().unwrap_or(&[]))) {
+        if m.destination() == Path::new("/dev")
+            && is_bind(
+                m,
+                &parse_mount_options(m.options().as_deref().unwrap_or(&[])),
+            )
+        {
             dev_from_host = true;
         }
-        mount_one(&root, m, plan).with_ctx(|| format!("mount {} to {}", m.source().as_deref().unwrap_or(Path::new("none")).display(), m.destination().display()))?;
+        mount_one(&root, m, plan).with_ctx(|| {
+            format!(
+                "mount {} to {}",
+                m.source().as_deref().unwrap_or(Path::new("none")).display(),
+                m.destination().display()
+            )
+        })?;
     }
     if !dev_from_host {
         create_devices(&root, plan)?;
@@ -214,7 +275,10 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if !dest.is_absolute() {
-        log::debug!("mount destination {} is relative; taken from /", dest.display());
+        log::debug!(
+            "mount destination {} is relative; taken from /",
+            dest.display()
+        );
     }
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &opts, plan);
@@ -222,12 +286,26 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
     let data = opts.data.join(",");
     let data = (!data.is_empty()).then_some(data.as_str());
     if is_bind(m, &opts) {
-        let src = m.source().as_deref().ok_or_else(|| Error::msg("bind mount without source"))?;
-        let src = if src.is_absolute() { src.to_path_buf() } else { plan.bundle.join(src) };
+        let src = m
+            .source()
+            .as_deref()
+            .ok_or_else(|| Error::msg("bind mount without source"))?;
+        let src = if src.is_absolute() {
+            src.to_path_buf()
+        } else {
+            plan.bundle.join(src)
+        };
         let meta = std::fs::metadata(&src).with_ctx(|| format!("stat {}", src.display()))?;
         let target = root.mkdir_all(dest, !meta.is_dir())?;
         let rec = opts.flags & MsFlags::MS_REC;
-        mount(Some(&src), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>).ctx("bind mount")?;
+        mount(
+            Some(&src),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | rec,
+            None::<&str>,
+        )
+        .ctx("bind mount")?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Reopen: the handle we mounted onto is now covered by the new mount.
@@ -238,12 +316,25 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
         let target = root.mkdir_all(dest, false)?;
         let src = m.source().as_deref().unwrap_or(Path::new(typ));
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
-        mount(Some(src), fd_path(target.as_fd()).as_str(), Some(typ), flags, data)
-            .ctx(format!("mount {typ}"))?;
+        mount(
+            Some(src),
+            fd_path(target.as_fd()).as_str(),
+            Some(typ),
+            flags,
+            data,
+        )
+        .ctx(format!("mount {typ}"))?;
     }
     for p in &opts.propagation {
         let top = root.resolve(dest)?;
-        mount(None::<&str>, fd_path(top.as_fd()).as_str(), None::<&str>, *p, None::<&str>).ctx("set propagation")?;
+        mount(
+            None::<&str>,
+            fd_path(top.as_fd()).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .ctx("set propagation")?;
     }
     Ok(())
 }
@@ -266,50 +357,101 @@ fn remount_keep_locked(fd: BorrowedFd, flags: MsFlags) -> Result<()> {
             keep |= m;
         }
     }
-    mount(None::<&str>, fd_path(fd).as_str(), None::<&str>, flags | keep | MsFlags::MS_REMOUNT, None::<&str>)
-        .ctx("remount")
+    mount(
+        None::<&str>,
+        fd_path(fd).as_str(),
+        None::<&str>,
+        flags | keep | MsFlags::MS_REMOUNT,
+        None::<&str>,
+    )
+    .ctx("remount")
 }
 
 /// cgroup v1: a tmpfs with one directory per hierarchy, each showing the container's own
 /// cgroup (a fresh cgroup mount inside a cgroup namespace, a bind of it otherwise).
 /// cgroup v2: the unified hierarchy, likewise.
 fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -> Result<()> {
-    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let flags = opts.flags
+        & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let target = root.mkdir_all(dest, false)?;
     if crate::cgroups::is_v2() {
         let t = fd_path(target.as_fd());
         if plan.cgroupns {
-            mount(Some("cgroup2"), t.as_str(), Some("cgroup2"), opts.flags, None::<&str>).ctx("mount cgroup2")?;
+            mount(
+                Some("cgroup2"),
+                t.as_str(),
+                Some("cgroup2"),
+                opts.flags,
+                None::<&str>,
+            )
+            .ctx("mount cgroup2")?;
         } else if let Some(p) = plan.cgroup_paths.first() {
-            mount(Some(p), t.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).ctx("bind cgroup")?;
+            mount(
+                Some(p),
+                t.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .ctx("bind cgroup")?;
             if ro {
-                remount_keep_locked(root.resolve(dest)?.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY)?;
+                remount_keep_locked(
+                    root.resolve(dest)?.as_fd(),
+                    MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                )?;
             }
         }
         return Ok(());
     }
-    mount(Some("tmpfs"), fd_path(target.as_fd()).as_str(), Some("tmpfs"), flags, Some("mode=755"))
-        .ctx("mount tmpfs for cgroups")?;
+    mount(
+        Some("tmpfs"),
+        fd_path(target.as_fd()).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .ctx("mount tmpfs for cgroups")?;
     for dir in plan.cgroup_paths {
         // <mount>/<container path>: the hierarchy's mount point is the first component below
         // /sys/fs/cgroup.
-        let Ok(rel) = dir.strip_prefix(crate::cgroups::CGROUP_ROOT) else { continue };
-        let Some(name) = rel.components().next() else { continue };
+        let Ok(rel) = dir.strip_prefix(crate::cgroups::CGROUP_ROOT) else {
+            continue;
+        };
+        let Some(name) = rel.components().next() else {
+            continue;
+        };
         let name = Path::new(name.as_os_str());
         let sub = dest.join(name);
         let t = root.mkdir_all(&sub, false)?;
         let tp = fd_path(t.as_fd());
         if plan.cgroupns {
-            let ctrls = name.to_string_lossy().replace("systemd", "none,name=systemd");
-            mount(Some("cgroup"), tp.as_str(), Some("cgroup"), flags, Some(ctrls.as_str()))
-                .with_ctx(|| format!("mount cgroup {}", name.display()))?;
+            let ctrls = name
+                .to_string_lossy()
+                .replace("systemd", "none,name=systemd");
+            mount(
+                Some("cgroup"),
+                tp.as_str(),
+                Some("cgroup"),
+                flags,
+                Some(ctrls.as_str()),
+            )
+            .with_ctx(|| format!("mount cgroup {}", name.display()))?;
         } else {
-            mount(Some(dir), tp.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .with_ctx(|| format!("bind cgroup {}", dir.display()))?;
+            mount(
+                Some(dir),
+                tp.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_ctx(|| format!("bind cgroup {}", dir.display()))?;
         }
         if ro {
-            remount_keep_locked(root.resolve(&sub)?.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags)?;
+            remount_keep_locked(
+                root.resolve(&sub)?.as_fd(),
+                MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags,
+            )?;
         }
         // Co-mounted controllers ("cpu,cpuacct") are also reachable by each name.
         let n = name.to_string_lossy();
@@ -324,7 +466,10 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
         }
     }
     if ro {
-        remount_keep_locked(root.resolve(dest)?.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags)?;
+        remount_keep_locked(
+            root.resolve(dest)?.as_fd(),
+            MsFlags::MS_BIND | MsFlags::MS_RDONLY | flags,
+        )?;
     }
     Ok(())
 }
@@ -344,14 +489,29 @@ fn create_devices(root: &Root, plan: &RootfsPlan) -> Result<()> {
         if plan.devices.iter().any(|d| d.path() == Path::new(path)) {
             continue;
         }
-        make_device(root, Path::new(path), SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0, plan.userns)?;
+        make_device(
+            root,
+            Path::new(path),
+            SFlag::S_IFCHR,
+            *major,
+            *minor,
+            0o666,
+            0,
+            0,
+            plan.userns,
+        )?;
     }
     for d in plan.devices {
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
-            LinuxDeviceType::A => return Err(Error::msg(format!("linux.devices: {} has type a", d.path().display()))),
+            LinuxDeviceType::A => {
+                return Err(Error::msg(format!(
+                    "linux.devices: {} has type a",
+                    d.path().display()
+                )))
+            }
         };
         make_device(
             root,
@@ -386,48 +546,110 @@ fn create_devices(root: &Root, plan: &RootfsPlan) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn make_device(root: &Root, path: &Path, kind: SFlag, major: u64, minor: u64, mode: u32, uid: u32, gid: u32, userns: bool) -> Result<()> {
+fn make_device(
+    root: &Root,
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    userns: bool,
+) -> Result<()> {
     let parent_path = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().ok_or_else(|| Error::msg(format!("linux.devices: bad path {}", path.display())))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::msg(format!("linux.devices: bad path {}", path.display())))?;
     let parent = root.mkdir_all(parent_path, false)?;
     // An O_PATH handle cannot be used for mknodat; reopen the directory itself.
-    let dir = openat2(parent.as_fd(), ".", OpenHow::new().flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC))
-        .with_ctx(|| format!("open {}", parent_path.display()))?;
+    let dir = openat2(
+        parent.as_fd(),
+        ".",
+        OpenHow::new().flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC),
+    )
+    .with_ctx(|| format!("open {}", parent_path.display()))?;
     if userns {
         // mknod is not allowed in a user namespace: bind the host's node instead.
         let target = root.mkdir_all(path, true)?;
-        return mount(Some(path), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .with_ctx(|| format!("bind device {}", path.display()));
+        return mount(
+            Some(path),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("bind device {}", path.display()));
     }
     match nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(e).with_ctx(|| format!("remove {}", path.display())),
     }
-    mknodat(dir.as_fd(), name, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
-        .with_ctx(|| format!("mknod {}", path.display()))?;
+    mknodat(
+        dir.as_fd(),
+        name,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    )
+    .with_ctx(|| format!("mknod {}", path.display()))?;
     // mknod honours the umask; the spec's mode is meant exactly.
-    nix::sys::stat::fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-        .or_else(|e| if e == nix::errno::Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
-        .with_ctx(|| format!("chmod {}", path.display()))?;
-    fchownat(dir.as_fd(), name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .with_ctx(|| format!("chown {}", path.display()))
+    nix::sys::stat::fchmodat(
+        dir.as_fd(),
+        name,
+        Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| {
+        if e == nix::errno::Errno::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .with_ctx(|| format!("chmod {}", path.display()))?;
+    fchownat(
+        dir.as_fd(),
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .with_ctx(|| format!("chown {}", path.display()))
 }
 
 /// Makes the rootfs "/" with pivot_root (or MS_MOVE + chroot with --no-pivot) and detaches the
 /// old root so nothing of the host stays reachable.
 pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
-    let newroot = openat2(root.fd.as_fd(), ".", OpenHow::new().flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC))
-        .ctx("open rootfs")?;
+    let newroot = openat2(
+        root.fd.as_fd(),
+        ".",
+        OpenHow::new().flags(OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC),
+    )
+    .ctx("open rootfs")?;
     nix::unistd::fchdir(&newroot).ctx("chdir to rootfs")?;
     if no_pivot {
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx("move rootfs to /")?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .ctx("move rootfs to /")?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
-        let oldroot = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open /")?;
+        let oldroot = nix::fcntl::open(
+            "/",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open /")?;
         nix::unistd::pivot_root(".", ".").ctx("pivot_root")?;
         // The old root is now stacked under "."; detach it without touching the host's mounts.
         nix::unistd::fchdir(&oldroot).ctx("chdir to old root")?;
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).ctx("make old root rslave")?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx("make old root rslave")?;
         umount2(".", MntFlags::MNT_DETACH).ctx("unmount old root")?;
     }
     nix::unistd::chdir("/").ctx("chdir /")
@@ -443,11 +665,20 @@ pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Re
             Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => continue,
             Err(e) => return Err(e),
         };
-        mount(Some(fd_path(fd.as_fd()).as_str()), fd_path(fd.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_ctx(|| format!("bind readonly path {p}"))?;
+        mount(
+            Some(fd_path(fd.as_fd()).as_str()),
+            fd_path(fd.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("bind readonly path {p}"))?;
         let top = slash.resolve(Path::new(p))?;
-        remount_keep_locked(top.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_REC)
-            .with_ctx(|| format!("remount readonly path {p}"))?;
+        remount_keep_locked(
+            top.as_fd(),
+            MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        )
+        .with_ctx(|| format!("remount readonly path {p}"))?;
     }
     if !masked.is_empty() {
         let null = open_dev_null(&slash)?;
@@ -458,19 +689,39 @@ pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Re
                 Err(e) => return Err(e),
             };
             let target = fd_path(fd.as_fd());
-            let is_dir = fstat(fd.as_fd()).map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR).unwrap_or(false);
+            let is_dir = fstat(fd.as_fd())
+                .map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+                .unwrap_or(false);
             if is_dir {
-                mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+                mount(
+                    Some("tmpfs"),
+                    target.as_str(),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
             } else {
-                mount(Some(fd_path(null.as_fd()).as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                mount(
+                    Some(fd_path(null.as_fd()).as_str()),
+                    target.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
             }
             .with_ctx(|| format!("mask {p}"))?;
         }
     }
     if root_readonly {
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
-            .or_else(|_| remount_keep_locked(slash.fd.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY))
-            .ctx("remount / read-only")?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .or_else(|_| remount_keep_locked(slash.fd.as_fd(), MsFlags::MS_BIND | MsFlags::MS_RDONLY))
+        .ctx("remount / read-only")?;
     }
     Ok(())
 }
@@ -478,7 +729,12 @@ pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Re
 /// /dev/null, checked to be the real character device 1:3 and not something the container put
 /// there (CVE-2025-31133), so masking cannot be turned into a bind of an arbitrary file.
 fn open_dev_null(root: &Root) -> Result<OwnedFd> {
-    let fd = openat2(root.fd.as_fd(), "dev/null", how(OFlag::O_PATH | OFlag::O_NOFOLLOW)).ctx("open /dev/null")?;
+    let fd = openat2(
+        root.fd.as_fd(),
+        "dev/null",
+        how(OFlag::O_PATH | OFlag::O_NOFOLLOW),
+    )
+    .ctx("open /dev/null")?;
     let st = fstat(fd.as_fd()).ctx("stat /dev/null")?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || st.st_rdev != makedev(1, 3) {
@@ -489,7 +745,9 @@ fn open_dev_null(root: &Root) -> Result<OwnedFd> {
 
 /// Checks that the process can execute `path` (used to find args[0] before reporting ready).
 pub fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.is_file())
+        .unwrap_or(false)
         && nix::unistd::access(path, AccessFlags::X_OK).is_ok()
 }
 
@@ -499,7 +757,12 @@ mod tests {
 
     #[test]
     fn mount_options_split_like_runc() {
-        let o = parse_mount_options(&["nosuid".into(), "strictatime".into(), "mode=755".into(), "size=65536k".into()]);
+        let o = parse_mount_options(&[
+            "nosuid".into(),
+            "strictatime".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+        ]);
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(o.data, ["mode=755", "size=65536k"]);
         let o = parse_mount_options(&["rbind".into(), "ro".into(), "rw".into(), "rprivate".into()]);

@@ -12,7 +12,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(Error::msg(format!("invalid signal: {s}")));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     if let Ok(sig) = Signal::from_str(&name) {
         return Ok(sig as i32);
     }
@@ -25,7 +29,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
             .strip_prefix("SIGRTMIN+")
             .and_then(|k| k.parse::<i32>().ok())
             .map(|k| rtmin + k)
-            .or_else(|| n.strip_prefix("SIGRTMAX-").and_then(|k| k.parse::<i32>().ok()).map(|k| rtmax - k)),
+            .or_else(|| {
+                n.strip_prefix("SIGRTMAX-")
+                    .and_then(|k| k.parse::<i32>().ok())
+                    .map(|k| rtmax - k)
+            }),
     };
     match rt {
         Some(n) if (rtmin..=rtmax).contains(&n) => Ok(n),

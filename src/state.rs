@@ -91,7 +91,9 @@ pub struct StateDir {
 impl StateDir {
     pub fn new(root: &Path, id: &str) -> Result<Self> {
         validate_id(id)?;
-        Ok(StateDir { path: root.join(id) })
+        Ok(StateDir {
+            path: root.join(id),
+        })
     }
 
     /// Makes the directory for a new container; fails if the id is taken.
@@ -119,7 +121,10 @@ impl StateDir {
         )
         .map_err(|e| match e {
             nix::errno::Errno::ENOENT => Error::NotExist,
-            e => Error::Sys { ctx: format!("open {}", self.path.display()), source: e },
+            e => Error::Sys {
+                ctx: format!("open {}", self.path.display()),
+                source: e,
+            },
         })?;
         Flock::lock(fd, FlockArg::LockExclusive)
             .map_err(|(_, e)| e)
@@ -132,15 +137,21 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist),
             Err(e) => return Err(e).with_ctx(|| format!("read {}", self.path.display())),
         };
-        serde_json::from_slice(&data)
-            .map_err(|e| Error::msg(format!("parse {}: {e}", self.path.join(STATE_FILE).display())))
+        serde_json::from_slice(&data).map_err(|e| {
+            Error::msg(format!(
+                "parse {}: {e}",
+                self.path.join(STATE_FILE).display()
+            ))
+        })
     }
 
     pub fn save(&self, state: &State) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
-        let data = serde_json::to_vec(state).map_err(|e| Error::msg(format!("encode state: {e}")))?;
+        let data =
+            serde_json::to_vec(state).map_err(|e| Error::msg(format!("encode state: {e}")))?;
         let mut f = File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
-        f.write_all(&data).with_ctx(|| format!("write {}", tmp.display()))?;
+        f.write_all(&data)
+            .with_ctx(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, self.path.join(STATE_FILE))
             .with_ctx(|| format!("rename {}", tmp.display()))
     }

@@ -108,7 +108,14 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::Pid(42), Msg::Maps(7), Msg::Hooks, Msg::Ready, Msg::Fail("boom: x".into())] {
+        for m in [
+            Msg::Go,
+            Msg::Pid(42),
+            Msg::Maps(7),
+            Msg::Hooks,
+            Msg::Ready,
+            Msg::Fail("boom: x".into()),
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

@@ -30,15 +30,21 @@ pub trait CgroupManager {
 
 pub fn is_v2() -> bool {
     nix::sys::statfs::statfs(CGROUP_ROOT)
-        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)
 }
 
 /// The manager for a new container.
 pub fn for_container(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn CgroupManager>> {
-    let rel = cgroups_path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(id));
+    let rel = cgroups_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(id));
     if is_v2() {
-        Ok(Box::new(v2::V2::new(CGROUP_ROOT, &rel, &read_own_cgroups()?)?))
+        Ok(Box::new(v2::V2::new(
+            CGROUP_ROOT,
+            &rel,
+            &read_own_cgroups()?,
+        )?))
     } else {
         Ok(Box::new(v1::V1::new(&rel, &read_own_cgroups()?)?))
     }
@@ -47,7 +53,9 @@ pub fn for_container(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Cg
 /// The manager for an existing container, from the paths saved in its state.
 pub fn from_paths(paths: Vec<PathBuf>) -> Box<dyn CgroupManager> {
     if paths.len() == 1 && is_v2() {
-        Box::new(v2::V2 { path: paths.into_iter().next().unwrap_or_default() })
+        Box::new(v2::V2 {
+            path: paths.into_iter().next().unwrap_or_default(),
+        })
     } else {
         Box::new(v1::V1 { dirs: paths })
     }
@@ -119,7 +127,8 @@ pub fn remove_tree(dir: &Path) -> Result<()> {
 }
 
 fn rmdir(dir: &Path) -> nix::Result<()> {
-    std::fs::remove_dir(dir).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    std::fs::remove_dir(dir)
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 pub fn write_file(path: &Path, value: &str) -> Result<()> {
@@ -138,8 +147,14 @@ mod tests {
     #[test]
     fn cgroups_path_semantics() {
         let m = Path::new("/sys/fs/cgroup/memory");
-        assert_eq!(resolve(m, "/user/1", Path::new("/abs/c1")), m.join("abs/c1"));
-        assert_eq!(resolve(m, "/user/1", Path::new("rel/c1")), m.join("user/1/rel/c1"));
+        assert_eq!(
+            resolve(m, "/user/1", Path::new("/abs/c1")),
+            m.join("abs/c1")
+        );
+        assert_eq!(
+            resolve(m, "/user/1", Path::new("rel/c1")),
+            m.join("user/1/rel/c1")
+        );
         assert_eq!(resolve(m, "/", Path::new("c1")), m.join("c1"));
         assert_eq!(resolve(m, "/", Path::new("/../../etc")), m.join("etc"));
     }

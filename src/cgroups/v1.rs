@@ -20,19 +20,32 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
     let mut out = Vec::new();
     for line in text.lines() {
         // mountinfo: ... mountpoint opts ... - fstype source superopts
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut post = post.split(' ');
         if post.next() != Some("cgroup") {
             continue;
         }
         let superopts = post.nth(1).unwrap_or("");
-        let Some(mount) = pre.split(' ').nth(4) else { continue };
+        let Some(mount) = pre.split(' ').nth(4) else {
+            continue;
+        };
         let controllers = superopts
             .split(',')
-            .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent") && *o != "clone_children" && *o != "noprefix" && *o != "xattr")
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro")
+                    && !o.starts_with("release_agent")
+                    && *o != "clone_children"
+                    && *o != "noprefix"
+                    && *o != "xattr"
+            })
             .map(str::to_string)
             .collect();
-        out.push(Hierarchy { mount: PathBuf::from(mount), controllers });
+        out.push(Hierarchy {
+            mount: PathBuf::from(mount),
+            controllers,
+        });
     }
     Ok(out)
 }
@@ -45,7 +58,10 @@ impl V1 {
             let own_path = own
                 .iter()
                 .find(|(ctrls, _)| {
-                    !ctrls.is_empty() && ctrls.split(',').all(|c| h.controllers.iter().any(|x| x == c))
+                    !ctrls.is_empty()
+                        && ctrls
+                            .split(',')
+                            .all(|c| h.controllers.iter().any(|x| x == c))
                 })
                 .map(|(_, p)| p.as_str())
                 .unwrap_or("/");
@@ -58,7 +74,10 @@ impl V1 {
     }
 
     fn dir_with(&self, file: &str) -> Option<&Path> {
-        self.dirs.iter().map(PathBuf::as_path).find(|d| d.join(file).exists())
+        self.dirs
+            .iter()
+            .map(PathBuf::as_path)
+            .find(|d| d.join(file).exists())
     }
 
     /// A new cpuset cgroup has no cpus or mems, and nothing can join it until they are copied
@@ -68,7 +87,8 @@ impl V1 {
             let mut chain = vec![dir.to_path_buf()];
             let mut cur = dir.parent();
             while let Some(p) = cur {
-                let v = std::fs::read_to_string(p.join(file)).with_ctx(|| format!("read {}", p.join(file).display()))?;
+                let v = std::fs::read_to_string(p.join(file))
+                    .with_ctx(|| format!("read {}", p.join(file).display()))?;
                 if !v.trim().is_empty() {
                     for d in chain.iter().rev() {
                         let mine = std::fs::read_to_string(d.join(file)).unwrap_or_default();
@@ -126,7 +146,9 @@ impl CgroupManager for V1 {
                     write_file(&d.join("memory.swappiness"), &s.to_string())?;
                 }
             } else if m.limit().is_some() {
-                return Err(Error::msg("linux.resources.memory: no memory cgroup is mounted"));
+                return Err(Error::msg(
+                    "linux.resources.memory: no memory cgroup is mounted",
+                ));
             }
         }
         if let Some(c) = r.cpu() {
@@ -153,7 +175,11 @@ impl CgroupManager for V1 {
         }
         if let Some(p) = r.pids() {
             if let Some(d) = self.dir_with("pids.max") {
-                let v = if p.limit() > 0 { p.limit().to_string() } else { "max".into() };
+                let v = if p.limit() > 0 {
+                    p.limit().to_string()
+                } else {
+                    "max".into()
+                };
                 write_file(&d.join("pids.max"), &v)?;
             }
         }
@@ -165,7 +191,9 @@ impl CgroupManager for V1 {
 
     fn pids(&self) -> Result<Vec<i32>> {
         // Every process is in each hierarchy; the first one tells them all.
-        let Some(d) = self.dirs.first() else { return Ok(vec![]) };
+        let Some(d) = self.dirs.first() else {
+            return Ok(vec![]);
+        };
         let mut out = Vec::new();
         collect_pids(d, &mut out)?;
         Ok(out)
@@ -189,7 +217,10 @@ pub(crate) fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
         Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     }
-    for e in std::fs::read_dir(dir).with_ctx(|| format!("read {}", dir.display()))?.flatten() {
+    for e in std::fs::read_dir(dir)
+        .with_ctx(|| format!("read {}", dir.display()))?
+        .flatten()
+    {
         if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             collect_pids(&e.path(), out)?;
         }
@@ -202,12 +233,18 @@ pub(crate) fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 fn write_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     write_file(&dir.join("devices.deny"), "a")?;
     for rule in rules {
-        let typ = rule.typ().map_or("a".to_string(), |t| t.as_str().to_string());
+        let typ = rule
+            .typ()
+            .map_or("a".to_string(), |t| t.as_str().to_string());
         let major = rule.major().map_or("*".to_string(), |m| m.to_string());
         let minor = rule.minor().map_or("*".to_string(), |m| m.to_string());
         let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
         let line = format!("{typ} {major}:{minor} {access}");
-        let file = if rule.allow() { "devices.allow" } else { "devices.deny" };
+        let file = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         write_file(&dir.join(file), &line)?;
     }
     for line in DEFAULT_ALLOWED_DEVICES {

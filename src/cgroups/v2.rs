@@ -16,18 +16,28 @@ impl V2 {
             .find(|(c, _)| c.is_empty())
             .map(|(_, p)| p.as_str())
             .unwrap_or("/");
-        Ok(V2 { path: resolve(Path::new(mount), own_path, rel) })
+        Ok(V2 {
+            path: resolve(Path::new(mount), own_path, rel),
+        })
     }
 
     /// Enables the controllers a limit needs in every ancestor's cgroup.subtree_control.
     fn enable_controllers(&self, root: &Path) -> Result<()> {
-        let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-        let want: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+        let available =
+            std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        let want: Vec<String> = available
+            .split_whitespace()
+            .map(|c| format!("+{c}"))
+            .collect();
         if want.is_empty() {
             return Ok(());
         }
         let mut cur = root.to_path_buf();
-        let rel = self.path.strip_prefix(root).unwrap_or(&self.path).to_path_buf();
+        let rel = self
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&self.path)
+            .to_path_buf();
         for comp in rel.components() {
             // Enabling in a cgroup that has processes of its own fails (no internal processes);
             // such a parent simply keeps its controllers as they are.
@@ -78,7 +88,10 @@ impl CgroupManager for V2 {
                 write_file(&p.join("cpu.weight"), &shares_to_weight(s).to_string())?;
             }
             if c.quota().is_some() || c.period().is_some() {
-                let q = c.quota().filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+                let q = c
+                    .quota()
+                    .filter(|q| *q > 0)
+                    .map_or("max".to_string(), |q| q.to_string());
                 let period = c.period().unwrap_or(100_000);
                 write_file(&p.join("cpu.max"), &format!("{q} {period}"))?;
             }
@@ -90,7 +103,11 @@ impl CgroupManager for V2 {
             }
         }
         if let Some(pids) = r.pids() {
-            let v = if pids.limit() > 0 { pids.limit().to_string() } else { "max".into() };
+            let v = if pids.limit() > 0 {
+                pids.limit().to_string()
+            } else {
+                "max".into()
+            };
             write_file(&p.join("pids.max"), &v)?;
         }
         Ok(())
