@@ -74,7 +74,7 @@ mod tests {
         ]);
         assert_eq!(
             t,
-            "ID                       PID         OWNER\na-very-long-container    1           root\n"
+            "ID                      PID         OWNER\na-very-long-container   1           root\n"
         );
     }
 }
