@@ -11,7 +11,7 @@ use nix::sched::CloneFlags;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Spec;
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// How the init waits for `start`.
@@ -52,6 +52,9 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
         }
         let rest = args.plan.new - CloneFlags::CLONE_NEWUSER;
         nix::sched::unshare(rest).ctx("unshare namespaces")?;
+        if rest.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
+            write_time_offsets(args.spec)?;
+        }
         crate::namespaces::clone(CloneFlags::empty())
     })();
     match r {
@@ -67,6 +70,36 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
         }
         Err(e) => fail(&chan, e),
     }
+}
+
+/// A new time namespace takes its offsets before its first process (our fork) enters it.
+fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let offsets = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref());
+    let mut text = String::new();
+    for (clock, o) in offsets.into_iter().flatten() {
+        let id = match clock.as_str() {
+            "monotonic" => libc::CLOCK_MONOTONIC,
+            "boottime" => libc::CLOCK_BOOTTIME,
+            other => {
+                return Err(Error::msg(format!(
+                    "linux.timeOffsets: unknown clock {other:?}"
+                )))
+            }
+        };
+        text.push_str(&format!(
+            "{id} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
+    }
+    if !text.is_empty() {
+        std::fs::write("/proc/self/timens_offsets", text)
+            .ctx("linux.timeOffsets: write /proc/self/timens_offsets")?;
+    }
+    Ok(())
 }
 
 pub fn init_main(args: InitArgs, chan: Channel) -> ! {
@@ -328,7 +361,10 @@ pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: boo
     }
     for fd in 0..3 {
         // SAFETY: replacing stdio with the terminal is the point; nothing else owns 0-2 here.
-        unsafe { nix::unistd::dup2_raw(slave.as_fd(), fd) }.ctx("dup console to stdio")?;
+        // The returned OwnedFd would close the new stdio fd when dropped; it must stay open.
+        let _stdio = unsafe { nix::unistd::dup2_raw(slave.as_fd(), fd) }
+            .ctx("dup console to stdio")?
+            .into_raw_fd();
     }
     // SAFETY: TIOCSCTTY on our new session's terminal.
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
