@@ -23,25 +23,25 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// root directory for storage of container state (this should be located in tmpfs)
-    #[arg(long, default_value = "/run/husk", global = true)]
+    #[arg(long, default_value = "/run/husk")]
     pub root: PathBuf,
     /// set the log file to write husk logs to (default is stderr)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub log: Option<PathBuf>,
     /// set the log format ('text' (default), or 'json')
-    #[arg(long = "log-format", default_value = "text", global = true)]
+    #[arg(long = "log-format", default_value = "text")]
     pub log_format: LogFormat,
     /// enable debug logging
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub debug: bool,
     /// enable systemd cgroup support (not supported yet)
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// ignore cgroup permission errors ('true', 'false', or 'auto')
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// path to the criu binary used for checkpoint and restore
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub criu: Option<PathBuf>,
     /// print the version
     #[arg(short = 'v', long = "version")]

@@ -37,12 +37,10 @@ pub struct Created {
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound if !bundle.exists() => {
-            Error::msg(format!("bundle {}: no such directory", bundle.display()))
-        }
+        std::io::ErrorKind::NotFound => Error::msg("JSON specification file config.json not found"),
         _ => Error::Io {
             ctx: format!("open {}", path.display()),
-            source: e,
+            err: e,
         },
     })?;
     serde_json::from_slice(&data)
@@ -64,11 +62,15 @@ pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
             process.cwd().display()
         )));
     }
-    if !rootfs.is_dir() {
-        return Err(Error::msg(format!(
-            "root.path: rootfs {} does not exist or is not a directory",
-            rootfs.display()
-        )));
+    match std::fs::metadata(rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::msg(format!(
+                "invalid rootfs: {} is not a directory",
+                rootfs.display()
+            )))
+        }
+        Err(e) => return Err(e).with_ctx(|| format!("invalid rootfs: stat {}", rootfs.display())),
     }
     let linux = spec
         .linux()
@@ -142,8 +144,8 @@ impl Drop for Undo<'_> {
 
 pub fn create(o: &CreateOptions) -> Result<Created> {
     let dir = StateDir::new(o.root, o.id)?;
-    let bundle = std::fs::canonicalize(o.bundle)
-        .map_err(|_| Error::msg(format!("bundle {}: no such directory", o.bundle.display())))?;
+    let bundle =
+        std::fs::canonicalize(o.bundle).with_ctx(|| format!("chdir {}", o.bundle.display()))?;
     let spec = load_spec(&bundle)?;
     let root_path = spec
         .root()
@@ -414,7 +416,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
         e => Error::Sys {
             ctx: format!("open {}", fifo.display()),
-            source: e,
+            errno: e,
         },
     })?;
     nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
@@ -438,7 +440,8 @@ pub fn poststart(state: &State, dir: &StateDir) -> Result<()> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, state) = open_existing(root, id)?;
     if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
+        // runc: signalling "all" processes of a stopped container is not an error.
+        return if all { Ok(()) } else { Err(Error::NotRunning) };
     }
     signal_all(&state, &dir, sig, all)
 }

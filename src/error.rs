@@ -7,16 +7,16 @@ use std::fmt::Display;
 pub enum Error {
     #[error("container does not exist")]
     NotExist,
-    #[error("container with id exists: {0}")]
+    #[error("container with given ID already exists")]
     Exists(String),
     #[error("container not running")]
     NotRunning,
     #[error("{0}")]
     Msg(String),
-    #[error("{ctx}: {}", errno_text(*source))]
-    Sys { ctx: String, source: nix::Error },
-    #[error("{ctx}: {}", io_text(source))]
-    Io { ctx: String, source: std::io::Error },
+    #[error("{ctx}: {}", errno_text(*errno))]
+    Sys { ctx: String, errno: nix::Error },
+    #[error("{ctx}: {}", io_text(err))]
+    Io { ctx: String, err: std::io::Error },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -35,40 +35,41 @@ pub trait Context<T> {
 
 impl<T> Context<T> for nix::Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
-        self.map_err(|source| Error::Sys {
+        self.map_err(|errno| Error::Sys {
             ctx: what.to_string(),
-            source,
+            errno,
         })
     }
     fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
-        self.map_err(|source| Error::Sys {
+        self.map_err(|errno| Error::Sys {
             ctx: f().to_string(),
-            source,
+            errno,
         })
     }
 }
 
 impl<T> Context<T> for std::io::Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
-        self.map_err(|source| Error::Io {
+        self.map_err(|err| Error::Io {
             ctx: what.to_string(),
-            source,
+            err,
         })
     }
     fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
-        self.map_err(|source| Error::Io {
+        self.map_err(|err| Error::Io {
             ctx: f().to_string(),
-            source,
+            err,
         })
     }
 }
 
+/// More context on one of our own errors keeps its errno, so callers can still match it.
 impl<T> Context<T> for Result<T> {
     fn ctx<D: Display>(self, what: D) -> Result<T> {
-        self.map_err(|e| Error::Msg(format!("{what}: {e}")))
+        self.map_err(|e| e.wrap(what))
     }
     fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
-        self.map_err(|e| Error::Msg(format!("{}: {e}", f())))
+        self.map_err(|e| e.wrap(f()))
     }
 }
 
@@ -82,11 +83,25 @@ impl<T> Context<T> for std::result::Result<T, caps::errors::CapsError> {
 }
 
 impl Error {
+    fn wrap<D: Display>(self, what: D) -> Error {
+        match self {
+            Error::Sys { ctx, errno } => Error::Sys {
+                ctx: format!("{what}: {ctx}"),
+                errno,
+            },
+            Error::Io { ctx, err } => Error::Io {
+                ctx: format!("{what}: {ctx}"),
+                err,
+            },
+            e => Error::Msg(format!("{what}: {e}")),
+        }
+    }
+
     /// The errno behind this error, if it came from a syscall.
     pub fn errno(&self) -> Option<nix::errno::Errno> {
         match self {
-            Error::Sys { source, .. } => Some(*source),
-            Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
+            Error::Sys { errno, .. } => Some(*errno),
+            Error::Io { err, .. } => err.raw_os_error().map(nix::errno::Errno::from_raw),
             _ => None,
         }
     }

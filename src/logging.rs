@@ -2,7 +2,7 @@
 //! (`{"level":"error","msg":"...","time":"..."}`), to `--log FILE` or stderr. containerd's shim
 //! reads the last JSON line of the log file to report why a command failed.
 
-use crate::timefmt::rfc3339_now;
+use crate::timefmt::rfc3339_now_secs;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -45,7 +45,7 @@ impl Logger {
             log::Level::Debug => "debug",
             log::Level::Trace => "trace",
         };
-        let time = rfc3339_now();
+        let time = rfc3339_now_secs();
         if self.json {
             let mut line = String::with_capacity(msg.len() + 64);
             line.push_str("{\"level\":\"");

@@ -19,13 +19,24 @@ fn main() {
     match run(&cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            let msg = format!("{e:#}");
+            // runc names the command for create and run failures; callers match the rest.
+            let msg = match &cli.command {
+                Some(Command::Create(_)) => format!("husk create failed: {e:#}"),
+                Some(Command::Run(_)) => format!("husk run failed: {e:#}"),
+                _ => format!("{e:#}"),
+            };
             log::error!("{msg}");
             // With --log the line went to the file; the caller still reads stderr.
             if g.log.is_some() {
                 eprintln!("{msg}");
             }
-            std::process::exit(1);
+            // exec's own failures use 255, out of the range of the process's exit codes.
+            let code = if matches!(cli.command, Some(Command::Exec(_))) {
+                255
+            } else {
+                1
+            };
+            std::process::exit(code);
         }
     }
 }
@@ -57,7 +68,8 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::State(c) => {
             let (dir, state) = container::open_existing(root, &c.id)?;
             let status = state.status(&dir);
-            println!("{}", output::state_json(&state, status));
+            // runc writes the JSON without a trailing newline.
+            print!("{}", output::state_json(&state, status));
             Ok(0)
         }
         Command::Kill(k) => {
@@ -108,9 +120,12 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Exec(e) => exec(root, e),
         Command::Spec(s) => {
             let dir = s.bundle.clone().unwrap_or_else(|| ".".into());
+            if !dir.is_dir() {
+                anyhow::bail!("chdir {}: no such file or directory", dir.display());
+            }
             let path = dir.join("config.json");
             if path.exists() {
-                anyhow::bail!("File {} exists. Remove it first", path.display());
+                anyhow::bail!("File config.json exists. Remove it first");
             }
             std::fs::write(&path, husk::spec_default::default_spec(s.rootless))
                 .with_context(|| format!("write {}", path.display()))?;

@@ -265,7 +265,7 @@ pub fn execve(e: &Exec) -> Error {
     match nix::unistd::execve(&e.path, &e.argv, &e.envp) {
         Err(err) => Error::Sys {
             ctx: format!("exec {:?}", e.path),
-            source: err,
+            errno: err,
         },
         Ok(never) => match never {},
     }

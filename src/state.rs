@@ -80,7 +80,7 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::msg(format!("invalid container id format: {id}")))
+        Err(Error::msg("invalid container ID format"))
     }
 }
 
@@ -123,7 +123,7 @@ impl StateDir {
             nix::errno::Errno::ENOENT => Error::NotExist,
             e => Error::Sys {
                 ctx: format!("open {}", self.path.display()),
-                source: e,
+                errno: e,
             },
         })?;
         Flock::lock(fd, FlockArg::LockExclusive)

@@ -10,6 +10,14 @@ pub fn rfc3339_now() -> String {
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// logrus' timestamps: RFC 3339 to the second.
+pub fn rfc3339_now_secs() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, 0)
+}
+
 pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
