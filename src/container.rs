@@ -281,6 +281,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     } else {
         if plan.creates(CloneFlags::CLONE_NEWUSER) {
             namespaces::write_id_maps(first, uids, gids)?;
+            parent.send(&Msg::Go)?;
         }
         first
     };
@@ -293,6 +294,8 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::msg("cgroup manager missing"))?;
+    // The init sets up its rootfs meanwhile, and waits for this before anything that must
+    // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
     if let Some(r) = linux.resources() {
         cg.set(r)?;

@@ -119,19 +119,24 @@ fn fail(chan: &Channel, e: Error) -> ! {
 
 fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
-    // The parent has written our id maps and put us in our cgroup.
-    chan.wait_go()?;
     let spec = args.spec;
     let linux = spec.linux().as_ref();
     let plan = args.plan;
     let userns = plan.has(CloneFlags::CLONE_NEWUSER);
+    if plan.creates(CloneFlags::CLONE_NEWUSER) && !plan.two_stage() {
+        // The parent writes our id maps.
+        chan.wait_go()?;
+    }
     if userns {
         let root_gid = nix::unistd::Gid::from_raw(0);
         let root_uid = nix::unistd::Uid::from_raw(0);
         nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx("setgid 0 in user namespace")?;
         nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
     }
+    // While the parent puts us in our cgroup we set up the rootfs. A new cgroup namespace is
+    // rooted where we are when we make it, so then we wait first.
     if plan.new_cgroup {
+        chan.wait_go()?;
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
     }
     if !args.no_new_keyring {
@@ -165,6 +170,9 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
             devices,
         },
     )?;
+    if !plan.new_cgroup {
+        chan.wait_go()?;
+    }
     if args.parent_hooks {
         chan.send(&Msg::Hooks)?;
         chan.wait_go()?;

@@ -74,6 +74,11 @@ impl Root {
     /// Opens `path` inside the root, making missing directories (and, with `file`, the last
     /// component as an empty file) on the way.
     pub fn mkdir_all(&self, path: &Path, file: bool) -> Result<OwnedFd> {
+        // Most destinations exist already: one lookup instead of one per component.
+        match self.resolve(path) {
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {}
+            r => return r,
+        }
         let comps = inner_components(path);
         let mut cur = openat2(
             self.fd.as_fd(),
