@@ -25,6 +25,8 @@ pub struct CreateOptions<'a> {
     pub preserve_fds: u32,
     /// `run`: no exec fifo; the caller starts the init through the returned channel.
     pub for_run: bool,
+    /// `run` without --detach: husk stays and relays the terminal.
+    pub foreground: bool,
 }
 
 pub struct Created {
@@ -32,6 +34,8 @@ pub struct Created {
     pub dir: StateDir,
     /// For `run`: the channel on which the init waits for its go-ahead.
     pub chan: Option<sync::Channel>,
+    /// For `run` with a terminal and no --console-socket: where the init sends the pty master.
+    pub console: Option<OwnedFd>,
 }
 
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
@@ -166,23 +170,26 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
-    // A console socket connection is made here, where the path still means the host's.
-    let console = match o.console_socket {
-        Some(p) => Some(connect_unix(p)?),
-        None => None,
-    };
-    if spec
+    // A console socket connection is made here, where the path still means the host's. A
+    // foreground `run` without one takes the pty master itself.
+    let terminal = spec
         .process()
         .as_ref()
         .and_then(|p| p.terminal())
-        .unwrap_or(false)
-        && console.is_none()
-        && !o.for_run
-    {
-        return Err(Error::msg(
-            "cannot allocate tty if runc will detach without setting console socket",
-        ));
-    }
+        .unwrap_or(false);
+    let (console, console_parent) = match o.console_socket {
+        Some(p) => (Some(connect_unix(p)?), None),
+        None if terminal && o.foreground => {
+            let (ours, theirs) = sync::pair()?;
+            (Some(theirs.fd), Some(ours.fd))
+        }
+        None if terminal => {
+            return Err(Error::msg(
+                "cannot allocate tty if runc will detach without setting console socket",
+            ))
+        }
+        None => (None, None),
+    };
 
     dir.create(o.id)?;
     let mut undo = Undo {
@@ -351,6 +358,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         state,
         dir,
         chan: o.for_run.then_some(parent),
+        console: console_parent,
     })
 }
 

@@ -148,12 +148,20 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             "cannot allocate tty if runc will detach without setting console socket",
         ));
     }
-    let console = match o.console_socket {
-        Some(path) => Some(OwnedFd::from(
-            std::os::unix::net::UnixStream::connect(path)
-                .with_ctx(|| format!("--console-socket: connect {}", path.display()))?,
-        )),
-        None => None,
+    // Without a console socket, a foreground exec relays the pty itself, as runc does.
+    let (console, console_parent) = match o.console_socket {
+        Some(path) => (
+            Some(OwnedFd::from(
+                std::os::unix::net::UnixStream::connect(path)
+                    .with_ctx(|| format!("--console-socket: connect {}", path.display()))?,
+            )),
+            None,
+        ),
+        None if tty => {
+            let (ours, theirs) = sync::pair()?;
+            (Some(theirs.fd), Some(ours.fd))
+        }
+        None => (None, None),
     };
     let namespaces = open_namespaces(state.pid)?;
     let pidns = format!("/proc/{}/ns/pid", state.pid);
@@ -197,6 +205,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         unsafe { libc::_exit(255) }
     }
     drop(child);
+    drop(console);
     let sfd = if o.detach {
         None
     } else {
@@ -221,7 +230,16 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
     match sfd {
         None => Ok(0),
-        Some(sfd) => crate::wait::wait_forwarding(&sfd, pid),
+        Some(sfd) => {
+            let master = console_parent
+                .as_ref()
+                .map(crate::tty::recv_master)
+                .transpose()?;
+            let raw = master.as_ref().map(|_| crate::tty::RawMode::enter());
+            let code = crate::wait::wait_forwarding(&sfd, pid, master.as_ref());
+            drop(raw);
+            code
+        }
     }
 }
 

@@ -19,4 +19,5 @@ pub mod spec_default;
 pub mod state;
 pub mod sync;
 pub mod timefmt;
+pub mod tty;
 pub mod wait;

@@ -58,7 +58,7 @@ fn run(cli: &Cli) -> Result<i32> {
     let root = g.root.as_path();
     match cmd {
         Command::Create(c) => {
-            container::create(&create_options(root, &c.id, &c.opts, false))?;
+            container::create(&create_options(root, &c.id, &c.opts, false, false))?;
             Ok(0)
         }
         Command::Start(c) => {
@@ -146,6 +146,7 @@ fn create_options<'a>(
     id: &'a str,
     o: &'a husk::cli::CreateOpts,
     for_run: bool,
+    foreground: bool,
 ) -> CreateOptions<'a> {
     CreateOptions {
         root,
@@ -157,6 +158,7 @@ fn create_options<'a>(
         no_new_keyring: o.no_new_keyring,
         preserve_fds: o.preserve_fds,
         for_run,
+        foreground,
     }
 }
 
@@ -167,7 +169,7 @@ fn run_container(root: &std::path::Path, r: &husk::cli::Run) -> Result<i32> {
         // Orphans of the container (and a two-stage init) are reparented to us and reaped.
         nix::sys::prctl::set_child_subreaper(true).context("prctl subreaper")?;
     }
-    let created = container::create(&create_options(root, &r.id, &r.opts, true))?;
+    let created = container::create(&create_options(root, &r.id, &r.opts, true, !r.detach))?;
     let chan = created
         .chan
         .as_ref()
@@ -186,7 +188,16 @@ fn run_container(root: &std::path::Path, r: &husk::cli::Run) -> Result<i32> {
         return Err(e.into());
     }
     let Some(sfd) = sfd else { return Ok(0) };
-    let code = husk::wait::wait_forwarding(&sfd, created.state.pid)?;
+    // The init sent the pty master before it reported ready.
+    let master = created
+        .console
+        .as_ref()
+        .map(husk::tty::recv_master)
+        .transpose()?;
+    let raw = master.as_ref().map(|_| husk::tty::RawMode::enter());
+    let code = husk::wait::wait_forwarding(&sfd, created.state.pid, master.as_ref());
+    drop(raw);
+    let code = code?;
     if !r.keep {
         container::destroy(&created.state, &created.dir)?;
     }
