@@ -200,6 +200,10 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     };
     let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
     cg.create()?;
+    // Limits and device rules are complete before the init joins: it may be creating device
+    // nodes at that moment, and a half-written device list would refuse them.
+    let no_resources = oci_spec::runtime::LinuxResources::default();
+    cg.set(linux.resources().as_ref().unwrap_or(&no_resources))?;
     let cgroup_paths = cg.paths();
     undo.cgroup = Some(cg);
 
@@ -304,9 +308,6 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The init sets up its rootfs meanwhile, and waits for this before anything that must
     // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
-    if let Some(r) = linux.resources() {
-        cg.set(r)?;
-    }
     parent.send(&Msg::Go)?;
 
     let process = spec

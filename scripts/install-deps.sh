@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install what husk's build, tests and benchmarks need on a Debian 12 machine.
+#
+# Idempotent: packages already installed are not touched, and `apt-get update` runs only when
+# something is missing. Downloads come only from the Debian archive and crates.io.
+# Run as root (or as a user with sudo). The Rust toolchain (rustup, with rustfmt and clippy)
+# must already be installed; cargo-nextest is installed from crates.io if missing.
+set -euo pipefail
+
+PACKAGES=(
+    # building husk (a C linker for rustc, libseccomp for seccomp filters)
+    build-essential pkg-config libseccomp-dev git ca-certificates
+    # reference runtimes and the container rootfs
+    runc crun busybox-static
+    # tests and benchmarks
+    bats hyperfine jq time iproute2 procps util-linux coreutils perl-base
+)
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if [[ $EUID -eq 0 ]]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+else
+    die "run as root (or install sudo)"
+fi
+
+# --- Debian packages -------------------------------------------------------------------------
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    [[ $status == installed ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -q
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+else
+    log "Debian packages: all present"
+fi
+
+# --- Rust toolchain --------------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 ||
+    die "cargo not found; install the Rust toolchain with rustup first"
+
+for component in fmt clippy; do
+    cargo "$component" --version >/dev/null 2>&1 ||
+        die "cargo $component missing; run: rustup component add ${component/fmt/rustfmt}"
+done
+
+if cargo nextest --version >/dev/null 2>&1; then
+    log "cargo-nextest: $(cargo nextest --version 2>/dev/null | head -n1)"
+else
+    log "installing cargo-nextest from crates.io"
+    cargo install cargo-nextest --locked
+fi
+
+log "done"
