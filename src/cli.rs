@@ -79,6 +79,14 @@ pub enum Command {
     Run(Run),
     /// execute new process inside the container
     Exec(Exec),
+    /// pause suspends all processes inside the container
+    Pause(IdArg),
+    /// resumes all processes that have been previously paused
+    Resume(IdArg),
+    /// ps displays the processes running inside a container
+    Ps(Ps),
+    /// update container resource constraints
+    Update(Update),
     /// create a new specification file
     Spec(Spec),
     /// show the enabled features
@@ -221,6 +229,75 @@ pub struct Exec {
     /// the command and its arguments; parsing stops at the first of them
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Ps {
+    /// select one of: table or json
+    #[arg(short = 'f', long, default_value = "table")]
+    pub format: ListFormat,
+    /// the container id
+    pub id: String,
+    /// options passed to ps(1) (default: -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct Update {
+    /// path to the file containing the resources to update or '-' to read from the standard input
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    /// specifies per cgroup weight, range is from 10 to 1000
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight vs. other containers)
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    /// CPU realtime period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU(s) to use
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// memory node(s) to use
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// memory limit (in bytes, or with a unit: 512m)
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// memory reservation or soft_limit (in bytes)
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// total memory usage (memory + swap); set '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// obsoleted; do not use
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    /// obsoleted; do not use
+    #[arg(long = "kernel-memory-tcp")]
+    pub kernel_memory_tcp: Option<String>,
+    /// maximum number of pids allowed in the container
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// the string of Intel RDT/CAT L3 cache schema
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// the string of Intel RDT/MBA memory bandwidth schema
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    /// the container id
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

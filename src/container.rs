@@ -12,7 +12,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub struct CreateOptions<'a> {
     pub root: &'a Path,
@@ -47,8 +47,61 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
             err: e,
         },
     })?;
-    serde_json::from_slice(&data)
-        .map_err(|e| Error::msg(format!("{}: invalid config: {e}", path.display())))
+    parse_spec(&data)
+}
+
+/// Parses config.json. Only when that fails is it parsed again, to name the field at fault and
+/// to skip capabilities this build does not know (runc warns and goes on).
+pub fn parse_spec(data: &[u8]) -> Result<Spec> {
+    let first = match serde_json::from_slice::<Spec>(data) {
+        Ok(s) => return Ok(s),
+        Err(e) => e,
+    };
+    let invalid = |path: String, e: &dyn std::fmt::Display| {
+        let at = if path.is_empty() || path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        Error::msg(format!("config.json: {at}{e}"))
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return Err(invalid(String::new(), &first));
+    };
+    drop_unknown_capabilities(&mut value);
+    match serde_path_to_error::deserialize::<_, Spec>(&value) {
+        Ok(s) => Ok(s),
+        Err(e) => Err(invalid(
+            e.path().to_string(),
+            &format!(
+                "{} (near line {}, column {})",
+                e.inner(),
+                first.line(),
+                first.column()
+            ),
+        )),
+    }
+}
+
+fn drop_unknown_capabilities(spec: &mut serde_json::Value) {
+    let Some(sets) = spec
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, caps) in sets.iter_mut() {
+        let Some(list) = caps.as_array_mut() else {
+            continue;
+        };
+        list.retain(|c| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known {
+                log::warn!("process.capabilities.{set}: ignoring unknown capability {c}");
+            }
+            known
+        });
+    }
 }
 
 /// Rejects what would fail half-way through setup, naming the field.
@@ -106,15 +159,70 @@ pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
             ));
         }
     }
-    for m in spec.mounts().iter().flatten() {
-        if !m.destination().is_absolute() {
-            return Err(Error::msg(format!(
-                "mounts: destination {} is not an absolute path",
-                m.destination().display()
-            )));
-        }
+    for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+        validate_sysctl(key, spec, &plan)?;
     }
     Ok(())
+}
+
+/// runc's rule: a sysctl must belong to a namespace the container has of its own.
+fn validate_sysctl(key: &str, spec: &Spec, plan: &Plan) -> Result<()> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let own = |f: CloneFlags| plan.has(f);
+    let (needs, field) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        (CloneFlags::CLONE_NEWIPC, None)
+    } else if key.starts_with("net.") {
+        (CloneFlags::CLONE_NEWNET, None)
+    } else if key == "kernel.hostname" {
+        (
+            CloneFlags::CLONE_NEWUTS,
+            spec.hostname().as_deref().map(|_| "hostname"),
+        )
+    } else if key == "kernel.domainname" {
+        (
+            CloneFlags::CLONE_NEWUTS,
+            spec.domainname().as_deref().map(|_| "domainname"),
+        )
+    } else {
+        return Err(Error::msg(format!(
+            "linux.sysctl: sysctl {key:?} is not in a separate kernel namespace"
+        )));
+    };
+    if let Some(f) = field {
+        return Err(Error::msg(format!(
+            "linux.sysctl: sysctl {key:?} is not allowed as it conflicts with the OCI {f:?} field"
+        )));
+    }
+    if !own(needs) {
+        return Err(Error::msg(format!(
+            "linux.sysctl: sysctl {key:?} is not allowed in the host's namespace"
+        )));
+    }
+    Ok(())
+}
+
+/// "." and ".." resolved without touching the filesystem, as Go's filepath.Clean does.
+fn clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Undoes a create that failed part-way.
@@ -162,8 +270,12 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         bundle.join(root_path)
     };
     validate(&spec, &rootfs)?;
-    let rootfs =
-        std::fs::canonicalize(&rootfs).with_ctx(|| format!("root.path: {}", rootfs.display()))?;
+    let rootfs = clean(&rootfs);
+    if std::fs::canonicalize(&rootfs).ok().as_ref() != Some(&rootfs) {
+        return Err(Error::msg(
+            "invalid rootfs: not an absolute path, or a symlink",
+        ));
+    }
     let linux = spec
         .linux()
         .as_ref()
@@ -178,6 +290,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     let (console, console_parent) = match o.console_socket {
+        Some(_) if !terminal => {
+            return Err(Error::msg(
+                "cannot use console socket if runc will not detach or allocate tty",
+            ))
+        }
         Some(p) => (Some(connect_unix(p)?), None),
         None if terminal && o.foreground => {
             let (ours, theirs) = sync::pair()?;
@@ -202,8 +319,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     cg.create()?;
     // Limits and device rules are complete before the init joins: it may be creating device
     // nodes at that moment, and a half-written device list would refuse them.
-    let no_resources = oci_spec::runtime::LinuxResources::default();
-    cg.set(linux.resources().as_ref().unwrap_or(&no_resources))?;
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    if resources.devices().is_none() {
+        resources.set_devices(Some(vec![]));
+    }
+    cg.set(&resources)?;
     let cgroup_paths = cg.paths();
     undo.cgroup = Some(cg);
 
@@ -279,7 +399,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             match recv(&parent)? {
                 Msg::Maps(p) => {
                     namespaces::write_id_maps(p, uids, gids)?;
-                    parent.send(&Msg::Go)?;
+                    tell(&parent, &Msg::Go)?;
                 }
                 Msg::Pid(p) => break p,
                 other => {
@@ -292,7 +412,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     } else {
         if plan.creates(CloneFlags::CLONE_NEWUSER) {
             namespaces::write_id_maps(first, uids, gids)?;
-            parent.send(&Msg::Go)?;
+            tell(&parent, &Msg::Go)?;
         }
         first
     };
@@ -308,7 +428,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The init sets up its rootfs meanwhile, and waits for this before anything that must
     // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
-    parent.send(&Msg::Go)?;
+    tell(&parent, &Msg::Go)?;
 
     let process = spec
         .process()
@@ -335,10 +455,10 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             Msg::Hooks => {
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
-                    crate::hooks::run_hooks("prestart", h.prestart().as_ref(), &s)?;
-                    crate::hooks::run_hooks("createRuntime", h.create_runtime().as_ref(), &s)?;
+                    crate::hooks::run_hooks(h.prestart().as_ref(), &s)?;
+                    crate::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
                 }
-                parent.send(&Msg::Go)?;
+                tell(&parent, &Msg::Go)?;
             }
             Msg::Ready => break,
             other => {
@@ -361,6 +481,17 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         chan: o.for_run.then_some(parent),
         console: console_parent,
     })
+}
+
+/// Sends to the init; if it has already died, its last words explain why better than EPIPE.
+fn tell(chan: &sync::Channel, msg: &Msg) -> Result<()> {
+    match chan.send(msg) {
+        Ok(()) => Ok(()),
+        Err(e) => match recv(chan) {
+            Err(reason) => Err(reason),
+            Ok(_) => Err(e),
+        },
+    }
 }
 
 /// The next message from the init; its exit without a word is an error too.
@@ -411,9 +542,8 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     match state.status(&dir) {
         Status::Created => {}
         Status::Stopped => return Err(Error::msg("cannot start a container that has stopped")),
-        Status::Running | Status::Paused => {
-            return Err(Error::msg("cannot start an already running container"))
-        }
+        Status::Running => return Err(Error::msg("cannot start an already running container")),
+        Status::Paused => return Err(Error::msg("cannot start a container in the paused state")),
         Status::Creating => {
             return Err(Error::msg("cannot start a container that is being created"))
         }
@@ -439,7 +569,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 pub fn poststart(state: &State, dir: &StateDir) -> Result<()> {
     let Some(h) = &state.hooks else { return Ok(()) };
     let s = state.spec_state(Status::Running);
-    if let Err(e) = crate::hooks::run_hooks("poststart", h.poststart().as_ref(), &s) {
+    if let Err(e) = crate::hooks::run_hooks(h.poststart().as_ref(), &s) {
         // A failed poststart hook stops the container, as runc does.
         if let Err(k) = signal_all(state, dir, libc::SIGKILL, false) {
             log::warn!("kill after failed poststart hook: {k}");
@@ -514,6 +644,10 @@ fn stop_and_wait(state: &State, dir: &StateDir) -> Result<()> {
         Error::NotRunning => Ok(()),
         e => Err(e),
     })?;
+    if state.paused {
+        // A frozen process cannot act on SIGKILL until thawed.
+        cgroups::from_paths(state.cgroup_paths.clone()).freeze(false)?;
+    }
     if let Some(fd) = pidfd {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
@@ -545,17 +679,62 @@ pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
         }
     }
     cg.destroy()?;
-    let mut hook_err = None;
     if let Some(h) = &state.hooks {
         let s = state.spec_state(Status::Stopped);
-        if let Err(e) = crate::hooks::run_hooks("poststop", h.poststop().as_ref(), &s) {
-            hook_err = Some(e);
+        // The spec: a failing poststop hook is logged, and the deletion goes on.
+        if let Err(e) = crate::hooks::run_hooks(h.poststop().as_ref(), &s) {
+            log::warn!("{e}");
         }
     }
-    dir.remove()?;
-    match hook_err {
-        Some(e) => Err(e),
-        None => Ok(()),
+    dir.remove()
+}
+
+/// Freezes (pause) or thaws (resume) the container; the state file remembers which, so that
+/// `state` need not read the freezer.
+pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
+    let (dir, mut state) = open_existing(root, id)?;
+    let _lock = dir.lock()?;
+    match (state.status(&dir), paused) {
+        (Status::Running | Status::Created, true) => {}
+        (Status::Paused, false) => {}
+        (Status::Stopped, _) => return Err(Error::NotRunning),
+        (_, true) => return Err(Error::msg("container not running")),
+        (_, false) => return Err(Error::msg("container not paused")),
+    }
+    cgroups::from_paths(state.cgroup_paths.clone()).freeze(paused)?;
+    state.paused = paused;
+    dir.save(&state)
+}
+
+/// Applies new resource limits to a live container.
+pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let (dir, state) = open_existing(root, id)?;
+    let _lock = dir.lock()?;
+    if state.status(&dir) == Status::Stopped {
+        return Err(Error::NotRunning);
+    }
+    cgroups::from_paths(state.cgroup_paths.clone()).set(r)
+}
+
+/// The pids of the container's processes, as the host sees them.
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let (dir, state) = open_existing(root, id)?;
+    if state.status(&dir) == Status::Stopped {
+        return Err(Error::NotRunning);
+    }
+    cgroups::from_paths(state.cgroup_paths.clone()).pids()
+}
+
+/// The user who owns the container's state directory, by name, as `list` shows it.
+pub fn owner(root: &Path, id: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(root.join(id)) else {
+        return String::new();
+    };
+    let uid = nix::unistd::Uid::from_raw(meta.uid());
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
     }
 }
 

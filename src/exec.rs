@@ -98,6 +98,21 @@ pub fn process_from_flags(
     Ok(p)
 }
 
+/// A --process file leaves out what the container's own process then provides, as in runc:
+/// capabilities, rlimits and no_new_privileges.
+pub fn inherit(mut p: Process, base: &Process) -> Process {
+    if p.capabilities().is_none() {
+        p.set_capabilities(base.capabilities().clone());
+    }
+    if p.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+        p.set_rlimits(base.rlimits().clone());
+    }
+    if p.no_new_privileges().is_none() {
+        p.set_no_new_privileges(base.no_new_privileges());
+    }
+    p
+}
+
 const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("user", CloneFlags::CLONE_NEWUSER),
     ("ipc", CloneFlags::CLONE_NEWIPC),
@@ -269,7 +284,8 @@ fn child_main(
     }
     drop(console);
     process::set_rlimits(p)?;
-    let env = p.env().clone().unwrap_or_default();
+    let mut env = p.env().clone().unwrap_or_default();
+    process::add_home(&mut env, p.user().uid());
     process::enter_cwd(p.cwd())?;
     let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
     process::set_user_and_caps(p, setgroups)?;

@@ -142,11 +142,8 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     if !args.no_new_keyring {
         join_session_keyring(args.id);
     }
-    // Before the pivot /proc is still the host's, so /proc/self names our pid as the host sees it.
-    let host_pid: i32 = std::fs::read_link("/proc/self")
-        .ok()
-        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
-        .unwrap_or(0);
+    // runc's in-container hooks report the init's pid as seen in its own pid namespace.
+    let own_pid = nix::unistd::getpid().as_raw();
 
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -170,6 +167,10 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
             devices,
         },
     )?;
+    // runc makes a missing cwd, as root, before the pivot.
+    if let Some(p) = spec.process() {
+        root.mkdir_all(p.cwd(), false)?;
+    }
     if !plan.new_cgroup {
         chan.wait_go()?;
     }
@@ -178,8 +179,8 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         chan.wait_go()?;
     }
     if let Some(hooks) = spec.hooks() {
-        let state = hook_state(spec, args.id, &args.bundle, host_pid);
-        crate::hooks::run_hooks("createContainer", hooks.create_container().as_ref(), &state)?;
+        let state = hook_state(spec, args.id, &args.bundle, own_pid, "creating");
+        crate::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
     }
     rootfs::enter(&root, args.no_pivot)?;
     drop(root);
@@ -233,6 +234,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     process::set_oom_score_adj(process)?;
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(args.extra_env.iter().cloned());
+    process::add_home(&mut env, process.user().uid());
     process::enter_cwd(process.cwd())?;
     let exec = process::prepare_exec(process.args().as_deref().unwrap_or(&[]), &env)?;
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
@@ -245,8 +247,8 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         Gate::Parent => chan.wait_go()?,
     }
     if let Some(hooks) = spec.hooks() {
-        let state = hook_state(spec, args.id, &args.bundle, host_pid);
-        crate::hooks::run_hooks("startContainer", hooks.start_container().as_ref(), &state)?;
+        let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
+        crate::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
     process::close_fds_on_exec(args.keep_fds)?;
     Err(process::execve(&exec))
@@ -284,11 +286,11 @@ fn wait_fifo(fd: OwnedFd) -> Result<()> {
     }
 }
 
-fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32) -> String {
+fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: &str) -> String {
     let mut v = serde_json::json!({
         "ociVersion": spec.version(),
         "id": id,
-        "status": "creating",
+        "status": status,
         "pid": pid,
         "bundle": bundle,
     });

@@ -20,4 +20,5 @@ pub mod state;
 pub mod sync;
 pub mod timefmt;
 pub mod tty;
+pub mod update;
 pub mod wait;

@@ -10,9 +10,9 @@ use std::io::Write;
 
 fn main() {
     let args = husk::cli::normalize_args(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        Err(e) => usage_error(e, &args),
     };
     let g = &cli.global;
     husk::logging::Logger::init(g.log.as_deref(), g.log_format == LogFormat::Json, g.debug);
@@ -89,9 +89,17 @@ fn run(cli: &Cli) -> Result<i32> {
                     writeln!(out, "{}", s.id)?;
                 }
             } else if l.format == ListFormat::Json {
+                let owners: Vec<String> = all
+                    .iter()
+                    .map(|(s, _)| container::owner(root, &s.id))
+                    .collect();
                 let v: Vec<_> = all
                     .iter()
-                    .map(|(s, st)| output::ContainerState::new(s, *st))
+                    .zip(&owners)
+                    .map(|((s, st), o)| output::ContainerState {
+                        owner: o,
+                        ..output::ContainerState::new(s, *st)
+                    })
                     .collect();
                 if v.is_empty() {
                     writeln!(out, "null")?;
@@ -109,13 +117,26 @@ fn run(cli: &Cli) -> Result<i32> {
                         st.as_str().to_string(),
                         s.bundle.display().to_string(),
                         s.created.clone(),
-                        s.owner.clone(),
+                        container::owner(root, &s.id),
                     ]);
                 }
                 out.write_all(output::table(&rows).as_bytes())?;
             }
             Ok(0)
         }
+        Command::Pause(c) => {
+            container::set_paused(root, &c.id, true)?;
+            Ok(0)
+        }
+        Command::Resume(c) => {
+            container::set_paused(root, &c.id, false)?;
+            Ok(0)
+        }
+        Command::Update(u) => {
+            container::update(root, &u.id, &husk::update::resources(u)?)?;
+            Ok(0)
+        }
+        Command::Ps(p) => ps(root, p),
         Command::Run(r) => run_container(root, r),
         Command::Exec(e) => exec(root, e),
         Command::Spec(s) => {
@@ -210,8 +231,9 @@ fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
         Some(path) => {
             let data = std::fs::read(path)
                 .with_context(|| format!("--process: read {}", path.display()))?;
-            serde_json::from_slice(&data)
-                .with_context(|| format!("--process: parse {}", path.display()))?
+            let p: oci_spec::runtime::Process = serde_json::from_slice(&data)
+                .with_context(|| format!("--process: parse {}", path.display()))?;
+            husk::exec::inherit(p, &state.process)
         }
         None => husk::exec::process_from_flags(
             &state.process,
@@ -235,4 +257,87 @@ fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
         preserve_fds: e.preserve_fds,
         ignore_paused: e.ignore_paused,
     })?)
+}
+
+/// `ps`: the container's pids as JSON, or ps(1)'s table cut down to the container's processes.
+fn ps(root: &std::path::Path, p: &husk::cli::Ps) -> Result<i32> {
+    let pids = container::pids(root, &p.id)?;
+    if p.format == ListFormat::Json {
+        // Go encodes an empty slice as null.
+        let text = if pids.is_empty() {
+            "null".to_string()
+        } else {
+            serde_json::to_string(&pids)?
+        };
+        println!("{text}");
+        return Ok(0);
+    }
+    let args: Vec<String> = if p.ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        p.ps_args.clone()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
+    if !out.status.success() {
+        anyhow::bail!("ps: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps: no PID column in ps output")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{header}")?;
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|f| f.parse::<i32>().ok());
+        if pid.is_some_and(|pid| pids.contains(&pid)) {
+            writeln!(stdout, "{line}")?;
+        }
+    }
+    Ok(0)
+}
+
+/// Usage errors as runc reports them: one line and exit 1 (3 for an unknown command); help and
+/// version as clap prints them.
+fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        ErrorKind::MissingRequiredArgument => {
+            use clap::CommandFactory;
+            let cmd = Cli::command();
+            let name = args
+                .iter()
+                .filter_map(|a| a.to_str())
+                .find(|a| cmd.find_subcommand(a).is_some())
+                .unwrap_or("husk");
+            eprintln!("husk: {name:?} requires exactly 1 argument(s)");
+            std::process::exit(1);
+        }
+        kind => {
+            let text = e.render().to_string();
+            eprintln!(
+                "husk: {}",
+                text.lines()
+                    .next()
+                    .unwrap_or("usage error")
+                    .trim_start_matches("error: ")
+            );
+            std::process::exit(if kind == ErrorKind::InvalidSubcommand {
+                3
+            } else {
+                1
+            });
+        }
+    }
 }

@@ -68,6 +68,21 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
     })
 }
 
+/// runc's rule: without HOME in the environment, the user's home from the container's
+/// /etc/passwd, or "/" for a user it does not list.
+pub fn add_home(env: &mut Vec<String>, uid: u32) {
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let home = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map_or("/".to_string(), |f| f[5].to_string());
+    env.push(format!("HOME={home}"));
+}
+
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for rl in p.rlimits().iter().flatten() {
         let res = rlimit_resource(rl.typ());

@@ -66,7 +66,9 @@ impl Channel {
         let mut buf = [0u8; 4096];
         let n = loop {
             match nix::unistd::read(&self.fd, &mut buf) {
-                Err(nix::errno::Errno::EINTR) => continue,
+                // The peer exited with our message unread: the kernel reports that once, and
+                // what it sent before exiting is still queued behind it.
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::ECONNRESET) => continue,
                 r => break r.ctx("sync read")?,
             }
         };

@@ -26,6 +26,26 @@ pub trait CgroupManager {
     fn destroy(&self) -> Result<()>;
     /// The directories this manager owns, to be remembered in the container's state.
     fn paths(&self) -> Vec<PathBuf>;
+    /// Freezes (pause) or thaws (resume) every process in the cgroup, and waits until done.
+    fn freeze(&self, frozen: bool) -> Result<()>;
+}
+
+/// Polls a cgroup file until it holds `want`. The kernel finishes freezing asynchronously and
+/// offers no wakeup for v1; the bound is generous (a few seconds).
+pub fn wait_for(file: &Path, want: &str) -> Result<()> {
+    let mut delay = std::time::Duration::from_micros(100);
+    for _ in 0..20 {
+        let now = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+        if now.lines().any(|l| l.trim() == want) {
+            return Ok(());
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(std::time::Duration::from_millis(500));
+    }
+    Err(crate::error::Error::msg(format!(
+        "{} did not reach {want:?}",
+        file.display()
+    )))
 }
 
 pub fn is_v2() -> bool {

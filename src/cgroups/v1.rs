@@ -24,9 +24,12 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
             continue;
         };
         let mut post = post.split(' ');
-        if post.next() != Some("cgroup") {
-            continue;
-        }
+        // A hybrid host also has the unified hierarchy (no controllers); runc joins it too.
+        let unified = match post.next() {
+            Some("cgroup") => false,
+            Some("cgroup2") => true,
+            _ => continue,
+        };
         let superopts = post.nth(1).unwrap_or("");
         let Some(mount) = pre.split(' ').nth(4) else {
             continue;
@@ -34,7 +37,8 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
         let controllers = superopts
             .split(',')
             .filter(|o| {
-                !matches!(*o, "rw" | "ro")
+                !unified
+                    && !matches!(*o, "rw" | "ro")
                     && !o.starts_with("release_agent")
                     && *o != "clone_children"
                     && *o != "noprefix"
@@ -58,6 +62,9 @@ impl V1 {
             let own_path = own
                 .iter()
                 .find(|(ctrls, _)| {
+                    if h.controllers.is_empty() {
+                        return ctrls.is_empty();
+                    }
                     !ctrls.is_empty()
                         && ctrls
                             .split(',')
@@ -183,8 +190,9 @@ impl CgroupManager for V1 {
                 write_file(&d.join("pids.max"), &v)?;
             }
         }
-        if let Some(d) = self.dir_with("devices.allow") {
-            write_devices(d, r.devices().as_deref().unwrap_or(&[]))?;
+        // Only when given: `update` must not reset a live container's device list.
+        if let (Some(d), Some(rules)) = (self.dir_with("devices.allow"), r.devices()) {
+            write_devices(d, rules)?;
         }
         Ok(())
     }
@@ -208,6 +216,15 @@ impl CgroupManager for V1 {
 
     fn paths(&self) -> Vec<PathBuf> {
         self.dirs.clone()
+    }
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        let d = self
+            .dir_with("freezer.state")
+            .ok_or_else(|| Error::msg("no freezer cgroup is mounted"))?;
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        write_file(&d.join("freezer.state"), want)?;
+        super::wait_for(&d.join("freezer.state"), want)
     }
 }
 

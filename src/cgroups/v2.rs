@@ -126,6 +126,17 @@ impl CgroupManager for V2 {
     fn paths(&self) -> Vec<PathBuf> {
         vec![self.path.clone()]
     }
+
+    fn freeze(&self, frozen: bool) -> Result<()> {
+        write_file(
+            &self.path.join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+        )?;
+        super::wait_for(
+            &self.path.join("cgroup.events"),
+            if frozen { "frozen 1" } else { "frozen 0" },
+        )
+    }
 }
 
 fn limit(v: i64) -> String {
