@@ -483,6 +483,20 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     })
 }
 
+/// Waits for the released init to exec the user's program: the channel is close-on-exec, so
+/// its end of file means the program runs; a message instead says why it does not.
+pub fn wait_exec(chan: &sync::Channel) -> Result<()> {
+    match chan.recv()? {
+        None => Ok(()),
+        Some(Msg::Fail(m)) => Err(Error::msg(format!(
+            "unable to start container process: {m}"
+        ))),
+        Some(other) => Err(Error::msg(format!(
+            "unexpected message from init: {other:?}"
+        ))),
+    }
+}
+
 /// Sends to the init; if it has already died, its last words explain why better than EPIPE.
 fn tell(chan: &sync::Channel, msg: &Msg) -> Result<()> {
     match chan.send(msg) {
@@ -563,15 +577,37 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     })?;
     nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
     std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
-    poststart(&state, &dir)
+    let has_poststart = state
+        .hooks
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+        .is_some_and(|v| !v.is_empty());
+    if has_poststart {
+        wait_for_exec(&fd)?;
+    }
+    poststart(&state)
 }
 
-pub fn poststart(state: &State, dir: &StateDir) -> Result<()> {
+/// Waits until the init has exec'd the user's program: its fifo fd is close-on-exec, and our
+/// write end reports POLLERR once no reader is left.
+fn wait_for_exec(fifo_writer: &OwnedFd) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).ctx("wait for the container process to start"),
+        }
+    }
+}
+
+pub fn poststart(state: &State) -> Result<()> {
     let Some(h) = &state.hooks else { return Ok(()) };
     let s = state.spec_state(Status::Running);
     if let Err(e) = crate::hooks::run_hooks(h.poststart().as_ref(), &s) {
         // A failed poststart hook stops the container, as runc does.
-        if let Err(k) = signal_all(state, dir, libc::SIGKILL, false) {
+        if let Err(k) = signal_all(state, libc::SIGKILL, false) {
             log::warn!("kill after failed poststart hook: {k}");
         }
         return Err(e);
@@ -585,10 +621,10 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         // runc: signalling "all" processes of a stopped container is not an error.
         return if all { Ok(()) } else { Err(Error::NotRunning) };
     }
-    signal_all(&state, &dir, sig, all)
+    signal_all(&state, sig, all)
 }
 
-fn signal_all(state: &State, _dir: &StateDir, sig: i32, all: bool) -> Result<()> {
+fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
     let signal = Signal::try_from(sig).ctx("signal")?;
     if all {
         let cg = cgroups::from_paths(state.cgroup_paths.clone());
@@ -618,7 +654,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let status = state.status(&dir);
     match status {
         Status::Stopped => {}
-        Status::Created => stop_and_wait(&state, &dir)?,
+        Status::Created => stop_and_wait(&state)?,
         Status::Running | Status::Paused | Status::Creating => {
             if !force {
                 return Err(Error::msg(format!(
@@ -626,7 +662,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                     status.as_str()
                 )));
             }
-            stop_and_wait(&state, &dir)?;
+            stop_and_wait(&state)?;
         }
     }
     destroy(&state, &dir)
@@ -634,13 +670,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 
 /// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
 /// for the init to be gone, through a pidfd rather than by polling /proc.
-fn stop_and_wait(state: &State, dir: &StateDir) -> Result<()> {
+fn stop_and_wait(state: &State) -> Result<()> {
     let pidfd = match crate::hooks::pidfd_open(state.pid) {
         Ok(fd) => Some(fd),
         Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => None,
         Err(e) => return Err(e),
     };
-    signal_all(state, dir, libc::SIGKILL, state.shared_pidns).or_else(|e| match e {
+    signal_all(state, libc::SIGKILL, state.shared_pidns).or_else(|e| match e {
         Error::NotRunning => Ok(()),
         e => Err(e),
     })?;

@@ -55,7 +55,9 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
         if rest.contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
             write_time_offsets(args.spec)?;
         }
-        crate::namespaces::clone(CloneFlags::empty())
+        // CLONE_PARENT: the init is husk's own child, so `run` can wait for it even without
+        // being a subreaper.
+        crate::namespaces::clone(CloneFlags::CLONE_PARENT)
     })();
     match r {
         Ok(0) => init_main(args, chan),
@@ -242,10 +244,18 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     process::set_no_new_privs(process)?;
 
     chan.send(&Msg::Ready)?;
-    match args.gate {
-        Gate::Fifo(fd) => wait_fifo(fd)?,
-        Gate::Parent => chan.wait_go()?,
-    }
+    // The fifo stays open until execve closes it: `start` learns from that that the user's
+    // program has started.
+    let _fifo = match args.gate {
+        Gate::Fifo(fd) => {
+            wait_fifo(&fd)?;
+            Some(fd)
+        }
+        Gate::Parent => {
+            chan.wait_go()?;
+            None
+        }
+    };
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
         crate::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
@@ -256,7 +266,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
 
 /// Blocks until `husk start` writes to the exec fifo. The init holds the fifo open for reading
 /// and writing, so the read waits for data and never sees end-of-file.
-fn wait_fifo(fd: OwnedFd) -> Result<()> {
+fn wait_fifo(fd: &OwnedFd) -> Result<()> {
     // Until exec, pid 1 of a pid namespace would ignore `husk kill`'s SIGTERM (no handler);
     // these handlers end the waiting init like the default action would.
     extern "C" fn die(sig: libc::c_int) {
@@ -276,7 +286,7 @@ fn wait_fifo(fd: OwnedFd) -> Result<()> {
     }
     let mut b = [0u8; 1];
     loop {
-        match nix::unistd::read(&fd, &mut b) {
+        match nix::unistd::read(fd, &mut b) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => {
                 r.ctx("read exec fifo")?;

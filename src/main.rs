@@ -202,7 +202,8 @@ fn run_container(root: &std::path::Path, r: &husk::cli::Run) -> Result<i32> {
     };
     let go = chan
         .send(&husk::sync::Msg::Go)
-        .and_then(|()| container::poststart(&created.state, &created.dir));
+        .and_then(|()| container::wait_exec(chan))
+        .and_then(|()| container::poststart(&created.state));
     if let Err(e) = go {
         // Leave nothing behind: kill (done by poststart on hook failure) and delete.
         container::delete(root, &r.id, true).context("delete after failed start")?;

@@ -14,8 +14,9 @@ pub struct ContainerState<'a> {
     pub bundle: &'a std::path::Path,
     pub rootfs: &'a std::path::Path,
     pub created: &'a str,
-    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
-    pub annotations: &'a std::collections::HashMap<String, String>,
+    /// Sorted, as Go's encoder writes map keys.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<&'a str, &'a str>,
     pub owner: &'a str,
 }
 
@@ -29,7 +30,11 @@ impl<'a> ContainerState<'a> {
             bundle: &s.bundle,
             rootfs: &s.rootfs,
             created: &s.created,
-            annotations: &s.annotations,
+            annotations: s
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
             owner: &s.owner,
         }
     }

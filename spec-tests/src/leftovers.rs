@@ -1,0 +1,153 @@
+//! Checks, from the host, that a container left nothing behind.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::cgroup;
+use crate::proc;
+use crate::runtime::Runtime;
+
+/// What was seen of a container while it existed.
+#[derive(Debug)]
+pub struct Seen {
+    pub pid: i32,
+    pub starttime: u64,
+    /// e.g. "pid:[4026532200]"; None when the container shares our pid namespace.
+    pub pid_ns: Option<String>,
+    /// Keeps that pid namespace alive, so that its inode number (which identifies it) cannot
+    /// be reused by another container on this machine before the leftover check.
+    _pid_ns_ref: Option<File>,
+    pub cgroup_dirs: Vec<PathBuf>,
+}
+
+impl Seen {
+    /// Records `pid` (the container's init, running or created) as seen from the host.
+    pub fn of(pid: i32) -> Seen {
+        let st = proc::stat(pid).unwrap_or_else(|| panic!("container pid {pid} does not exist"));
+        let ns_path = format!("/proc/{pid}/ns/pid");
+        let ns_ref = File::open(&ns_path).unwrap_or_else(|e| panic!("open {ns_path}: {e}"));
+        let ns = proc::ns_link(&pid.to_string(), "pid");
+        let own = proc::ns_link("self", "pid");
+        let nested = ns != own;
+        Seen {
+            pid,
+            starttime: st.starttime,
+            pid_ns: nested.then_some(ns),
+            _pid_ns_ref: nested.then_some(ns_ref),
+            cgroup_dirs: cgroup::dirs_of_pid(pid),
+        }
+    }
+}
+
+/// Everything to check about container `id` after it was deleted (or failed to be created).
+pub struct Check<'a> {
+    pub rt: &'a Runtime,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    /// `linux.cgroupsPath` of its config, for the default-location cgroup check.
+    pub cgroups_path: Option<&'a str>,
+    pub seen: Option<&'a Seen>,
+    /// Our own children that are expected to be alive (e.g. a namespace holder).
+    pub allowed_children: &'a [i32],
+}
+
+impl Check<'_> {
+    /// Panics with a list of everything left behind.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        let mut problems = Vec::new();
+
+        // The runtime must not know the id any more, and its state dir must be gone.
+        let st = self.rt.state(self.id);
+        if st.success() {
+            problems.push(format!("`state {}` still succeeds:\n{st}", self.id));
+        }
+        let state_dir = self.rt.root().join(self.id);
+        if state_dir.exists() {
+            problems.push(format!("state dir {} exists", state_dir.display()));
+        }
+
+        // Cgroups: those the process was seen in, and where runc would have put them.
+        let mut dirs = cgroup::expected_dirs(self.cgroups_path, self.id);
+        if let Some(s) = self.seen {
+            dirs.extend(s.cgroup_dirs.iter().cloned());
+        }
+        for d in dirs {
+            // Our own cgroups (a container placed in ours) are not leftovers.
+            if d.exists() && !is_own_cgroup(&d) {
+                problems.push(format!("cgroup dir {} exists", d.display()));
+            }
+        }
+
+        // Processes: the init, and anything else in its pid namespace.
+        if let Some(s) = self.seen {
+            if let Some(now) = proc::stat(s.pid) {
+                if now.starttime == s.starttime {
+                    problems.push(format!("container init {} still exists: {now:?}", s.pid));
+                }
+            }
+            if let Some(ns) = &s.pid_ns {
+                let pids = proc::pids_in_pid_ns(ns);
+                if !pids.is_empty() {
+                    let desc: Vec<String> = pids.iter().map(|&p| describe(p)).collect();
+                    problems.push(format!("processes left in {ns}: {desc:?}"));
+                }
+            }
+        }
+        // As a subreaper we inherit every orphan of the runtime. Only meaningful when this
+        // process runs a single test (nextest); under `cargo test` other tests' runtimes are
+        // our children too.
+        if one_test_per_process() {
+            let live: Vec<i32> = proc::children_of_self()
+                .into_iter()
+                .filter(|p| !self.allowed_children.contains(p))
+                .filter(|&p| {
+                    if proc::alive(p) {
+                        return true;
+                    }
+                    // An orphaned zombie of the runtime: reap it, it is no leftover (a real
+                    // supervisor such as a containerd shim reaps those too).
+                    proc::reap(p, std::time::Duration::from_secs(1));
+                    false
+                })
+                .collect();
+            if !live.is_empty() {
+                let desc: Vec<String> = live.iter().map(|&p| describe(p)).collect();
+                problems.push(format!("live processes left as our children: {desc:?}"));
+            }
+        }
+
+        let mounts = proc::mounts_mentioning(self.bundle);
+        if !mounts.is_empty() {
+            problems.push(format!("mounts left: {mounts:#?}"));
+        }
+
+        assert!(
+            problems.is_empty(),
+            "container {} left things behind:\n{}",
+            self.id,
+            problems.join("\n")
+        );
+    }
+}
+
+/// True under cargo-nextest's default process-per-test mode.
+pub fn one_test_per_process() -> bool {
+    std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test")
+}
+
+fn is_own_cgroup(dir: &Path) -> bool {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    cgroup::dirs_of_pid(me).iter().any(|d| d == dir)
+}
+
+/// "pid state ppid cmdline" of a process, for error messages.
+fn describe(pid: i32) -> String {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    format!(
+        "{pid} {:?} {:?}",
+        proc::stat(pid),
+        String::from_utf8_lossy(&cmd).replace('\0', " ")
+    )
+}
