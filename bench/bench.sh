@@ -17,7 +17,7 @@
 # A runtime that is missing or fails a benchmark is reported as such, never dropped.
 #
 # Environment:
-#   HUSK=path        husk binary (default target/release/husk, built if missing)
+#   HUSK=path        husk binary (default target/x86_64-unknown-linux-gnu/release/husk, built if missing)
 #   RUNTIMES="..."   runtimes to compare (default "husk runc crun youki"; youki only if on PATH)
 #   WARMUP=3 MIN_RUNS=10 RUNS=   hyperfine --warmup / --min-runs / --runs (RUNS overrides MIN_RUNS)
 #   LOOP_N=100 LOOP_RUNS=3       runs per loop command, and hyperfine runs of the loop
@@ -121,7 +121,7 @@ for rt in "${WANTED[@]}"; do
             if resolve_husk "$REPO"; then
                 add_runtime husk "$HUSK_BIN" ok ""
             else
-                add_runtime husk "${HUSK:-$REPO/target/release/husk}" missing "$HUSK_WHY"
+                add_runtime husk "${HUSK:-$REPO/target/x86_64-unknown-linux-gnu/release/husk}" missing "$HUSK_WHY"
             fi
             ;;
         youki)

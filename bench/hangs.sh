@@ -5,7 +5,7 @@
 #   bench/hangs.sh [N]
 #
 # Environment:
-#   HUSK=path     runtime binary (default target/release/husk, built if missing; any runc-compatible
+#   HUSK=path     runtime binary (default target/x86_64-unknown-linux-gnu/release/husk, built if missing; any runc-compatible
 #                 runtime works, e.g. HUSK=/usr/sbin/runc to check this script)
 #   TIMEOUT=10    seconds one run may take before it counts as a hang
 #

@@ -26,7 +26,7 @@ become_subreaper() {
     ' "$nr" bash "$0" "$@"
 }
 
-# Resolve the husk binary: $HUSK if set, else $repo/target/release/husk, built with
+# Resolve the husk binary: $HUSK if set, else $repo/target/x86_64-unknown-linux-gnu/release/husk, built with
 # `cargo build --release` if missing. Sets HUSK_BIN on success; on failure sets HUSK_WHY and
 # returns 1.
 # shellcheck disable=SC2034 # HUSK_BIN and HUSK_WHY are for the caller
@@ -42,7 +42,7 @@ resolve_husk() {
         HUSK_WHY="HUSK=$HUSK is not an executable file"
         return 1
     fi
-    local bin=$repo/target/release/husk
+    local bin=$repo/target/x86_64-unknown-linux-gnu/release/husk
     if [[ ! -x $bin ]]; then
         if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
             PATH=$HOME/.cargo/bin:$PATH

@@ -6,7 +6,7 @@
 #   4. cargo build --release
 #   5. cargo nextest run --workspace --exclude spec-tests --no-tests=pass
 #      (unit tests, and the man page freshness test of the husk package)
-#   6. spec-tests against husk:  RUNTIME=$PWD/target/release/husk cargo nextest run -p spec-tests
+#   6. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
 #   7. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
 # The nextest runs add --no-fail-fast, so that one run reports every failing test.
 #
@@ -57,7 +57,7 @@ summary() {
     printf '%s\n' "${RESULTS[@]}"
 }
 
-HUSK_BIN=$PWD/target/release/husk
+HUSK_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/husk
 RUNC_BIN=/usr/sbin/runc
 
 if ! step "install dependencies" scripts/install-deps.sh; then

@@ -767,11 +767,8 @@ pub fn owner(root: &Path, id: &str) -> String {
     let Ok(meta) = std::fs::metadata(root.join(id)) else {
         return String::new();
     };
-    let uid = nix::unistd::Uid::from_raw(meta.uid());
-    match nix::unistd::User::from_uid(uid) {
-        Ok(Some(u)) => u.name,
-        _ => uid.to_string(),
-    }
+    crate::passwd::lookup("/etc/passwd", meta.uid())
+        .map_or_else(|| meta.uid().to_string(), |(name, _)| name)
 }
 
 pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {

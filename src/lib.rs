@@ -12,6 +12,7 @@ pub mod init;
 pub mod logging;
 pub mod namespaces;
 pub mod output;
+pub mod passwd;
 pub mod process;
 pub mod rootfs;
 pub mod signal;

@@ -74,12 +74,7 @@ pub fn add_home(env: &mut Vec<String>, uid: u32) {
     if env.iter().any(|e| e.starts_with("HOME=")) {
         return;
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let home = passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
-        .map_or("/".to_string(), |f| f[5].to_string());
+    let home = crate::passwd::lookup("/etc/passwd", uid).map_or("/".to_string(), |(_, h)| h);
     env.push(format!("HOME={home}"));
 }
 

@@ -26,11 +26,11 @@ pub fn runtime_binary() -> PathBuf {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("spec-tests lives inside the workspace");
-    let release = ws.join("target/release/husk");
+    let release = ws.join("target/x86_64-unknown-linux-gnu/release/husk");
     if release.exists() {
         release
     } else {
-        ws.join("target/debug/husk")
+        ws.join("target/x86_64-unknown-linux-gnu/debug/husk")
     }
 }
 
