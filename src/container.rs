@@ -50,58 +50,67 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
     parse_spec(&data)
 }
 
-/// Parses config.json. Only when that fails is it parsed again, to name the field at fault and
-/// to skip capabilities this build does not know (runc warns and goes on).
+/// Parses config.json. Only when that fails is it looked at again: to skip capabilities this
+/// build does not know (runc warns and goes on), or to name the field at fault.
 pub fn parse_spec(data: &[u8]) -> Result<Spec> {
     let first = match serde_json::from_slice::<Spec>(data) {
         Ok(s) => return Ok(s),
         Err(e) => e,
     };
-    let invalid = |path: String, e: &dyn std::fmt::Display| {
-        let at = if path.is_empty() || path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        Error::msg(format!("config.json: {at}{e}"))
-    };
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) else {
-        return Err(invalid(String::new(), &first));
-    };
-    drop_unknown_capabilities(&mut value);
-    match serde_path_to_error::deserialize::<_, Spec>(&value) {
-        Ok(s) => Ok(s),
-        Err(e) => Err(invalid(
-            e.path().to_string(),
-            &format!(
-                "{} (near line {}, column {})",
-                e.inner(),
-                first.line(),
-                first.column()
-            ),
-        )),
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) {
+        if drop_unknown_capabilities(&mut value) {
+            // Through bytes again, so only one Spec deserializer is compiled in.
+            if let Ok(s) = serde_json::to_vec(&value).map(|v| serde_json::from_slice::<Spec>(&v)) {
+                return s.map_err(|e| Error::msg(format!("config.json: {e}")));
+            }
+        }
     }
+    let field = field_at(data, first.line(), first.column());
+    let at = field.map(|f| format!("{f}: ")).unwrap_or_default();
+    Err(Error::msg(format!("config.json: {at}{first}")))
 }
 
-fn drop_unknown_capabilities(spec: &mut serde_json::Value) {
+/// The JSON key whose value holds the given position: the last `"key":` before it.
+fn field_at(data: &[u8], line: usize, column: usize) -> Option<String> {
+    let text = std::str::from_utf8(data).ok()?;
+    let offset: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + column;
+    let before = text.get(..offset.min(text.len()))?;
+    let colon = before.rfind("\":")?;
+    let start = before[..colon].rfind('"')? + 1;
+    Some(before[start..colon].to_string())
+}
+
+/// Removes unknown capability names; true if there were any.
+fn drop_unknown_capabilities(spec: &mut serde_json::Value) -> bool {
+    let mut dropped = false;
     let Some(sets) = spec
         .pointer_mut("/process/capabilities")
         .and_then(|c| c.as_object_mut())
     else {
-        return;
+        return false;
     };
     for (set, caps) in sets.iter_mut() {
         let Some(list) = caps.as_array_mut() else {
             continue;
         };
         list.retain(|c| {
-            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            let known = c
+                .as_str()
+                .and_then(|n| n.strip_prefix("CAP_"))
+                .is_some_and(|n| n.parse::<oci_spec::runtime::Capability>().is_ok());
             if !known {
                 log::warn!("process.capabilities.{set}: ignoring unknown capability {c}");
+                dropped = true;
             }
             known
         });
     }
+    dropped
 }
 
 /// Rejects what would fail half-way through setup, naming the field.
@@ -791,4 +800,40 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0},"args":ARGS,"capabilities":{"bounding":CAPS}}}"#;
+
+    fn spec(args: &str, caps: &str) -> String {
+        MIN.replace("ARGS", args).replace("CAPS", caps)
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        let e = parse_spec(spec(r#""notalist""#, r#"["CAP_KILL"]"#).as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("config.json: args: invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let s = parse_spec(spec(r#"["sh"]"#, r#"["CAP_KILL","CAP_BOGUS"]"#).as_bytes()).unwrap();
+        let b = s
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap()
+            .bounding()
+            .clone()
+            .unwrap();
+        assert_eq!(b.len(), 1);
+    }
 }
