@@ -262,8 +262,9 @@ pub fn close_fds_on_exec(keep: u32) -> Result<()> {
         return Err(nix::errno::Errno::last()).ctx("close_range");
     }
     for fd in 3..first {
-        // An fd the caller did not actually open is simply absent.
+        // An fd the caller did not actually open is simply absent (EBADF).
         let _ = nix::fcntl::fcntl(
+            // SAFETY: only the fd's flags are changed; a closed fd number is harmless here.
             unsafe { std::os::fd::BorrowedFd::borrow_raw(fd as RawFd) },
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         );

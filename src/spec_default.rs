@@ -850,6 +850,7 @@ mod tests {
                 std::process::id(),
                 rootless
             ));
+            // A leftover from an earlier run may or may not be there.
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             let mut cmd = std::process::Command::new(runc);
