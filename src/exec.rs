@@ -210,6 +210,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             console,
             setgroups,
             listen_fds + o.preserve_fds,
+            state.seccomp.as_ref(),
         ) {
             Ok(never) => match never {},
             Err(e) => e,
@@ -265,6 +266,7 @@ fn child_main(
     console: Option<OwnedFd>,
     setgroups: bool,
     keep_fds: u32,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
 ) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
     for dir in cgroup_paths {
@@ -288,8 +290,15 @@ fn child_main(
     process::add_home(&mut env, p.user().uid());
     process::enter_cwd(p.cwd())?;
     let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    if let (Some(s), false) = (seccomp, nnp) {
+        crate::seccomp::load(s)?;
+    }
     process::set_user_and_caps(p, setgroups)?;
     process::set_no_new_privs(p)?;
     process::close_fds_on_exec(keep_fds)?;
+    if let (Some(s), true) = (seccomp, nnp) {
+        crate::seccomp::load(s)?;
+    }
     Err(process::execve(&exec))
 }

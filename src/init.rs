@@ -239,6 +239,12 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     process::add_home(&mut env, process.user().uid());
     process::enter_cwd(process.cwd())?;
     let exec = process::prepare_exec(process.args().as_deref().unwrap_or(&[]), &env)?;
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps go (runc).
+    if let (Some(s), false) = (seccomp, nnp) {
+        crate::seccomp::load(s)?;
+    }
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
     process::set_user_and_caps(process, true)?;
     process::set_no_new_privs(process)?;
@@ -261,6 +267,10 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         crate::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
     process::close_fds_on_exec(args.keep_fds)?;
+    // Otherwise as late as possible: fewer syscalls for the profile to allow.
+    if let (Some(s), true) = (seccomp, nnp) {
+        crate::seccomp::load(s)?;
+    }
     Err(process::execve(&exec))
 }
 

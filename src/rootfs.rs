@@ -74,6 +74,10 @@ impl Root {
     /// Opens `path` inside the root, making missing directories (and, with `file`, the last
     /// component as an empty file) on the way.
     pub fn mkdir_all(&self, path: &Path, file: bool) -> Result<OwnedFd> {
+        self.mkdir_all_depth(path, file, 0)
+    }
+
+    fn mkdir_all_depth(&self, path: &Path, file: bool, depth: u32) -> Result<OwnedFd> {
         // Most destinations exist already: one lookup instead of one per component.
         match self.resolve(path) {
             Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {}
@@ -121,7 +125,21 @@ impl Root {
                 nix::sys::stat::mkdirat(cur.as_fd(), *c, Mode::from_bits_truncate(0o755))
             };
             match r {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Ok(()) => {}
+                Err(nix::errno::Errno::EEXIST) => {
+                    // A dangling symlink: as runc does, make its target, inside the root.
+                    if let Ok(target) = nix::fcntl::readlinkat(cur.as_fd(), *c) {
+                        if depth >= 40 {
+                            return Err(Error::msg(format!(
+                                "resolve {} in rootfs: too many levels of symbolic links",
+                                prefix.display()
+                            )));
+                        }
+                        let base = prefix.parent().unwrap_or(Path::new("/"));
+                        let target = Path::new("/").join(base).join(target);
+                        drop(self.mkdir_all_depth(&target, last && file, depth + 1)?);
+                    }
+                }
                 Err(e) => {
                     return Err(e).with_ctx(|| format!("create {} in rootfs", prefix.display()))
                 }
@@ -791,6 +809,10 @@ mod tests {
         let fd = root.mkdir_all(Path::new("/a/up/etc/made"), false).unwrap();
         assert!(dir.join("etc/made").is_dir());
         drop(fd);
+        // A dangling symlink to a host path gets its target made inside the root.
+        std::os::unix::fs::symlink("/host/only", dir.join("dev")).unwrap();
+        drop(root.mkdir_all(Path::new("/dev/pts"), false).unwrap());
+        assert!(dir.join("host/only/pts").is_dir());
         let f = root.mkdir_all(Path::new("/a/file"), true).unwrap();
         drop(f);
         assert!(dir.join("a/file").is_file());

@@ -66,6 +66,9 @@ pub struct State {
     pub hooks: Option<Hooks>,
     /// The container's process, the base of `exec`.
     pub process: Process,
+    /// linux.seccomp, applied to `exec`'d processes too.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     #[serde(default)]
     pub ociversion: String,
 }

@@ -1,0 +1,786 @@
+//! Attacks on the runtime from inside a container or from a crafted bundle: each test tries
+//! one deterministically and fails on a runtime that lets it through.
+//!
+//! Debian's runc 1.1.5+ds1-1+deb12u1 resists CVE-2019-5736 (its init runs from a read-only bind
+//! mount of its binary), CVE-2022-29162 (fixed in 1.1.2) and CVE-2024-21626 (backported), and
+//! passes those tests. It is vulnerable, as seen on this machine, to CVE-2025-31133 (fixed in
+//! runc 1.2.8) and CVE-2026-41579 (fixed in runc 1.3.6): those two tests are skipped on runc
+//! 1.1.x, with the reason printed.
+
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use spec_tests::proc::mounts_mentioning;
+use spec_tests::runtime::{is_runc_1_1, runtime_binary};
+use spec_tests::sync::mkfifo;
+use spec_tests::tmp::TempDir;
+use spec_tests::{caps, mountinfo};
+use spec_tests::{Container, Fifo, Output, WAIT};
+
+/// The fds of a container process that a leaked host fd could hide behind.
+const FDS: std::ops::RangeInclusive<u32> = 3..=10;
+
+/// `n` times "../", enough to climb from any directory to the root of its mount tree.
+fn dotdots() -> String {
+    "../".repeat(24)
+}
+
+/// A script that prints the cwd and whether the host's bundle directory (which is not in the
+/// container) can be reached from it by climbing with "..": only a cwd outside the container's
+/// root can climb to the host's root.
+fn cwd_probe(bundle: &Path) -> String {
+    format!(
+        "pwd; if [ -e {}{}/config.json ]; then echo HOST-REACHABLE; fi",
+        dotdots(),
+        bundle.display().to_string().trim_start_matches('/')
+    )
+}
+
+/// Checks the output of [`cwd_probe`] from a process that started.
+#[track_caller]
+fn assert_cwd_inside(what: &str, out: &Output) {
+    let first = out.stdout.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with('/') && !first.contains("(unreachable)"),
+        "{what}: the process's cwd is outside the container:\n{out}"
+    );
+    assert!(
+        !out.stdout.contains("HOST-REACHABLE"),
+        "{what}: the host's root is reachable from the process's cwd:\n{out}"
+    );
+}
+
+#[test]
+fn cve_2024_21626_cwd_through_leaked_fd() {
+    // A leaked host directory fd N in the init makes `process.cwd: /proc/self/fd/N` a host
+    // directory. Each N must fail to create, or leave the cwd inside the container.
+    for n in FDS {
+        let mut c = Container::new(&format!("cwd_fd{n}"));
+        let probe = cwd_probe(c.bundle.path());
+        c.bundle.set_script(&probe);
+        c.bundle.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        let out = c.run();
+        if out.success() {
+            assert_cwd_inside(&format!("process.cwd /proc/self/fd/{n}"), &out);
+        } else {
+            assert!(
+                !out.stdout.contains("HOST-REACHABLE"),
+                "process.cwd /proc/self/fd/{n}:\n{out}"
+            );
+        }
+        c.assert_clean();
+    }
+}
+
+#[test]
+fn cve_2024_21626_exec_cwd_through_leaked_fd() {
+    let mut c = Container::new("exec_cwd_fd");
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    c.start_ok();
+    let probe = cwd_probe(c.bundle.path());
+    for n in FDS {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out =
+            c.rt.run_args(&["exec", "--cwd", &cwd, &c.id, "sh", "-c", &probe]);
+        if out.success() {
+            assert_cwd_inside(&format!("exec --cwd {cwd}"), &out);
+        } else {
+            assert!(
+                !out.stdout.contains("HOST-REACHABLE"),
+                "exec --cwd {cwd}:\n{out}"
+            );
+        }
+    }
+    c.delete_force_ok();
+}
+
+/// A host-only static binary, reached through fd `n`: the container's rootfs has no /usr, the
+/// host has busybox-static at /usr/bin/busybox (Debian's merged /usr). It can only run if fd
+/// `n` is a host directory.
+fn host_binary_via_fd(n: u32) -> String {
+    assert!(
+        Path::new("/usr/bin/busybox").exists(),
+        "the host needs busybox-static at /usr/bin/busybox"
+    );
+    format!("/proc/self/fd/{n}/{}usr/bin/busybox", dotdots())
+}
+
+#[test]
+fn cve_2024_21626_args_through_leaked_fd() {
+    // The same leak used through process.args[0]: execve resolves the path while the fds are
+    // still open (close-on-exec fds close only once the new program is loaded).
+    for n in FDS {
+        let mut c = Container::new(&format!("args_fd{n}"));
+        let bin = host_binary_via_fd(n);
+        c.bundle.set_args(&[&bin, "echo", "HOST-BINARY-RAN"]);
+        let out = c.run();
+        assert!(
+            !out.success() && !out.stdout.contains("HOST-BINARY-RAN"),
+            "process.args[0] {bin} ran a host binary:\n{out}"
+        );
+        c.assert_clean();
+    }
+}
+
+#[test]
+fn cve_2024_21626_exec_args_through_leaked_fd() {
+    let mut c = Container::new("exec_args_fd");
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    c.start_ok();
+    for n in FDS {
+        let bin = host_binary_via_fd(n);
+        let out = c.exec(&[&bin, "echo", "HOST-BINARY-RAN"]);
+        assert!(
+            !out.success() && !out.stdout.contains("HOST-BINARY-RAN"),
+            "exec of {bin} ran a host binary:\n{out}"
+        );
+    }
+    c.delete_force_ok();
+}
+
+/// Makes `cmd` start with a host directory open (not close-on-exec) at every fd in [`FDS`], as
+/// a careless caller of the runtime would leak it.
+fn leak_host_dir_fds(cmd: &mut Command, dir: &Path) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let d = std::fs::File::open(dir).expect("open host dir");
+    // SAFETY: only async-signal-safe fcntl/dup2 between fork and exec; `d` outlives the spawn
+    // because the closure owns it.
+    unsafe {
+        cmd.pre_exec(move || {
+            let src = libc::fcntl(d.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 64);
+            if src < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for n in FDS {
+                if libc::dup2(src, n as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn host_dir_fds_inherited_by_the_runtime_do_not_reach_the_container() {
+    // The runtime itself starts with a host directory at fds 3..=10 (its caller leaked them).
+    // They must not serve as the container's cwd or as a way to a host binary, nor stay open.
+    let mut breaches = Vec::new();
+    for n in FDS {
+        for kind in ["cwd", "args"] {
+            let mut c = Container::new(&format!("inherited_{kind}{n}"));
+            let host_dir = c.bundle.path().to_owned();
+            if kind == "cwd" {
+                let probe = cwd_probe(c.bundle.path());
+                c.bundle.set_script(&probe);
+                c.bundle.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+            } else {
+                let bin = host_binary_via_fd(n);
+                c.bundle.set_args(&[&bin, "echo", "HOST-BINARY-RAN"]);
+            }
+            c.bundle.write_config();
+            let mut cmd =
+                c.rt.command(&["run", "--bundle", c.bundle.path().to_str().unwrap(), &c.id]);
+            leak_host_dir_fds(&mut cmd, &host_dir);
+            let out = c.rt.output(cmd);
+            let escaped = out.stdout.contains("HOST-BINARY-RAN")
+                || out.stdout.contains("HOST-REACHABLE")
+                || out.stdout.contains("(unreachable)");
+            if escaped {
+                breaches.push(format!("process.{kind} through inherited fd {n}:\n{out}"));
+            }
+            c.assert_clean();
+        }
+    }
+    // The same for exec into a running container.
+    let mut c = Container::new("inherited_exec");
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    c.start_ok();
+    let probe = cwd_probe(c.bundle.path());
+    for n in FDS {
+        let cwd = format!("/proc/self/fd/{n}");
+        let bin = host_binary_via_fd(n);
+        let attempts: [(&str, Vec<&str>); 2] = [
+            (
+                "--cwd",
+                vec!["exec", "--cwd", &cwd, &c.id, "sh", "-c", &probe],
+            ),
+            ("args", vec!["exec", &c.id, &bin, "echo", "HOST-BINARY-RAN"]),
+        ];
+        for (kind, args) in attempts {
+            let mut cmd = c.rt.command(&args);
+            leak_host_dir_fds(&mut cmd, c.bundle.path());
+            let out = c.rt.output(cmd);
+            let escaped = out.stdout.contains("HOST-BINARY-RAN")
+                || out.stdout.contains("HOST-REACHABLE")
+                || out.stdout.contains("(unreachable)");
+            if escaped {
+                breaches.push(format!("exec {kind} through inherited fd {n}:\n{out}"));
+            }
+        }
+    }
+    let mut cmd =
+        c.rt.command(&["exec", &c.id, LIST_FDS[0], LIST_FDS[1], LIST_FDS[2]]);
+    leak_host_dir_fds(&mut cmd, c.bundle.path());
+    let out = c.rt.output(cmd);
+    out.assert_success();
+    if open_fds(&out) != ["0", "1", "2"] {
+        breaches.push(format!("fds other than stdio are open in exec:\n{out}"));
+    }
+    c.delete_force_ok();
+
+    let mut c = Container::new("inherited_fds_listed");
+    c.bundle.set_args(LIST_FDS);
+    c.bundle.write_config();
+    let mut cmd =
+        c.rt.command(&["run", "--bundle", c.bundle.path().to_str().unwrap(), &c.id]);
+    leak_host_dir_fds(&mut cmd, c.bundle.path());
+    let out = c.rt.output(cmd);
+    out.assert_success();
+    if open_fds(&out) != ["0", "1", "2"] {
+        breaches.push(format!(
+            "fds other than stdio are open in the container:\n{out}"
+        ));
+    }
+    c.assert_clean();
+    assert!(breaches.is_empty(), "{}", breaches.join("\n"));
+}
+
+/// Lists the fds of the shell itself (not of ls): only stdio may be there.
+const LIST_FDS: &[&str] = &["sh", "-c", "ls -l /proc/$$/fd; true"];
+
+/// The fd numbers in the output of [`LIST_FDS`].
+fn open_fds(out: &Output) -> Vec<&str> {
+    out.stdout
+        .lines()
+        .filter_map(|l| l.split_once(" -> ")?.0.rsplit(' ').next())
+        .filter(|f| f.parse::<u32>().is_ok())
+        .collect()
+}
+
+/// Checks the output of [`LIST_FDS`].
+#[track_caller]
+fn assert_only_stdio(what: &str, out: &Output) {
+    out.assert_success();
+    assert_eq!(
+        open_fds(out),
+        ["0", "1", "2"],
+        "{what}: fds other than stdio are open in the container's process:\n{out}"
+    );
+}
+
+#[test]
+fn cve_2024_21626_no_fds_leak_into_container() {
+    let mut c = Container::new("fds_init");
+    c.bundle.set_args(LIST_FDS);
+    let out = c.run();
+    assert_only_stdio("init", &out);
+    c.assert_clean();
+}
+
+#[test]
+fn cve_2024_21626_no_fds_leak_into_exec() {
+    let mut c = Container::new("fds_exec");
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    // Before start (the init is still the runtime's code) and after.
+    assert_only_stdio("exec, created", &c.exec(LIST_FDS));
+    c.start_ok();
+    assert_only_stdio("exec, running", &c.exec(LIST_FDS));
+    c.delete_force_ok();
+}
+
+#[test]
+fn cve_2022_29162_exec_cap_is_not_inheritable() {
+    // Vulnerable runcs put --cap capabilities into the inheritable set too, where a non-root
+    // process keeps them across execve of a program with inheritable file capabilities.
+    let mut c = Container::new("exec_cap");
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    c.start_ok();
+    for user in ["1000:1000", "0:0"] {
+        let out = c.rt.run_args(&[
+            "exec",
+            "--cap",
+            "CAP_SYS_ADMIN",
+            "--user",
+            user,
+            &c.id,
+            "cat",
+            "/proc/self/status",
+        ]);
+        out.assert_success();
+        let got = caps::from_status(&out.stdout);
+        let get = |k: &str| got.iter().find(|(n, _)| n == k).unwrap().1;
+        assert_eq!(get("CapInh"), 0, "user {user}:\n{out}");
+        assert_eq!(get("CapAmb"), 0, "user {user}:\n{out}");
+        // It did reach the bounding set: the flag was not simply ignored.
+        assert_ne!(
+            get("CapBnd") & caps::mask(&["CAP_SYS_ADMIN"]),
+            0,
+            "user {user}:\n{out}"
+        );
+    }
+    c.delete_force_ok();
+}
+
+#[test]
+fn default_process_has_no_inheritable_or_ambient_caps() {
+    let mut c = Container::new("caps_inh_amb");
+    let shared = c.bundle.shared_dir();
+    let mut fifo = Fifo::new(&shared.join("fifo"));
+    c.bundle
+        .set_script("grep -E '^Cap(Inh|Amb)' /proc/self/status > /shared/fifo; exec sleep 1000");
+    c.create_ok();
+    c.start_ok();
+    let want = ["CapInh:\t0000000000000000", "CapAmb:\t0000000000000000"];
+    for w in want {
+        assert_eq!(fifo.read_line(WAIT), w, "init");
+    }
+    let out = c.exec(&["grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status"]);
+    out.assert_success();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "exec");
+    c.delete_force_ok();
+}
+
+/// Until `start`, the container's pid 1 is the runtime's own code (runc: `runc init`, husk: a
+/// fork of husk). Whatever of it the container can reach through /proc/1 (runc's is dumpable
+/// by then, husk's is not, but CAP_SYS_PTRACE gets past that) must lead to no host directory,
+/// and it must hold no more capabilities than the container's process will.
+fn created_init_probe(name: &str, extra_caps: &[&str]) {
+    let mut c = Container::new(name);
+    c.bundle.set_args(&["sleep", "1000"]);
+    let mut want = vec!["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+    want.extend_from_slice(extra_caps);
+    for set in ["bounding", "effective", "permitted"] {
+        c.bundle.config["process"]["capabilities"][set] = json!(want);
+    }
+    c.create_ok();
+    let probe = format!(
+        "for f in /proc/1/cwd /proc/1/root /proc/1/fd/*; do \
+           if [ -d \"$f/\" ] && [ -e \"$f/{}{}/config.json\" ]; then echo \"HOST-REACHABLE $f\"; fi; \
+         done; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/1/status",
+        dotdots(),
+        c.bundle.path().display().to_string().trim_start_matches('/')
+    );
+    let out = c.exec(&["sh", "-c", &probe]);
+    out.assert_success();
+    let want = caps::mask(&want);
+    let line = |k: &str, v: u64| format!("{k}:\t{v:016x}");
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        [
+            line("CapInh", 0),
+            line("CapPrm", want),
+            line("CapEff", want),
+            line("CapBnd", want),
+            line("CapAmb", 0),
+        ],
+        "the created container's init:\n{out}"
+    );
+    c.delete_force_ok();
+}
+
+#[test]
+fn created_init_holds_no_host_dirs_or_extra_caps() {
+    created_init_probe("created_init", &[]);
+}
+
+#[test]
+fn created_init_holds_no_host_dirs_with_cap_sys_ptrace() {
+    created_init_probe("created_init_ptrace", &["CAP_SYS_PTRACE"]);
+}
+
+/// A private copy of the runtime binary, so that whether it is being executed (ETXTBSY)
+/// depends only on this test, and a vulnerable runtime could only ever hurt the copy.
+struct RuntimeCopy {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+impl RuntimeCopy {
+    fn new() -> RuntimeCopy {
+        let dir = TempDir::new("runtime-copy");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("runtime");
+        std::fs::copy(runtime_binary(), &path).expect("copy the runtime binary");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        RuntimeCopy { _dir: dir, path }
+    }
+
+    /// `<copy> --root <c's root> args...`
+    fn run(&self, c: &Container, args: &[&str]) -> Output {
+        let mut cmd = Command::new(&self.path);
+        cmd.arg("--root").arg(c.rt.root()).args(args);
+        c.rt.output(cmd)
+    }
+
+    fn sha256(&self) -> String {
+        let out = Command::new("sha256sum")
+            .arg(&self.path)
+            .output()
+            .expect("run sha256sum");
+        assert!(out.status.success(), "sha256sum failed");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+/// CVE-2019-5736: a process in the container opens /proc/1/exe while pid 1 is still the
+/// runtime's code (a created container), keeps the fd, and once no process executes the
+/// runtime binary any more (no ETXTBSY) reopens it for writing to overwrite the host's runtime.
+/// The pass condition is that it can never open it for writing; reading the runtime's code is
+/// no breach (runc 1.1 runs its init from a read-only bind mount of its binary, which reads
+/// the same). Nothing is ever written: the probe opens with `<>` (O_RDWR, no truncation).
+fn runtime_binary_write_attempt(name: &str, extra_caps: &[&str]) {
+    let copy = RuntimeCopy::new();
+    let mut c = Container::new(name);
+    let shared = c.bundle.shared_dir();
+    let mut fifo = Fifo::new(&shared.join("fifo"));
+    mkfifo(&shared.join("go"));
+    for set in ["bounding", "effective", "permitted"] {
+        let list = c.bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap();
+        list.extend(extra_caps.iter().map(|cap| json!(cap)));
+    }
+    c.bundle
+        .set_script("echo started > /shared/fifo; exec sleep 1000");
+    c.bundle.write_config();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    copy.run(&c, &["create", "--bundle", &bundle, &c.id])
+        .assert_success();
+    c.observe();
+    let attack = "if (exec 3</proc/1/exe) 2>/dev/null; then \
+           exec 3</proc/1/exe; \
+           echo \"opened $(readlink /proc/self/fd/3) $(busybox sha256sum /proc/self/fd/3 | cut -d' ' -f1)\" > /shared/fifo; \
+           if (exec 4<>/proc/self/fd/3) 2>/dev/null; then echo writable; else echo not-writable; fi > /shared/fifo; \
+           read x < /shared/go; \
+           if (exec 4<>/proc/self/fd/3) 2>/dev/null; then echo writable; else echo not-writable; fi > /shared/fifo; \
+         else echo denied > /shared/fifo; fi";
+    copy.run(&c, &["exec", "--detach", &c.id, "sh", "-c", attack])
+        .assert_success();
+    let opened = fifo.read_line(WAIT);
+    let mut report = vec![opened.clone()];
+    if opened != "denied" {
+        // While pid 1 still runs the runtime's code.
+        report.push(format!("while created: {}", fifo.read_line(WAIT)));
+    }
+    copy.run(&c, &["start", &c.id]).assert_success();
+    // Now the init has exec'd the container's program, and create, exec and start have
+    // exited: no process executes the copy of the runtime any more.
+    fifo.expect_line("started");
+    if opened != "denied" {
+        std::fs::write(shared.join("go"), "go\n").unwrap();
+        report.push(format!("after start: {}", fifo.read_line(WAIT)));
+    }
+    let sha = copy.sha256();
+    eprintln!(
+        "runtime binary {} (sha256 {sha}); from the container: {report:?}; the runtime's \
+         content {} readable through /proc/1/exe",
+        copy.path.display(),
+        if opened.ends_with(&sha) {
+            "is"
+        } else {
+            "is not"
+        }
+    );
+    assert!(
+        !report.iter().any(|l| l.ends_with(": writable")),
+        "a container process can open the runtime binary {} for writing through /proc/1/exe \
+         of a created container: {report:?}",
+        copy.path.display()
+    );
+    c.delete_force_ok();
+}
+
+#[test]
+fn cve_2019_5736_runtime_binary_not_writable_from_container() {
+    runtime_binary_write_attempt("exe_default_caps", &[]);
+}
+
+#[test]
+// husk's waiting init runs from the husk binary itself; with CAP_SYS_PTRACE (and no user
+// namespace) the container can open it through /proc/1/exe. Defence pending (issue 4).
+#[ignore = "husk: CVE-2019-5736 with CAP_SYS_PTRACE not yet defended (issue 4)"]
+fn cve_2019_5736_runtime_binary_not_writable_with_cap_sys_ptrace() {
+    // With CAP_SYS_PTRACE (docker --cap-add SYS_PTRACE) a container process may open
+    // /proc/1/exe of a non-dumpable pid 1 too: being non-dumpable is no defence then.
+    runtime_binary_write_attempt("exe_cap_sys_ptrace", &["CAP_SYS_PTRACE"]);
+}
+
+/// What a crafted rootfs points at: a scratch directory on the host holding only `canary`
+/// files (content "canary\n"). It must stay exactly so, and unmounted.
+struct Scratch {
+    dir: TempDir,
+    canaries: Vec<&'static str>,
+}
+
+impl Scratch {
+    fn new(prefix: &str, canaries: &[&'static str]) -> Scratch {
+        let dir = TempDir::new(prefix);
+        for f in canaries {
+            std::fs::write(dir.path().join(f), "canary\n").unwrap();
+        }
+        Scratch {
+            dir,
+            canaries: canaries.to_vec(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    #[track_caller]
+    fn assert_untouched(&self, when: &str) {
+        let mut entries: Vec<String> = std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        let mut want: Vec<String> = self.canaries.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(
+            entries,
+            want,
+            "{when}: the runtime changed host directory {}",
+            self.path().display()
+        );
+        for f in &self.canaries {
+            let p = self.path().join(f);
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            assert!(
+                meta.is_file() && std::fs::read_to_string(&p).unwrap() == "canary\n",
+                "{when}: the runtime replaced or changed host file {}",
+                p.display()
+            );
+        }
+        let mounts = mounts_mentioning(self.path());
+        assert!(
+            mounts.is_empty(),
+            "{when}: host mounts on {}: {mounts:#?}",
+            self.path().display()
+        );
+    }
+}
+
+/// Replaces rootfs/<name> with a symlink to the host directory `target`, an absolute path.
+/// Inside the rootfs the same path exists as an empty directory: a runtime that resolves the
+/// symlink within the rootfs (as it must) has somewhere to mount; one that follows it on the
+/// host ends up in `target`.
+fn symlink_out(c: &Container, name: &str, target: &Path) {
+    let p = c.bundle.rootfs().join(name);
+    if p.is_dir() {
+        std::fs::remove_dir(&p).unwrap();
+    }
+    symlink(target, &p).unwrap();
+    let inside = c
+        .bundle
+        .rootfs()
+        .join(target.strip_prefix("/").expect("absolute target"));
+    std::fs::create_dir_all(inside).unwrap();
+}
+
+/// create + start a container whose script writes to its stdout file, checking `scratch` dirs
+/// in the created state; returns the container's output, or None if create failed cleanly.
+fn run_checking_scratch(c: &mut Container, scratch: &[&Scratch]) -> Option<String> {
+    let out = c.create();
+    for s in scratch {
+        s.assert_untouched("after create");
+    }
+    if !out.success() {
+        eprintln!("create refused the bundle:\n{out}");
+        c.assert_clean();
+        return None;
+    }
+    c.start_ok();
+    c.wait_exited();
+    let stdout = out.stdout_now();
+    c.delete_ok();
+    for s in scratch {
+        s.assert_untouched("after delete");
+    }
+    Some(stdout)
+}
+
+#[test]
+fn rootfs_dev_symlink_to_host_dir() {
+    // rootfs/dev -> /tmp/<host scratch>: /dev's tmpfs, pts, shm, mqueue, the device nodes and
+    // the /dev symlinks must land inside the rootfs (or create must refuse), never in the host
+    // directory; and a host file there named ptmx must survive (a vulnerable runtime removes
+    // <rootfs>/dev/ptmx to replace it with a symlink).
+    if is_runc_1_1() {
+        eprintln!(
+            "skipped: runc 1.1.x is vulnerable to CVE-2026-41579 (GHSA-xjvp-4fhw-gc47, fixed in \
+             runc 1.3.6): with rootfs/dev a symlink to a host directory it creates the fd, \
+             stdin, stdout, stderr and ptmx symlinks there and removes a host file named ptmx"
+        );
+        return;
+    }
+    let scratch = Scratch::new("scratch-dev", &["ptmx"]);
+    let mut c = Container::new("dev_symlink");
+    symlink_out(&c, "dev", scratch.path());
+    c.bundle
+        .set_script("readlink -f /dev; stat -c '%F %t:%T' /dev/null; cat /proc/self/mountinfo");
+    if let Some(out) = run_checking_scratch(&mut c, &[&scratch]) {
+        // Where the container's /dev leads, the config's mounts must be.
+        let mut lines = out.lines();
+        let dev = lines.next().unwrap_or("");
+        assert_eq!(
+            lines.next(),
+            Some("character special file 1:3"),
+            "the container's /dev/null:\n{out}"
+        );
+        let m = mountinfo::parse(&out);
+        let want = [
+            ("", "tmpfs"),
+            ("/pts", "devpts"),
+            ("/shm", "tmpfs"),
+            ("/mqueue", "mqueue"),
+        ];
+        for (sub, fstype) in want {
+            let at = format!("{dev}{sub}");
+            assert!(
+                m.iter().any(|x| x.mount_point == at && x.fstype == fstype),
+                "no {fstype} at {at}, where the container's /dev{sub} leads:\n{out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mount_destination_symlink_to_host_dir() {
+    // rootfs/mnt -> /tmp/<scratch a>, a tmpfs at /mnt; rootfs/mnt2 -> /tmp/<scratch b>, a
+    // tmpfs at /mnt2/sub/dir (a runtime that follows the symlink on the host creates sub/dir
+    // in the host's scratch b); a bind mount at /mnt3 -> /tmp/<scratch c>.
+    let (a, b, d) = (
+        Scratch::new("scratch-a", &["file"]),
+        Scratch::new("scratch-b", &[]),
+        Scratch::new("scratch-c", &["payload"]),
+    );
+    let src = TempDir::new("bind-src");
+    std::fs::write(src.path().join("payload"), "payload\n").unwrap();
+    let mut c = Container::new("dest_symlink");
+    symlink_out(&c, "mnt", a.path());
+    symlink_out(&c, "mnt2", b.path());
+    symlink_out(&c, "mnt3", d.path());
+    c.bundle.add_mount(json!({
+        "destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
+    }));
+    c.bundle.add_mount(json!({
+        "destination": "/mnt2/sub/dir", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]
+    }));
+    c.bundle.add_mount(json!({
+        "destination": "/mnt3", "type": "bind", "source": src.path(), "options": ["rbind", "ro"]
+    }));
+    c.bundle.set_script(
+        "stat -f -c %T /mnt/. /mnt2/sub/dir/.; cat /mnt3/payload; \
+         echo x > /mnt/inside && echo wrote-mnt",
+    );
+    if let Some(out) = run_checking_scratch(&mut c, &[&a, &b, &d]) {
+        assert_eq!(
+            out, "tmpfs\ntmpfs\npayload\nwrote-mnt\n",
+            "the mounts did not land where the container's paths lead"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(src.path()).unwrap().count(),
+        1,
+        "bind source changed"
+    );
+}
+
+#[test]
+fn cve_2025_31133_masked_path_with_dev_null_symlink() {
+    // The container's /dev comes from a directory where `null` is a symlink to a canary file
+    // (shared read-write with the container at the same path, so the symlink resolves to it
+    // on the host and inside). Masking /etc/group "with /dev/null" must not bind the canary
+    // over it: the runtime must refuse, or mask with the real null device.
+    if is_runc_1_1() {
+        eprintln!(
+            "skipped: runc 1.1.x is vulnerable to CVE-2025-31133 (fixed in runc 1.2.8): it \
+             bind-mounts whatever /dev/null resolves to over masked paths, here a host file \
+             the container then overwrites through the masked path"
+        );
+        return;
+    }
+    let canary_dir = TempDir::new("canary");
+    std::fs::set_permissions(canary_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let canary = canary_dir.path().join("canary");
+    std::fs::write(&canary, "canary\n").unwrap();
+    let dev = TempDir::new("fake-dev");
+    std::fs::set_permissions(dev.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    symlink(&canary, dev.path().join("null")).unwrap();
+
+    let mut c = Container::new("mask_null_symlink");
+    let mounts = c.bundle.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    c.bundle.add_mount(json!({
+        "destination": "/dev", "type": "bind", "source": dev.path(), "options": ["rbind", "rw"]
+    }));
+    c.bundle.add_mount(json!({
+        "destination": canary_dir.path(), "type": "bind", "source": canary_dir.path(),
+        "options": ["rbind", "rw"]
+    }));
+    c.bundle.config["linux"]["maskedPaths"] = json!(["/etc/group"]);
+    // Writes only to the masked path, never to the canary's own path.
+    c.bundle
+        .set_script("stat -c '%F %t:%T' /etc/group; echo PWNED > /etc/group; echo done");
+    let out = c.run();
+    let mounted: Vec<String> = mounts_mentioning(canary_dir.path())
+        .into_iter()
+        .chain(mounts_mentioning(dev.path()))
+        .collect();
+    assert!(mounted.is_empty(), "host mounts left: {mounted:#?}");
+    assert_eq!(
+        std::fs::read_to_string(&canary).unwrap(),
+        "canary\n",
+        "the container wrote the host's canary through a masked path:\n{out}"
+    );
+    if out.success() {
+        assert_eq!(
+            out.stdout, "character special file 1:3\ndone\n",
+            "/etc/group was not masked with the null device:\n{out}"
+        );
+    } else {
+        eprintln!("the runtime refused the fake /dev/null:\n{out}");
+    }
+    c.assert_clean();
+}
+
+#[test]
+fn host_dev_null_keeps_owner_and_mode() {
+    // The container's stdin is the host's /dev/null (the harness gives every runtime command
+    // stdin from /dev/null). A runtime that chowns stdio to process.user must leave it alone.
+    let before = std::fs::metadata("/dev/null").unwrap();
+    for (name, userns) in [("null_owner", false), ("null_owner_userns", true)] {
+        let mut c = Container::new(name);
+        c.bundle.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        if userns {
+            c.bundle.add_namespace(json!({"type": "user"}));
+            c.bundle.config["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c.bundle.config["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        }
+        c.bundle.set_script("cat > /dev/null; id -u");
+        assert_eq!(c.run_ok(), "1000\n");
+        c.assert_clean();
+        let after = std::fs::metadata("/dev/null").unwrap();
+        assert_eq!(
+            (after.uid(), after.gid(), after.mode()),
+            (before.uid(), before.gid(), before.mode()),
+            "{name}: the host's /dev/null changed"
+        );
+    }
+}
