@@ -240,9 +240,16 @@ impl Supported {
             systemd: false,
             systemd_user: false,
             rdma: false,
-            seccomp: false,
-            seccomp_supported_flags: None,
-            libseccomp_version: None,
+            seccomp: true,
+            // libseccomp 2.5 cannot set WAIT_KILLABLE_RECV; husk reports what it can do.
+            seccomp_supported_flags: Some(
+                SECCOMP_KNOWN_FLAGS
+                    .iter()
+                    .filter(|f| !f.contains("WAIT_KILLABLE_RECV"))
+                    .map(|f| f.to_string())
+                    .collect(),
+            ),
+            libseccomp_version: crate::seccomp::library_version(),
             apparmor: false,
             selinux: false,
             intel_rdt: false,
@@ -342,7 +349,12 @@ pub fn features_json(s: &Supported) -> String {
         }
         Seccomp {
             enabled: true,
-            actions: SECCOMP_ACTIONS.to_vec(),
+            // SCMP_ACT_NOTIFY is refused until its fd is forwarded to listenerPath.
+            actions: SECCOMP_ACTIONS
+                .iter()
+                .copied()
+                .filter(|a| *a != "SCMP_ACT_NOTIFY")
+                .collect(),
             operators: SECCOMP_OPERATORS.to_vec(),
             archs: SECCOMP_ARCHS.to_vec(),
             known_flags: SECCOMP_KNOWN_FLAGS.to_vec(),
@@ -467,7 +479,12 @@ mod tests {
             l["cgroup"],
             serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
         );
-        assert_eq!(l["seccomp"], serde_json::json!({"enabled": false}));
+        assert_eq!(l["seccomp"]["enabled"], true);
+        assert!(!l["seccomp"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "SCMP_ACT_NOTIFY"));
         assert_eq!(l["apparmor"]["enabled"], false);
         assert_eq!(l["selinux"]["enabled"], false);
         assert_eq!(l["intelRdt"]["enabled"], false);
@@ -505,7 +522,8 @@ mod tests {
         let (text, v) = parsed(&s);
         let sc = &v["linux"]["seccomp"];
         assert_eq!(sc["enabled"], true);
-        assert_eq!(sc["actions"].as_array().unwrap().len(), 9);
+        // Notify is left out until its listener fd is forwarded.
+        assert_eq!(sc["actions"].as_array().unwrap().len(), 8);
         assert_eq!(sc["operators"].as_array().unwrap().len(), 7);
         assert_eq!(sc["archs"].as_array().unwrap().len(), 17);
         assert_eq!(sc["knownFlags"], serde_json::json!(SECCOMP_KNOWN_FLAGS));
