@@ -298,31 +298,13 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
 
-    // A console socket connection is made here, where the path still means the host's. A
-    // foreground `run` without one takes the pty master itself.
     let terminal = spec
         .process()
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let (console, console_parent) = match o.console_socket {
-        Some(_) if !terminal => {
-            return Err(Error::msg(
-                "cannot use console socket if runc will not detach or allocate tty",
-            ))
-        }
-        Some(p) => (Some(connect_unix(p)?), None),
-        None if terminal && o.foreground => {
-            let (ours, theirs) = sync::pair()?;
-            (Some(theirs.fd), Some(ours.fd))
-        }
-        None if terminal => {
-            return Err(Error::msg(
-                "cannot allocate tty if runc will detach without setting console socket",
-            ))
-        }
-        None => (None, None),
-    };
+    let (console, console_parent) =
+        crate::tty::console_ends(o.console_socket, terminal, o.foreground)?;
 
     dir.create(o.id)?;
     let mut undo = Undo {
@@ -450,7 +432,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .process()
         .clone()
         .ok_or_else(|| Error::msg("process: missing"))?;
-    let mut state = State {
+    let state = State {
         id: o.id.to_string(),
         pid: init_pid,
         pid_start: crate::state::process_start_time(init_pid).unwrap_or(0),
@@ -485,7 +467,6 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             }
         }
     }
-    state.pid_start = crate::state::process_start_time(init_pid).unwrap_or(state.pid_start);
     dir.save(&state)?;
     if let Some(p) = o.pid_file {
         write_pid_file(p, init_pid)?;
@@ -536,12 +517,6 @@ fn recv(chan: &sync::Channel) -> Result<Msg> {
             "unable to start container process: container init exited unexpectedly",
         )),
     }
-}
-
-fn connect_unix(path: &Path) -> Result<OwnedFd> {
-    let s = std::os::unix::net::UnixStream::connect(path)
-        .with_ctx(|| format!("--console-socket: connect {}", path.display()))?;
-    Ok(OwnedFd::from(s))
 }
 
 /// Written via a temporary file and rename, so a reader never sees a partial pid.

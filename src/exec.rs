@@ -158,26 +158,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
     let p = o.process;
     let tty = p.terminal().unwrap_or(false);
-    if tty && o.detach && o.console_socket.is_none() {
-        return Err(Error::msg(
-            "cannot allocate tty if runc will detach without setting console socket",
-        ));
-    }
-    // Without a console socket, a foreground exec relays the pty itself, as runc does.
-    let (console, console_parent) = match o.console_socket {
-        Some(path) => (
-            Some(OwnedFd::from(
-                std::os::unix::net::UnixStream::connect(path)
-                    .with_ctx(|| format!("--console-socket: connect {}", path.display()))?,
-            )),
-            None,
-        ),
-        None if tty => {
-            let (ours, theirs) = sync::pair()?;
-            (Some(theirs.fd), Some(ours.fd))
-        }
-        None => (None, None),
-    };
+    let (console, console_parent) = crate::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let namespaces = open_namespaces(state.pid)?;
     let pidns = format!("/proc/{}/ns/pid", state.pid);
     if std::fs::metadata(&pidns).map(|m| m.ino()).ok()

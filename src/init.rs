@@ -202,7 +202,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         }
     }
     drop(args.console);
-    if plan.creates(CloneFlags::CLONE_NEWUTS) || plan.has(CloneFlags::CLONE_NEWUTS) {
+    if plan.has(CloneFlags::CLONE_NEWUTS) {
         if let Some(h) = spec.hostname() {
             nix::unistd::sethostname(h).with_ctx(|| format!("hostname: sethostname {h}"))?;
         }

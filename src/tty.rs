@@ -8,6 +8,34 @@ use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+/// Where a process's terminal goes: the caller's --console-socket (connected here, where the
+/// path still means the host's), or, in the foreground without one, a pair whose other end
+/// husk keeps to relay the pty. Returns (the process's end, husk's end).
+pub fn console_ends(
+    socket: Option<&std::path::Path>,
+    terminal: bool,
+    foreground: bool,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match socket {
+        Some(_) if !terminal => Err(Error::msg(
+            "cannot use console socket if runc will not detach or allocate tty",
+        )),
+        Some(p) => {
+            let s = std::os::unix::net::UnixStream::connect(p)
+                .with_ctx(|| format!("--console-socket: connect {}", p.display()))?;
+            Ok((Some(OwnedFd::from(s)), None))
+        }
+        None if terminal && foreground => {
+            let (ours, theirs) = crate::sync::pair()?;
+            Ok((Some(theirs.fd), Some(ours.fd)))
+        }
+        None if terminal => Err(Error::msg(
+            "cannot allocate tty if runc will detach without setting console socket",
+        )),
+        None => Ok((None, None)),
+    }
+}
+
 /// Receives the pty master the init sends over the console socket.
 pub fn recv_master(sock: &OwnedFd) -> Result<OwnedFd> {
     let mut name = [0u8; 256];
