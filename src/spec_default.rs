@@ -10,7 +10,7 @@
 //! * on a cgroup v2 (unified) host a `{"type": "cgroup"}` namespace is appended after `mount`;
 //! * with `--rootless`, the uid/gid mappings map container 0 to the caller's euid/egid.
 //!
-//! Differences between runc 1.1.5 and runc 1.2 (husk targets 1.2 unless `legacy_1_1` is set):
+//! Differences between runc 1.1.5 and runc 1.2 (husk writes 1.2's):
 //! * `ociVersion`: `"1.0.2-dev"` (1.1.5) vs `"1.2.0"` (1.2, runtime-spec v1.2.0);
 //! * `process.capabilities.ambient`: present in 1.1.5 (same three caps), dropped in 1.2
 //!   (runc PR #4367: ambient caps can't be set without inheritable ones, and inheritable were
@@ -21,8 +21,6 @@ use serde::Serialize;
 
 /// The runtime-spec version runc 1.2 writes as `ociVersion`.
 pub const OCI_VERSION_1_2: &str = "1.2.0";
-/// The runtime-spec version runc 1.1.x writes as `ociVersion`.
-pub const OCI_VERSION_1_1: &str = "1.0.2-dev";
 
 /// Everything the example spec depends on; `default_spec` fills it in from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +33,6 @@ pub struct SpecOptions {
     pub uid: u32,
     /// Host gid mapped to container root in the rootless variant (runc: `os.Getegid()`).
     pub gid: u32,
-    /// Emit runc 1.1.x's variant (`ociVersion` "1.0.2-dev" and an `ambient` capability set).
-    pub legacy_1_1: bool,
 }
 
 /// The `config.json` text `runc spec [--rootless]` (runc 1.2) would write on this host.
@@ -50,7 +46,6 @@ pub fn default_spec(rootless: bool) -> String {
         cgroup_ns: host_is_cgroup2(),
         uid,
         gid,
-        legacy_1_1: false,
     })
 }
 
@@ -291,11 +286,7 @@ fn example(o: &SpecOptions) -> Spec {
     }
 
     Spec {
-        oci_version: if o.legacy_1_1 {
-            OCI_VERSION_1_1
-        } else {
-            OCI_VERSION_1_2
-        },
+        oci_version: OCI_VERSION_1_2,
         process: Process {
             terminal: true,
             user: User { uid: 0, gid: 0 },
@@ -309,7 +300,7 @@ fn example(o: &SpecOptions) -> Spec {
                 bounding: caps(),
                 effective: caps(),
                 permitted: caps(),
-                ambient: if o.legacy_1_1 { Some(caps()) } else { None },
+                ambient: None,
             },
             rlimits: vec![Rlimit {
                 kind: "RLIMIT_NOFILE",
@@ -718,13 +709,12 @@ mod tests {
 	}
 }"#;
 
-    fn opts(rootless: bool, cgroup_ns: bool, legacy_1_1: bool) -> SpecOptions {
+    fn opts(rootless: bool, cgroup_ns: bool) -> SpecOptions {
         SpecOptions {
             rootless,
             cgroup_ns,
             uid: 0,
             gid: 0,
-            legacy_1_1,
         }
     }
 
@@ -744,13 +734,11 @@ mod tests {
     fn output_parses_as_json() {
         for rootless in [false, true] {
             for cg in [false, true] {
-                for legacy in [false, true] {
-                    let s = default_spec_with(&opts(rootless, cg, legacy));
-                    let v: serde_json::Value = serde_json::from_str(&s).unwrap();
-                    assert_eq!(v["process"]["args"][0], "sh");
-                    assert!(!s.ends_with('\n'), "runc writes no trailing newline");
-                    assert!(s.starts_with("{\n\t\"ociVersion\": "));
-                }
+                let s = default_spec_with(&opts(rootless, cg));
+                let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+                assert_eq!(v["process"]["args"][0], "sh");
+                assert!(!s.ends_with('\n'), "runc writes no trailing newline");
+                assert!(s.starts_with("{\n\t\"ociVersion\": "));
             }
         }
         let v: serde_json::Value = serde_json::from_str(&default_spec(false)).unwrap();
@@ -758,28 +746,16 @@ mod tests {
     }
 
     #[test]
-    fn legacy_matches_runc_1_1_5_byte_for_byte() {
-        assert_eq!(
-            default_spec_with(&opts(false, false, true)),
-            RUNC_1_1_5_SPEC
-        );
-        assert_eq!(
-            default_spec_with(&opts(true, false, true)),
-            RUNC_1_1_5_SPEC_ROOTLESS
-        );
-    }
-
-    #[test]
     fn matches_runc_1_2_documented_differences() {
         assert_eq!(
-            default_spec_with(&opts(false, false, false)),
+            default_spec_with(&opts(false, false)),
             to_1_2(RUNC_1_1_5_SPEC)
         );
         assert_eq!(
-            default_spec_with(&opts(true, false, false)),
+            default_spec_with(&opts(true, false)),
             to_1_2(RUNC_1_1_5_SPEC_ROOTLESS)
         );
-        let s = default_spec_with(&opts(false, false, false));
+        let s = default_spec_with(&opts(false, false));
         assert!(s.contains("\"ociVersion\": \"1.2.0\""));
         assert!(!s.contains("ambient"));
     }
@@ -787,7 +763,7 @@ mod tests {
     #[test]
     fn cgroup2_host_appends_cgroup_namespace_last() {
         let v: serde_json::Value =
-            serde_json::from_str(&default_spec_with(&opts(false, true, false))).unwrap();
+            serde_json::from_str(&default_spec_with(&opts(false, true))).unwrap();
         let ns: Vec<&str> = v["linux"]["namespaces"]
             .as_array()
             .unwrap()
@@ -796,7 +772,7 @@ mod tests {
             .collect();
         assert_eq!(ns, ["pid", "network", "ipc", "uts", "mount", "cgroup"]);
         let v: serde_json::Value =
-            serde_json::from_str(&default_spec_with(&opts(true, true, false))).unwrap();
+            serde_json::from_str(&default_spec_with(&opts(true, true))).unwrap();
         let ns: Vec<&str> = v["linux"]["namespaces"]
             .as_array()
             .unwrap()
@@ -813,7 +789,6 @@ mod tests {
             cgroup_ns: false,
             uid: 1000,
             gid: 1001,
-            legacy_1_1: false,
         });
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1000);
@@ -867,8 +842,9 @@ mod tests {
                 cgroup_ns: host_is_cgroup2(),
                 uid,
                 gid,
-                legacy_1_1: legacy,
             });
+            // runc 1.1 writes its own ociVersion and ambient set; the rest must be the same.
+            let theirs = if legacy { to_1_2(&theirs) } else { theirs };
             assert_eq!(ours, theirs, "rootless={rootless}");
         }
     }
