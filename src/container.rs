@@ -445,8 +445,6 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         cgroup_paths,
         shared_pidns: !plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: spec.hooks().clone(),
-        process,
-        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         ociversion: spec.version().clone(),
     };
     loop {
@@ -467,6 +465,10 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             }
         }
     }
+    dir.save_exec_base(&crate::state::ExecBase {
+        process,
+        seccomp: linux.seccomp().clone(),
+    })?;
     dir.save(&state)?;
     if let Some(p) = o.pid_file {
         write_pid_file(p, init_pid)?;

@@ -19,6 +19,8 @@ pub struct ExecOptions<'a> {
     pub root: &'a Path,
     pub id: &'a str,
     pub process: Process,
+    /// The container's seccomp profile, which exec'd processes get too.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
@@ -191,7 +193,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             console,
             setgroups,
             listen_fds + o.preserve_fds,
-            state.seccomp.as_ref(),
+            o.seccomp.as_ref(),
         ) {
             Ok(never) => match never {},
             Err(e) => e,

@@ -228,17 +228,18 @@ fn run_container(root: &std::path::Path, r: &husk::cli::Run) -> Result<i32> {
 }
 
 fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
-    let (_, state) = container::open_existing(root, &e.id)?;
+    let (dir, _) = container::open_existing(root, &e.id)?;
+    let base = dir.load_exec_base()?;
     let process = match &e.process {
         Some(path) => {
             let data = std::fs::read(path)
                 .with_context(|| format!("--process: read {}", path.display()))?;
             let p: oci_spec::runtime::Process = serde_json::from_slice(&data)
                 .with_context(|| format!("--process: parse {}", path.display()))?;
-            husk::exec::inherit(p, &state.process)
+            husk::exec::inherit(p, &base.process)
         }
         None => husk::exec::process_from_flags(
-            &state.process,
+            &base.process,
             &e.command,
             &e.env,
             e.cwd.as_deref(),
@@ -253,6 +254,7 @@ fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
         root,
         id: &e.id,
         process,
+        seccomp: base.seccomp,
         detach: e.detach,
         pid_file: e.pid_file.as_deref(),
         console_socket: e.console_socket.as_deref(),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
+pub const EXEC_BASE_FILE: &str = "exec.json";
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -64,13 +65,19 @@ pub struct State {
     pub shared_pidns: bool,
     #[serde(default)]
     pub hooks: Option<Hooks>,
-    /// The container's process, the base of `exec`.
-    pub process: Process,
-    /// linux.seccomp, applied to `exec`'d processes too.
-    #[serde(default)]
-    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     #[serde(default)]
     pub ociversion: String,
+}
+
+/// What only `exec` needs, kept out of state.json so that `state` and `list` need not parse
+/// it (a seccomp profile alone can be tens of kilobytes).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct ExecBase {
+    /// The container's process, the base of an exec'd one.
+    pub process: Process,
+    /// linux.seccomp, applied to exec'd processes too.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 pub fn validate_id(id: &str) -> Result<()> {
@@ -149,14 +156,29 @@ impl StateDir {
     }
 
     pub fn save(&self, state: &State) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
+        self.write_json(STATE_FILE, state)
+    }
+
+    pub fn save_exec_base(&self, base: &ExecBase) -> Result<()> {
+        self.write_json(EXEC_BASE_FILE, base)
+    }
+
+    pub fn load_exec_base(&self) -> Result<ExecBase> {
+        let path = self.path.join(EXEC_BASE_FILE);
+        let data = std::fs::read(&path).with_ctx(|| format!("read {}", path.display()))?;
+        serde_json::from_slice(&data)
+            .map_err(|e| Error::msg(format!("parse {}: {e}", path.display())))
+    }
+
+    /// Written to a temporary file and renamed, so a reader never sees it half-written.
+    fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
         let data =
-            serde_json::to_vec(state).map_err(|e| Error::msg(format!("encode state: {e}")))?;
+            serde_json::to_vec(value).map_err(|e| Error::msg(format!("encode {name}: {e}")))?;
         let mut f = File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .with_ctx(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, self.path.join(STATE_FILE))
-            .with_ctx(|| format!("rename {}", tmp.display()))
+        std::fs::rename(&tmp, self.path.join(name)).with_ctx(|| format!("rename {}", tmp.display()))
     }
 
     pub fn fifo(&self) -> PathBuf {
