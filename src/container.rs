@@ -297,6 +297,13 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
+    let caps = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref());
+    if crate::sealed::exposed(caps, plan.creates(CloneFlags::CLONE_NEWUSER)) {
+        crate::sealed::reexec()?;
+    }
 
     let terminal = spec
         .process()

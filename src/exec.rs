@@ -26,6 +26,8 @@ pub struct ExecOptions<'a> {
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// The capabilities of the container's own process.
+    pub container_caps: Option<&'a oci_spec::runtime::LinuxCapabilities>,
 }
 
 /// What `exec` runs when no --process file is given: the container's own process, changed by
@@ -159,6 +161,17 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         _ => return Err(Error::msg("cannot exec in a stopped container")),
     }
     let p = o.process;
+    let own_userns = std::fs::metadata(format!("/proc/{}/ns/user", state.pid))
+        .map(|m| m.ino())
+        .ok()
+        != std::fs::metadata("/proc/self/ns/user")
+            .map(|m| m.ino())
+            .ok();
+    if crate::sealed::exposed(o.container_caps, own_userns)
+        || crate::sealed::exposed(p.capabilities().as_ref(), own_userns)
+    {
+        crate::sealed::reexec()?;
+    }
     let tty = p.terminal().unwrap_or(false);
     let (console, console_parent) = crate::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let namespaces = open_namespaces(state.pid)?;

@@ -15,6 +15,7 @@ pub mod output;
 pub mod passwd;
 pub mod process;
 pub mod rootfs;
+pub mod sealed;
 pub mod seccomp;
 pub mod signal;
 pub mod spec_default;

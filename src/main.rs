@@ -255,6 +255,7 @@ fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
         id: &e.id,
         process,
         seccomp: base.seccomp,
+        container_caps: base.process.capabilities().as_ref(),
         detach: e.detach,
         pid_file: e.pid_file.as_deref(),
         console_socket: e.console_socket.as_deref(),

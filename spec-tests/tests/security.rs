@@ -438,11 +438,14 @@ impl RuntimeCopy {
 /// CVE-2019-5736: a process in the container opens /proc/1/exe while pid 1 is still the
 /// runtime's code (a created container), keeps the fd, and once no process executes the
 /// runtime binary any more (no ETXTBSY) reopens it for writing to overwrite the host's runtime.
-/// The pass condition is that it can never open it for writing; reading the runtime's code is
-/// no breach (runc 1.1 runs its init from a read-only bind mount of its binary, which reads
-/// the same). Nothing is ever written: the probe opens with `<>` (O_RDWR, no truncation).
+/// The probe really tries: it appends a byte through the fd, to a private copy of the runtime
+/// binary. The pass condition is that no write lands and the copy is unchanged; reading the
+/// runtime's code is no breach (runc 1.1 runs its init from a read-only bind mount of its
+/// binary, husk from a sealed memfd copy when the container holds CAP_SYS_PTRACE; both read
+/// the same).
 fn runtime_binary_write_attempt(name: &str, extra_caps: &[&str]) {
     let copy = RuntimeCopy::new();
+    let before = copy.sha256();
     let mut c = Container::new(name);
     let shared = c.bundle.shared_dir();
     let mut fifo = Fifo::new(&shared.join("fifo"));
@@ -463,9 +466,9 @@ fn runtime_binary_write_attempt(name: &str, extra_caps: &[&str]) {
     let attack = "if (exec 3</proc/1/exe) 2>/dev/null; then \
            exec 3</proc/1/exe; \
            echo \"opened $(readlink /proc/self/fd/3) $(busybox sha256sum /proc/self/fd/3 | cut -d' ' -f1)\" > /shared/fifo; \
-           if (exec 4<>/proc/self/fd/3) 2>/dev/null; then echo writable; else echo not-writable; fi > /shared/fifo; \
+           if (printf x >>/proc/self/fd/3) 2>/dev/null; then echo written; else echo not-written; fi > /shared/fifo; \
            read x < /shared/go; \
-           if (exec 4<>/proc/self/fd/3) 2>/dev/null; then echo writable; else echo not-writable; fi > /shared/fifo; \
+           if (printf x >>/proc/self/fd/3) 2>/dev/null; then echo written; else echo not-written; fi > /shared/fifo; \
          else echo denied > /shared/fifo; fi";
     copy.run(&c, &["exec", "--detach", &c.id, "sh", "-c", attack])
         .assert_success();
@@ -495,9 +498,76 @@ fn runtime_binary_write_attempt(name: &str, extra_caps: &[&str]) {
         }
     );
     assert!(
-        !report.iter().any(|l| l.ends_with(": writable")),
-        "a container process can open the runtime binary {} for writing through /proc/1/exe \
-         of a created container: {report:?}",
+        !report.iter().any(|l| l.ends_with(": written")) && sha == before,
+        "a container process wrote to the runtime binary {} through /proc/1/exe of a created \
+         container: {report:?}",
+        copy.path.display()
+    );
+    c.delete_force_ok();
+}
+
+/// CVE-2019-5736 through `exec`: the process that `exec` forks into the container runs the
+/// runtime's code until its execve. The container holds CAP_SYS_PTRACE and catches that process
+/// in the act: its /etc/passwd is a fifo, which the runtime reads (for HOME) inside the
+/// container, so the runtime's process waits there until the container answers. Meanwhile the
+/// container opens /proc/<that pid>/exe, lets it go on, and once the exec is over tries to append
+/// to the file it opened.
+#[test]
+fn cve_2019_5736_runtime_binary_not_writable_through_exec() {
+    let copy = RuntimeCopy::new();
+    let before = copy.sha256();
+    let mut c = Container::new("exe_exec_ptrace");
+    let shared = c.bundle.shared_dir();
+    let mut fifo = Fifo::new(&shared.join("fifo"));
+    mkfifo(&shared.join("go"));
+    c.bundle.config["root"]["readonly"] = json!(false);
+    for set in ["bounding", "effective", "permitted"] {
+        let list = c.bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap();
+        list.push(json!("CAP_SYS_PTRACE"));
+    }
+    c.bundle.set_script(
+        "rm /etc/passwd; mkfifo /etc/passwd; echo ready > /shared/fifo; \
+         exec 3>/etc/passwd; \
+         for p in /proc/[0-9]*; do \
+           n=${p#/proc/}; [ \"$n\" = $$ ] && continue; \
+           for f in $p/fd/*; do [ \"$(readlink $f)\" = /etc/passwd ] && t=$n; done; \
+         done; \
+         if [ -n \"$t\" ] && (exec 5</proc/$t/exe) 2>/dev/null; then \
+           exec 5</proc/$t/exe; echo \"opened $(readlink /proc/self/fd/5)\" > /shared/fifo; \
+         else echo \"denied ${t:-none}\" > /shared/fifo; fi; \
+         echo root:x:0:0:root:/root:/bin/sh >&3; exec 3>&-; \
+         read x < /shared/go; \
+         if (printf x >>/proc/self/fd/5) 2>/dev/null; then echo written; else echo not-written; fi > /shared/fifo; \
+         exec sleep 1000",
+    );
+    c.bundle.write_config();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    copy.run(&c, &["create", "--bundle", &bundle, &c.id])
+        .assert_success();
+    c.observe();
+    copy.run(&c, &["start", &c.id]).assert_success();
+    fifo.expect_line("ready");
+    let (opened, exec) = std::thread::scope(|s| {
+        let exec = s.spawn(|| copy.run(&c, &["exec", "--detach", &c.id, "true"]));
+        let opened = fifo.read_line(WAIT);
+        (opened, exec.join().unwrap())
+    });
+    exec.assert_success();
+    // The exec is over: no process executes the copy of the runtime any more.
+    std::fs::write(shared.join("go"), "go\n").unwrap();
+    let after = fifo.read_line(WAIT);
+    let sha = copy.sha256();
+    eprintln!("from the container: {opened:?}, then {after:?}");
+    assert!(
+        opened.starts_with("opened "),
+        "the container did not get hold of the exec'd process's /proc/<pid>/exe: {opened:?}"
+    );
+    assert!(
+        after == "not-written" && sha == before,
+        "a container process wrote to the runtime binary {} through /proc/<pid>/exe of an \
+         exec'd process: {opened:?}, then {after:?}",
         copy.path.display()
     );
     c.delete_force_ok();
@@ -509,9 +579,6 @@ fn cve_2019_5736_runtime_binary_not_writable_from_container() {
 }
 
 #[test]
-// husk's waiting init runs from the husk binary itself; with CAP_SYS_PTRACE (and no user
-// namespace) the container can open it through /proc/1/exe. Defence pending (issue 4).
-#[ignore = "husk: CVE-2019-5736 with CAP_SYS_PTRACE not yet defended (issue 4)"]
 fn cve_2019_5736_runtime_binary_not_writable_with_cap_sys_ptrace() {
     // With CAP_SYS_PTRACE (docker --cap-add SYS_PTRACE) a container process may open
     // /proc/1/exe of a non-dumpable pid 1 too: being non-dumpable is no defence then.
