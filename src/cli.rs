@@ -87,6 +87,8 @@ pub enum Command {
     Ps(Ps),
     /// update container resource constraints
     Update(Update),
+    /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
+    Events(Events),
     /// create a new specification file
     Spec(Spec),
     /// show the enabled features
@@ -229,6 +231,18 @@ pub struct Exec {
     /// the command and its arguments; parsing stops at the first of them
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Events {
+    /// set the stats collection interval (a Go duration: 5s, 100ms, 1m30s)
+    #[arg(long, default_value = "5s", allow_hyphen_values = true)]
+    pub interval: String,
+    /// display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    /// the container id
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

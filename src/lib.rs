@@ -5,6 +5,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod hooks;

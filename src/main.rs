@@ -137,6 +137,10 @@ fn run(cli: &Cli) -> Result<i32> {
             container::update(root, &u.id, &husk::update::resources(u)?)?;
             Ok(0)
         }
+        Command::Events(e) => {
+            husk::events::run(root, &e.id, &e.interval, e.stats)?;
+            Ok(0)
+        }
         Command::Ps(p) => ps(root, p),
         Command::Run(r) => run_container(root, r),
         Command::Exec(e) => exec(root, e),

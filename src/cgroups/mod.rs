@@ -3,6 +3,8 @@
 //! hierarchy's root, relative ones from husk's own cgroup, and an empty one means the
 //! container's id under husk's own cgroup.
 
+pub mod oom;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 
