@@ -615,3 +615,15 @@ fn nested_cgroups_are_removed_on_delete() {
         assert!(!d.exists(), "{} left behind", d.display());
     }
 }
+
+#[test]
+fn features_report_the_cgroup_support() {
+    let out = spec_tests::Runtime::new().run_args(&["features"]);
+    out.assert_success();
+    let v: Value = serde_json::from_str(&out.stdout).expect("features prints JSON");
+    let cg = &v["linux"]["cgroup"];
+    assert_eq!(cg["v1"], true, "{cg}");
+    assert_eq!(cg["v2"], true, "{cg}");
+    // runc 1.1 has no rdma key; where there is one, rdma.max is written.
+    assert!(cg.get("rdma").is_none() || cg["rdma"] == true, "{cg}");
+}
