@@ -269,7 +269,7 @@ pub struct Update {
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
     /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     /// CPU shares (relative weight vs. other containers)
     #[arg(long = "cpu-share")]
@@ -278,7 +278,7 @@ pub struct Update {
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
     /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPU(s) to use
     #[arg(long = "cpuset-cpus")]
@@ -287,10 +287,10 @@ pub struct Update {
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
     /// memory limit (in bytes, or with a unit: 512m)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// memory reservation or soft_limit (in bytes)
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// total memory usage (memory + swap); set '-1' to enable unlimited swap
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
@@ -302,7 +302,7 @@ pub struct Update {
     #[arg(long = "kernel-memory-tcp")]
     pub kernel_memory_tcp: Option<String>,
     /// maximum number of pids allowed in the container
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// the string of Intel RDT/CAT L3 cache schema
     #[arg(long = "l3-cache-schema")]

@@ -320,7 +320,12 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         pids: vec![],
         armed: true,
     };
-    let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
+    // Owned by the undo from the start: a limit the kernel refuses must not leave the
+    // directories behind.
+    let cg = &**undo.cgroup.insert(cgroups::for_container(
+        linux.cgroups_path().as_deref(),
+        o.id,
+    )?);
     cg.create()?;
     // Limits and device rules are complete before the init joins: it may be creating device
     // nodes at that moment, and a half-written device list would refuse them.
@@ -330,7 +335,6 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     }
     cg.set(&resources)?;
     let cgroup_paths = cg.paths();
-    undo.cgroup = Some(cg);
 
     let gate = if o.for_run {
         Gate::Parent

@@ -9,7 +9,7 @@
 //!
 //! runc 1.2 vs husk (see notes/runc-behaviour.md): runc omits `linux.seccomp` entirely when built
 //! without libseccomp; husk prints `"seccomp": {"enabled": false}` instead (valid per features.md:
-//! "enabled: whether seccomp support is compiled in"). runc 1.2 claims systemd/systemdUser/rdma/
+//! "enabled: whether seccomp support is compiled in"). runc 1.2 claims systemd/systemdUser/
 //! apparmor/selinux/intelRdt/idmap all true; husk says what it supports.
 
 use std::collections::BTreeMap;
@@ -239,7 +239,8 @@ impl Supported {
             cgroup_v2: true,
             systemd: false,
             systemd_user: false,
-            rdma: false,
+            // rdma.max is written on v1 and v2 (where the host has the controller).
+            rdma: true,
             seccomp: true,
             // libseccomp 2.5 cannot set WAIT_KILLABLE_RECV; husk reports what it can do.
             seccomp_supported_flags: Some(
@@ -477,7 +478,7 @@ mod tests {
         assert_eq!(caps[40], "CAP_CHECKPOINT_RESTORE");
         assert_eq!(
             l["cgroup"],
-            serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false})
+            serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true})
         );
         assert_eq!(l["seccomp"]["enabled"], true);
         assert!(!l["seccomp"]["actions"]

@@ -64,6 +64,15 @@ pub fn resources(u: &Update) -> Result<LinuxResources> {
         mem = mem.swap(parse_bytes(m)?);
         any_mem = true;
     }
+    // Accepted and ignored, with runc's warning (the memory writer gives it).
+    if let Some(m) = &u.kernel_memory {
+        mem = mem.kernel(parse_bytes(m)?);
+        any_mem = true;
+    }
+    if let Some(m) = &u.kernel_memory_tcp {
+        mem = mem.kernel_tcp(parse_bytes(m)?);
+        any_mem = true;
+    }
     if any_mem {
         r.set_memory(Some(mem.build().map_err(bad)?));
     }

@@ -3,13 +3,16 @@
 //! hierarchy's root, relative ones from husk's own cgroup, and an empty one means the
 //! container's id under husk's own cgroup.
 
+pub mod bpf;
+pub mod devices;
 pub mod oom;
 pub mod stats;
 pub mod v1;
 pub mod v2;
 
-use crate::error::{Context, Result};
-use oci_spec::runtime::LinuxResources;
+use crate::error::{Context, Error, Result};
+use oci_spec::runtime::{LinuxHugepageLimit, LinuxRdma, LinuxResources};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -44,7 +47,7 @@ pub fn wait_for(file: &Path, want: &str) -> Result<()> {
         std::thread::sleep(delay);
         delay = (delay * 2).min(std::time::Duration::from_millis(500));
     }
-    Err(crate::error::Error::msg(format!(
+    Err(Error::msg(format!(
         "{} did not reach {want:?}",
         file.display()
     )))
@@ -153,8 +156,80 @@ fn rmdir(dir: &Path) -> nix::Result<()> {
         .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+/// Writes one value to a control file, as `echo value >> file` would: never creating the file
+/// (a missing one means the kernel lacks the knob), and appending, so that a file taking one
+/// rule per write (io.max, devices.allow) reads in a fake tree as the list of what was written.
 pub fn write_file(path: &Path, value: &str) -> Result<()> {
-    std::fs::write(path, value).with_ctx(|| format!("write {value:?} to {}", path.display()))
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
+        .with_ctx(|| format!("write {value:?} to {}", path.display()))
+}
+
+/// A control file's content, trimmed.
+pub fn read_file(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .with_ctx(|| format!("read {}", path.display()))
+}
+
+pub fn read_u64(path: &Path) -> Result<u64> {
+    let v = read_file(path)?;
+    v.parse()
+        .map_err(|_| Error::msg(format!("{}: not a number: {v:?}", path.display())))
+}
+
+/// A pids limit as pids.max takes it: a positive number, or "max" for any negative one.
+pub fn max_or(v: i64) -> String {
+    if v > 0 {
+        v.to_string()
+    } else {
+        "max".into()
+    }
+}
+
+/// Writes hugetlb.<size><suffix> and the same limit on reservations (hugetlb.<size>.rsvd
+/// <suffix>) where the kernel has them (since 5.7), as runc does.
+pub fn hugetlb(
+    limits: &[LinuxHugepageLimit],
+    suffix: &str,
+    mut write: impl FnMut(&str, &str) -> Result<()>,
+) -> Result<()> {
+    let mut rsvd = true;
+    for l in limits {
+        let prefix = format!("hugetlb.{}", l.page_size());
+        let v = l.limit().to_string();
+        write(&format!("{prefix}{suffix}"), &v)?;
+        if rsvd {
+            match write(&format!("{prefix}.rsvd{suffix}"), &v) {
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => rsvd = false,
+                r => r?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One rdma.max line per device ("mlx5_1 hca_handle=3 hca_object=1000"), in name order.
+pub fn rdma(
+    limits: &HashMap<String, LinuxRdma>,
+    mut write: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    let mut devs: Vec<_> = limits.iter().collect();
+    devs.sort_by_key(|(name, _)| *name);
+    for (name, l) in devs {
+        let mut line = name.clone();
+        if let Some(h) = l.hca_handles() {
+            line += &format!(" hca_handle={h}");
+        }
+        if let Some(o) = l.hca_objects() {
+            line += &format!(" hca_object={o}");
+        }
+        write(&line)?;
+    }
+    Ok(())
 }
 
 pub fn read_pids(file: &Path) -> Result<Vec<i32>> {

@@ -1,8 +1,9 @@
 //! cgroup v1: one directory per mounted hierarchy (cpu, memory, pids, name=systemd, ...).
 
-use super::{read_pids, remove_tree, resolve, write_file, CgroupManager};
+use super::devices::Rules;
+use super::{read_file, read_pids, read_u64, remove_tree, resolve, write_file, CgroupManager};
 use crate::error::{Context, Error, Result};
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxResources};
 use std::path::{Path, PathBuf};
 
 pub struct V1 {
@@ -133,66 +134,58 @@ impl CgroupManager for V1 {
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
+        if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(Error::msg(
+                "invalid configuration: cannot use unified on cgroup v1",
+            ));
+        }
+        let hs = hierarchies()?;
+        let ctl = |name: &'static str| Ctl {
+            name,
+            dir: hs
+                .iter()
+                .filter(|h| h.controllers.iter().any(|c| c == name))
+                .find_map(|h| self.dirs.iter().find(|d| d.starts_with(&h.mount)))
+                .map(PathBuf::as_path),
+        };
+        // runc's order of controllers.
+        if let Some(c) = r.cpu() {
+            cpuset(&ctl("cpuset"), c)?;
+        }
+        // Only when given: `update` leaves a live container's device rules alone otherwise.
+        if let Some(rules) = r.devices() {
+            devices(&ctl("devices"), rules)?;
+        }
         if let Some(m) = r.memory() {
-            if let Some(d) = self.dir_with("memory.limit_in_bytes") {
-                if let Some(l) = m.limit() {
-                    write_file(&d.join("memory.limit_in_bytes"), &l.to_string())?;
-                }
-                if let Some(s) = m.reservation() {
-                    write_file(&d.join("memory.soft_limit_in_bytes"), &s.to_string())?;
-                }
-                if let Some(s) = m.swap() {
-                    let f = d.join("memory.memsw.limit_in_bytes");
-                    if f.exists() {
-                        write_file(&f, &s.to_string())?;
-                    } else if s != m.limit().unwrap_or(0) && s > 0 {
-                        return Err(Error::msg("linux.resources.memory.swap: swap accounting is not enabled on this host"));
-                    }
-                }
-                if let Some(s) = m.swappiness() {
-                    write_file(&d.join("memory.swappiness"), &s.to_string())?;
-                }
-            } else if m.limit().is_some() {
-                return Err(Error::msg(
-                    "linux.resources.memory: no memory cgroup is mounted",
-                ));
-            }
+            memory(&ctl("memory"), m)?;
         }
         if let Some(c) = r.cpu() {
-            if let Some(d) = self.dir_with("cpu.shares") {
-                if let Some(s) = c.shares() {
-                    write_file(&d.join("cpu.shares"), &s.to_string())?;
-                }
-                // The period first: a quota larger than the old period would be refused.
-                if let Some(p) = c.period() {
-                    write_file(&d.join("cpu.cfs_period_us"), &p.to_string())?;
-                }
-                if let Some(q) = c.quota() {
-                    write_file(&d.join("cpu.cfs_quota_us"), &q.to_string())?;
-                }
+            cpu(&ctl("cpu"), c)?;
+        }
+        if let Some(p) = r.pids().filter(|p| p.limit() != 0) {
+            ctl("pids").write("pids.max", &super::max_or(p.limit()))?;
+        }
+        if let Some(b) = r.block_io() {
+            blkio(&ctl("blkio"), b)?;
+        }
+        if let Some(h) = r.hugepage_limits() {
+            let c = ctl("hugetlb");
+            super::hugetlb(h, ".limit_in_bytes", |f, v| c.write(f, v))?;
+        }
+        if let Some(n) = r.network() {
+            if let Some(id) = n.class_id().filter(|id| *id != 0) {
+                ctl("net_cls").write("net_cls.classid", &id.to_string())?;
             }
-            if let Some(d) = self.dir_with("cpuset.cpus") {
-                if let Some(cpus) = c.cpus() {
-                    write_file(&d.join("cpuset.cpus"), cpus)?;
-                }
-                if let Some(mems) = c.mems() {
-                    write_file(&d.join("cpuset.mems"), mems)?;
-                }
+            for p in n.priorities().iter().flatten() {
+                ctl("net_prio").write(
+                    "net_prio.ifpriomap",
+                    &format!("{} {}", p.name(), p.priority()),
+                )?;
             }
         }
-        if let Some(p) = r.pids() {
-            if let Some(d) = self.dir_with("pids.max") {
-                let v = if p.limit() > 0 {
-                    p.limit().to_string()
-                } else {
-                    "max".into()
-                };
-                write_file(&d.join("pids.max"), &v)?;
-            }
-        }
-        // Only when given: `update` must not reset a live container's device list.
-        if let (Some(d), Some(rules)) = (self.dir_with("devices.allow"), r.devices()) {
-            write_devices(d, rules)?;
+        if let Some(rdma) = r.rdma() {
+            let c = ctl("rdma");
+            super::rdma(rdma, |v| c.write("rdma.max", v))?;
         }
         Ok(())
     }
@@ -245,42 +238,235 @@ pub(crate) fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     Ok(())
 }
 
-/// The devices cgroup starts from "deny all" and allows the spec's rules in order, after the
-/// devices every container gets (null, zero, full, tty, random, urandom, ptmx, pts).
-fn write_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-    write_file(&dir.join("devices.deny"), "a")?;
-    for rule in rules {
-        let typ = rule
-            .typ()
-            .map_or("a".to_string(), |t| t.as_str().to_string());
-        let major = rule.major().map_or("*".to_string(), |m| m.to_string());
-        let minor = rule.minor().map_or("*".to_string(), |m| m.to_string());
-        let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
-        let line = format!("{typ} {major}:{minor} {access}");
-        let file = if rule.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        write_file(&dir.join(file), &line)?;
+/// One controller's directory, or none when its hierarchy is not mounted. As in runc, that is
+/// an error only when there is something to write.
+struct Ctl<'a> {
+    name: &'static str,
+    dir: Option<&'a Path>,
+}
+
+impl Ctl<'_> {
+    fn file(&self, file: &str) -> Result<PathBuf> {
+        self.dir.map(|d| d.join(file)).ok_or_else(|| {
+            Error::msg(format!(
+                "cannot set {} limit: container could not join or create cgroup",
+                self.name
+            ))
+        })
     }
-    for line in DEFAULT_ALLOWED_DEVICES {
-        write_file(&dir.join("devices.allow"), line)?;
+
+    fn write(&self, file: &str, value: &str) -> Result<()> {
+        write_file(&self.file(file)?, value)
+    }
+
+    fn has(&self, file: &str) -> bool {
+        self.dir.is_some_and(|d| d.join(file).exists())
+    }
+}
+
+fn cpuset(c: &Ctl, cpu: &LinuxCpu) -> Result<()> {
+    for (file, v) in [("cpuset.cpus", cpu.cpus()), ("cpuset.mems", cpu.mems())] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            c.write(file, v)?;
+        }
     }
     Ok(())
 }
 
-/// runc's default allow list.
-pub const DEFAULT_ALLOWED_DEVICES: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 5:0 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-    "c 10:200 rwm",
-];
+/// Moves the cgroup's device rules to the container's with the fewest writes.
+fn devices(c: &Ctl, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    let target = Rules::for_container(rules)?;
+    let list = c.file("devices.list")?;
+    let now = Rules::from_list(&read_file(&list)?)?;
+    for (allow, rule) in now.transition(&target) {
+        c.write(
+            if allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            &rule,
+        )?;
+    }
+    Ok(())
+}
+
+fn memory(c: &Ctl, m: &LinuxMemory) -> Result<()> {
+    const MEMSW: &str = "memory.memsw.limit_in_bytes";
+    // 0 means "leave as is", -1 "no limit".
+    let limit = m.limit().unwrap_or(0);
+    let mut swap = m.swap().unwrap_or(0);
+    if limit == -1 && swap == 0 && c.has(MEMSW) {
+        // No memory limit means no memory+swap limit either.
+        swap = -1;
+    }
+    // memsw may never be below the memory limit: when raising both, swap goes first.
+    let swap_first = limit != 0
+        && swap != 0
+        && (swap == -1 || read_u64(&c.file("memory.limit_in_bytes")?)? < swap as u64);
+    let set_swap = || -> Result<()> {
+        if swap == 0 {
+            return Ok(());
+        }
+        if !c.has(MEMSW) && c.dir.is_some() {
+            if swap > 0 && swap != limit {
+                return Err(Error::msg(
+                    "linux.resources.memory.swap: swap accounting is not enabled on this host",
+                ));
+            }
+            return Ok(());
+        }
+        c.write(MEMSW, &swap.to_string())
+    };
+    if swap_first {
+        set_swap()?;
+        memory_limit(c, limit)?;
+    } else {
+        memory_limit(c, limit)?;
+        set_swap()?;
+    }
+    if m.kernel().is_some() || m.kernel_tcp().is_some() {
+        log::warn!("Kernel memory settings are ignored and will be removed");
+    }
+    if let Some(v) = m.reservation().filter(|v| *v != 0) {
+        c.write("memory.soft_limit_in_bytes", &v.to_string())?;
+    }
+    if m.disable_oom_killer() == Some(true) {
+        c.write("memory.oom_control", "1")?;
+    }
+    match m.swappiness() {
+        // u64::MAX is Go's int64 -1 ("unset") read as unsigned.
+        None | Some(u64::MAX) => {}
+        Some(s) if s <= 100 => c.write("memory.swappiness", &s.to_string())?,
+        Some(s) => {
+            return Err(Error::msg(format!(
+                "invalid memory swappiness value: {s} (valid range is 0-100)"
+            )))
+        }
+    }
+    // useHierarchy is left alone, as runc does: kernels since 5.16 are always hierarchical and
+    // refuse 0. checkBeforeUpdate needs no check here: v1 itself refuses a limit below the
+    // usage it cannot reclaim (EBUSY, reported below).
+    Ok(())
+}
+
+fn memory_limit(c: &Ctl, limit: i64) -> Result<()> {
+    if limit == 0 {
+        return Ok(());
+    }
+    match c.write("memory.limit_in_bytes", &limit.to_string()) {
+        Err(e) if e.errno() == Some(nix::errno::Errno::EBUSY) => Err(Error::msg(format!(
+            "unable to set memory limit to {limit} (current usage: {}, peak usage: {})",
+            read_u64(&c.file("memory.usage_in_bytes")?)?,
+            read_u64(&c.file("memory.max_usage_in_bytes")?)?
+        ))),
+        r => r,
+    }
+}
+
+fn cpu(c: &Ctl, cpu: &LinuxCpu) -> Result<()> {
+    if let Some(s) = cpu.shares().filter(|s| *s != 0) {
+        c.write("cpu.shares", &s.to_string())?;
+        // The kernel clamps out-of-range shares; runc reports the bound instead.
+        let got = read_u64(&c.file("cpu.shares")?)?;
+        if s > got {
+            return Err(Error::msg(format!(
+                "the maximum allowed cpu-shares is {got}"
+            )));
+        }
+        if s < got {
+            return Err(Error::msg(format!(
+                "the minimum allowed cpu-shares is {got}"
+            )));
+        }
+    }
+    let quota = cpu.quota().unwrap_or(0);
+    // A new period (or burst) can be refused (EINVAL) until the quota that goes with it is
+    // written; then it is written again after the quota.
+    let retry = |file: &str, v: Option<u64>| -> Result<Option<String>> {
+        let Some(v) = v else { return Ok(None) };
+        match c.write(file, &v.to_string()) {
+            Err(e) if e.errno() == Some(nix::errno::Errno::EINVAL) && quota != 0 => {
+                Ok(Some(v.to_string()))
+            }
+            r => r.map(|()| None),
+        }
+    };
+    let period = retry("cpu.cfs_period_us", cpu.period().filter(|p| *p != 0))?;
+    // Kernels before 5.14 have no burst; runc 1.2 then leaves it unset.
+    let burst = match cpu.burst() {
+        Some(b) if c.has("cpu.cfs_burst_us") => retry("cpu.cfs_burst_us", Some(b))?,
+        _ => None,
+    };
+    if quota != 0 {
+        c.write("cpu.cfs_quota_us", &quota.to_string())?;
+        if let Some(p) = period {
+            c.write("cpu.cfs_period_us", &p)?;
+        }
+        if let Some(b) = burst {
+            c.write("cpu.cfs_burst_us", &b)?;
+        }
+    }
+    // cpu.idle exists in v1 only on kernels since 5.15 (SCHED_IDLE for groups).
+    if let Some(i) = cpu.idle() {
+        if c.has("cpu.idle") {
+            c.write("cpu.idle", &i.to_string())?;
+        }
+    }
+    if let Some(p) = cpu.realtime_period().filter(|p| *p != 0) {
+        c.write("cpu.rt_period_us", &p.to_string())?;
+    }
+    if let Some(r) = cpu.realtime_runtime().filter(|r| *r != 0) {
+        c.write("cpu.rt_runtime_us", &r.to_string())?;
+    }
+    Ok(())
+}
+
+fn blkio(c: &Ctl, b: &LinuxBlockIo) -> Result<()> {
+    // CFQ's files, or BFQ's where CFQ is gone (kernels since 5.0).
+    let (weight, weight_device) = if c.has("blkio.weight") {
+        ("blkio.weight", "blkio.weight_device")
+    } else {
+        ("blkio.bfq.weight", "blkio.bfq.weight_device")
+    };
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
+        c.write(weight, &w.to_string())?;
+    }
+    if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
+        c.write("blkio.leaf_weight", &w.to_string())?;
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(w) = d.weight().filter(|w| *w != 0) {
+            c.write(weight_device, &format!("{}:{} {w}", d.major(), d.minor()))?;
+        }
+        if let Some(w) = d.leaf_weight().filter(|w| *w != 0) {
+            c.write(
+                "blkio.leaf_weight_device",
+                &format!("{}:{} {w}", d.major(), d.minor()),
+            )?;
+        }
+    }
+    for (file, devs) in [
+        (
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
+    ] {
+        for d in devs.iter().flatten() {
+            c.write(file, &format!("{}:{} {}", d.major(), d.minor(), d.rate()))?;
+        }
+    }
+    Ok(())
+}
