@@ -16,6 +16,7 @@ pub mod passwd;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod seccomp_notify;
 pub mod signal;
 pub mod spec_default;
 pub mod state;
