@@ -156,17 +156,8 @@ pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
             "linux.uidMappings: a new user namespace needs uid and gid mappings",
         ));
     }
-    // The notify fd would have nobody to go to yet: the container would hang on those calls.
-    let notify = |a: &oci_spec::runtime::LinuxSeccompAction| {
-        *a == oci_spec::runtime::LinuxSeccompAction::ScmpActNotify
-    };
     if let Some(s) = linux.seccomp() {
-        if notify(&s.default_action()) || s.syscalls().iter().flatten().any(|r| notify(&r.action()))
-        {
-            return Err(Error::msg(
-                "linux.seccomp: SCMP_ACT_NOTIFY is not supported yet",
-            ));
-        }
+        crate::seccomp_notify::check(s)?;
     }
     if let Some(h) = spec.hostname() {
         if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
@@ -466,6 +457,16 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                     crate::hooks::run_hooks(h.prestart().as_ref(), &s)?;
                     crate::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
                 }
+                tell(&parent, &Msg::Go)?;
+            }
+            Msg::Seccomp(fd) => {
+                let s = linux
+                    .seccomp()
+                    .as_ref()
+                    .ok_or_else(|| Error::msg("unexpected seccomp listener from init"))?;
+                let st = state.oci_state(Status::Creating);
+                crate::seccomp_notify::deliver(s, &bundle, init_pid, fd, st)
+                    .ctx("unable to start container process")?;
                 tell(&parent, &Msg::Go)?;
             }
             Msg::Ready => break,

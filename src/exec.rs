@@ -207,6 +207,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             setgroups,
             listen_fds + o.preserve_fds,
             o.seccomp.as_ref(),
+            &child,
         ) {
             Ok(never) => match never {},
             Err(e) => e,
@@ -224,17 +225,37 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         Some(crate::wait::block_signals()?)
     };
     // The child's end closes on its successful execve.
-    match parent.recv()? {
-        None => {}
-        Some(Msg::Fail(m)) => {
-            // Reap the failed child; its status adds nothing to the message.
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            return Err(Error::msg(format!("exec failed: {m}")));
-        }
-        Some(other) => {
-            return Err(Error::msg(format!(
-                "unexpected message from exec: {other:?}"
-            )))
+    loop {
+        match parent.recv()? {
+            None => break,
+            Some(Msg::Fail(m)) => {
+                // Reap the failed child; its status adds nothing to the message.
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                return Err(Error::msg(format!("exec failed: {m}")));
+            }
+            Some(Msg::Seccomp(fd)) => {
+                let st = state.oci_state(Status::Running);
+                let delivered = match &o.seccomp {
+                    Some(s) => crate::seccomp_notify::deliver(s, Path::new("."), pid, fd, st),
+                    None => Err(Error::msg("unexpected seccomp listener")),
+                };
+                if let Err(e) = delivered {
+                    // The child waits for our go-ahead: it must not run without its agent.
+                    let child = nix::unistd::Pid::from_raw(pid);
+                    // Already dead is fine; reaping it is what matters.
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(child, None);
+                    return Err(Error::msg(format!(
+                        "exec failed: unable to start container process: {e}"
+                    )));
+                }
+                parent.send(&Msg::Go)?;
+            }
+            Some(other) => {
+                return Err(Error::msg(format!(
+                    "unexpected message from exec: {other:?}"
+                )))
+            }
         }
     }
     if let Some(pf) = o.pid_file {
@@ -255,6 +276,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn child_main(
     p: &Process,
     cgroup_paths: &[PathBuf],
@@ -263,6 +285,7 @@ fn child_main(
     setgroups: bool,
     keep_fds: u32,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    chan: &sync::Channel,
 ) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
     for dir in cgroup_paths {
@@ -288,13 +311,13 @@ fn child_main(
     let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(s), false) = (seccomp, nnp) {
-        crate::seccomp::load(s)?;
+        crate::seccomp_notify::load(s, chan)?;
     }
     process::set_user_and_caps(p, setgroups)?;
     process::set_no_new_privs(p)?;
     process::close_fds_on_exec(keep_fds)?;
     if let (Some(s), true) = (seccomp, nnp) {
-        crate::seccomp::load(s)?;
+        crate::seccomp_notify::load(s, chan)?;
     }
     Err(process::execve(&exec))
 }

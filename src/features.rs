@@ -350,12 +350,7 @@ pub fn features_json(s: &Supported) -> String {
         }
         Seccomp {
             enabled: true,
-            // SCMP_ACT_NOTIFY is refused until its fd is forwarded to listenerPath.
-            actions: SECCOMP_ACTIONS
-                .iter()
-                .copied()
-                .filter(|a| *a != "SCMP_ACT_NOTIFY")
-                .collect(),
+            actions: SECCOMP_ACTIONS.to_vec(),
             operators: SECCOMP_OPERATORS.to_vec(),
             archs: SECCOMP_ARCHS.to_vec(),
             known_flags: SECCOMP_KNOWN_FLAGS.to_vec(),
@@ -481,7 +476,7 @@ mod tests {
             serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true})
         );
         assert_eq!(l["seccomp"]["enabled"], true);
-        assert!(!l["seccomp"]["actions"]
+        assert!(l["seccomp"]["actions"]
             .as_array()
             .unwrap()
             .iter()
@@ -523,8 +518,7 @@ mod tests {
         let (text, v) = parsed(&s);
         let sc = &v["linux"]["seccomp"];
         assert_eq!(sc["enabled"], true);
-        // Notify is left out until its listener fd is forwarded.
-        assert_eq!(sc["actions"].as_array().unwrap().len(), 8);
+        assert_eq!(sc["actions"], serde_json::json!(SECCOMP_ACTIONS));
         assert_eq!(sc["operators"].as_array().unwrap().len(), 7);
         assert_eq!(sc["archs"].as_array().unwrap().len(), 17);
         assert_eq!(sc["knownFlags"], serde_json::json!(SECCOMP_KNOWN_FLAGS));

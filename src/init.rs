@@ -243,11 +243,17 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps go (runc).
     if let (Some(s), false) = (seccomp, nnp) {
-        crate::seccomp::load(s)?;
+        crate::seccomp_notify::load(s, chan)?;
     }
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
     process::set_user_and_caps(process, true)?;
     process::set_no_new_privs(process)?;
+    // A listener must reach `create` before it returns at Ready; otherwise the filter comes
+    // as late as possible, so that the profile has fewer of our syscalls to allow.
+    let notify = seccomp.filter(|s| nnp && crate::seccomp_notify::used(s));
+    if let Some(s) = notify {
+        crate::seccomp_notify::load(s, chan)?;
+    }
 
     chan.send(&Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` learns from that that the user's
@@ -267,8 +273,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         crate::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
     process::close_fds_on_exec(args.keep_fds)?;
-    // Otherwise as late as possible: fewer syscalls for the profile to allow.
-    if let (Some(s), true) = (seccomp, nnp) {
+    if let (Some(s), true, None) = (seccomp, nnp, notify) {
         crate::seccomp::load(s)?;
     }
     Err(process::execve(&exec))

@@ -18,6 +18,7 @@ pub mod process;
 pub mod rootfs;
 pub mod sealed;
 pub mod seccomp;
+pub mod seccomp_notify;
 pub mod signal;
 pub mod spec_default;
 pub mod state;

@@ -16,7 +16,8 @@ use std::fmt::Display;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Loads the filter. With `no_new_privs` unset this needs CAP_SYS_ADMIN. Returns the listener
-/// fd (close-on-exec) when a rule uses SCMP_ACT_NOTIFY, for the agent at `listenerPath`.
+/// fd (close-on-exec) when a rule uses SCMP_ACT_NOTIFY, for the agent at `listenerPath`; the
+/// NOTIFY rules were checked by `seccomp_notify::check`.
 pub fn load(seccomp: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
     let (filter, notify) = build(seccomp)?;
     filter
@@ -40,11 +41,6 @@ fn build(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, bool)> {
         seccomp.default_errno_ret(),
         "linux.seccomp.defaultErrnoRet",
     )?;
-    if default == ScmpAction::Notify {
-        return Err(Error::msg(
-            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action",
-        ));
-    }
     let mut filter =
         ScmpFilterContext::new(default).map_err(|e| lib_err("linux.seccomp: new filter", e))?;
     // no_new_privs is process.noNewPrivileges' business, not libseccomp's.
@@ -82,13 +78,6 @@ fn build(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, bool)> {
             call.errno_ret(),
             &format!("{field}.errnoRet"),
         )?;
-        // After loading, the init still talks to its parent with write(2) (a failure, the
-        // listener fd): a write waiting on an agent would never return. runc refuses it too.
-        if act == ScmpAction::Notify && call.names().iter().any(|n| n == "write") {
-            return Err(Error::msg(format!(
-                "{field}.names: SCMP_ACT_NOTIFY cannot be used for the write syscall"
-            )));
-        }
         if act == default {
             continue;
         }
@@ -385,10 +374,6 @@ mod tests {
     fn errors_name_the_field() {
         let err = |json: &str| build(&parse(json)).map(drop).unwrap_err().to_string();
         assert_eq!(
-            err(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#),
-            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"
-        );
-        assert_eq!(
             err(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}"#),
             "linux.seccomp.defaultErrnoRet: 70000 is out of range"
         );
@@ -408,12 +393,6 @@ mod tests {
                 {"names": ["read"], "action": "SCMP_ACT_ERRNO",
                  "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#),
             "linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0-5)"
-        );
-        assert_eq!(
-            err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
-                {"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}]}"#),
-            "linux.seccomp.syscalls[0].names: SCMP_ACT_NOTIFY cannot be used for the write \
-             syscall"
         );
     }
 

@@ -7,7 +7,7 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Hooks, Process};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -239,20 +239,39 @@ impl State {
 
     /// The runtime-spec state that hooks receive on stdin.
     pub fn spec_state(&self, status: Status) -> String {
-        let mut v = serde_json::json!({
-            "ociVersion": self.ociversion,
-            "id": self.id,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-        });
-        if status != Status::Stopped {
-            v["pid"] = self.pid.into();
-        }
-        if !self.annotations.is_empty() {
-            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
-        }
-        v.to_string()
+        // Fails only for a bundle path that is not UTF-8.
+        serde_json::to_string(&self.oci_state(status)).unwrap_or_default()
     }
+
+    /// The runtime-spec state, for hooks and the seccomp agent.
+    pub fn oci_state(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: &self.ociversion,
+            id: &self.id,
+            status,
+            pid: (status != Status::Stopped).then_some(self.pid),
+            bundle: &self.bundle,
+            annotations: self
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// The runtime-spec's state of a container, with runc's field order and sorted annotations.
+#[derive(Serialize, Debug)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    pub bundle: &'a Path,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<&'a str, &'a str>,
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum Msg {
     Maps(i32),
     /// Child to parent: mounts are made; run prestart and createRuntime hooks now.
     Hooks,
+    /// Child to parent: take (pidfd_getfd) our seccomp listener fd, this number, for the agent.
+    Seccomp(i32),
     /// Child to parent: ready to exec the user process.
     Ready,
     /// Child to parent: setup failed with this message.
@@ -51,6 +53,10 @@ impl Channel {
                 buf.extend_from_slice(&p.to_ne_bytes());
             }
             Msg::Hooks => buf.push(b'H'),
+            Msg::Seccomp(fd) => {
+                buf.push(b'S');
+                buf.extend_from_slice(&fd.to_ne_bytes());
+            }
             Msg::Ready => buf.push(b'R'),
             Msg::Fail(m) => {
                 buf.push(b'F');
@@ -75,7 +81,7 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        let pid = || -> Result<i32> {
+        let int = || -> Result<i32> {
             let b: [u8; 4] = buf
                 .get(1..5)
                 .and_then(|s| s.try_into().ok())
@@ -84,9 +90,10 @@ impl Channel {
         };
         let msg = match buf[0] {
             b'G' => Msg::Go,
-            b'P' => Msg::Pid(pid()?),
-            b'M' => Msg::Maps(pid()?),
+            b'P' => Msg::Pid(int()?),
+            b'M' => Msg::Maps(int()?),
             b'H' => Msg::Hooks,
+            b'S' => Msg::Seccomp(int()?),
             b'R' => Msg::Ready,
             b'F' => Msg::Fail(String::from_utf8_lossy(&buf[1..n]).into_owned()),
             other => return Err(Error::msg(format!("sync: unknown message {other}"))),
@@ -115,6 +122,7 @@ mod tests {
             Msg::Pid(42),
             Msg::Maps(7),
             Msg::Hooks,
+            Msg::Seccomp(5),
             Msg::Ready,
             Msg::Fail("boom: x".into()),
         ] {

@@ -20,6 +20,7 @@ pub mod leftovers;
 pub mod mountinfo;
 pub mod proc;
 pub mod runtime;
+pub mod seccomp_agent;
 pub mod state;
 pub mod sync;
 pub mod tmp;
