@@ -313,10 +313,33 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     };
     // Owned by the undo from the start: a limit the kernel refuses must not leave the
     // directories behind.
+    crate::fault::point("mkdir");
     let cg = &**undo.cgroup.insert(cgroups::for_container(
         linux.cgroups_path().as_deref(),
         o.id,
     )?);
+    // Written before anything exists that a crash of this process could leave behind: a later
+    // `delete` finds the cgroups through it, and `state` calls the container "creating" for as
+    // long as this process lives.
+    let me = nix::unistd::getpid().as_raw();
+    let mut state = State {
+        id: o.id.to_string(),
+        pid: me,
+        pid_start: crate::state::process_start_time(me).unwrap_or(0),
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::timefmt::rfc3339_now(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        paused: false,
+        cgroup_paths: cg.paths(),
+        shared_pidns: !plan.creates(CloneFlags::CLONE_NEWPID),
+        hooks: None,
+        ociversion: spec.version().clone(),
+        creating: true,
+    };
+    dir.save(&state)?;
+    crate::fault::point("state");
     cg.create()?;
     // Limits and device rules are complete before the init joins: it may be creating device
     // nodes at that moment, and a half-written device list would refuse them.
@@ -325,6 +348,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         resources.set_devices(Some(vec![]));
     }
     cg.set(&resources)?;
+    crate::fault::point("cgroup");
     let cgroup_paths = cg.paths();
 
     let gate = if o.for_run {
@@ -391,6 +415,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The parent keeps none of the container's fds (fifo, console).
     drop(args);
     undo.pids.push(first);
+    crate::fault::point("clone");
 
     let uids = linux.uid_mappings().as_deref().unwrap_or(&[]);
     let gids = linux.gid_mappings().as_deref().unwrap_or(&[]);
@@ -428,30 +453,20 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The init sets up its rootfs meanwhile, and waits for this before anything that must
     // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
+    crate::fault::point("apply");
     tell(&parent, &Msg::Go)?;
 
     let process = spec
         .process()
         .clone()
         .ok_or_else(|| Error::msg("process: missing"))?;
-    let state = State {
-        id: o.id.to_string(),
-        pid: init_pid,
-        pid_start: crate::state::process_start_time(init_pid).unwrap_or(0),
-        bundle: bundle.clone(),
-        rootfs,
-        created: crate::timefmt::rfc3339_now(),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        paused: false,
-        cgroup_paths,
-        shared_pidns: !plan.creates(CloneFlags::CLONE_NEWPID),
-        hooks: spec.hooks().clone(),
-        ociversion: spec.version().clone(),
-    };
+    state.pid = init_pid;
+    state.pid_start = crate::state::process_start_time(init_pid).unwrap_or(0);
+    state.hooks = spec.hooks().clone();
     loop {
         match recv(&parent)? {
             Msg::Hooks => {
+                crate::fault::point("hooks");
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
                     crate::hooks::run_hooks(h.prestart().as_ref(), &s)?;
@@ -477,11 +492,14 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             }
         }
     }
+    crate::fault::point("ready");
     dir.save_exec_base(&crate::state::ExecBase {
         process,
         seccomp: linux.seccomp().clone(),
     })?;
+    state.creating = false;
     dir.save(&state)?;
+    crate::fault::point("saved");
     if let Some(p) = o.pid_file {
         write_pid_file(p, init_pid)?;
     }
@@ -623,9 +641,12 @@ pub fn poststart(state: &State) -> Result<()> {
 
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, state) = open_existing(root, id)?;
-    if state.status(&dir) == Status::Stopped {
+    match state.status(&dir) {
         // runc: signalling "all" processes of a stopped container is not an error.
-        return if all { Ok(()) } else { Err(Error::NotRunning) };
+        Status::Stopped => return if all { Ok(()) } else { Err(Error::NotRunning) },
+        // The pid is that of the creating husk, not of the container.
+        Status::Creating => return Err(Error::NotRunning),
+        _ => {}
     }
     signal_all(&state, sig, all)
 }
@@ -652,15 +673,28 @@ fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let (dir, state) = match open_existing(root, id) {
         Ok(x) => x,
-        // runc: `delete --force` of a container that does not exist succeeds.
-        Err(Error::NotExist) if force => return Ok(()),
+        // runc: `delete --force` of a container that does not exist succeeds, and removes the
+        // directory of a create that died before it wrote its state.
+        Err(Error::NotExist) if force => {
+            return StateDir::new(root, id).map_or(Ok(()), |d| d.remove())
+        }
         Err(e) => return Err(e),
     };
-    let _lock = dir.lock()?;
+    let lock = dir.lock()?;
     let status = state.status(&dir);
     match status {
         Status::Stopped => {}
         Status::Created => stop_and_wait(&state)?,
+        Status::Creating if force => {
+            // Stop the creating husk (its pid is in the state), then delete what it made.
+            stop_and_wait(&State {
+                shared_pidns: false,
+                paused: false,
+                ..state
+            })?;
+            drop(lock);
+            return delete(root, id, force);
+        }
         Status::Running | Status::Paused | Status::Creating => {
             if !force {
                 return Err(Error::msg(format!(
@@ -713,8 +747,9 @@ fn stop_and_wait(state: &State) -> Result<()> {
 /// Removes everything a stopped container holds and runs its poststop hooks.
 pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
     let cg = cgroups::from_paths(state.cgroup_paths.clone());
-    if state.shared_pidns {
-        // Processes left in the cgroup of a container without its own pid namespace.
+    if state.shared_pidns || state.creating {
+        // Processes left in the cgroup of a container without its own pid namespace, or by a
+        // create that died (its init may be waiting in the cgroup).
         for pid in cg.pids().unwrap_or_default() {
             // Already exiting processes are fine.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);

@@ -7,6 +7,7 @@ pub mod container;
 pub mod error;
 pub mod events;
 pub mod exec;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod init;

@@ -67,6 +67,9 @@ pub struct State {
     pub hooks: Option<Hooks>,
     #[serde(default)]
     pub ociversion: String,
+    /// Set while `create` runs; `pid` is then that of the creating husk process.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 /// What only `exec` needs, kept out of state.json so that `state` and `list` need not parse
@@ -216,7 +219,9 @@ impl State {
     pub fn status(&self, dir: &StateDir) -> Status {
         match process_start_time(self.pid) {
             Some(t) if t == self.pid_start => {
-                if self.paused {
+                if self.creating {
+                    Status::Creating
+                } else if self.paused {
                     Status::Paused
                 } else if dir.fifo().exists() {
                     Status::Created
@@ -230,7 +235,7 @@ impl State {
 
     /// The pid the outside world sees: 0 once the container has stopped, as runc prints it.
     pub fn visible_pid(&self, status: Status) -> i32 {
-        if status == Status::Stopped {
+        if status == Status::Stopped || self.creating {
             0
         } else {
             self.pid

@@ -54,6 +54,22 @@ pub fn is_runc_1_1() -> bool {
     })
 }
 
+/// True when the runtime under test is husk (`--version` prints "husk version …" first), for
+/// the tests of husk's own test hooks.
+pub fn is_husk() -> bool {
+    static IS: OnceLock<bool> = OnceLock::new();
+    *IS.get_or_init(|| {
+        let bin = runtime_binary();
+        let out = Command::new(&bin)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("run {} --version: {e}", bin.display()));
+        String::from_utf8_lossy(&out.stdout).starts_with("husk version ")
+    })
+}
+
 /// What one runtime invocation did.
 pub struct Output {
     pub argv: Vec<String>,
