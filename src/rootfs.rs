@@ -260,6 +260,18 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
         None::<&str>,
     )
     .ctx("set propagation of /")?;
+    if plan.propagation.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a new root that is shared; bound from a private parent, it is not.
+        let parent = parent_mount(root)?;
+        mount(
+            None::<&str>,
+            &parent,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("make {} private", parent.display()))?;
+    }
     mount(
         Some(root),
         root,
@@ -291,6 +303,17 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
         create_devices(&root, plan)?;
     }
     Ok(root)
+}
+
+/// The mount point of the mount that holds `path`: the longest mount point above it.
+fn parent_mount(path: &Path) -> Result<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| PathBuf::from(mp.replace("\\040", " ")))
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len())
+        .ok_or_else(|| Error::msg(format!("no mount holds {}", path.display())))
 }
 
 fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {

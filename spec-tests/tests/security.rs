@@ -851,3 +851,162 @@ fn host_dev_null_keeps_owner_and_mode() {
         );
     }
 }
+
+/// A host directory made a shared tmpfs mount, so that a mount a runtime makes on it from a
+/// container's mount namespace (whose copy of it stays a peer when the rootfs propagation is
+/// "shared") shows up on the host. Unmounted on drop.
+struct SharedMount {
+    dir: TempDir,
+}
+
+impl SharedMount {
+    fn new(prefix: &str) -> SharedMount {
+        let dir = TempDir::new(prefix);
+        let path = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+        // SAFETY: plain mount(2) calls with valid C strings.
+        unsafe {
+            let rc = libc::mount(
+                c"tmpfs".as_ptr(),
+                path.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            );
+            assert_eq!(rc, 0, "mount tmpfs on {}", dir.path().display());
+            let rc = libc::mount(
+                std::ptr::null(),
+                path.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SHARED,
+                std::ptr::null(),
+            );
+            assert_eq!(rc, 0, "make {} shared", dir.path().display());
+        }
+        SharedMount { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        let path = std::ffi::CString::new(self.path().to_str().unwrap()).unwrap();
+        // SAFETY: umount2 with a valid C string. Detached, so that a leftover mount a
+        // vulnerable runtime put on top of it goes too; a failure leaves a test mount only.
+        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// CVE-2021-30465 and CVE-2024-45310: the container's volume holds a path that a process of
+/// the attacker's (here a thread of the test) keeps swapping between a directory and a symlink
+/// to a host directory, while the runtime creates and mounts on a destination below it. A
+/// runtime that resolves the destination once and then mounts (or makes the missing directory)
+/// by re-walking the path string lands on the host, now and then; husk resolves every step
+/// inside the rootfs through one fd. Passes if, over many creates, the host directory never
+/// gains an entry (45310) or a mount (30465). runc 1.1.5 passes too: it refuses about a third
+/// of the creates ("possibly malicious path detected"), husk none.
+#[test]
+fn cve_2021_30465_and_2024_45310_volume_symlink_race() {
+    let host = SharedMount::new("race-target");
+    std::fs::create_dir(host.path().join("m")).unwrap();
+    let mut c = Container::new("volume_race");
+    let vol = c.bundle.shared_dir();
+    std::fs::create_dir_all(vol.join("x/m")).unwrap();
+    symlink(host.path(), vol.join("swap")).unwrap();
+    c.bundle.config["linux"]["rootfsPropagation"] = json!("shared");
+    // An existing destination (m, the 30465 case) and a missing one (new, the 45310 case).
+    for dest in ["/shared/x/m", "/shared/x/new/dir"] {
+        c.bundle.add_mount(json!({
+            "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]
+        }));
+    }
+    c.bundle.set_args(&["true"]);
+    c.bundle.write_config();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (x, swap) = (
+        std::ffi::CString::new(vol.join("x").to_str().unwrap()).unwrap(),
+        std::ffi::CString::new(vol.join("swap").to_str().unwrap()).unwrap(),
+    );
+    let mut swaps = 0u64;
+    let failures = std::thread::scope(|s| {
+        let racer = s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: renameat2 with valid C strings; exchanges the directory and the
+                // symlink atomically.
+                let rc = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        x.as_ptr(),
+                        libc::AT_FDCWD,
+                        swap.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
+                swaps += 1;
+            }
+        });
+        let mut failures = 0;
+        for _ in 0..200 {
+            let out = c.rt.create(c.bundle.path(), &c.id);
+            if !out.success() {
+                // A runtime may refuse a path it sees change; that is no breach.
+                failures += 1;
+                if failures == 1 {
+                    eprintln!("first refusal: {}", out.stderr.trim());
+                }
+                assert_eq!(out.stderr.lines().count(), 1, "one error line: {out}");
+            }
+            c.rt.delete_force(&c.id).assert_success();
+            let entries: Vec<_> = std::fs::read_dir(host.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            let mounts = mounts_mentioning(host.path());
+            if entries != [std::ffi::OsString::from("m")] || mounts.len() != 1 {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                panic!(
+                    "the runtime reached the host directory {} through the volume: entries \
+                     {entries:?}, mounts {mounts:#?}",
+                    host.path().display()
+                );
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        racer.join().unwrap();
+        failures
+    });
+    eprintln!("200 creates against {swaps} swaps; {failures} creates refused");
+    c.assert_clean();
+}
+
+/// Not an attack, the feature the race test above relies on: with rootfsPropagation "shared", a
+/// mount made in the container under a volume bound from a shared host mount reaches the host.
+#[test]
+fn rootfs_propagation_shared_reaches_the_host() {
+    let host = SharedMount::new("shared-volume");
+    std::fs::create_dir(host.path().join("sub")).unwrap();
+    let mut c = Container::new("propagation_shared");
+    c.bundle.config["linux"]["rootfsPropagation"] = json!("shared");
+    c.bundle.add_mount(json!({
+        "destination": "/vol", "type": "bind", "source": host.path(), "options": ["rbind"]
+    }));
+    for set in ["bounding", "effective", "permitted"] {
+        c.bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    c.bundle
+        .set_args(&["mount", "-t", "tmpfs", "none", "/vol/sub"]);
+    assert_eq!(c.run_ok(), "");
+    let sub = host.path().join("sub");
+    assert!(
+        !mounts_mentioning(&sub).is_empty(),
+        "the container's mount on /vol/sub did not reach the host's {}",
+        sub.display()
+    );
+    c.assert_clean();
+}
