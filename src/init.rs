@@ -157,6 +157,10 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         .unwrap_or(nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC);
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
     let devices = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
+    // Through the host's /proc, before the container's can stand in for it.
+    if let Some(p) = spec.process() {
+        process::set_oom_score_adj(p)?;
+    }
     let root = rootfs::prepare(
         &args.rootfs,
         &RootfsPlan {
@@ -215,8 +219,8 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         .into_iter()
         .flatten()
     {
-        let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v).with_ctx(|| format!("linux.sysctl: write {k}"))?;
+        crate::procfs::write(&format!("sys/{}", k.replace('.', "/")), v)
+            .with_ctx(|| format!("linux.sysctl: write {k}"))?;
     }
     let empty = Vec::new();
     rootfs::finish(
@@ -233,7 +237,6 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     )?;
 
     process::set_rlimits(process)?;
-    process::set_oom_score_adj(process)?;
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(args.extra_env.iter().cloned());
     process::add_home(&mut env, process.user().uid());

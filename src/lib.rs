@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod output;
 pub mod passwd;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod sealed;
 pub mod seccomp;

@@ -343,6 +343,7 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
         };
         let meta = std::fs::metadata(&src).with_ctx(|| format!("stat {}", src.display()))?;
         let target = root.mkdir_all(dest, !meta.is_dir())?;
+        check_proc_mount(root, target.as_fd(), is_procfs(&src))?;
         let rec = opts.flags & MsFlags::MS_REC;
         mount(
             Some(&src),
@@ -360,6 +361,7 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
         }
     } else {
         let target = root.mkdir_all(dest, false)?;
+        check_proc_mount(root, target.as_fd(), typ == "proc")?;
         let src = m.source().as_deref().unwrap_or(Path::new(typ));
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
         mount(
@@ -383,6 +385,49 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
         .ctx("set propagation")?;
     }
     Ok(())
+}
+
+/// runc's rule: nothing may be mounted inside the container's /proc but a procfs on /proc
+/// itself and the files lxcfs emulates; anything else could redirect what the runtime and the
+/// kernel interfaces the container relies on write to (CVE-2025-52881).
+fn check_proc_mount(root: &Root, target: BorrowedFd, procfs: bool) -> Result<()> {
+    const LXCFS: &[&str] = &[
+        "cpuinfo",
+        "diskstats",
+        "meminfo",
+        "stat",
+        "swaps",
+        "uptime",
+        "loadavg",
+        "slabinfo",
+        "net/dev",
+        "sys/kernel/ns_last_pid",
+    ];
+    let real = std::fs::read_link(fd_path(target)).ctx("readlink mount target")?;
+    let Ok(inside) = real.strip_prefix(root.path.join("proc")) else {
+        return Ok(());
+    };
+    if inside.as_os_str().is_empty() {
+        return if procfs {
+            Ok(())
+        } else {
+            Err(Error::msg(format!(
+                "{:?} cannot be mounted because it is not of type proc",
+                real
+            )))
+        };
+    }
+    if LXCFS.iter().any(|f| inside == Path::new(f)) {
+        return Ok(());
+    }
+    Err(Error::msg(format!(
+        "{real:?} cannot be mounted because it is inside /proc"
+    )))
+}
+
+fn is_procfs(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 /// A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,

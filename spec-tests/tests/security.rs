@@ -1010,3 +1010,77 @@ fn rootfs_propagation_shared_reaches_the_host() {
     );
     c.assert_clean();
 }
+
+/// CVE-2025-52881: a bundle mounts a host directory over /proc/sys and asks for a sysctl. A
+/// runtime that writes the sysctl by path writes the host's file instead of the kernel's
+/// setting. Passes if the host file is untouched: the runtime refuses the mount (runc and husk:
+/// nothing may be mounted inside /proc but what lxcfs emulates) or the write reaches the kernel.
+#[test]
+fn cve_2025_52881_sysctl_write_redirected_by_a_mount_over_proc_sys() {
+    let host = TempDir::new("fake-proc-sys");
+    std::fs::create_dir(host.path().join("kernel")).unwrap();
+    let canary = host.path().join("kernel/domainname");
+    std::fs::write(&canary, "canary\n").unwrap();
+    let mut c = Container::new("sysctl_redirect");
+    c.bundle.add_mount(json!({
+        "destination": "/proc/sys", "type": "bind", "source": host.path(), "options": ["rbind"]
+    }));
+    c.bundle.config["linux"]["sysctl"] = json!({"kernel.domainname": "pwned"});
+    c.bundle.set_args(&["cat", "/proc/sys/kernel/domainname"]);
+    let out = c.run();
+    assert_eq!(
+        std::fs::read_to_string(&canary).unwrap(),
+        "canary\n",
+        "the runtime wrote the sysctl into the host file {}: {out}",
+        canary.display()
+    );
+    if out.success() {
+        assert_eq!(out.stdout, "pwned\n", "the sysctl did not reach the kernel");
+    } else {
+        assert!(
+            out.stderr.contains("/proc"),
+            "the refusal should name the path: {out}"
+        );
+    }
+    c.assert_clean();
+}
+
+/// CVE-2019-16884: a write the runtime makes for the container's process must hit the real
+/// procfs, not a fake /proc the bundle brings: here /proc is a volume (a bind of a host
+/// directory) holding a regular file at self/oom_score_adj. Passes if the fake file is untouched,
+/// and the runtime refused the bundle (runc and husk do: only a procfs may be mounted on /proc)
+/// or the process's real oom_score_adj is the one asked for.
+#[test]
+fn cve_2019_16884_process_settings_hit_the_real_procfs() {
+    let host = TempDir::new("fake-proc");
+    std::fs::create_dir(host.path().join("self")).unwrap();
+    let fake = host.path().join("self/oom_score_adj");
+    std::fs::write(&fake, "fake\n").unwrap();
+    let mut c = Container::new("fake_proc");
+    for m in c.bundle.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/proc" {
+            *m = json!({
+                "destination": "/proc", "type": "bind", "source": host.path(), "options": ["rbind"]
+            });
+        }
+    }
+    c.bundle.config["process"]["oomScoreAdj"] = json!(500);
+    c.bundle.set_args(&["sleep", "1000"]);
+    let out = c.create();
+    assert_eq!(
+        std::fs::read_to_string(&fake).unwrap(),
+        "fake\n",
+        "the runtime wrote into the fake /proc: {out}"
+    );
+    if out.success() {
+        let real = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", c.pid())).unwrap();
+        assert_eq!(real.trim(), "500", "the process's oom_score_adj");
+        c.delete_force_ok();
+    } else {
+        assert!(
+            out.stderr.contains("/proc"),
+            "the refusal should name the path: {out}"
+        );
+        c.assert_clean();
+    }
+}
