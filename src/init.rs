@@ -352,6 +352,37 @@ fn set_domainname(d: &str) -> Result<()> {
 /// Makes a pty in the container's devpts, sends its master to the console socket (the caller
 /// owns the terminal from then on), and makes the slave our controlling terminal, our stdio and
 /// /dev/console.
+/// /dev/console to bind the terminal onto: a file or device in the container's /dev, created
+/// if missing, never a symlink, so that the bind cannot land on another file (CVE-2025-52565).
+fn console_target() -> Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    let dev =
+        rootfs::Root::open(std::path::Path::new("/"))?.resolve(std::path::Path::new("/dev"))?;
+    let open = |flags| {
+        nix::fcntl::openat(
+            &dev,
+            "console",
+            flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+    };
+    // O_PATH opens a symlink itself rather than failing; the type check below refuses it.
+    let fd = match open(OFlag::O_PATH) {
+        Err(nix::errno::Errno::ENOENT) => open(OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY),
+        r => r,
+    }
+    .ctx("open /dev/console")?;
+    let kind = nix::sys::stat::SFlag::from_bits_truncate(
+        nix::sys::stat::fstat(&fd).ctx("stat /dev/console")?.st_mode,
+    ) & nix::sys::stat::SFlag::S_IFMT;
+    if kind != nix::sys::stat::SFlag::S_IFREG && kind != nix::sys::stat::SFlag::S_IFCHR {
+        return Err(Error::msg(
+            "/dev/console is neither a file nor a device (a symlink?)",
+        ));
+    }
+    Ok(fd)
+}
+
 pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: bool) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
@@ -379,17 +410,25 @@ pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: boo
         None,
     )
     .ctx("send console to --console-socket")?;
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_ctx(|| format!("open {name}"))?;
+    // The peer of our master, not whatever the path /dev/pts/N names by now (CVE-2025-52565).
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd, owned below.
+    let peer = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if peer < 0 {
+        return Err(nix::errno::Errno::last()).with_ctx(|| format!("open {name}"));
+    }
+    // SAFETY: peer is a fresh fd nothing else owns.
+    let slave = unsafe { std::os::fd::FromRawFd::from_raw_fd(peer) };
+    let slave: OwnedFd = slave;
     if bind_console {
-        let console = rootfs::Root::open(std::path::Path::new("/"))?
-            .mkdir_all(std::path::Path::new("/dev/console"), true)?;
+        let console = console_target()?;
         nix::mount::mount(
-            Some(name.as_str()),
+            Some(format!("/proc/self/fd/{}", slave.as_raw_fd()).as_str()),
             format!("/proc/self/fd/{}", console.as_raw_fd()).as_str(),
             None::<&str>,
             nix::mount::MsFlags::MS_BIND,

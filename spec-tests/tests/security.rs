@@ -1084,3 +1084,77 @@ fn cve_2019_16884_process_settings_hit_the_real_procfs() {
         c.assert_clean();
     }
 }
+
+/// CVE-2025-52565: the container's /dev comes from a volume whose `console` is a symlink to
+/// another file of the container's. A runtime that binds the terminal onto /dev/console by path
+/// follows the link and mounts the pty over that file instead. Passes if the runtime refuses, or
+/// no pty mount lands anywhere but /dev/console and /dev/pts.
+#[test]
+fn cve_2025_52565_dev_console_symlink() {
+    if is_runc_1_1() {
+        eprintln!("skipped: runc 1.1.5 follows a /dev/console symlink (fixed in runc 1.2.8)");
+        return;
+    }
+    let mut c = Container::new("console_symlink");
+    let dev = c.bundle.path().join("dev-volume");
+    std::fs::create_dir(&dev).unwrap();
+    symlink("/shared/target", dev.join("console")).unwrap();
+    symlink("pts/ptmx", dev.join("ptmx")).unwrap();
+    // Masking needs a /dev/null.
+    let st = Command::new("mknod")
+        .arg(dev.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "mknod null");
+    let shared = c.bundle.shared_dir();
+    std::fs::write(shared.join("target"), "target\n").unwrap();
+    for m in c.bundle.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            *m =
+                json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]});
+        }
+    }
+    c.bundle.config["process"]["terminal"] = json!(true);
+    c.bundle
+        .set_script("grep devpts /proc/self/mountinfo; echo the-end");
+    c.bundle.write_config();
+    let sock = spec_tests::console::ConsoleSocket::new();
+    let out = c.rt.run_args(&[
+        "create",
+        "--bundle",
+        c.bundle.path().to_str().unwrap(),
+        "--console-socket",
+        sock.path().to_str().unwrap(),
+        &c.id,
+    ]);
+    if !out.success() {
+        eprintln!("refused: {}", out.stderr.trim());
+        assert_eq!(out.stderr.lines().count(), 1, "one error line: {out}");
+        assert!(out.stderr.contains("/dev/console"), "name the path: {out}");
+        c.assert_clean();
+        return;
+    }
+    c.observe();
+    let master = sock.receive(WAIT);
+    c.start_ok();
+    let got = spec_tests::console::read_until(&master, "the-end", WAIT);
+    let stray: Vec<&str> = got
+        .lines()
+        .filter(|l| l.contains("devpts"))
+        .filter(|l| {
+            let mp = l.split(' ').nth(4).unwrap_or("");
+            mp != "/dev/pts" && mp != "/dev/console"
+        })
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the pty was mounted elsewhere: {stray:#?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shared.join("target")).unwrap(),
+        "target\n"
+    );
+    c.wait_exited();
+    c.delete_ok();
+}
