@@ -5,7 +5,7 @@ use std::os::unix::process::ExitStatusExt;
 
 use serde_json::json;
 use spec_tests::proc;
-use spec_tests::runtime::is_husk;
+use spec_tests::runtime::{is_husk, is_runc_1_1};
 use spec_tests::{Container, WAIT};
 
 /// husk's steps of `create` (src/fault.rs), in order.
@@ -76,9 +76,15 @@ fn create_killed_at_each_step_leaves_nothing_delete_cannot_clean() {
 }
 
 /// 50 `create`s of one id at once: exactly one wins, the others fail cleanly without touching
-/// the winner, which then starts and deletes as usual.
+/// the winner, which then starts and deletes as usual. runc 1.1.5 fails it: its create checks
+/// that the state directory does not exist, then makes it with MkdirAll, and two creates were
+/// seen to both win; husk's mkdir(2) decides.
 #[test]
 fn parallel_creates_of_one_id() {
+    if is_runc_1_1() {
+        eprintln!("skipped: runc 1.1.5 lets two racing creates of one id both succeed");
+        return;
+    }
     let mut c = Container::new("clash");
     c.bundle.set_script("echo hello > /shared/out");
     let shared = c.bundle.shared_dir();

@@ -905,10 +905,18 @@ impl Drop for SharedMount {
 /// runtime that resolves the destination once and then mounts (or makes the missing directory)
 /// by re-walking the path string lands on the host, now and then; husk resolves every step
 /// inside the rootfs through one fd. Passes if, over many creates, the host directory never
-/// gains an entry (45310) or a mount (30465). runc 1.1.5 passes too: it refuses about a third
-/// of the creates ("possibly malicious path detected"), husk none.
+/// gains an entry (45310) or a mount (30465). runc 1.1.5 resists 30465 (it refuses about a third
+/// of the creates: "possibly malicious path detected") but not 45310: in some runs it made
+/// `new` in the host directory, so the test is skipped on runc 1.1.
 #[test]
 fn cve_2021_30465_and_2024_45310_volume_symlink_race() {
+    if is_runc_1_1() {
+        eprintln!(
+            "skipped: runc 1.1.5 is vulnerable to CVE-2024-45310 (fixed in runc 1.1.14): seen \
+             making directories on the host through this race"
+        );
+        return;
+    }
     let host = SharedMount::new("race-target");
     std::fs::create_dir(host.path().join("m")).unwrap();
     let mut c = Container::new("volume_race");
