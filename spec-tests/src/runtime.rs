@@ -34,12 +34,10 @@ pub fn runtime_binary() -> PathBuf {
     }
 }
 
-/// True when the runtime under test is runc 1.1.x (`--version` prints "runc version 1.1.…"
-/// first). A few tests pin runc 1.1 behaviour that runc 1.2 and the runtime-spec changed; they
-/// expect the 1.1 behaviour only then. Asked once per test process.
-pub fn is_runc_1_1() -> bool {
-    static IS: OnceLock<bool> = OnceLock::new();
-    *IS.get_or_init(|| {
+/// The first line the runtime under test prints for `--version`, asked once per test process.
+fn version_line() -> &'static str {
+    static LINE: OnceLock<String> = OnceLock::new();
+    LINE.get_or_init(|| {
         let bin = runtime_binary();
         let out = Command::new(&bin)
             .arg("--version")
@@ -50,24 +48,20 @@ pub fn is_runc_1_1() -> bool {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .next()
-            .is_some_and(|l| l.starts_with("runc version 1.1."))
+            .unwrap_or("")
+            .to_owned()
     })
 }
 
-/// True when the runtime under test is husk (`--version` prints "husk version …" first), for
-/// the tests of husk's own test hooks.
+/// True when the runtime under test is runc 1.1.x. A few tests pin runc 1.1 behaviour that
+/// runc 1.2 and the runtime-spec changed; they expect the 1.1 behaviour only then.
+pub fn is_runc_1_1() -> bool {
+    version_line().starts_with("runc version 1.1.")
+}
+
+/// True when the runtime under test is husk, for the tests of husk's own test hooks.
 pub fn is_husk() -> bool {
-    static IS: OnceLock<bool> = OnceLock::new();
-    *IS.get_or_init(|| {
-        let bin = runtime_binary();
-        let out = Command::new(&bin)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("run {} --version: {e}", bin.display()));
-        String::from_utf8_lossy(&out.stdout).starts_with("husk version ")
-    })
+    version_line().starts_with("husk version ")
 }
 
 /// What one runtime invocation did.
