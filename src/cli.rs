@@ -406,6 +406,42 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// A command line that does not parse, as runc reports it: the line for stderr (after "husk: ")
+/// and the exit status, 1, or 3 for an unknown command. None for help and version, which clap
+/// prints itself.
+pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<(String, i32)> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
+        ErrorKind::MissingRequiredArgument => {
+            use clap::CommandFactory;
+            let cmd = Cli::command();
+            let name = args
+                .iter()
+                .filter_map(|a| a.to_str())
+                .find(|a| cmd.find_subcommand(a).is_some())
+                .unwrap_or("husk");
+            Some((format!("{name:?} requires exactly 1 argument(s)"), 1))
+        }
+        kind => {
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or("usage error")
+                .trim_start_matches("error: ");
+            let code = if kind == ErrorKind::InvalidSubcommand {
+                3
+            } else {
+                1
+            };
+            Some((line.to_string(), code))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
