@@ -9,13 +9,14 @@
 #
 # Needs cargo-fuzz (scripts/install-deps.sh installs it) and only the stable toolchain:
 # RUSTC_BOOTSTRAP=1 lets stable rustc take cargo-fuzz's unstable flags. No sanitizer by default:
-# the code under test is safe Rust, and without AddressSanitizer it runs 4-6 times as many
-# inputs per second; debug assertions and overflow checks stay on. FUZZ_SANITIZER=address
+# the code under test is safe Rust (and libseccomp, which ASan would not instrument), and without
+# ASan it runs 4-6 times as many inputs per second; debug assertions and overflow checks stay on. FUZZ_SANITIZER=address
 # brings it back.
 #
 # Inputs: fuzz/seeds/TARGET/ (committed: configs of runc, crun and husk `spec`, Docker- and
-# CRI-like configs, and the configs and command lines of a spec-tests run) and fuzz/corpus/TARGET/
-# (what the fuzzer found since, kept between runs, not committed). A crashing input is saved as
+# CRI-like configs, and the configs and command lines of a spec-tests run), fuzz/regressions/TARGET/
+# and fuzz/corpus/TARGET/ (what the fuzzer found since, kept between runs, not committed), with
+# the dictionary fuzz/TARGET.dict. A crashing input is saved as
 # fuzz/artifacts/TARGET/crash-* (timeout-* for a hang) and printed in base64, so a CI log keeps
 # it; once the bug is fixed, move it to fuzz/regressions/TARGET/, whose files
 # tests/fuzz_regressions.rs replays. The build goes to $CARGO_TARGET_DIR/fuzz (default
@@ -56,7 +57,7 @@ for t in "${TARGETS[@]}"; do
     printf '\n--- fuzz target %s: %ss\n' "$t" "$SECONDS_PER_TARGET"
     # libFuzzer's line per new input and its recommended dictionary would flood a CI log.
     set +e
-    cargo fuzz run -s "$SANITIZER" --target-dir "$TARGET_DIR" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+    cargo fuzz run -s "$SANITIZER" --target-dir "$TARGET_DIR" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" "fuzz/regressions/$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -print_final_stats=1 "${dict[@]}" 2>&1 |
         grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE)|^[[:space:]]+NEW_FUNC|# Uses: [0-9]+$'
     rc=${PIPESTATUS[0]}
