@@ -520,6 +520,21 @@ mod tests {
     }
 
     #[test]
+    fn usage_errors_read_like_runc() {
+        let usage = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            let e = Cli::try_parse_from(&args).unwrap_err();
+            usage_error(&e, &args)
+        };
+        assert_eq!(
+            usage(&["husk", "create"]),
+            Some((r#""create" requires exactly 1 argument(s)"#.into(), 1))
+        );
+        assert_eq!(usage(&["husk", "nosuch"]).map(|(_, code)| code), Some(3));
+        assert_eq!(usage(&["husk", "--help"]), None);
+    }
+
+    #[test]
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
