@@ -4,7 +4,8 @@
 # Idempotent: packages already installed are not touched, and `apt-get update` runs only when
 # something is missing. Downloads come only from the Debian archive and crates.io.
 # Run as root (or as a user with sudo). The Rust toolchain (rustup, with rustfmt and clippy)
-# must already be installed; cargo-nextest is installed from crates.io if missing.
+# must already be installed; cargo-nextest and cargo-fuzz are installed from crates.io if missing
+# (cargo-fuzz builds in about 30 s on 2 cores; scripts/fuzz.sh runs it on the stable toolchain).
 set -euo pipefail
 
 PACKAGES=(
@@ -60,6 +61,13 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     log "installing cargo-nextest from crates.io"
     cargo install cargo-nextest --locked
+fi
+
+if cargo fuzz --version >/dev/null 2>&1; then
+    log "cargo-fuzz: $(cargo fuzz --version 2>/dev/null | head -n1)"
+else
+    log "installing cargo-fuzz from crates.io"
+    cargo install cargo-fuzz --locked
 fi
 
 log "done"

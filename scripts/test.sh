@@ -5,9 +5,10 @@
 #   3. cargo clippy --workspace --all-targets -- -D warnings
 #   4. cargo build --release
 #   5. cargo nextest run --workspace --exclude spec-tests --no-tests=pass
-#      (unit tests, and the man page freshness test of the husk package)
-#   6. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
-#   7. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
+#      (unit tests, the man page freshness test and the fuzz regression inputs of the husk package)
+#   6. scripts/fuzz.sh: each cargo-fuzz target for FUZZ_SECONDS (default 60) seconds
+#   7. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
+#   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
 # The nextest runs add --no-fail-fast, so that one run reports every failing test.
 #
 # Every step runs even if an earlier one failed, except that spec-tests against husk are skipped
@@ -69,6 +70,7 @@ step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || tru
 built=0
 step "cargo build --release" cargo build --release && built=1
 step "unit tests" cargo nextest run --workspace --exclude spec-tests --no-tests=pass --no-fail-fast || true
+step "fuzz" scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || true
 if ((built)); then
     step "spec-tests: husk" env RUNTIME="$HUSK_BIN" cargo nextest run -p spec-tests --no-fail-fast || true
 else

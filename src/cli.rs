@@ -420,6 +420,42 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// A command line that does not parse, as runc reports it: the line for stderr (after "husk: ")
+/// and the exit status, 1, or 3 for an unknown command. None for help and version, which clap
+/// prints itself.
+pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<(String, i32)> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
+        ErrorKind::MissingRequiredArgument => {
+            use clap::CommandFactory;
+            let cmd = Cli::command();
+            let name = args
+                .iter()
+                .filter_map(|a| a.to_str())
+                .find(|a| cmd.find_subcommand(a).is_some())
+                .unwrap_or("husk");
+            Some((format!("{name:?} requires exactly 1 argument(s)"), 1))
+        }
+        kind => {
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .next()
+                .unwrap_or("usage error")
+                .trim_start_matches("error: ");
+            let code = if kind == ErrorKind::InvalidSubcommand {
+                3
+            } else {
+                1
+            };
+            Some((line.to_string(), code))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,6 +531,21 @@ mod tests {
             Some(Command::Kill(k)) => assert_eq!(k.signal, "SIGTERM"),
             other => panic!("parsed {other:?}"),
         }
+    }
+
+    #[test]
+    fn usage_errors_read_like_runc() {
+        let usage = |args: &[&str]| {
+            let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+            let e = Cli::try_parse_from(&args).unwrap_err();
+            usage_error(&e, &args)
+        };
+        assert_eq!(
+            usage(&["husk", "create"]),
+            Some((r#""create" requires exactly 1 argument(s)"#.into(), 1))
+        );
+        assert_eq!(usage(&["husk", "nosuch"]).map(|(_, code)| code), Some(3));
+        assert_eq!(usage(&["husk", "--help"]), None);
     }
 
     #[test]

@@ -113,8 +113,30 @@ fn drop_unknown_capabilities(spec: &mut serde_json::Value) -> bool {
     dropped
 }
 
-/// Rejects what would fail half-way through setup, naming the field.
+/// Rejects what would fail half-way through setup, naming the field. The rootfs is checked
+/// after the process and before the linux section, in runc's order.
 pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
+    validate_process(spec)?;
+    match std::fs::metadata(rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::msg(format!(
+                "invalid rootfs: {} is not a directory",
+                rootfs.display()
+            )))
+        }
+        Err(e) => return Err(e).with_ctx(|| format!("invalid rootfs: stat {}", rootfs.display())),
+    }
+    validate_linux(spec)
+}
+
+/// The checks of `validate` that read nothing but the spec (the fuzzer runs these).
+pub fn validate_spec(spec: &Spec) -> Result<()> {
+    validate_process(spec)?;
+    validate_linux(spec)
+}
+
+fn validate_process(spec: &Spec) -> Result<()> {
     let process = spec
         .process()
         .as_ref()
@@ -128,16 +150,10 @@ pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
             process.cwd().display()
         )));
     }
-    match std::fs::metadata(rootfs) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::msg(format!(
-                "invalid rootfs: {} is not a directory",
-                rootfs.display()
-            )))
-        }
-        Err(e) => return Err(e).with_ctx(|| format!("invalid rootfs: stat {}", rootfs.display())),
-    }
+    Ok(())
+}
+
+fn validate_linux(spec: &Spec) -> Result<()> {
     let linux = spec
         .linux()
         .as_ref()

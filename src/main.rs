@@ -12,7 +12,14 @@ fn main() {
     let args = husk::cli::normalize_args(std::env::args_os().collect());
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
-        Err(e) => usage_error(e, &args),
+        Err(e) => match husk::cli::usage_error(&e, &args) {
+            Some((line, code)) => {
+                eprintln!("husk: {line}");
+                std::process::exit(code);
+            }
+            // Help and version: printed by clap, as clap prints them.
+            None => e.exit(),
+        },
     };
     close_inherited_fds(&cli);
     let g = &cli.global;
@@ -312,43 +319,6 @@ fn ps(root: &std::path::Path, p: &husk::cli::Ps) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// Usage errors as runc reports them: one line and exit 1 (3 for an unknown command); help and
-/// version as clap prints them.
-fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ! {
-    use clap::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
-        ErrorKind::MissingRequiredArgument => {
-            use clap::CommandFactory;
-            let cmd = Cli::command();
-            let name = args
-                .iter()
-                .filter_map(|a| a.to_str())
-                .find(|a| cmd.find_subcommand(a).is_some())
-                .unwrap_or("husk");
-            eprintln!("husk: {name:?} requires exactly 1 argument(s)");
-            std::process::exit(1);
-        }
-        kind => {
-            let text = e.render().to_string();
-            eprintln!(
-                "husk: {}",
-                text.lines()
-                    .next()
-                    .unwrap_or("usage error")
-                    .trim_start_matches("error: ")
-            );
-            std::process::exit(if kind == ErrorKind::InvalidSubcommand {
-                3
-            } else {
-                1
-            });
-        }
-    }
 }
 
 /// Closes every fd we inherited beyond stdio and those the caller asked to pass on

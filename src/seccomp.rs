@@ -35,7 +35,7 @@ pub fn load(seccomp: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
 }
 
 /// The filter for `seccomp`, not loaded, and whether it has a SCMP_ACT_NOTIFY rule.
-fn build(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, bool)> {
+pub fn build(seccomp: &LinuxSeccomp) -> Result<(ScmpFilterContext, bool)> {
     let default = action(
         seccomp.default_action(),
         seccomp.default_errno_ret(),

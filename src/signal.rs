@@ -28,11 +28,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         n => n
             .strip_prefix("SIGRTMIN+")
             .and_then(|k| k.parse::<i32>().ok())
-            .map(|k| rtmin + k)
+            .and_then(|k| rtmin.checked_add(k))
             .or_else(|| {
                 n.strip_prefix("SIGRTMAX-")
                     .and_then(|k| k.parse::<i32>().ok())
-                    .map(|k| rtmax - k)
+                    .and_then(|k| rtmax.checked_sub(k))
             }),
     };
     match rt {
@@ -56,5 +56,8 @@ mod tests {
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("0").is_err());
         assert!(parse_signal("65").is_err());
+        // The offset used to overflow i32 (a panic in a debug build, a wrap in release).
+        assert!(parse_signal("SIGRTMIN+2147483647").is_err());
+        assert!(parse_signal("RTMAX--2147483648").is_err());
     }
 }

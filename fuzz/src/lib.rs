@@ -1,0 +1,67 @@
+//! What the fuzz targets feed their input through, shared with husk's tests/fuzz_regressions.rs,
+//! which replays the inputs kept in fuzz/regressions/. Each function returns for any input:
+//! husk's errors are expected and dropped; a panic (or a sanitizer report) is the bug.
+
+use clap::Parser;
+use husk::cli::{Cli, Command};
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+/// config.json bytes through what `create` checks before it touches the system: parsing (with
+/// its retry without unknown capabilities), validation, and building the seccomp filter, which
+/// the init would otherwise be the first to do.
+pub fn config(data: &[u8]) {
+    let Ok(spec) = husk::container::parse_spec(data) else {
+        return;
+    };
+    if husk::container::validate_spec(&spec).is_err() {
+        return;
+    }
+    if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        // The filter is built in memory only; never loaded.
+        drop(husk::seccomp::build(s));
+    }
+}
+
+/// husk's argv: "husk", then one argument per NUL-separated chunk of `data`.
+fn argv(data: &[u8]) -> Vec<OsString> {
+    let mut args = vec![OsString::from("husk")];
+    if !data.is_empty() {
+        args.extend(
+            data.split(|&b| b == 0)
+                .map(|a| OsString::from_vec(a.to_vec())),
+        );
+    }
+    args
+}
+
+/// A command line through what husk does with it before acting: the single-dash rewriting, clap's
+/// parsing, the usage error message, and the parsing of flag values that takes place before any
+/// container is looked at (kill's signal, update's limits, exec's user and capabilities).
+pub fn cli(data: &[u8]) {
+    let args = husk::cli::normalize_args(argv(data));
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            drop(husk::cli::usage_error(&e, &args));
+            return;
+        }
+    };
+    match cli.command {
+        Some(Command::Kill(k)) => drop(husk::signal::parse_signal(&k.signal)),
+        // With --resources husk reads a file or stdin: not for a fuzzer.
+        Some(Command::Update(u)) if u.resources.is_none() => drop(husk::update::resources(&u)),
+        Some(Command::Exec(e)) if e.process.is_none() => drop(husk::exec::process_from_flags(
+            &oci_spec::runtime::Process::default(),
+            &e.command,
+            &e.env,
+            e.cwd.as_deref(),
+            e.user.as_deref(),
+            &e.additional_gids,
+            &e.cap,
+            e.tty,
+            e.no_new_privs,
+        )),
+        _ => {}
+    }
+}
