@@ -174,16 +174,32 @@ fn recvmsg(sock: RawFd, bytes: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) -> usize {
     n as usize
 }
 
-/// Answers notifications until no process uses the filter any more (ENOENT).
+/// Answers notifications until no process uses the filter any more (the fd polls POLLHUP).
 fn serve(fd: OwnedFd, policy: Policy, notified: Sender<i32>) {
-    for n in 0.. {
+    let mut n = 0;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd; blocks until a notification or the filter's end.
+        if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
+            let e = io::Error::last_os_error();
+            assert_eq!(e.raw_os_error(), Some(libc::EINTR), "poll: {e}");
+            continue;
+        }
+        if pfd.revents & libc::POLLIN == 0 {
+            return;
+        }
         // SAFETY: the kernel requires a zeroed request; all-zero is a valid seccomp_notif.
         let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: NOTIF_RECV fills the seccomp_notif it is given.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) } < 0 {
             match io::Error::last_os_error().raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::ENOENT) => return,
+                // ENOENT: that notification went away (its syscall was interrupted by a signal,
+                // as Go's preemption signals do in runc's init); others may follow.
+                Some(libc::EINTR) | Some(libc::ENOENT) => continue,
                 e => panic!("SECCOMP_IOCTL_NOTIF_RECV: {e:?}"),
             }
         }
@@ -193,7 +209,9 @@ fn serve(fd: OwnedFd, policy: Policy, notified: Sender<i32>) {
             error: 0,
             flags: 0,
         };
-        match policy(n, req.data.nr) {
+        let reply = policy(n, req.data.nr);
+        n += 1;
+        match reply {
             Reply::Errno(e) => resp.error = -e,
             Reply::Success => {}
             Reply::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
