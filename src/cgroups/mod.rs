@@ -82,7 +82,7 @@ pub fn from_paths(paths: Vec<PathBuf>) -> Box<dyn CgroupManager> {
             path: paths.into_iter().next().unwrap_or_default(),
         })
     } else {
-        Box::new(v1::V1 { dirs: paths })
+        Box::new(v1::V1::from_dirs(paths))
     }
 }
 

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub struct V1 {
     pub dirs: Vec<PathBuf>,
+    /// The mounted hierarchies, when already read (create); `set` reads them otherwise.
+    hierarchies: Option<Vec<Hierarchy>>,
 }
 
 /// A v1 hierarchy: where it is mounted and which controllers it carries.
@@ -56,9 +58,18 @@ fn hierarchies() -> Result<Vec<Hierarchy>> {
 }
 
 impl V1 {
+    /// A manager for the directories a container was given, as its state remembers them.
+    pub fn from_dirs(dirs: Vec<PathBuf>) -> Self {
+        V1 {
+            dirs,
+            hierarchies: None,
+        }
+    }
+
     pub fn new(rel: &Path, own: &[(String, String)]) -> Result<Self> {
         let mut dirs = Vec::new();
-        for h in hierarchies()? {
+        let hs = hierarchies()?;
+        for h in &hs {
             // Our own cgroup in this hierarchy, matched by its controller list.
             let own_path = own
                 .iter()
@@ -78,7 +89,10 @@ impl V1 {
         if dirs.is_empty() {
             return Err(Error::msg("no cgroup v1 hierarchies are mounted"));
         }
-        Ok(V1 { dirs })
+        Ok(V1 {
+            dirs,
+            hierarchies: Some(hs),
+        })
     }
 
     fn dir_with(&self, file: &str) -> Option<&Path> {
@@ -139,7 +153,14 @@ impl CgroupManager for V1 {
                 "invalid configuration: cannot use unified on cgroup v1",
             ));
         }
-        let hs = hierarchies()?;
+        let read;
+        let hs = match &self.hierarchies {
+            Some(hs) => hs,
+            None => {
+                read = hierarchies()?;
+                &read
+            }
+        };
         let ctl = |name: &'static str| Ctl {
             name,
             dir: hs
