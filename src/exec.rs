@@ -32,38 +32,28 @@ pub struct ExecOptions<'a> {
 
 /// What `exec` runs when no --process file is given: the container's own process, changed by
 /// the command line's flags.
-#[allow(clippy::too_many_arguments)]
-pub fn process_from_flags(
-    base: &Process,
-    args: &[String],
-    env: &[String],
-    cwd: Option<&str>,
-    user: Option<&str>,
-    additional_gids: &[u32],
-    caps: &[String],
-    tty: bool,
-    no_new_privs: bool,
-) -> Result<Process> {
+pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Process> {
+    let args = &flags.command;
     if args.is_empty() {
         return Err(Error::msg("exec args cannot be empty"));
     }
     let mut p = base.clone();
     p.set_args(Some(args.to_vec()));
     let mut e = base.env().clone().unwrap_or_default();
-    e.extend(env.iter().cloned());
+    e.extend(flags.env.iter().cloned());
     p.set_env(Some(e));
-    if let Some(c) = cwd {
+    if let Some(c) = &flags.cwd {
         p.set_cwd(PathBuf::from(c));
     }
-    p.set_terminal(Some(tty));
-    if no_new_privs {
+    p.set_terminal(Some(flags.tty));
+    if flags.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
     let mut u = p.user().clone();
-    if let Some(spec) = user {
+    if let Some(spec) = &flags.user {
         let (uid, gid) = match spec.split_once(':') {
             Some((u, g)) => (u, Some(g)),
-            None => (spec, None),
+            None => (spec.as_str(), None),
         };
         u.set_uid(
             uid.parse()
@@ -76,13 +66,13 @@ pub fn process_from_flags(
             );
         }
     }
-    if !additional_gids.is_empty() {
-        u.set_additional_gids(Some(additional_gids.to_vec()));
+    if !flags.additional_gids.is_empty() {
+        u.set_additional_gids(Some(flags.additional_gids.clone()));
     }
     p.set_user(u);
-    if !caps.is_empty() {
+    if !flags.cap.is_empty() {
         let mut c = p.capabilities().clone().unwrap_or_default();
-        for name in caps {
+        for name in &flags.cap {
             let cap = Capability::from_str(name.trim_start_matches("CAP_"))
                 .map_err(|_| Error::msg(format!("--cap: unknown capability {name}")))?;
             // Bounding, effective and permitted only: an inheritable capability would survive

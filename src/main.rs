@@ -249,17 +249,7 @@ fn exec(root: &std::path::Path, e: &husk::cli::Exec) -> Result<i32> {
                 .with_context(|| format!("--process: parse {}", path.display()))?;
             husk::exec::inherit(p, &base.process)
         }
-        None => husk::exec::process_from_flags(
-            &base.process,
-            &e.command,
-            &e.env,
-            e.cwd.as_deref(),
-            e.user.as_deref(),
-            &e.additional_gids,
-            &e.cap,
-            e.tty,
-            e.no_new_privs,
-        )?,
+        None => husk::exec::process_from_flags(&base.process, e)?,
     };
     Ok(husk::exec::exec(husk::exec::ExecOptions {
         root,

@@ -53,14 +53,7 @@ pub fn cli(data: &[u8]) {
         Some(Command::Update(u)) if u.resources.is_none() => drop(husk::update::resources(&u)),
         Some(Command::Exec(e)) if e.process.is_none() => drop(husk::exec::process_from_flags(
             &oci_spec::runtime::Process::default(),
-            &e.command,
-            &e.env,
-            e.cwd.as_deref(),
-            e.user.as_deref(),
-            &e.additional_gids,
-            &e.cap,
-            e.tty,
-            e.no_new_privs,
+            &e,
         )),
         _ => {}
     }
