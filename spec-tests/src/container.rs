@@ -47,6 +47,23 @@ impl Container {
         out
     }
 
+    /// Like [`Container::create`], with `--console-socket` at `sock`.
+    pub fn create_with_console(&mut self, sock: &crate::console::ConsoleSocket) -> Output {
+        self.bundle.write_config();
+        let out = self.rt.run_args(&[
+            "create",
+            "--bundle",
+            self.bundle.path().to_str().unwrap(),
+            "--console-socket",
+            sock.path().to_str().unwrap(),
+            &self.id,
+        ]);
+        if out.success() {
+            self.observe();
+        }
+        out
+    }
+
     /// `create`, asserted; returns the init pid.
     #[track_caller]
     pub fn create_ok(&mut self) -> i32 {

@@ -222,16 +222,8 @@ fn spec_writes_the_default_config() {
 fn console_socket_without_terminal() {
     let mut c = Container::new("socket_no_tty");
     c.bundle.set_args(&["true"]);
-    c.bundle.write_config();
     let sock = spec_tests::console::ConsoleSocket::new();
-    let out = c.rt.run_args(&[
-        "create",
-        "--bundle",
-        c.bundle.path().to_str().unwrap(),
-        "--console-socket",
-        sock.path().to_str().unwrap(),
-        &c.id,
-    ]);
+    let out = c.create_with_console(&sock);
     assert_eq!(out.code(), 1, "{out}");
     // runc: cannot use console socket if runc will not detach or allocate tty
     assert_one_line_naming(&out.stderr, &["console socket"]);

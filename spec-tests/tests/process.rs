@@ -419,18 +419,8 @@ fn terminal_via_console_socket() {
         "tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty; \
          stat -c 'console=%t:%T' /dev/console; echo the-end",
     );
-    c.bundle.write_config();
     let sock = ConsoleSocket::new();
-    c.rt.run_args(&[
-        "create",
-        "--bundle",
-        c.bundle.path().to_str().unwrap(),
-        "--console-socket",
-        sock.path().to_str().unwrap(),
-        &c.id,
-    ])
-    .assert_success();
-    c.observe();
+    c.create_with_console(&sock).assert_success();
     let master = sock.receive(WAIT);
     c.start_ok();
     let got = read_until(&master, "the-end", WAIT);

@@ -987,6 +987,11 @@ fn cve_2021_30465_and_2024_45310_volume_symlink_race() {
         failures
     });
     eprintln!("200 creates against {swaps} swaps; {failures} creates refused");
+    // A runtime that refused every create would pass without having mounted anything.
+    assert!(
+        failures < 200,
+        "every create was refused; the race was never run"
+    );
     c.assert_clean();
 }
 
@@ -1126,16 +1131,8 @@ fn cve_2025_52565_dev_console_symlink() {
     c.bundle.config["process"]["terminal"] = json!(true);
     c.bundle
         .set_script("grep devpts /proc/self/mountinfo; echo the-end");
-    c.bundle.write_config();
     let sock = spec_tests::console::ConsoleSocket::new();
-    let out = c.rt.run_args(&[
-        "create",
-        "--bundle",
-        c.bundle.path().to_str().unwrap(),
-        "--console-socket",
-        sock.path().to_str().unwrap(),
-        &c.id,
-    ]);
+    let out = c.create_with_console(&sock);
     if !out.success() {
         eprintln!("refused: {}", out.stderr.trim());
         assert_eq!(out.stderr.lines().count(), 1, "one error line: {out}");
@@ -1143,7 +1140,6 @@ fn cve_2025_52565_dev_console_symlink() {
         c.assert_clean();
         return;
     }
-    c.observe();
     let master = sock.receive(WAIT);
     c.start_ok();
     let got = spec_tests::console::read_until(&master, "the-end", WAIT);
