@@ -2,9 +2,9 @@
 # Install what husk's build, tests and benchmarks need on a Debian 12 machine.
 #
 # Idempotent: packages already installed are not touched, and `apt-get update` runs only when
-# something is missing. Downloads come only from the Debian archive and crates.io.
+# something is missing. Downloads come only from Debian's archive and the crate registry.
 # Run as root (or as a user with sudo). The Rust toolchain (rustup, with rustfmt and clippy)
-# must already be installed; cargo-nextest and cargo-fuzz are installed from crates.io if missing
+# must already be installed; cargo-nextest and cargo-fuzz are installed from the crate registry if missing
 # (cargo-fuzz builds in about 30 s on 2 cores; scripts/fuzz.sh runs it on the stable toolchain).
 set -euo pipefail
 
@@ -59,14 +59,14 @@ done
 if cargo nextest --version >/dev/null 2>&1; then
     log "cargo-nextest: $(cargo nextest --version 2>/dev/null | head -n1)"
 else
-    log "installing cargo-nextest from crates.io"
+    log "installing cargo-nextest from the crate registry"
     cargo install cargo-nextest --locked
 fi
 
 if cargo fuzz --version >/dev/null 2>&1; then
     log "cargo-fuzz: $(cargo fuzz --version 2>/dev/null | head -n1)"
 else
-    log "installing cargo-fuzz from crates.io"
+    log "installing cargo-fuzz from the crate registry"
     cargo install cargo-fuzz --locked
 fi
 
