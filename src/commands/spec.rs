@@ -35,6 +35,23 @@ pub struct SpecOptions {
     pub gid: u32,
 }
 
+/// Writes the example config.json into the bundle (default: the current directory), never over
+/// an existing one.
+pub fn run(s: &crate::cli::Spec) -> anyhow::Result<i32> {
+    use anyhow::Context as _;
+    let dir = s.bundle.clone().unwrap_or_else(|| ".".into());
+    if !dir.is_dir() {
+        anyhow::bail!("chdir {}: no such file or directory", dir.display());
+    }
+    let path = dir.join("config.json");
+    if path.exists() {
+        anyhow::bail!("File config.json exists. Remove it first");
+    }
+    std::fs::write(&path, default_spec(s.rootless))
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(0)
+}
+
 /// The `config.json` text `runc spec [--rootless]` (runc 1.2) would write on this host.
 ///
 /// Reads the host the way runc does: statfs(/sys/fs/cgroup) for cgroup2 and geteuid/getegid.

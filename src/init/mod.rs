@@ -2,14 +2,19 @@
 //! binary's code (no re-exec) in the container's namespaces, stays non-dumpable so nothing in the
 //! container can reach it through /proc, and reports every failure to the parent in words.
 
+pub mod exec;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+
+use crate::container::namespaces::Plan;
 use crate::error::{Context, Error, Result};
-use crate::namespaces::Plan;
-use crate::process;
-use crate::rootfs::{self, RootfsPlan};
-use crate::sync::{Channel, Msg};
+
+use crate::container::sync::{Channel, Msg};
 use nix::sched::CloneFlags;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Spec;
+use rootfs::RootfsPlan;
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -44,7 +49,7 @@ pub struct InitArgs<'a> {
 /// (the parent writes its maps), unshares the rest and forks the init. Never returns.
 pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
     let r = (|| -> Result<i32> {
-        crate::namespaces::join(&args.plan.join)?;
+        crate::container::namespaces::join(&args.plan.join)?;
         if args.plan.creates(CloneFlags::CLONE_NEWUSER) {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx("unshare user namespace")?;
             chan.send(&Msg::Maps(nix::unistd::getpid().as_raw()))?;
@@ -57,7 +62,7 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
         }
         // CLONE_PARENT: the init is husk's own child, so `run` can wait for it even without
         // being a subreaper.
-        crate::namespaces::clone(CloneFlags::CLONE_PARENT)
+        crate::container::namespaces::clone(CloneFlags::CLONE_PARENT)
     })();
     match r {
         Ok(0) => init_main(args, chan),
@@ -186,7 +191,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     }
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, "creating");
-        crate::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
+        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
     }
     rootfs::enter(&root, args.no_pivot)?;
     drop(root);
@@ -219,7 +224,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         .into_iter()
         .flatten()
     {
-        crate::procfs::write(&format!("sys/{}", k.replace('.', "/")), v)
+        crate::security::procfs::write(&format!("sys/{}", k.replace('.', "/")), v)
             .with_ctx(|| format!("linux.sysctl: write {k}"))?;
     }
     let empty = Vec::new();
@@ -246,16 +251,16 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps go (runc).
     if let (Some(s), false) = (seccomp, nnp) {
-        crate::seccomp_notify::load(s, chan)?;
+        crate::init::seccomp::notify::load(s, chan)?;
     }
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
     process::set_user_and_caps(process, true)?;
     process::set_no_new_privs(process)?;
     // A listener must reach `create` before it returns at Ready; otherwise the filter comes
     // as late as possible, so that the profile has fewer of our syscalls to allow.
-    let notify = seccomp.filter(|s| nnp && crate::seccomp_notify::used(s));
+    let notify = seccomp.filter(|s| nnp && crate::init::seccomp::notify::used(s));
     if let Some(s) = notify {
-        crate::seccomp_notify::load(s, chan)?;
+        crate::init::seccomp::notify::load(s, chan)?;
     }
 
     chan.send(&Msg::Ready)?;
@@ -273,11 +278,11 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     };
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
-        crate::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
+        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
     process::close_fds_on_exec(args.keep_fds)?;
     if let (Some(s), true, None) = (seccomp, nnp, notify) {
-        crate::seccomp::load(s)?;
+        crate::init::seccomp::load(s)?;
     }
     Err(process::execve(&exec))
 }

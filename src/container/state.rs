@@ -121,10 +121,6 @@ impl StateDir {
         }
     }
 
-    pub fn exists(&self) -> bool {
-        self.path.join(STATE_FILE).exists()
-    }
-
     /// Takes the container's lock; released when the returned guard is dropped.
     pub fn lock(&self) -> Result<Flock<OwnedFd>> {
         let fd = nix::fcntl::open(

@@ -6,8 +6,8 @@
 use crate::cgroups::oom::{Notice, Watch};
 use crate::cgroups::stats::{self, Stats};
 use crate::container;
+use crate::container::state::Status;
 use crate::error::{Context, Error, Result};
-use crate::state::Status;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
@@ -26,8 +26,13 @@ struct Event<'a> {
     data: Option<&'a Stats>,
 }
 
+pub fn run(root: &Path, e: &crate::cli::Events) -> anyhow::Result<i32> {
+    watch(root, &e.id, &e.interval, e.stats)?;
+    Ok(0)
+}
+
 /// Runs `events` for container `id`; `interval` is a Go duration ("5s", "100ms", "1m30s").
-pub fn run(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()> {
+fn watch(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()> {
     // runc's checks, in runc's order: the flag's syntax, the container, the interval's sign,
     // the container's status.
     let nanos = parse_go_duration(interval).ok_or_else(|| {

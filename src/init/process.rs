@@ -33,7 +33,7 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
                     ))
             ))
         })?;
-        if meta.is_dir() || !crate::rootfs::is_executable(&p) {
+        if meta.is_dir() || !crate::init::rootfs::is_executable(&p) {
             return Err(Error::msg(format!("exec: {name:?}: permission denied")));
         }
         p
@@ -45,7 +45,7 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
         path_var
             .split(':')
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
-            .find(|p| crate::rootfs::is_executable(p))
+            .find(|p| crate::init::rootfs::is_executable(p))
             .ok_or_else(|| {
                 Error::msg(format!(
                     "exec: {name:?}: executable file not found in $PATH"
@@ -74,7 +74,7 @@ pub fn add_home(env: &mut Vec<String>, uid: u32) {
     if env.iter().any(|e| e.starts_with("HOME=")) {
         return;
     }
-    let home = crate::passwd::lookup("/etc/passwd", uid).map_or("/".to_string(), |(_, h)| h);
+    let home = crate::util::passwd::lookup("/etc/passwd", uid).map_or("/".to_string(), |(_, h)| h);
     env.push(format!("HOME={home}"));
 }
 

@@ -3,15 +3,15 @@
 //! nothing behind: the init is killed, its cgroup and state directory removed.
 
 use crate::cgroups::{self, CgroupManager};
+use crate::container::namespaces::{self, Plan};
+use crate::container::state::{State, StateDir, Status};
+use crate::container::sync::{self, Msg};
 use crate::error::{Context, Error, Result};
 use crate::init::{self, Gate, InitArgs};
-use crate::namespaces::{self, Plan};
-use crate::state::{State, StateDir, Status};
-use crate::sync::{self, Msg};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Spec;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub struct CreateOptions<'a> {
@@ -173,7 +173,7 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         ));
     }
     if let Some(s) = linux.seccomp() {
-        crate::seccomp_notify::check(s)?;
+        crate::init::seccomp::notify::check(s)?;
     }
     if let Some(h) = spec.hostname() {
         if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
@@ -308,8 +308,8 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .process()
         .as_ref()
         .and_then(|p| p.capabilities().as_ref());
-    if crate::sealed::exposed(caps, plan.creates(CloneFlags::CLONE_NEWUSER)) {
-        crate::sealed::reexec()?;
+    if crate::security::sealed::exposed(caps, plan.creates(CloneFlags::CLONE_NEWUSER)) {
+        crate::security::sealed::reexec()?;
     }
 
     let terminal = spec
@@ -318,7 +318,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .and_then(|p| p.terminal())
         .unwrap_or(false);
     let (console, console_parent) =
-        crate::tty::console_ends(o.console_socket, terminal, o.foreground)?;
+        crate::container::tty::console_ends(o.console_socket, terminal, o.foreground)?;
 
     dir.create(o.id)?;
     let mut undo = Undo {
@@ -329,7 +329,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     };
     // Owned by the undo from the start: a limit the kernel refuses must not leave the
     // directories behind.
-    crate::fault::point("mkdir");
+    crate::util::fault::point("mkdir");
     let cg = &**undo.cgroup.insert(cgroups::for_container(
         linux.cgroups_path().as_deref(),
         o.id,
@@ -341,10 +341,10 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     let mut state = State {
         id: o.id.to_string(),
         pid: me,
-        pid_start: crate::state::process_start_time(me).unwrap_or(0),
+        pid_start: crate::container::state::process_start_time(me).unwrap_or(0),
         bundle: bundle.clone(),
         rootfs: rootfs.clone(),
-        created: crate::timefmt::rfc3339_now(),
+        created: crate::util::timefmt::rfc3339_now(),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         paused: false,
@@ -355,7 +355,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         creating: true,
     };
     dir.save(&state)?;
-    crate::fault::point("state");
+    crate::util::fault::point("state");
     cg.create()?;
     // Limits and device rules are complete before the init joins: it may be creating device
     // nodes at that moment, and a half-written device list would refuse them.
@@ -364,7 +364,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         resources.set_devices(Some(vec![]));
     }
     cg.set(&resources)?;
-    crate::fault::point("cgroup");
+    crate::util::fault::point("cgroup");
     let cgroup_paths = cg.paths();
 
     let gate = if o.for_run {
@@ -431,7 +431,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The parent keeps none of the container's fds (fifo, console).
     drop(args);
     undo.pids.push(first);
-    crate::fault::point("clone");
+    crate::util::fault::point("clone");
 
     let uids = linux.uid_mappings().as_deref().unwrap_or(&[]);
     let gids = linux.gid_mappings().as_deref().unwrap_or(&[]);
@@ -469,7 +469,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The init sets up its rootfs meanwhile, and waits for this before anything that must
     // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
-    crate::fault::point("apply");
+    crate::util::fault::point("apply");
     tell(&parent, &Msg::Go)?;
 
     let process = spec
@@ -477,16 +477,16 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .clone()
         .ok_or_else(|| Error::msg("process: missing"))?;
     state.pid = init_pid;
-    state.pid_start = crate::state::process_start_time(init_pid).unwrap_or(0);
+    state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
     state.hooks = spec.hooks().clone();
     loop {
         match recv(&parent)? {
             Msg::Hooks => {
-                crate::fault::point("hooks");
+                crate::util::fault::point("hooks");
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
-                    crate::hooks::run_hooks(h.prestart().as_ref(), &s)?;
-                    crate::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
+                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s)?;
+                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
                 }
                 tell(&parent, &Msg::Go)?;
             }
@@ -496,7 +496,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                     .as_ref()
                     .ok_or_else(|| Error::msg("unexpected seccomp listener from init"))?;
                 let st = state.oci_state(Status::Creating);
-                crate::seccomp_notify::deliver(s, &bundle, init_pid, fd, st)
+                crate::init::seccomp::notify::deliver(s, &bundle, init_pid, fd, st)
                     .ctx("unable to start container process")?;
                 tell(&parent, &Msg::Go)?;
             }
@@ -508,14 +508,14 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             }
         }
     }
-    crate::fault::point("ready");
-    dir.save_exec_base(&crate::state::ExecBase {
+    crate::util::fault::point("ready");
+    dir.save_exec_base(&crate::container::state::ExecBase {
         process,
         seccomp: linux.seccomp().clone(),
     })?;
     state.creating = false;
     dir.save(&state)?;
-    crate::fault::point("saved");
+    crate::util::fault::point("saved");
     if let Some(p) = o.pid_file {
         write_pid_file(p, init_pid)?;
     }
@@ -581,273 +581,6 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .with_ctx(|| format!("--pid-file: write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_ctx(|| format!("--pid-file: rename to {}", path.display()))
-}
-
-pub fn open_existing(root: &Path, id: &str) -> Result<(StateDir, State)> {
-    let dir = StateDir::new(root, id).map_err(|_| Error::NotExist)?;
-    let state = dir.load()?;
-    Ok((dir, state))
-}
-
-/// Lets a created container's init run its program, then runs the poststart hooks.
-pub fn start(root: &Path, id: &str) -> Result<()> {
-    let (dir, state) = open_existing(root, id)?;
-    let _lock = dir.lock()?;
-    match state.status(&dir) {
-        Status::Created => {}
-        Status::Stopped => return Err(Error::msg("cannot start a container that has stopped")),
-        Status::Running => return Err(Error::msg("cannot start an already running container")),
-        Status::Paused => return Err(Error::msg("cannot start a container in the paused state")),
-        Status::Creating => {
-            return Err(Error::msg("cannot start a container that is being created"))
-        }
-    }
-    let fifo = dir.fifo();
-    let fd = nix::fcntl::open(
-        &fifo,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| match e {
-        nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
-        e => Error::Sys {
-            ctx: format!("open {}", fifo.display()),
-            errno: e,
-        },
-    })?;
-    nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
-    std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
-    let has_poststart = state
-        .hooks
-        .as_ref()
-        .and_then(|h| h.poststart().as_ref())
-        .is_some_and(|v| !v.is_empty());
-    if has_poststart {
-        wait_for_exec(&fd)?;
-    }
-    poststart(&state)
-}
-
-/// Waits until the init has exec'd the user's program: its fifo fd is close-on-exec, and our
-/// write end reports POLLERR once no reader is left.
-fn wait_for_exec(fifo_writer: &OwnedFd) -> Result<()> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    loop {
-        let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).ctx("wait for the container process to start"),
-        }
-    }
-}
-
-pub fn poststart(state: &State) -> Result<()> {
-    let Some(h) = &state.hooks else { return Ok(()) };
-    let s = state.spec_state(Status::Running);
-    if let Err(e) = crate::hooks::run_hooks(h.poststart().as_ref(), &s) {
-        // A failed poststart hook stops the container, as runc does.
-        if let Err(k) = signal_all(state, libc::SIGKILL, false) {
-            log::warn!("kill after failed poststart hook: {k}");
-        }
-        return Err(e);
-    }
-    Ok(())
-}
-
-pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
-    let (dir, state) = open_existing(root, id)?;
-    match state.status(&dir) {
-        // runc: signalling "all" processes of a stopped container is not an error.
-        Status::Stopped => return if all { Ok(()) } else { Err(Error::NotRunning) },
-        // The pid is that of the creating husk, not of the container.
-        Status::Creating => return Err(Error::NotRunning),
-        _ => {}
-    }
-    signal_all(&state, sig, all)
-}
-
-fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
-    let signal = Signal::try_from(sig).ctx("signal")?;
-    if all {
-        let cg = cgroups::from_paths(state.cgroup_paths.clone());
-        for pid in cg.pids()? {
-            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => return Err(e).with_ctx(|| format!("kill {pid}")),
-            }
-        }
-        return Ok(());
-    }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), signal) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::ESRCH) => Err(Error::NotRunning),
-        Err(e) => Err(e).ctx("kill"),
-    }
-}
-
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let (dir, state) = match open_existing(root, id) {
-        Ok(x) => x,
-        // runc: `delete --force` of a container that does not exist succeeds, and removes the
-        // directory of a create that died before it wrote its state.
-        Err(Error::NotExist) if force => {
-            return StateDir::new(root, id).map_or(Ok(()), |d| d.remove())
-        }
-        Err(e) => return Err(e),
-    };
-    let lock = dir.lock()?;
-    let status = state.status(&dir);
-    match status {
-        Status::Stopped => {}
-        Status::Created => stop_and_wait(&state)?,
-        Status::Creating if force => {
-            // Stop the creating husk (its pid is in the state), then delete what it made.
-            stop_and_wait(&State {
-                shared_pidns: false,
-                paused: false,
-                ..state
-            })?;
-            drop(lock);
-            return delete(root, id, force);
-        }
-        Status::Running | Status::Paused | Status::Creating => {
-            if !force {
-                return Err(Error::msg(format!(
-                    "cannot delete container {id} that is not stopped: {}",
-                    status.as_str()
-                )));
-            }
-            stop_and_wait(&state)?;
-        }
-    }
-    destroy(&state, &dir)
-}
-
-/// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
-/// for the init to be gone, through a pidfd rather than by polling /proc.
-fn stop_and_wait(state: &State) -> Result<()> {
-    let pidfd = match crate::hooks::pidfd_open(state.pid) {
-        Ok(fd) => Some(fd),
-        Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => None,
-        Err(e) => return Err(e),
-    };
-    signal_all(state, libc::SIGKILL, state.shared_pidns).or_else(|e| match e {
-        Error::NotRunning => Ok(()),
-        e => Err(e),
-    })?;
-    if state.paused {
-        // A frozen process cannot act on SIGKILL until thawed.
-        cgroups::from_paths(state.cgroup_paths.clone()).freeze(false)?;
-    }
-    if let Some(fd) = pidfd {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        loop {
-            match poll(&mut fds, PollTimeout::from(10_000u16)) {
-                Ok(0) => {
-                    return Err(Error::msg(format!(
-                        "container init {} did not exit after SIGKILL",
-                        state.pid
-                    )))
-                }
-                Ok(_) => break,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e).ctx("poll pidfd"),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes everything a stopped container holds and runs its poststop hooks.
-pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
-    let cg = cgroups::from_paths(state.cgroup_paths.clone());
-    if state.shared_pidns || state.creating {
-        // Processes left in the cgroup of a container without its own pid namespace, or by a
-        // create that died (its init may be waiting in the cgroup).
-        for pid in cg.pids().unwrap_or_default() {
-            // Already exiting processes are fine.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-    cg.destroy()?;
-    if let Some(h) = &state.hooks {
-        let s = state.spec_state(Status::Stopped);
-        // The spec: a failing poststop hook is logged, and the deletion goes on.
-        if let Err(e) = crate::hooks::run_hooks(h.poststop().as_ref(), &s) {
-            log::warn!("{e}");
-        }
-    }
-    dir.remove()
-}
-
-/// Freezes (pause) or thaws (resume) the container; the state file remembers which, so that
-/// `state` need not read the freezer.
-pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
-    let (dir, mut state) = open_existing(root, id)?;
-    let _lock = dir.lock()?;
-    match (state.status(&dir), paused) {
-        (Status::Running | Status::Created, true) => {}
-        (Status::Paused, false) => {}
-        (Status::Stopped, _) => return Err(Error::NotRunning),
-        (_, true) => return Err(Error::msg("container not running")),
-        (_, false) => return Err(Error::msg("container not paused")),
-    }
-    cgroups::from_paths(state.cgroup_paths.clone()).freeze(paused)?;
-    state.paused = paused;
-    dir.save(&state)
-}
-
-/// Applies new resource limits to a live container.
-pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
-    let (dir, state) = open_existing(root, id)?;
-    let _lock = dir.lock()?;
-    if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
-    }
-    cgroups::from_paths(state.cgroup_paths.clone()).set(r)
-}
-
-/// The pids of the container's processes, as the host sees them.
-pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
-    let (dir, state) = open_existing(root, id)?;
-    if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
-    }
-    cgroups::from_paths(state.cgroup_paths.clone()).pids()
-}
-
-/// The user who owns the container's state directory, by name, as `list` shows it.
-pub fn owner(root: &Path, id: &str) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(root.join(id)) else {
-        return String::new();
-    };
-    crate::passwd::lookup("/etc/passwd", meta.uid())
-        .map_or_else(|| meta.uid().to_string(), |(name, _)| name)
-}
-
-pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(root) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_ctx(|| format!("read {}", root.display())),
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(id) = name.to_str() else { continue };
-        let Ok(dir) = StateDir::new(root, id) else {
-            continue;
-        };
-        // A directory whose create is still under way has no state yet.
-        let Ok(state) = dir.load() else { continue };
-        let status = state.status(&dir);
-        out.push((state, status));
-    }
-    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! What `state` and `list` print, in runc's shapes: Go's json.MarshalIndent with two spaces for
 //! `state`, a tabwriter table or a JSON array for `list`.
 
-use crate::state::{State, Status};
+use crate::container::state::{State, Status};
 use serde::Serialize;
 
 #[derive(Serialize)]
