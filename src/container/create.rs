@@ -10,7 +10,7 @@ use crate::error::{Context, Error, Result};
 use crate::init::{self, Gate, InitArgs};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Linux, Spec};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -277,7 +277,68 @@ impl Drop for Undo<'_> {
     }
 }
 
+/// What `prepare` learnt from the bundle, before anything exists on the host.
+struct Prepared {
+    dir: StateDir,
+    bundle: PathBuf,
+    spec: Spec,
+    rootfs: PathBuf,
+    plan: Plan,
+}
+
+/// `create`, one phase a function: read and check the bundle; record the container and make its
+/// cgroup; clone the init; write its id maps; put it in its cgroup; serve its setup (hooks,
+/// seccomp listener) until it is ready; save the state as created. Until the end, the undo
+/// removes whatever a failed phase leaves behind.
 pub fn create(o: &CreateOptions) -> Result<Created> {
+    let p = prepare(o)?;
+    let linux = p
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::msg("linux: missing"))?;
+    let terminal = p
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (console, console_parent) =
+        crate::container::tty::console_ends(o.console_socket, terminal, o.foreground)?;
+
+    p.dir.create(o.id)?;
+    let mut undo = Undo {
+        dir: &p.dir,
+        cgroup: None,
+        pids: vec![],
+        armed: true,
+    };
+    let (mut state, cgroup_paths) = save_creating(o, &p, linux, &mut undo)?;
+    let gate = exec_gate(&p.dir, o.for_run)?;
+    let args = init_args(o, &p, cgroup_paths, console, gate);
+    let (chan, first) = clone_init(args, &p.plan, &mut undo)?;
+    let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
+    join_cgroup(&chan, &undo, init_pid)?;
+
+    state.pid = init_pid;
+    state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
+    state.hooks = p.spec.hooks().clone();
+    serve_init(&chan, &p, linux, &state, init_pid)?;
+    crate::util::fault::point("ready");
+    save_created(o, &p, linux, &mut state)?;
+    undo.armed = false;
+    drop(undo);
+    Ok(Created {
+        state,
+        dir: p.dir,
+        chan: o.for_run.then_some(chan),
+        console: console_parent,
+    })
+}
+
+/// Reads and checks the bundle; nothing exists on the host yet. Re-executes from a sealed copy
+/// of husk when the container could reach our binary (CVE-2019-5736).
+fn prepare(o: &CreateOptions) -> Result<Prepared> {
     let dir = StateDir::new(o.root, o.id)?;
     let bundle =
         std::fs::canonicalize(o.bundle).with_ctx(|| format!("chdir {}", o.bundle.display()))?;
@@ -311,22 +372,23 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     if crate::security::sealed::exposed(caps, plan.creates(CloneFlags::CLONE_NEWUSER)) {
         crate::security::sealed::reexec()?;
     }
+    Ok(Prepared {
+        dir,
+        bundle,
+        spec,
+        rootfs,
+        plan,
+    })
+}
 
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    let (console, console_parent) =
-        crate::container::tty::console_ends(o.console_socket, terminal, o.foreground)?;
-
-    dir.create(o.id)?;
-    let mut undo = Undo {
-        dir: &dir,
-        cgroup: None,
-        pids: vec![],
-        armed: true,
-    };
+/// Records the container as "creating" and makes its cgroup with every limit set, before the
+/// init exists. Returns the state and the cgroup's directories.
+fn save_creating(
+    o: &CreateOptions,
+    p: &Prepared,
+    linux: &Linux,
+    undo: &mut Undo,
+) -> Result<(State, Vec<PathBuf>)> {
     // Owned by the undo from the start: a limit the kernel refuses must not leave the
     // directories behind.
     crate::util::fault::point("mkdir");
@@ -338,23 +400,23 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // `delete` finds the cgroups through it, and `state` calls the container "creating" for as
     // long as this process lives.
     let me = nix::unistd::getpid().as_raw();
-    let mut state = State {
+    let state = State {
         id: o.id.to_string(),
         pid: me,
         pid_start: crate::container::state::process_start_time(me).unwrap_or(0),
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
+        bundle: p.bundle.clone(),
+        rootfs: p.rootfs.clone(),
         created: crate::util::timefmt::rfc3339_now(),
         owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: p.spec.annotations().clone().unwrap_or_default(),
         paused: false,
         cgroup_paths: cg.paths(),
-        shared_pidns: !plan.creates(CloneFlags::CLONE_NEWPID),
+        shared_pidns: !p.plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: None,
-        ociversion: spec.version().clone(),
+        ociversion: p.spec.version().clone(),
         creating: true,
     };
-    dir.save(&state)?;
+    p.dir.save(&state)?;
     crate::util::fault::point("state");
     cg.create()?;
     // Limits and device rules are complete before the init joins: it may be creating device
@@ -365,23 +427,35 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     }
     cg.set(&resources)?;
     crate::util::fault::point("cgroup");
-    let cgroup_paths = cg.paths();
+    Ok((state, cg.paths()))
+}
 
-    let gate = if o.for_run {
-        Gate::Parent
-    } else {
-        let fifo = dir.fifo();
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-            .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
-        let fd = nix::fcntl::open(
-            &fifo,
-            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_ctx(|| format!("open {}", fifo.display()))?;
-        Gate::Fifo(fd)
-    };
+/// How the init will wait for `start`: `run` releases it over the channel, `create` leaves it
+/// reading the exec fifo.
+fn exec_gate(dir: &StateDir, for_run: bool) -> Result<Gate> {
+    if for_run {
+        return Ok(Gate::Parent);
+    }
+    let fifo = dir.fifo();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_ctx(|| format!("open {}", fifo.display()))?;
+    Ok(Gate::Fifo(fd))
+}
 
+/// Everything the init takes with it across the clone.
+fn init_args<'a>(
+    o: &'a CreateOptions,
+    p: &'a Prepared,
+    cgroup_paths: Vec<PathBuf>,
+    console: Option<OwnedFd>,
+    gate: Gate,
+) -> InitArgs<'a> {
     let listen_fds: u32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -391,17 +465,17 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         extra_env.push(format!("LISTEN_FDS={listen_fds}"));
         extra_env.push("LISTEN_PID=1".to_string());
     }
-    let hooks = spec.hooks().as_ref();
+    let hooks = p.spec.hooks().as_ref();
     let parent_hooks = hooks.is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
-    let args = InitArgs {
-        spec: &spec,
-        rootfs: rootfs.clone(),
-        bundle: bundle.clone(),
-        plan: &plan,
-        cgroup_paths: cgroup_paths.clone(),
+    InitArgs {
+        spec: &p.spec,
+        rootfs: p.rootfs.clone(),
+        bundle: p.bundle.clone(),
+        plan: &p.plan,
+        cgroup_paths,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         id: o.id,
@@ -410,8 +484,12 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         console,
         gate,
         parent_hooks,
-    };
+    }
+}
 
+/// Clones the init, or, when namespaces are joined by path, the intermediate process that forks
+/// it. In the child this never returns. Returns our end of the channel and the child's pid.
+fn clone_init(args: InitArgs, plan: &Plan, undo: &mut Undo) -> Result<(sync::Channel, i32)> {
     let (parent, child) = sync::pair()?;
     let two_stage = plan.two_stage();
     let first = namespaces::clone(if two_stage {
@@ -432,55 +510,71 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     drop(args);
     undo.pids.push(first);
     crate::util::fault::point("clone");
+    Ok((parent, first))
+}
 
+/// Writes the id maps of a new user namespace (as root on the host) and learns the init's pid,
+/// which the intermediate process sends before it exits.
+fn init_pid(
+    chan: &sync::Channel,
+    first: i32,
+    plan: &Plan,
+    linux: &Linux,
+    undo: &mut Undo,
+) -> Result<i32> {
     let uids = linux.uid_mappings().as_deref().unwrap_or(&[]);
     let gids = linux.gid_mappings().as_deref().unwrap_or(&[]);
-    let init_pid = if two_stage {
-        loop {
-            match recv(&parent)? {
-                Msg::Maps(p) => {
-                    namespaces::write_id_maps(p, uids, gids)?;
-                    tell(&parent, &Msg::Go)?;
-                }
-                Msg::Pid(p) => break p,
-                other => {
-                    return Err(Error::msg(format!(
-                        "unexpected message from init: {other:?}"
-                    )))
-                }
-            }
-        }
-    } else {
+    if !plan.two_stage() {
         if plan.creates(CloneFlags::CLONE_NEWUSER) {
             namespaces::write_id_maps(first, uids, gids)?;
-            tell(&parent, &Msg::Go)?;
+            tell(chan, &Msg::Go)?;
         }
-        first
-    };
-    if two_stage {
-        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None)
-            .ctx("wait for intermediate process")?;
-        undo.pids = vec![init_pid];
+        return Ok(first);
     }
+    let init_pid = loop {
+        match recv(chan)? {
+            Msg::Maps(p) => {
+                namespaces::write_id_maps(p, uids, gids)?;
+                tell(chan, &Msg::Go)?;
+            }
+            Msg::Pid(p) => break p,
+            other => {
+                return Err(Error::msg(format!(
+                    "unexpected message from init: {other:?}"
+                )))
+            }
+        }
+    };
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None)
+        .ctx("wait for intermediate process")?;
+    undo.pids = vec![init_pid];
+    Ok(init_pid)
+}
+
+/// Puts the init in its cgroup. The init sets up its rootfs meanwhile, and waits for this before
+/// anything that must happen inside the cgroup (cgroup namespace, hooks, exec).
+fn join_cgroup(chan: &sync::Channel, undo: &Undo, init_pid: i32) -> Result<()> {
     let cg = undo
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::msg("cgroup manager missing"))?;
-    // The init sets up its rootfs meanwhile, and waits for this before anything that must
-    // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
     crate::util::fault::point("apply");
-    tell(&parent, &Msg::Go)?;
+    tell(chan, &Msg::Go)
+}
 
-    let process = spec
-        .process()
-        .clone()
-        .ok_or_else(|| Error::msg("process: missing"))?;
-    state.pid = init_pid;
-    state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
-    state.hooks = spec.hooks().clone();
+/// Serves the init until it is ready: the prestart and createRuntime hooks run here, in the
+/// runtime's namespaces, and a seccomp listener goes to its agent.
+fn serve_init(
+    chan: &sync::Channel,
+    p: &Prepared,
+    linux: &Linux,
+    state: &State,
+    init_pid: i32,
+) -> Result<()> {
+    let hooks = p.spec.hooks().as_ref();
     loop {
-        match recv(&parent)? {
+        match recv(chan)? {
             Msg::Hooks => {
                 crate::util::fault::point("hooks");
                 let s = state.spec_state(Status::Creating);
@@ -488,7 +582,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                     crate::container::hooks::run_hooks(h.prestart().as_ref(), &s)?;
                     crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
                 }
-                tell(&parent, &Msg::Go)?;
+                tell(chan, &Msg::Go)?;
             }
             Msg::Seccomp(fd) => {
                 let s = linux
@@ -496,11 +590,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                     .as_ref()
                     .ok_or_else(|| Error::msg("unexpected seccomp listener from init"))?;
                 let st = state.oci_state(Status::Creating);
-                crate::init::seccomp::notify::deliver(s, &bundle, init_pid, fd, st)
+                crate::init::seccomp::notify::deliver(s, &p.bundle, init_pid, fd, st)
                     .ctx("unable to start container process")?;
-                tell(&parent, &Msg::Go)?;
+                tell(chan, &Msg::Go)?;
             }
-            Msg::Ready => break,
+            Msg::Ready => return Ok(()),
             other => {
                 return Err(Error::msg(format!(
                     "unexpected message from init: {other:?}"
@@ -508,25 +602,26 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
             }
         }
     }
-    crate::util::fault::point("ready");
-    dir.save_exec_base(&crate::container::state::ExecBase {
+}
+
+/// Saves what `exec` needs and the state as created, then the --pid-file.
+fn save_created(o: &CreateOptions, p: &Prepared, linux: &Linux, state: &mut State) -> Result<()> {
+    let process = p
+        .spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::msg("process: missing"))?;
+    p.dir.save_exec_base(&crate::container::state::ExecBase {
         process,
         seccomp: linux.seccomp().clone(),
     })?;
     state.creating = false;
-    dir.save(&state)?;
+    p.dir.save(state)?;
     crate::util::fault::point("saved");
-    if let Some(p) = o.pid_file {
-        write_pid_file(p, init_pid)?;
+    if let Some(path) = o.pid_file {
+        write_pid_file(path, state.pid)?;
     }
-    undo.armed = false;
-    drop(undo);
-    Ok(Created {
-        state,
-        dir,
-        chan: o.for_run.then_some(parent),
-        console: console_parent,
-    })
+    Ok(())
 }
 
 /// Waits for the released init to exec the user's program: the channel is close-on-exec, so
