@@ -1,7 +1,9 @@
-//! Cgroups behind one trait, with a v1 (per-controller hierarchies) and a v2 (unified)
-//! implementation. `cgroupsPath` follows runc's fs driver: absolute paths are taken from the
-//! hierarchy's root, relative ones from husk's own cgroup, and an empty one means the
-//! container's id under husk's own cgroup.
+//! Cgroups behind one trait, `CgroupManager`: create, apply, set, freeze, stats, the OOM watch,
+//! the container's view of its cgroups, destroy. v1 (per-controller hierarchies) and v2
+//! (unified) implement it; `for_container` and `from_paths` are the only places that choose.
+//! `cgroupsPath` follows runc's fs driver: absolute paths are taken from the hierarchy's root,
+//! relative ones from husk's own cgroup, and an empty one means the container's id under husk's
+//! own cgroup.
 
 pub mod bpf;
 pub mod devices;
@@ -33,6 +35,21 @@ pub trait CgroupManager {
     fn paths(&self) -> Vec<PathBuf>;
     /// Freezes (pause) or thaws (resume) every process in the cgroup, and waits until done.
     fn freeze(&self, frozen: bool) -> Result<()>;
+    /// Resource usage, as `events` reports it.
+    fn stats(&self) -> Result<stats::Stats>;
+    /// One descriptor to poll for OOM kills and the end of the cgroup.
+    fn oom_watch(&self) -> Result<oom::Watch>;
+    /// What the container's own cgroup mount shows.
+    fn mount_layout(&self) -> MountLayout;
+}
+
+/// What a container's cgroup mount (/sys/fs/cgroup) shows of its cgroups.
+pub enum MountLayout {
+    /// v2: the unified hierarchy at the mount point itself; the container's directory.
+    Unified(PathBuf),
+    /// v1: a tmpfs with one directory per hierarchy, named as under /sys/fs/cgroup
+    /// ("cpu,cpuacct"), each with the container's directory in that hierarchy.
+    Hierarchies(Vec<(PathBuf, PathBuf)>),
 }
 
 /// Polls a cgroup file until it holds `want`. The kernel finishes freezing asynchronously and

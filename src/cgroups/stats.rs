@@ -155,15 +155,6 @@ fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-/// The stats of a container from the cgroup directories saved in its state.
-pub fn read(paths: &[PathBuf]) -> Result<Stats> {
-    match paths {
-        [one] if super::is_v2() => v2(one),
-        _ => v1(paths),
-    }
-    .ctx("unable to get container cgroup stats")
-}
-
 /// cgroup v1: each controller in the directory of its own hierarchy. The cgroup2 directory of a
 /// hybrid host is skipped (it has cpu.stat too, with other keys).
 pub fn v1(dirs: &[PathBuf]) -> Result<Stats> {

@@ -60,7 +60,7 @@ pub fn default_spec(rootless: bool) -> String {
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     default_spec_with(&SpecOptions {
         rootless,
-        cgroup_ns: host_is_cgroup2(),
+        cgroup_ns: crate::cgroups::is_v2(),
         uid,
         gid,
     })
@@ -76,16 +76,6 @@ pub fn default_spec_with(opts: &SpecOptions) -> String {
         .expect("serialising a fixed struct cannot fail");
     // runc writes the MarshalIndent bytes as is: no trailing newline.
     String::from_utf8(out).expect("serde_json emits UTF-8")
-}
-
-/// Whether /sys/fs/cgroup is a cgroup2 mount (runc's `cgroups.IsCgroup2UnifiedMode`).
-fn host_is_cgroup2() -> bool {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let path = b"/sys/fs/cgroup\0";
-    // SAFETY: path is NUL-terminated and st is a valid, writable statfs.
-    let rc = unsafe { libc::statfs(path.as_ptr().cast(), &mut st) };
-    rc == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC
 }
 
 // ---- the subset of specs-go types runc's example uses, in Go field order ----
@@ -856,7 +846,7 @@ mod tests {
             let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
             let ours = default_spec_with(&SpecOptions {
                 rootless,
-                cgroup_ns: host_is_cgroup2(),
+                cgroup_ns: crate::cgroups::is_v2(),
                 uid,
                 gid,
             });

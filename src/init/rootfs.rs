@@ -5,6 +5,7 @@
 //! rootfs, and mounts go onto /proc/self/fd/N of the handle so a symlink swapped in by the
 //! container cannot redirect them to the host (CVE-2021-30465 and relatives).
 
+use crate::cgroups::MountLayout;
 use crate::error::{Context, Error, Result};
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -466,35 +467,38 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
         & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let target = root.mkdir_all(dest, false)?;
-    if crate::cgroups::is_v2() {
-        let t = fd_path(target.as_fd());
-        if plan.cgroupns {
-            mount(
-                Some("cgroup2"),
-                t.as_str(),
-                Some("cgroup2"),
-                opts.flags,
-                None::<&str>,
-            )
-            .ctx("mount cgroup2")?;
-        } else if let Some(p) = plan.cgroup_paths.first() {
-            mount(
-                Some(p),
-                t.as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .ctx("bind cgroup")?;
-            if ro {
-                remount_keep_locked(
-                    root.resolve(dest)?.as_fd(),
-                    MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-                )?;
+    let hierarchies = match crate::cgroups::from_paths(plan.cgroup_paths.to_vec()).mount_layout() {
+        MountLayout::Hierarchies(h) => h,
+        MountLayout::Unified(p) => {
+            let t = fd_path(target.as_fd());
+            if plan.cgroupns {
+                mount(
+                    Some("cgroup2"),
+                    t.as_str(),
+                    Some("cgroup2"),
+                    opts.flags,
+                    None::<&str>,
+                )
+                .ctx("mount cgroup2")?;
+            } else {
+                mount(
+                    Some(&p),
+                    t.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .ctx("bind cgroup")?;
+                if ro {
+                    remount_keep_locked(
+                        root.resolve(dest)?.as_fd(),
+                        MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                    )?;
+                }
             }
+            return Ok(());
         }
-        return Ok(());
-    }
+    };
     mount(
         Some("tmpfs"),
         fd_path(target.as_fd()).as_str(),
@@ -503,16 +507,8 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
         Some("mode=755"),
     )
     .ctx("mount tmpfs for cgroups")?;
-    for dir in plan.cgroup_paths {
-        // <mount>/<container path>: the hierarchy's mount point is the first component below
-        // /sys/fs/cgroup.
-        let Ok(rel) = dir.strip_prefix(crate::cgroups::CGROUP_ROOT) else {
-            continue;
-        };
-        let Some(name) = rel.components().next() else {
-            continue;
-        };
-        let name = Path::new(name.as_os_str());
+    for (name, dir) in &hierarchies {
+        let name = name.as_path();
         let sub = dest.join(name);
         let t = root.mkdir_all(&sub, false)?;
         let tp = fd_path(t.as_fd());
