@@ -126,19 +126,8 @@ pub fn resolve(mount: &Path, own: &str, rel: &Path) -> PathBuf {
     } else {
         Path::new(own).join(rel)
     };
-    let inner = inner.strip_prefix("/").unwrap_or(&inner);
     // ".." must not climb out of the hierarchy.
-    let mut clean = PathBuf::new();
-    for c in inner.components() {
-        match c {
-            std::path::Component::Normal(p) => clean.push(p),
-            std::path::Component::ParentDir => {
-                clean.pop();
-            }
-            _ => {}
-        }
-    }
-    mount.join(clean)
+    mount.join(crate::util::path::below_root(&inner))
 }
 
 /// Removes a cgroup directory and its descendants, deepest first. A cgroup whose last process

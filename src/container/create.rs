@@ -233,21 +233,6 @@ fn validate_sysctl(key: &str, spec: &Spec, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// "." and ".." resolved without touching the filesystem, as Go's filepath.Clean does.
-fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Undoes a create that failed part-way.
 struct Undo<'a> {
     dir: &'a StateDir,
@@ -354,7 +339,7 @@ fn prepare(o: &CreateOptions) -> Result<Prepared> {
         bundle.join(root_path)
     };
     validate(&spec, &rootfs)?;
-    let rootfs = clean(&rootfs);
+    let rootfs = crate::util::path::clean(&rootfs);
     if std::fs::canonicalize(&rootfs).ok().as_ref() != Some(&rootfs) {
         return Err(Error::msg(
             "invalid rootfs: not an absolute path, or a symlink",
@@ -456,10 +441,7 @@ fn init_args<'a>(
     console: Option<OwnedFd>,
     gate: Gate,
 ) -> InitArgs<'a> {
-    let listen_fds: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let listen_fds = crate::util::fds::listen_fds();
     let mut extra_env = Vec::new();
     if listen_fds > 0 {
         extra_env.push(format!("LISTEN_FDS={listen_fds}"));

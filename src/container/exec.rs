@@ -183,10 +183,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    let listen_fds: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let listen_fds = crate::util::fds::listen_fds();
     let (parent, child) = sync::pair()?;
     let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {

@@ -2,8 +2,10 @@
 //! output tables, /etc/passwd lookups, and the HUSK_FAULT test hook.
 
 pub(crate) mod fault;
+pub mod fds;
 pub mod logging;
 pub mod output;
 pub mod passwd;
+pub mod path;
 pub mod signal;
 pub mod timefmt;
