@@ -57,7 +57,7 @@ pub enum MountLayout {
 pub fn wait_for(file: &Path, want: &str) -> Result<()> {
     let mut delay = std::time::Duration::from_micros(100);
     for _ in 0..20 {
-        let now = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+        let now = read_file(file)?;
         if now.lines().any(|l| l.trim() == want) {
             return Ok(());
         }
@@ -181,10 +181,19 @@ pub fn read_file(path: &Path) -> Result<String> {
         .with_ctx(|| format!("read {}", path.display()))
 }
 
+/// A control file's content, trimmed; None if it does not exist (a knob the kernel lacks, a
+/// controller not enabled, a cgroup gone).
+pub fn read_file_opt(path: &Path) -> Result<Option<String>> {
+    match read_file(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A number, as runc reads one from a cgroup file (see stats::parse_u64).
 pub fn read_u64(path: &Path) -> Result<u64> {
-    let v = read_file(path)?;
-    v.parse()
-        .map_err(|_| Error::msg(format!("{}: not a number: {v:?}", path.display())))
+    stats::parse_u64(&read_file(path)?, path)
 }
 
 /// A pids limit as pids.max takes it: a positive number, or "max" for any negative one.
@@ -239,7 +248,7 @@ pub fn rdma(
 }
 
 pub fn read_pids(file: &Path) -> Result<Vec<i32>> {
-    let text = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+    let text = read_file(file)?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 

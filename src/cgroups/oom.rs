@@ -140,17 +140,15 @@ impl Watch {
 
 fn oom_kills(dir: &Path) -> Result<u64> {
     let p = dir.join("memory.events");
-    let text = std::fs::read_to_string(&p).with_ctx(|| format!("read {}", p.display()))?;
-    Ok(get(&key_values(&text, &p)?, "oom_kill"))
+    Ok(get(&key_values(&super::read_file(&p)?, &p)?, "oom_kill"))
 }
 
 /// Whether the cgroup still has processes; a removed cgroup has none.
 fn populated(dir: &Path) -> Result<bool> {
     let p = dir.join("cgroup.events");
-    match std::fs::read_to_string(&p) {
-        Ok(text) => Ok(get(&key_values(&text, &p)?, "populated") > 0),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).with_ctx(|| format!("read {}", p.display())),
+    match super::read_file_opt(&p)? {
+        Some(text) => Ok(get(&key_values(&text, &p)?, "populated") > 0),
+        None => Ok(false),
     }
 }
 
