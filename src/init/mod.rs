@@ -8,6 +8,7 @@ pub mod rootfs;
 pub mod seccomp;
 
 use crate::container::namespaces::Plan;
+use crate::container::state::{sorted, OciState, Status};
 use crate::error::{Context, Error, Result};
 
 use crate::container::sync::{Channel, Msg};
@@ -153,7 +154,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     // program has started.
     let _fifo = wait_for_start(args.gate, chan)?;
     if let Some(hooks) = spec.hooks() {
-        let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
+        let state = hook_state(spec, args.id, &args.bundle, own_pid, Status::Created);
         crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
     process::close_fds_on_exec(args.keep_fds)?;
@@ -233,7 +234,7 @@ fn creation_hooks(args: &InitArgs, chan: &Channel, own_pid: i32) -> Result<()> {
         chan.wait_go()?;
     }
     if let Some(hooks) = args.spec.hooks() {
-        let state = hook_state(args.spec, args.id, &args.bundle, own_pid, "creating");
+        let state = hook_state(args.spec, args.id, &args.bundle, own_pid, Status::Creating);
         crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
     }
     Ok(())
@@ -369,18 +370,19 @@ fn wait_fifo(fd: &OwnedFd) -> Result<()> {
     }
 }
 
-fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: &str) -> String {
-    let mut v = serde_json::json!({
-        "ociVersion": spec.version(),
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-    });
-    if let Some(a) = spec.annotations() {
-        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
-    }
-    v.to_string()
+/// The state the in-container hooks receive: the container's own, before it is saved.
+fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: Status) -> String {
+    let empty = std::collections::HashMap::new();
+    let state = OciState {
+        oci_version: spec.version(),
+        id,
+        status,
+        pid: Some(pid),
+        bundle,
+        annotations: sorted(spec.annotations().as_ref().unwrap_or(&empty)),
+    };
+    // Fails only for a bundle path that is not UTF-8.
+    serde_json::to_string(&state).unwrap_or_default()
 }
 
 fn join_session_keyring(id: &str) {

@@ -30,11 +30,7 @@ impl<'a> ContainerState<'a> {
             bundle: &s.bundle,
             rootfs: &s.rootfs,
             created: &s.created,
-            annotations: s
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
+            annotations: crate::container::state::sorted(&s.annotations),
             owner: &s.owner,
         }
     }
