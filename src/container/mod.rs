@@ -100,7 +100,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
 /// for the init to be gone, through a pidfd rather than by polling /proc.
 fn stop_and_wait(state: &State) -> Result<()> {
-    let pidfd = match crate::container::hooks::pidfd_open(state.pid) {
+    let pidfd = match crate::util::pidfd::pidfd_open(state.pid) {
         Ok(fd) => Some(fd),
         Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => None,
         Err(e) => return Err(e),

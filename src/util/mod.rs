@@ -7,5 +7,6 @@ pub mod logging;
 pub mod output;
 pub mod passwd;
 pub mod path;
+pub mod pidfd;
 pub mod signal;
 pub mod timefmt;

@@ -99,7 +99,7 @@ pub fn deliver(s: &LinuxSeccomp, dir: &Path, pid: i32, fd: i32, state: OciState)
 
 /// Our copy of another process's fd, which keeps its own until we say go.
 fn take(pid: i32, fd: i32) -> Result<OwnedFd> {
-    let pidfd = crate::container::hooks::pidfd_open(pid)?;
+    let pidfd = crate::util::pidfd::pidfd_open(pid)?;
     // SAFETY: pidfd_getfd takes a pidfd, an fd number and flags; it returns a new fd or -1.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
     if r < 0 {
