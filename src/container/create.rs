@@ -521,9 +521,10 @@ fn init_pid(
             }
             Msg::Pid(p) => break p,
             other => {
-                return Err(Error::msg(format!(
-                    "unexpected message from init: {other:?}"
-                )))
+                return Err(Error::Protocol {
+                    from: "init",
+                    msg: format!("{other:?}"),
+                })
             }
         }
     };
@@ -578,9 +579,10 @@ fn serve_init(
             }
             Msg::Ready => return Ok(()),
             other => {
-                return Err(Error::msg(format!(
-                    "unexpected message from init: {other:?}"
-                )))
+                return Err(Error::Protocol {
+                    from: "init",
+                    msg: format!("{other:?}"),
+                })
             }
         }
     }
@@ -611,12 +613,11 @@ fn save_created(o: &CreateOptions, p: &Prepared, linux: &Linux, state: &mut Stat
 pub fn wait_exec(chan: &sync::Channel) -> Result<()> {
     match chan.recv()? {
         None => Ok(()),
-        Some(Msg::Fail(m)) => Err(Error::msg(format!(
-            "unable to start container process: {m}"
-        ))),
-        Some(other) => Err(Error::msg(format!(
-            "unexpected message from init: {other:?}"
-        ))),
+        Some(Msg::Fail(m)) => Err(Error::StartFailed(m)),
+        Some(other) => Err(Error::Protocol {
+            from: "init",
+            msg: format!("{other:?}"),
+        }),
     }
 }
 
@@ -634,12 +635,10 @@ fn tell(chan: &sync::Channel, msg: &Msg) -> Result<()> {
 /// The next message from the init; its exit without a word is an error too.
 fn recv(chan: &sync::Channel) -> Result<Msg> {
     match chan.recv()? {
-        Some(Msg::Fail(m)) => Err(Error::msg(format!(
-            "unable to start container process: {m}"
-        ))),
+        Some(Msg::Fail(m)) => Err(Error::StartFailed(m)),
         Some(m) => Ok(m),
-        None => Err(Error::msg(
-            "unable to start container process: container init exited unexpectedly",
+        None => Err(Error::StartFailed(
+            "container init exited unexpectedly".into(),
         )),
     }
 }

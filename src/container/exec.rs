@@ -243,9 +243,10 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
                 parent.send(&Msg::Go)?;
             }
             Some(other) => {
-                return Err(Error::msg(format!(
-                    "unexpected message from exec: {other:?}"
-                )))
+                return Err(Error::Protocol {
+                    from: "exec",
+                    msg: format!("{other:?}"),
+                })
             }
         }
     }

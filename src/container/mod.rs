@@ -164,8 +164,8 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
         (Status::Running | Status::Created, true) => {}
         (Status::Paused, false) => {}
         (Status::Stopped, _) => return Err(Error::NotRunning),
-        (_, true) => return Err(Error::msg("container not running")),
-        (_, false) => return Err(Error::msg("container not paused")),
+        (_, true) => return Err(Error::NotRunning),
+        (_, false) => return Err(Error::NotPaused),
     }
     cgroups::from_paths(state.cgroup_paths.clone()).freeze(paused)?;
     state.paused = paused;
