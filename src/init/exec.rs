@@ -37,19 +37,10 @@ pub fn child_main(
         )?;
     }
     drop(console);
-    process::set_rlimits(p)?;
-    let mut env = p.env().clone().unwrap_or_default();
-    process::add_home(&mut env, p.user().uid());
-    process::enter_cwd(p.cwd())?;
-    let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if let (Some(s), false) = (seccomp, nnp) {
-        crate::init::seccomp::notify::load(s, chan)?;
-    }
-    process::set_user_and_caps(p, setgroups)?;
-    process::set_no_new_privs(p)?;
+    let env = p.env().clone().unwrap_or_default();
+    let exec = process::setup(p, env, seccomp, setgroups, chan)?;
     process::close_fds_on_exec(keep_fds)?;
-    if let (Some(s), true) = (seccomp, nnp) {
+    if let (Some(s), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
         crate::init::seccomp::notify::load(s, chan)?;
     }
     Err(process::execve(&exec))

@@ -292,29 +292,20 @@ fn container_settings(
     Ok(())
 }
 
-/// The process: rlimits, environment, cwd, the program found, user and capabilities, and the
-/// seccomp filter where it must come. Returns the program and the filter still to load, which
-/// comes as late as possible so that the profile has fewer of our syscalls to allow.
+/// The process (process::setup), and a seccomp listener, which must reach `create` before it
+/// returns at Ready. Returns the program and the filter still to load, which comes as late as
+/// possible so that the profile has fewer of our syscalls to allow.
 fn prepare_process<'a>(
     process: &oci_spec::runtime::Process,
     extra_env: &[String],
     seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     chan: &Channel,
 ) -> Result<(process::Exec, Option<&'a oci_spec::runtime::LinuxSeccomp>)> {
-    process::set_rlimits(process)?;
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
-    process::add_home(&mut env, process.user().uid());
-    process::enter_cwd(process.cwd())?;
-    let exec = process::prepare_exec(process.args().as_deref().unwrap_or(&[]), &env)?;
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps go (runc).
-    if let (Some(s), false) = (seccomp, nnp) {
-        crate::init::seccomp::notify::load(s, chan)?;
-    }
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
-    process::set_user_and_caps(process, true)?;
-    process::set_no_new_privs(process)?;
+    let exec = process::setup(process, env, seccomp, true, chan)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
     // A listener must reach `create` before it returns at Ready.
     let notify = seccomp.filter(|s| nnp && crate::init::seccomp::notify::used(s));
     if let Some(s) = notify {
