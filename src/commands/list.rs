@@ -1,8 +1,8 @@
 //! `list`: the containers under --root, as a table, JSON, or ids only.
 
 use crate::cli::{List, ListFormat};
+use crate::commands::output;
 use crate::container;
-use crate::util::output;
 use anyhow::Result;
 use std::io::Write;
 use std::path::Path;

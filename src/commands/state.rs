@@ -1,8 +1,8 @@
 //! `state`: the container's state as runc prints it.
 
 use crate::cli::IdArg;
+use crate::commands::output;
 use crate::container;
-use crate::util::output;
 use anyhow::Result;
 use std::path::Path;
 
