@@ -11,6 +11,14 @@ pub enum Error {
     Exists(String),
     #[error("container not running")]
     NotRunning,
+    #[error("container not paused")]
+    NotPaused,
+    /// The init's last words: why the container's process could not start.
+    #[error("unable to start container process: {0}")]
+    StartFailed(String),
+    /// A message from the other side of the sync channel that does not fit the protocol.
+    #[error("unexpected message from {from}: {msg}")]
+    Protocol { from: &'static str, msg: String },
     #[error("{0}")]
     Msg(String),
     #[error("{ctx}: {}", errno_text(*errno))]

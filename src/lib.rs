@@ -1,31 +1,28 @@
 //! husk: an OCI container runtime with runc's command line. The library holds the runtime; the
-//! `husk` binary (src/main.rs) is the command-line edge.
+//! `husk` binary (src/main.rs) is the command-line edge. See the README's "Architecture".
+//!
+//! - `commands`: one module per runc command, the edge that reads flags and prints;
+//! - `container`: the parent side, in husk's own process (create, the sync loop, state, start,
+//!   kill, delete, exec's parent);
+//! - `init`: the child side, after clone and before execve (rootfs, process, seccomp);
+//! - `cgroups`: the cgroup manager, one implementation per hierarchy;
+//! - `security`, `util`: what both sides share.
 
 pub mod cgroups;
 pub mod cli;
-pub mod container;
+pub mod commands;
+pub(crate) mod container;
 pub mod error;
-pub mod events;
-pub mod exec;
-pub mod fault;
-pub mod features;
-pub mod hooks;
-pub mod init;
-pub mod logging;
-pub mod namespaces;
-pub mod output;
-pub mod passwd;
-pub mod process;
-pub mod procfs;
-pub mod rootfs;
-pub mod sealed;
-pub mod seccomp;
-pub mod seccomp_notify;
-pub mod signal;
-pub mod spec_default;
-pub mod state;
-pub mod sync;
-pub mod timefmt;
-pub mod tty;
-pub mod update;
-pub mod wait;
+pub(crate) mod init;
+pub(crate) mod security;
+pub(crate) mod util;
+
+/// What the fuzz targets (fuzz/) and tests/fuzz_regressions.rs drive: not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::container::create::{parse_spec, validate_spec};
+    pub use crate::container::exec::process_from_flags;
+    pub use crate::init::seccomp::build as seccomp_filter;
+    pub use crate::util::signal::parse_signal;
+}
+pub use util::logging;

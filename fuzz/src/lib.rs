@@ -11,15 +11,15 @@ use std::os::unix::ffi::OsStringExt;
 /// its retry without unknown capabilities), validation, and building the seccomp filter, which
 /// the init would otherwise be the first to do.
 pub fn config(data: &[u8]) {
-    let Ok(spec) = husk::container::parse_spec(data) else {
+    let Ok(spec) = husk::fuzzing::parse_spec(data) else {
         return;
     };
-    if husk::container::validate_spec(&spec).is_err() {
+    if husk::fuzzing::validate_spec(&spec).is_err() {
         return;
     }
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         // The filter is built in memory only; never loaded.
-        drop(husk::seccomp::build(s));
+        drop(husk::fuzzing::seccomp_filter(s));
     }
 }
 
@@ -48,10 +48,12 @@ pub fn cli(data: &[u8]) {
         }
     };
     match cli.command {
-        Some(Command::Kill(k)) => drop(husk::signal::parse_signal(&k.signal)),
+        Some(Command::Kill(k)) => drop(husk::fuzzing::parse_signal(&k.signal)),
         // With --resources husk reads a file or stdin: not for a fuzzer.
-        Some(Command::Update(u)) if u.resources.is_none() => drop(husk::update::resources(&u)),
-        Some(Command::Exec(e)) if e.process.is_none() => drop(husk::exec::process_from_flags(
+        Some(Command::Update(u)) if u.resources.is_none() => {
+            drop(husk::commands::update::resources(&u))
+        }
+        Some(Command::Exec(e)) if e.process.is_none() => drop(husk::fuzzing::process_from_flags(
             &oci_spec::runtime::Process::default(),
             &e,
         )),

@@ -1,7 +1,9 @@
-//! Cgroups behind one trait, with a v1 (per-controller hierarchies) and a v2 (unified)
-//! implementation. `cgroupsPath` follows runc's fs driver: absolute paths are taken from the
-//! hierarchy's root, relative ones from husk's own cgroup, and an empty one means the
-//! container's id under husk's own cgroup.
+//! Cgroups behind one trait, `CgroupManager`: create, apply, set, freeze, stats, the OOM watch,
+//! the container's view of its cgroups, destroy. v1 (per-controller hierarchies) and v2
+//! (unified) implement it; `for_container` and `from_paths` are the only places that choose.
+//! `cgroupsPath` follows runc's fs driver: absolute paths are taken from the hierarchy's root,
+//! relative ones from husk's own cgroup, and an empty one means the container's id under husk's
+//! own cgroup.
 
 pub mod bpf;
 pub mod devices;
@@ -33,6 +35,21 @@ pub trait CgroupManager {
     fn paths(&self) -> Vec<PathBuf>;
     /// Freezes (pause) or thaws (resume) every process in the cgroup, and waits until done.
     fn freeze(&self, frozen: bool) -> Result<()>;
+    /// Resource usage, as `events` reports it.
+    fn stats(&self) -> Result<stats::Stats>;
+    /// One descriptor to poll for OOM kills and the end of the cgroup.
+    fn oom_watch(&self) -> Result<oom::Watch>;
+    /// What the container's own cgroup mount shows.
+    fn mount_layout(&self) -> MountLayout;
+}
+
+/// What a container's cgroup mount (/sys/fs/cgroup) shows of its cgroups.
+pub enum MountLayout {
+    /// v2: the unified hierarchy at the mount point itself; the container's directory.
+    Unified(PathBuf),
+    /// v1: a tmpfs with one directory per hierarchy, named as under /sys/fs/cgroup
+    /// ("cpu,cpuacct"), each with the container's directory in that hierarchy.
+    Hierarchies(Vec<(PathBuf, PathBuf)>),
 }
 
 /// Polls a cgroup file until it holds `want`. The kernel finishes freezing asynchronously and
@@ -40,7 +57,7 @@ pub trait CgroupManager {
 pub fn wait_for(file: &Path, want: &str) -> Result<()> {
     let mut delay = std::time::Duration::from_micros(100);
     for _ in 0..20 {
-        let now = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+        let now = read_file(file)?;
         if now.lines().any(|l| l.trim() == want) {
             return Ok(());
         }
@@ -109,19 +126,8 @@ pub fn resolve(mount: &Path, own: &str, rel: &Path) -> PathBuf {
     } else {
         Path::new(own).join(rel)
     };
-    let inner = inner.strip_prefix("/").unwrap_or(&inner);
     // ".." must not climb out of the hierarchy.
-    let mut clean = PathBuf::new();
-    for c in inner.components() {
-        match c {
-            std::path::Component::Normal(p) => clean.push(p),
-            std::path::Component::ParentDir => {
-                clean.pop();
-            }
-            _ => {}
-        }
-    }
-    mount.join(clean)
+    mount.join(crate::util::path::below_root(&inner))
 }
 
 /// Removes a cgroup directory and its descendants, deepest first. A cgroup whose last process
@@ -175,10 +181,19 @@ pub fn read_file(path: &Path) -> Result<String> {
         .with_ctx(|| format!("read {}", path.display()))
 }
 
+/// A control file's content, trimmed; None if it does not exist (a knob the kernel lacks, a
+/// controller not enabled, a cgroup gone).
+pub fn read_file_opt(path: &Path) -> Result<Option<String>> {
+    match read_file(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A number, as runc reads one from a cgroup file (see stats::parse_u64).
 pub fn read_u64(path: &Path) -> Result<u64> {
-    let v = read_file(path)?;
-    v.parse()
-        .map_err(|_| Error::msg(format!("{}: not a number: {v:?}", path.display())))
+    stats::parse_u64(&read_file(path)?, path)
 }
 
 /// A pids limit as pids.max takes it: a positive number, or "max" for any negative one.
@@ -233,7 +248,7 @@ pub fn rdma(
 }
 
 pub fn read_pids(file: &Path) -> Result<Vec<i32>> {
-    let text = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+    let text = read_file(file)?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 

@@ -5,7 +5,7 @@
 //! the ends runc's `events` stops at: the cgroup's removal on v1, its emptying on v2.
 
 use super::stats::{get, key_values};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -36,24 +36,8 @@ pub enum Watch {
 }
 
 impl Watch {
-    /// Watches the cgroups of a container, from the paths saved in its state.
-    pub fn new(paths: &[PathBuf]) -> Result<Watch> {
-        match paths {
-            [dir] if super::is_v2() => Self::v2(dir),
-            _ => {
-                let dir = paths
-                    .iter()
-                    .find(|d| {
-                        d.join("memory.oom_control").exists()
-                            && !d.join("cgroup.controllers").exists()
-                    })
-                    .ok_or_else(|| Error::msg("memory controller missing"))?;
-                Self::v1(dir)
-            }
-        }
-    }
-
-    fn v1(dir: &Path) -> Result<Watch> {
+    /// v1: `dir` is the container's directory in the memory hierarchy.
+    pub(super) fn v1(dir: &Path) -> Result<Watch> {
         let path = dir.join("memory.oom_control");
         let oom_control = File::open(&path).with_ctx(|| format!("open {}", path.display()))?;
         let efd =
@@ -70,7 +54,7 @@ impl Watch {
         })
     }
 
-    fn v2(dir: &Path) -> Result<Watch> {
+    pub(super) fn v2(dir: &Path) -> Result<Watch> {
         let inotify =
             Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ctx("inotify_init")?;
         let watch = |file: &str| {
@@ -156,17 +140,15 @@ impl Watch {
 
 fn oom_kills(dir: &Path) -> Result<u64> {
     let p = dir.join("memory.events");
-    let text = std::fs::read_to_string(&p).with_ctx(|| format!("read {}", p.display()))?;
-    Ok(get(&key_values(&text, &p)?, "oom_kill"))
+    Ok(get(&key_values(&super::read_file(&p)?, &p)?, "oom_kill"))
 }
 
 /// Whether the cgroup still has processes; a removed cgroup has none.
 fn populated(dir: &Path) -> Result<bool> {
     let p = dir.join("cgroup.events");
-    match std::fs::read_to_string(&p) {
-        Ok(text) => Ok(get(&key_values(&text, &p)?, "populated") > 0),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).with_ctx(|| format!("read {}", p.display())),
+    match super::read_file_opt(&p)? {
+        Some(text) => Ok(get(&key_values(&text, &p)?, "populated") > 0),
+        None => Ok(false),
     }
 }
 

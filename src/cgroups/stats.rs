@@ -2,7 +2,7 @@
 //! `types.Stats` (what `runc events` prints): the same key names and order, and the same zero
 //! values left out (Go's `omitempty`: zero numbers, empty lists and maps; never a nested struct).
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -153,15 +153,6 @@ pub struct Hugetlb {
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
-}
-
-/// The stats of a container from the cgroup directories saved in its state.
-pub fn read(paths: &[PathBuf]) -> Result<Stats> {
-    match paths {
-        [one] if super::is_v2() => v2(one),
-        _ => v1(paths),
-    }
-    .ctx("unable to get container cgroup stats")
 }
 
 /// cgroup v1: each controller in the directory of its own hierarchy. The cgroup2 directory of a
@@ -594,21 +585,15 @@ fn invalid(what: &str, path: &Path) -> Error {
 }
 
 fn read_text(d: &Path, file: &str) -> Result<String> {
-    let p = d.join(file);
-    std::fs::read_to_string(&p).with_ctx(|| format!("read {}", p.display()))
+    super::read_file(&d.join(file))
 }
 
-/// The file's text, or None if it does not exist.
 fn read_opt(d: &Path, file: &str) -> Result<Option<String>> {
-    match read_text(d, file) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::read_file_opt(&d.join(file))
 }
 
 fn read_u64(d: &Path, file: &str) -> Result<u64> {
-    parse_u64(&read_text(d, file)?, &d.join(file))
+    super::read_u64(&d.join(file))
 }
 
 fn read_u64_opt(d: &Path, file: &str) -> Result<u64> {

@@ -1,7 +1,11 @@
 //! cgroup v1: one directory per mounted hierarchy (cpu, memory, pids, name=systemd, ...).
 
 use super::devices::Rules;
-use super::{read_file, read_pids, read_u64, remove_tree, resolve, write_file, CgroupManager};
+use super::oom::Watch;
+use super::stats::Stats;
+use super::{
+    read_file, read_pids, read_u64, remove_tree, resolve, write_file, CgroupManager, MountLayout,
+};
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxResources};
 use std::path::{Path, PathBuf};
@@ -239,6 +243,36 @@ impl CgroupManager for V1 {
         let want = if frozen { "FROZEN" } else { "THAWED" };
         write_file(&d.join("freezer.state"), want)?;
         super::wait_for(&d.join("freezer.state"), want)
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        super::stats::v1(&self.dirs)
+    }
+
+    fn oom_watch(&self) -> Result<Watch> {
+        // The cgroup2 directory of a hybrid host has no memory.oom_control, but be sure.
+        let dir = self
+            .dirs
+            .iter()
+            .find(|d| {
+                d.join("memory.oom_control").exists() && !d.join("cgroup.controllers").exists()
+            })
+            .ok_or_else(|| Error::msg("memory controller missing"))?;
+        Watch::v1(dir)
+    }
+
+    fn mount_layout(&self) -> MountLayout {
+        // The hierarchy's mount point is the first component below /sys/fs/cgroup.
+        let list = self
+            .dirs
+            .iter()
+            .filter_map(|dir| {
+                let rel = dir.strip_prefix(super::CGROUP_ROOT).ok()?;
+                let name = rel.components().next()?;
+                Some((PathBuf::from(name.as_os_str()), dir.clone()))
+            })
+            .collect();
+        MountLayout::Hierarchies(list)
     }
 }
 

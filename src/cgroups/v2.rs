@@ -1,7 +1,11 @@
 //! cgroup v2: one directory in the unified hierarchy.
 
 use super::devices::Rules;
-use super::{bpf, read_file, read_u64, remove_tree, resolve, write_file, CgroupManager};
+use super::oom::Watch;
+use super::stats::Stats;
+use super::{
+    bpf, read_file, read_u64, remove_tree, resolve, write_file, CgroupManager, MountLayout,
+};
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::collections::HashMap;
@@ -128,6 +132,18 @@ impl CgroupManager for V2 {
             &self.path.join("cgroup.events"),
             if frozen { "frozen 1" } else { "frozen 0" },
         )
+    }
+
+    fn stats(&self) -> Result<Stats> {
+        super::stats::v2(&self.path)
+    }
+
+    fn oom_watch(&self) -> Result<Watch> {
+        Watch::v2(&self.path)
+    }
+
+    fn mount_layout(&self) -> MountLayout {
+        MountLayout::Unified(self.path.clone())
     }
 }
 

@@ -5,14 +5,16 @@
 //! rootfs, and mounts go onto /proc/self/fd/N of the handle so a symlink swapped in by the
 //! container cannot redirect them to the host (CVE-2021-30465 and relatives).
 
+use crate::cgroups::MountLayout;
 use crate::error::{Context, Error, Result};
+use crate::util::path::below_root;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// A handle on the rootfs directory through which every path inside is resolved.
 pub struct Root {
@@ -22,21 +24,6 @@ pub struct Root {
 
 fn fd_path(fd: BorrowedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
-/// Path components below "/", with "." and ".." resolved lexically so nothing can climb out.
-fn inner_components(path: &Path) -> Vec<&std::ffi::OsStr> {
-    let mut out = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 fn how(flags: OFlag) -> OpenHow {
@@ -61,7 +48,7 @@ impl Root {
 
     /// Opens `path` inside the root (O_PATH), symlinks resolved as if the root were "/".
     pub fn resolve(&self, path: &Path) -> Result<OwnedFd> {
-        let rel: PathBuf = inner_components(path).iter().collect();
+        let rel = below_root(path);
         let rel = if rel.as_os_str().is_empty() {
             PathBuf::from(".")
         } else {
@@ -83,7 +70,8 @@ impl Root {
             Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {}
             r => return r,
         }
-        let comps = inner_components(path);
+        let rel = below_root(path);
+        let comps: Vec<_> = rel.iter().collect();
         let mut cur = openat2(
             self.fd.as_fd(),
             ".",
@@ -466,35 +454,38 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
         & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
     let target = root.mkdir_all(dest, false)?;
-    if crate::cgroups::is_v2() {
-        let t = fd_path(target.as_fd());
-        if plan.cgroupns {
-            mount(
-                Some("cgroup2"),
-                t.as_str(),
-                Some("cgroup2"),
-                opts.flags,
-                None::<&str>,
-            )
-            .ctx("mount cgroup2")?;
-        } else if let Some(p) = plan.cgroup_paths.first() {
-            mount(
-                Some(p),
-                t.as_str(),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .ctx("bind cgroup")?;
-            if ro {
-                remount_keep_locked(
-                    root.resolve(dest)?.as_fd(),
-                    MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-                )?;
+    let hierarchies = match crate::cgroups::from_paths(plan.cgroup_paths.to_vec()).mount_layout() {
+        MountLayout::Hierarchies(h) => h,
+        MountLayout::Unified(p) => {
+            let t = fd_path(target.as_fd());
+            if plan.cgroupns {
+                mount(
+                    Some("cgroup2"),
+                    t.as_str(),
+                    Some("cgroup2"),
+                    opts.flags,
+                    None::<&str>,
+                )
+                .ctx("mount cgroup2")?;
+            } else {
+                mount(
+                    Some(&p),
+                    t.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .ctx("bind cgroup")?;
+                if ro {
+                    remount_keep_locked(
+                        root.resolve(dest)?.as_fd(),
+                        MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                    )?;
+                }
             }
+            return Ok(());
         }
-        return Ok(());
-    }
+    };
     mount(
         Some("tmpfs"),
         fd_path(target.as_fd()).as_str(),
@@ -503,16 +494,8 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
         Some("mode=755"),
     )
     .ctx("mount tmpfs for cgroups")?;
-    for dir in plan.cgroup_paths {
-        // <mount>/<container path>: the hierarchy's mount point is the first component below
-        // /sys/fs/cgroup.
-        let Ok(rel) = dir.strip_prefix(crate::cgroups::CGROUP_ROOT) else {
-            continue;
-        };
-        let Some(name) = rel.components().next() else {
-            continue;
-        };
-        let name = Path::new(name.as_os_str());
+    for (name, dir) in &hierarchies {
+        let name = name.as_path();
         let sub = dest.join(name);
         let t = root.mkdir_all(&sub, false)?;
         let tp = fd_path(t.as_fd());
@@ -859,12 +842,6 @@ mod tests {
         let o = parse_mount_options(&["rbind".into(), "ro".into(), "rw".into(), "rprivate".into()]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert_eq!(o.propagation, [MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
-    }
-
-    #[test]
-    fn components_cannot_climb_out() {
-        let c = inner_components(Path::new("/../../etc/./passwd"));
-        assert_eq!(c, ["etc", "passwd"]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The last steps before the user's program runs, shared by the container's init and `exec`:
 //! rlimits, user and groups, capabilities, no_new_privs, cwd, the fds it keeps, and execve.
 
+use crate::container::sync::Channel;
 use crate::error::{Context, Error, Result};
-use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+use oci_spec::runtime::{Capabilities, LinuxSeccomp, PosixRlimitType, Process};
 use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,29 @@ pub struct Exec {
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The process's own setup, the same for the init and `exec`, in runc's order: rlimits, cwd,
+/// the program looked up with `env`, then user and capabilities and no_new_privs. Without
+/// no_new_privs, loading the seccomp filter needs CAP_SYS_ADMIN, so it is loaded here before
+/// the capabilities go; with it, the caller loads the filter as late as it can.
+pub fn setup(
+    p: &Process,
+    mut env: Vec<String>,
+    seccomp: Option<&LinuxSeccomp>,
+    setgroups_allowed: bool,
+    chan: &Channel,
+) -> Result<Exec> {
+    set_rlimits(p)?;
+    add_home(&mut env, p.user().uid());
+    enter_cwd(p.cwd())?;
+    let exec = prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
+    if let (Some(s), false) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
+        crate::init::seccomp::notify::load(s, chan)?;
+    }
+    set_user_and_caps(p, setgroups_allowed)?;
+    set_no_new_privs(p)?;
+    Ok(exec)
+}
 
 /// Finds args[0] the way Go's exec.LookPath does with the container's PATH, so the error text
 /// is the one runc's callers know.
@@ -33,7 +57,7 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
                     ))
             ))
         })?;
-        if meta.is_dir() || !crate::rootfs::is_executable(&p) {
+        if meta.is_dir() || !crate::init::rootfs::is_executable(&p) {
             return Err(Error::msg(format!("exec: {name:?}: permission denied")));
         }
         p
@@ -45,7 +69,7 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
         path_var
             .split(':')
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
-            .find(|p| crate::rootfs::is_executable(p))
+            .find(|p| crate::init::rootfs::is_executable(p))
             .ok_or_else(|| {
                 Error::msg(format!(
                     "exec: {name:?}: executable file not found in $PATH"
@@ -74,7 +98,7 @@ pub fn add_home(env: &mut Vec<String>, uid: u32) {
     if env.iter().any(|e| e.starts_with("HOME=")) {
         return;
     }
-    let home = crate::passwd::lookup("/etc/passwd", uid).map_or("/".to_string(), |(_, h)| h);
+    let home = crate::util::passwd::lookup("/etc/passwd", uid).map_or("/".to_string(), |(_, h)| h);
     env.push(format!("HOME={home}"));
 }
 

@@ -121,10 +121,6 @@ impl StateDir {
         }
     }
 
-    pub fn exists(&self) -> bool {
-        self.path.join(STATE_FILE).exists()
-    }
-
     /// Takes the container's lock; released when the returned guard is dropped.
     pub fn lock(&self) -> Result<Flock<OwnedFd>> {
         let fd = nix::fcntl::open(
@@ -256,13 +252,17 @@ impl State {
             status,
             pid: (status != Status::Stopped).then_some(self.pid),
             bundle: &self.bundle,
-            annotations: self
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
+            annotations: sorted(&self.annotations),
         }
     }
+}
+
+/// Annotations in key order, as Go's encoder writes a map.
+pub fn sorted(annotations: &HashMap<String, String>) -> BTreeMap<&str, &str> {
+    annotations
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// The runtime-spec's state of a container, with runc's field order and sorted annotations.

@@ -1,7 +1,7 @@
 //! What `state` and `list` print, in runc's shapes: Go's json.MarshalIndent with two spaces for
 //! `state`, a tabwriter table or a JSON array for `list`.
 
-use crate::state::{State, Status};
+use crate::container::state::{State, Status};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -30,11 +30,7 @@ impl<'a> ContainerState<'a> {
             bundle: &s.bundle,
             rootfs: &s.rootfs,
             created: &s.created,
-            annotations: s
-                .annotations
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
+            annotations: crate::container::state::sorted(&s.annotations),
             owner: &s.owner,
         }
     }

@@ -3,11 +3,12 @@
 //! cgroup goes away (see cgroups::oom for when that is). One thread: poll on a timerfd and the
 //! OOM watch's descriptor.
 
-use crate::cgroups::oom::{Notice, Watch};
-use crate::cgroups::stats::{self, Stats};
+use crate::cgroups;
+use crate::cgroups::oom::Notice;
+use crate::cgroups::stats::Stats;
 use crate::container;
+use crate::container::state::Status;
 use crate::error::{Context, Error, Result};
-use crate::state::Status;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
@@ -26,8 +27,13 @@ struct Event<'a> {
     data: Option<&'a Stats>,
 }
 
+pub fn run(root: &Path, e: &crate::cli::Events) -> anyhow::Result<i32> {
+    watch(root, &e.id, &e.interval, e.stats)?;
+    Ok(0)
+}
+
 /// Runs `events` for container `id`; `interval` is a Go duration ("5s", "100ms", "1m30s").
-pub fn run(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()> {
+fn watch(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()> {
     // runc's checks, in runc's order: the flag's syntax, the container, the interval's sign,
     // the container's status.
     let nanos = parse_go_duration(interval).ok_or_else(|| {
@@ -42,12 +48,13 @@ pub fn run(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()
     if state.status(&dir) == Status::Stopped {
         return Err(Error::msg(format!("container with id {id} is not running")));
     }
-    let paths = &state.cgroup_paths;
+    let cg = cgroups::from_paths(state.cgroup_paths.clone());
+    let stats = || cg.stats().ctx("unable to get container cgroup stats");
     let mut out = std::io::stdout().lock();
     if stats_only {
-        return emit(&mut out, "stats", id, Some(&stats::read(paths)?));
+        return emit(&mut out, "stats", id, Some(&stats()?));
     }
-    let mut watch = Watch::new(paths)?;
+    let mut watch = cg.oom_watch()?;
     let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_CLOEXEC).ctx("timerfd")?;
     let every = TimeSpec::from_duration(Duration::from_nanos(nanos as u64));
     timer
@@ -75,7 +82,7 @@ pub fn run(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()
         if tick {
             timer.wait().ctx("read timerfd")?;
             // As runc: a failed reading is logged and the stream goes on.
-            match stats::read(paths) {
+            match stats() {
                 Ok(s) => emit(&mut out, "stats", id, Some(&s))?,
                 Err(e) => log::error!("{e}"),
             }

@@ -7,6 +7,11 @@ use oci_spec::runtime::{
     LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources,
 };
 
+pub fn run(root: &std::path::Path, u: &Update) -> anyhow::Result<i32> {
+    crate::container::update(root, &u.id, &resources(u)?)?;
+    Ok(0)
+}
+
 /// go-units' RAMInBytes: a number with an optional binary unit (k, m, g, t, p; "b" optional).
 pub fn parse_bytes(s: &str) -> Result<i64> {
     let t = s.trim().to_ascii_lowercase();

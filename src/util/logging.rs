@@ -2,7 +2,7 @@
 //! (`{"level":"error","msg":"...","time":"..."}`), to `--log FILE` or stderr. containerd's shim
 //! reads the last JSON line of the log file to report why a command failed.
 
-use crate::timefmt::rfc3339_now_secs;
+use crate::util::timefmt::rfc3339_now_secs;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
@@ -59,10 +59,6 @@ impl Logger {
         } else {
             format!("time=\"{time}\" level={level} msg={}\n", quote_logfmt(msg))
         }
-    }
-
-    pub fn logs_to_file(&self) -> bool {
-        self.file.is_some()
     }
 }
 

@@ -52,7 +52,7 @@ fn run_hook(hook: &Hook, state_json: &str) -> Result<()> {
     }
     let status = match hook.timeout() {
         Some(t) if t > 0 => {
-            let pidfd = pidfd_open(child.id() as i32)?;
+            let pidfd = crate::util::pidfd::pidfd_open(child.id() as i32)?;
             let deadline = Instant::now() + Duration::from_secs(t as u64);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -111,15 +111,4 @@ fn read_all(f: &mut std::fs::File) -> String {
         let _ = f.read_to_string(&mut s);
     }
     s
-}
-
-pub fn pidfd_open(pid: i32) -> Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(nix::errno::Errno::last()).with_ctx(|| format!("pidfd_open {pid}"));
-    }
-    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }

@@ -53,7 +53,7 @@ pub fn wait_forwarding(sfd: &SignalFd, pid: i32, master: Option<&OwnedFd>) -> Re
     let mut master_open = master.is_some();
     let mut stdin_open = master.is_some();
     if let Some(m) = master {
-        crate::tty::copy_winsize(m.as_fd());
+        crate::container::tty::copy_winsize(m.as_fd());
     }
     loop {
         if let Some(code) = reap(target)? {
@@ -64,7 +64,7 @@ pub fn wait_forwarding(sfd: &SignalFd, pid: i32, master: Option<&OwnedFd>) -> Re
                     nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
                 )
                 .ctx("fcntl")?;
-                while crate::tty::pump(m.as_fd(), stdout.as_fd()) {
+                while crate::container::tty::pump(m.as_fd(), stdout.as_fd()) {
                     let mut fds = [PollFd::new(m.as_fd(), PollFlags::POLLIN)];
                     if poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) == 0 {
                         break;
@@ -97,10 +97,10 @@ pub fn wait_forwarding(sfd: &SignalFd, pid: i32, master: Option<&OwnedFd>) -> Re
         drop(fds);
         if let Some(m) = master {
             if m_ready {
-                master_open = crate::tty::pump(m.as_fd(), stdout.as_fd());
+                master_open = crate::container::tty::pump(m.as_fd(), stdout.as_fd());
             }
             if in_ready {
-                stdin_open = crate::tty::pump(stdin.as_fd(), m.as_fd());
+                stdin_open = crate::container::tty::pump(stdin.as_fd(), m.as_fd());
             }
         }
         if !sig_ready {
@@ -114,7 +114,7 @@ pub fn wait_forwarding(sfd: &SignalFd, pid: i32, master: Option<&OwnedFd>) -> Re
         let sig = info.ssi_signo as i32;
         match (sig, master) {
             (libc::SIGCHLD, _) => {}
-            (libc::SIGWINCH, Some(m)) => crate::tty::copy_winsize(m.as_fd()),
+            (libc::SIGWINCH, Some(m)) => crate::container::tty::copy_winsize(m.as_fd()),
             _ => {
                 if let Ok(s) = Signal::try_from(sig) {
                     // The process may be exiting at this moment; its status comes with SIGCHLD.

@@ -250,7 +250,7 @@ impl Supported {
                     .map(|f| f.to_string())
                     .collect(),
             ),
-            libseccomp_version: crate::seccomp::library_version(),
+            libseccomp_version: crate::init::seccomp::library_version(),
             apparmor: false,
             selinux: false,
             intel_rdt: false,
@@ -329,6 +329,11 @@ struct Enabled {
 #[derive(Serialize)]
 struct MountExtensions {
     idmap: Enabled,
+}
+
+pub fn run() -> anyhow::Result<i32> {
+    println!("{}", features_json(&Supported::current()));
+    Ok(0)
 }
 
 /// The `features` JSON document (4-space indent, no trailing newline: print it with `println!`).

@@ -2,14 +2,20 @@
 //! binary's code (no re-exec) in the container's namespaces, stays non-dumpable so nothing in the
 //! container can reach it through /proc, and reports every failure to the parent in words.
 
+pub mod exec;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+
+use crate::container::namespaces::Plan;
+use crate::container::state::{sorted, OciState, Status};
 use crate::error::{Context, Error, Result};
-use crate::namespaces::Plan;
-use crate::process;
-use crate::rootfs::{self, RootfsPlan};
-use crate::sync::{Channel, Msg};
+
+use crate::container::sync::{Channel, Msg};
 use nix::sched::CloneFlags;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Spec;
+use rootfs::RootfsPlan;
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -44,7 +50,7 @@ pub struct InitArgs<'a> {
 /// (the parent writes its maps), unshares the rest and forks the init. Never returns.
 pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
     let r = (|| -> Result<i32> {
-        crate::namespaces::join(&args.plan.join)?;
+        crate::container::namespaces::join(&args.plan.join)?;
         if args.plan.creates(CloneFlags::CLONE_NEWUSER) {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx("unshare user namespace")?;
             chan.send(&Msg::Maps(nix::unistd::getpid().as_raw()))?;
@@ -57,7 +63,7 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
         }
         // CLONE_PARENT: the init is husk's own child, so `run` can wait for it even without
         // being a subreaper.
-        crate::namespaces::clone(CloneFlags::CLONE_PARENT)
+        crate::container::namespaces::clone(CloneFlags::CLONE_PARENT)
     })();
     match r {
         Ok(0) => init_main(args, chan),
@@ -119,24 +125,60 @@ fn fail(chan: &Channel, e: Error) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
+/// The init's phases, top to bottom. The parent puts us in our cgroup while we build the rootfs;
+/// a new cgroup namespace, the hooks and the execve wait for that.
+fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    enter_namespaces(&args, chan)?;
+    // runc's in-container hooks report the init's pid as seen in its own pid namespace.
+    let own_pid = nix::unistd::getpid().as_raw();
+    let root = build_rootfs(&args)?;
+    if !args.plan.new_cgroup {
+        chan.wait_go()?;
+    }
+    creation_hooks(&args, chan, own_pid)?;
+    rootfs::enter(&root, args.no_pivot)?;
+    drop(root);
+
     let spec = args.spec;
-    let linux = spec.linux().as_ref();
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::msg("process: missing"))?;
+    container_settings(spec, args.plan, process, args.console.take())?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let (exec, late_filter) = prepare_process(process, &args.extra_env, seccomp, chan)?;
+
+    chan.send(&Msg::Ready)?;
+    // The fifo stays open until execve closes it: `start` learns from that that the user's
+    // program has started.
+    let _fifo = wait_for_start(args.gate, chan)?;
+    if let Some(hooks) = spec.hooks() {
+        let state = hook_state(spec, args.id, &args.bundle, own_pid, Status::Created);
+        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
+    }
+    process::close_fds_on_exec(args.keep_fds)?;
+    if let Some(s) = late_filter {
+        crate::init::seccomp::load(s)?;
+    }
+    Err(process::execve(&exec))
+}
+
+/// Becomes root of a new user namespace (once the parent has written our id maps), makes the
+/// cgroup namespace (once the parent has put us in our cgroup) and joins a session keyring.
+fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<()> {
     let plan = args.plan;
-    let userns = plan.has(CloneFlags::CLONE_NEWUSER);
     if plan.creates(CloneFlags::CLONE_NEWUSER) && !plan.two_stage() {
         // The parent writes our id maps.
         chan.wait_go()?;
     }
-    if userns {
+    if plan.has(CloneFlags::CLONE_NEWUSER) {
         let root_gid = nix::unistd::Gid::from_raw(0);
         let root_uid = nix::unistd::Uid::from_raw(0);
         nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx("setgid 0 in user namespace")?;
         nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
     }
-    // While the parent puts us in our cgroup we set up the rootfs. A new cgroup namespace is
-    // rooted where we are when we make it, so then we wait first.
+    // A new cgroup namespace is rooted where we are when we make it, so then we wait first.
     if plan.new_cgroup {
         chan.wait_go()?;
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
@@ -144,9 +186,13 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     if !args.no_new_keyring {
         join_session_keyring(args.id);
     }
-    // runc's in-container hooks report the init's pid as seen in its own pid namespace.
-    let own_pid = nix::unistd::getpid().as_raw();
+    Ok(())
+}
 
+/// Mounts, devices and the process's cwd under the rootfs, not yet pivoted into.
+fn build_rootfs(args: &InitArgs) -> Result<rootfs::Root> {
+    let spec = args.spec;
+    let linux = spec.linux().as_ref();
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .map(|p| {
@@ -168,8 +214,8 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
             bundle: &args.bundle,
             propagation,
             cgroup_paths: &args.cgroup_paths,
-            cgroupns: plan.has(CloneFlags::CLONE_NEWCGROUP),
-            userns,
+            cgroupns: args.plan.has(CloneFlags::CLONE_NEWCGROUP),
+            userns: args.plan.has(CloneFlags::CLONE_NEWUSER),
             devices,
         },
     )?;
@@ -177,27 +223,35 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     if let Some(p) = spec.process() {
         root.mkdir_all(p.cwd(), false)?;
     }
-    if !plan.new_cgroup {
-        chan.wait_go()?;
-    }
+    Ok(root)
+}
+
+/// The prestart and createRuntime hooks (run by the parent, at our request), then the
+/// createContainer hooks, here, before the pivot.
+fn creation_hooks(args: &InitArgs, chan: &Channel, own_pid: i32) -> Result<()> {
     if args.parent_hooks {
         chan.send(&Msg::Hooks)?;
         chan.wait_go()?;
     }
-    if let Some(hooks) = spec.hooks() {
-        let state = hook_state(spec, args.id, &args.bundle, own_pid, "creating");
-        crate::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
+    if let Some(hooks) = args.spec.hooks() {
+        let state = hook_state(args.spec, args.id, &args.bundle, own_pid, Status::Creating);
+        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
     }
-    rootfs::enter(&root, args.no_pivot)?;
-    drop(root);
+    Ok(())
+}
 
+/// What the container sets up inside its rootfs: its session and console, hostname and
+/// domainname, sysctls, then masked and read-only paths.
+fn container_settings(
+    spec: &Spec,
+    plan: &Plan,
+    process: &oci_spec::runtime::Process,
+    console: Option<OwnedFd>,
+) -> Result<()> {
+    let linux = spec.linux().as_ref();
     nix::unistd::setsid().ctx("setsid")?;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::msg("process: missing"))?;
     if process.terminal().unwrap_or(false) {
-        if let Some(sock) = &args.console {
+        if let Some(sock) = &console {
             setup_console(
                 sock,
                 process.console_size().map(|b| (b.height(), b.width())),
@@ -205,7 +259,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
             )?;
         }
     }
-    drop(args.console);
+    drop(console);
     if plan.has(CloneFlags::CLONE_NEWUTS) {
         if let Some(h) = spec.hostname() {
             nix::unistd::sethostname(h).with_ctx(|| format!("hostname: sethostname {h}"))?;
@@ -219,7 +273,7 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
         .into_iter()
         .flatten()
     {
-        crate::procfs::write(&format!("sys/{}", k.replace('.', "/")), v)
+        crate::security::procfs::write(&format!("sys/{}", k.replace('.', "/")), v)
             .with_ctx(|| format!("linux.sysctl: write {k}"))?;
     }
     let empty = Vec::new();
@@ -235,51 +289,44 @@ fn setup(args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
             .and_then(|r| r.readonly())
             .unwrap_or(false),
     )?;
+    Ok(())
+}
 
-    process::set_rlimits(process)?;
+/// The process (process::setup), and a seccomp listener, which must reach `create` before it
+/// returns at Ready. Returns the program and the filter still to load, which comes as late as
+/// possible so that the profile has fewer of our syscalls to allow.
+fn prepare_process<'a>(
+    process: &oci_spec::runtime::Process,
+    extra_env: &[String],
+    seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    chan: &Channel,
+) -> Result<(process::Exec, Option<&'a oci_spec::runtime::LinuxSeccomp>)> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    env.extend(args.extra_env.iter().cloned());
-    process::add_home(&mut env, process.user().uid());
-    process::enter_cwd(process.cwd())?;
-    let exec = process::prepare_exec(process.args().as_deref().unwrap_or(&[]), &env)?;
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    let nnp = process.no_new_privileges().unwrap_or(false);
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps go (runc).
-    if let (Some(s), false) = (seccomp, nnp) {
-        crate::seccomp_notify::load(s, chan)?;
-    }
+    env.extend(extra_env.iter().cloned());
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
-    process::set_user_and_caps(process, true)?;
-    process::set_no_new_privs(process)?;
-    // A listener must reach `create` before it returns at Ready; otherwise the filter comes
-    // as late as possible, so that the profile has fewer of our syscalls to allow.
-    let notify = seccomp.filter(|s| nnp && crate::seccomp_notify::used(s));
+    let exec = process::setup(process, env, seccomp, true, chan)?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // A listener must reach `create` before it returns at Ready.
+    let notify = seccomp.filter(|s| nnp && crate::init::seccomp::notify::used(s));
     if let Some(s) = notify {
-        crate::seccomp_notify::load(s, chan)?;
+        crate::init::seccomp::notify::load(s, chan)?;
     }
+    let late = seccomp.filter(|_| nnp && notify.is_none());
+    Ok((exec, late))
+}
 
-    chan.send(&Msg::Ready)?;
-    // The fifo stays open until execve closes it: `start` learns from that that the user's
-    // program has started.
-    let _fifo = match args.gate {
+/// Waits for `start`: on the exec fifo (`create`) or for the parent's go-ahead (`run`).
+fn wait_for_start(gate: Gate, chan: &Channel) -> Result<Option<OwnedFd>> {
+    match gate {
         Gate::Fifo(fd) => {
             wait_fifo(&fd)?;
-            Some(fd)
+            Ok(Some(fd))
         }
         Gate::Parent => {
             chan.wait_go()?;
-            None
+            Ok(None)
         }
-    };
-    if let Some(hooks) = spec.hooks() {
-        let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
-        crate::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
-    process::close_fds_on_exec(args.keep_fds)?;
-    if let (Some(s), true, None) = (seccomp, nnp, notify) {
-        crate::seccomp::load(s)?;
-    }
-    Err(process::execve(&exec))
 }
 
 /// Blocks until `husk start` writes to the exec fifo. The init holds the fifo open for reading
@@ -314,18 +361,19 @@ fn wait_fifo(fd: &OwnedFd) -> Result<()> {
     }
 }
 
-fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: &str) -> String {
-    let mut v = serde_json::json!({
-        "ociVersion": spec.version(),
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-    });
-    if let Some(a) = spec.annotations() {
-        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
-    }
-    v.to_string()
+/// The state the in-container hooks receive: the container's own, before it is saved.
+fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: Status) -> String {
+    let empty = std::collections::HashMap::new();
+    let state = OciState {
+        oci_version: spec.version(),
+        id,
+        status,
+        pid: Some(pid),
+        bundle,
+        annotations: sorted(spec.annotations().as_ref().unwrap_or(&empty)),
+    };
+    // Fails only for a bundle path that is not UTF-8.
+    serde_json::to_string(&state).unwrap_or_default()
 }
 
 fn join_session_keyring(id: &str) {

@@ -3,15 +3,15 @@
 //! nothing behind: the init is killed, its cgroup and state directory removed.
 
 use crate::cgroups::{self, CgroupManager};
+use crate::container::namespaces::{self, Plan};
+use crate::container::state::{State, StateDir, Status};
+use crate::container::sync::{self, Msg};
 use crate::error::{Context, Error, Result};
 use crate::init::{self, Gate, InitArgs};
-use crate::namespaces::{self, Plan};
-use crate::state::{State, StateDir, Status};
-use crate::sync::{self, Msg};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
-use oci_spec::runtime::Spec;
-use std::os::fd::{AsFd, OwnedFd};
+use oci_spec::runtime::{Linux, Spec};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub struct CreateOptions<'a> {
@@ -173,7 +173,7 @@ fn validate_linux(spec: &Spec) -> Result<()> {
         ));
     }
     if let Some(s) = linux.seccomp() {
-        crate::seccomp_notify::check(s)?;
+        crate::init::seccomp::notify::check(s)?;
     }
     if let Some(h) = spec.hostname() {
         if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
@@ -233,21 +233,6 @@ fn validate_sysctl(key: &str, spec: &Spec, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// "." and ".." resolved without touching the filesystem, as Go's filepath.Clean does.
-fn clean(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Undoes a create that failed part-way.
 struct Undo<'a> {
     dir: &'a StateDir,
@@ -277,7 +262,68 @@ impl Drop for Undo<'_> {
     }
 }
 
+/// What `prepare` learnt from the bundle, before anything exists on the host.
+struct Prepared {
+    dir: StateDir,
+    bundle: PathBuf,
+    spec: Spec,
+    rootfs: PathBuf,
+    plan: Plan,
+}
+
+/// `create`, one phase a function: read and check the bundle; record the container and make its
+/// cgroup; clone the init; write its id maps; put it in its cgroup; serve its setup (hooks,
+/// seccomp listener) until it is ready; save the state as created. Until the end, the undo
+/// removes whatever a failed phase leaves behind.
 pub fn create(o: &CreateOptions) -> Result<Created> {
+    let p = prepare(o)?;
+    let linux = p
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::msg("linux: missing"))?;
+    let terminal = p
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (console, console_parent) =
+        crate::container::tty::console_ends(o.console_socket, terminal, o.foreground)?;
+
+    p.dir.create(o.id)?;
+    let mut undo = Undo {
+        dir: &p.dir,
+        cgroup: None,
+        pids: vec![],
+        armed: true,
+    };
+    let (mut state, cgroup_paths) = save_creating(o, &p, linux, &mut undo)?;
+    let gate = exec_gate(&p.dir, o.for_run)?;
+    let args = init_args(o, &p, cgroup_paths, console, gate);
+    let (chan, first) = clone_init(args, &p.plan, &mut undo)?;
+    let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
+    join_cgroup(&chan, &undo, init_pid)?;
+
+    state.pid = init_pid;
+    state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
+    state.hooks = p.spec.hooks().clone();
+    serve_init(&chan, &p, linux, &state, init_pid)?;
+    crate::util::fault::point("ready");
+    save_created(o, &p, linux, &mut state)?;
+    undo.armed = false;
+    drop(undo);
+    Ok(Created {
+        state,
+        dir: p.dir,
+        chan: o.for_run.then_some(chan),
+        console: console_parent,
+    })
+}
+
+/// Reads and checks the bundle; nothing exists on the host yet. Re-executes from a sealed copy
+/// of husk when the container could reach our binary (CVE-2019-5736).
+fn prepare(o: &CreateOptions) -> Result<Prepared> {
     let dir = StateDir::new(o.root, o.id)?;
     let bundle =
         std::fs::canonicalize(o.bundle).with_ctx(|| format!("chdir {}", o.bundle.display()))?;
@@ -293,7 +339,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         bundle.join(root_path)
     };
     validate(&spec, &rootfs)?;
-    let rootfs = clean(&rootfs);
+    let rootfs = crate::util::path::clean(&rootfs);
     if std::fs::canonicalize(&rootfs).ok().as_ref() != Some(&rootfs) {
         return Err(Error::msg(
             "invalid rootfs: not an absolute path, or a symlink",
@@ -308,28 +354,29 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .process()
         .as_ref()
         .and_then(|p| p.capabilities().as_ref());
-    if crate::sealed::exposed(caps, plan.creates(CloneFlags::CLONE_NEWUSER)) {
-        crate::sealed::reexec()?;
+    if crate::security::sealed::exposed(caps, plan.creates(CloneFlags::CLONE_NEWUSER)) {
+        crate::security::sealed::reexec()?;
     }
+    Ok(Prepared {
+        dir,
+        bundle,
+        spec,
+        rootfs,
+        plan,
+    })
+}
 
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    let (console, console_parent) =
-        crate::tty::console_ends(o.console_socket, terminal, o.foreground)?;
-
-    dir.create(o.id)?;
-    let mut undo = Undo {
-        dir: &dir,
-        cgroup: None,
-        pids: vec![],
-        armed: true,
-    };
+/// Records the container as "creating" and makes its cgroup with every limit set, before the
+/// init exists. Returns the state and the cgroup's directories.
+fn save_creating(
+    o: &CreateOptions,
+    p: &Prepared,
+    linux: &Linux,
+    undo: &mut Undo,
+) -> Result<(State, Vec<PathBuf>)> {
     // Owned by the undo from the start: a limit the kernel refuses must not leave the
     // directories behind.
-    crate::fault::point("mkdir");
+    crate::util::fault::point("mkdir");
     let cg = &**undo.cgroup.insert(cgroups::for_container(
         linux.cgroups_path().as_deref(),
         o.id,
@@ -338,24 +385,24 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // `delete` finds the cgroups through it, and `state` calls the container "creating" for as
     // long as this process lives.
     let me = nix::unistd::getpid().as_raw();
-    let mut state = State {
+    let state = State {
         id: o.id.to_string(),
         pid: me,
-        pid_start: crate::state::process_start_time(me).unwrap_or(0),
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: crate::timefmt::rfc3339_now(),
+        pid_start: crate::container::state::process_start_time(me).unwrap_or(0),
+        bundle: p.bundle.clone(),
+        rootfs: p.rootfs.clone(),
+        created: crate::util::timefmt::rfc3339_now(),
         owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
+        annotations: p.spec.annotations().clone().unwrap_or_default(),
         paused: false,
         cgroup_paths: cg.paths(),
-        shared_pidns: !plan.creates(CloneFlags::CLONE_NEWPID),
+        shared_pidns: !p.plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: None,
-        ociversion: spec.version().clone(),
+        ociversion: p.spec.version().clone(),
         creating: true,
     };
-    dir.save(&state)?;
-    crate::fault::point("state");
+    p.dir.save(&state)?;
+    crate::util::fault::point("state");
     cg.create()?;
     // Limits and device rules are complete before the init joins: it may be creating device
     // nodes at that moment, and a half-written device list would refuse them.
@@ -364,44 +411,53 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         resources.set_devices(Some(vec![]));
     }
     cg.set(&resources)?;
-    crate::fault::point("cgroup");
-    let cgroup_paths = cg.paths();
+    crate::util::fault::point("cgroup");
+    Ok((state, cg.paths()))
+}
 
-    let gate = if o.for_run {
-        Gate::Parent
-    } else {
-        let fifo = dir.fifo();
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-            .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
-        let fd = nix::fcntl::open(
-            &fifo,
-            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_ctx(|| format!("open {}", fifo.display()))?;
-        Gate::Fifo(fd)
-    };
+/// How the init will wait for `start`: `run` releases it over the channel, `create` leaves it
+/// reading the exec fifo.
+fn exec_gate(dir: &StateDir, for_run: bool) -> Result<Gate> {
+    if for_run {
+        return Ok(Gate::Parent);
+    }
+    let fifo = dir.fifo();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_ctx(|| format!("open {}", fifo.display()))?;
+    Ok(Gate::Fifo(fd))
+}
 
-    let listen_fds: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+/// Everything the init takes with it across the clone.
+fn init_args<'a>(
+    o: &'a CreateOptions,
+    p: &'a Prepared,
+    cgroup_paths: Vec<PathBuf>,
+    console: Option<OwnedFd>,
+    gate: Gate,
+) -> InitArgs<'a> {
+    let listen_fds = crate::util::fds::listen_fds();
     let mut extra_env = Vec::new();
     if listen_fds > 0 {
         extra_env.push(format!("LISTEN_FDS={listen_fds}"));
         extra_env.push("LISTEN_PID=1".to_string());
     }
-    let hooks = spec.hooks().as_ref();
+    let hooks = p.spec.hooks().as_ref();
     let parent_hooks = hooks.is_some_and(|h| {
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
-    let args = InitArgs {
-        spec: &spec,
-        rootfs: rootfs.clone(),
-        bundle: bundle.clone(),
-        plan: &plan,
-        cgroup_paths: cgroup_paths.clone(),
+    InitArgs {
+        spec: &p.spec,
+        rootfs: p.rootfs.clone(),
+        bundle: p.bundle.clone(),
+        plan: &p.plan,
+        cgroup_paths,
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         id: o.id,
@@ -410,8 +466,12 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         console,
         gate,
         parent_hooks,
-    };
+    }
+}
 
+/// Clones the init, or, when namespaces are joined by path, the intermediate process that forks
+/// it. In the child this never returns. Returns our end of the channel and the child's pid.
+fn clone_init(args: InitArgs, plan: &Plan, undo: &mut Undo) -> Result<(sync::Channel, i32)> {
     let (parent, child) = sync::pair()?;
     let two_stage = plan.two_stage();
     let first = namespaces::clone(if two_stage {
@@ -431,64 +491,81 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     // The parent keeps none of the container's fds (fifo, console).
     drop(args);
     undo.pids.push(first);
-    crate::fault::point("clone");
+    crate::util::fault::point("clone");
+    Ok((parent, first))
+}
 
+/// Writes the id maps of a new user namespace (as root on the host) and learns the init's pid,
+/// which the intermediate process sends before it exits.
+fn init_pid(
+    chan: &sync::Channel,
+    first: i32,
+    plan: &Plan,
+    linux: &Linux,
+    undo: &mut Undo,
+) -> Result<i32> {
     let uids = linux.uid_mappings().as_deref().unwrap_or(&[]);
     let gids = linux.gid_mappings().as_deref().unwrap_or(&[]);
-    let init_pid = if two_stage {
-        loop {
-            match recv(&parent)? {
-                Msg::Maps(p) => {
-                    namespaces::write_id_maps(p, uids, gids)?;
-                    tell(&parent, &Msg::Go)?;
-                }
-                Msg::Pid(p) => break p,
-                other => {
-                    return Err(Error::msg(format!(
-                        "unexpected message from init: {other:?}"
-                    )))
-                }
-            }
-        }
-    } else {
+    if !plan.two_stage() {
         if plan.creates(CloneFlags::CLONE_NEWUSER) {
             namespaces::write_id_maps(first, uids, gids)?;
-            tell(&parent, &Msg::Go)?;
+            tell(chan, &Msg::Go)?;
         }
-        first
-    };
-    if two_stage {
-        nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None)
-            .ctx("wait for intermediate process")?;
-        undo.pids = vec![init_pid];
+        return Ok(first);
     }
+    let init_pid = loop {
+        match recv(chan)? {
+            Msg::Maps(p) => {
+                namespaces::write_id_maps(p, uids, gids)?;
+                tell(chan, &Msg::Go)?;
+            }
+            Msg::Pid(p) => break p,
+            other => {
+                return Err(Error::Protocol {
+                    from: "init",
+                    msg: format!("{other:?}"),
+                })
+            }
+        }
+    };
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(first), None)
+        .ctx("wait for intermediate process")?;
+    undo.pids = vec![init_pid];
+    Ok(init_pid)
+}
+
+/// Puts the init in its cgroup. The init sets up its rootfs meanwhile, and waits for this before
+/// anything that must happen inside the cgroup (cgroup namespace, hooks, exec).
+fn join_cgroup(chan: &sync::Channel, undo: &Undo, init_pid: i32) -> Result<()> {
     let cg = undo
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::msg("cgroup manager missing"))?;
-    // The init sets up its rootfs meanwhile, and waits for this before anything that must
-    // happen inside the cgroup (cgroup namespace, hooks, exec).
     cg.apply(init_pid)?;
-    crate::fault::point("apply");
-    tell(&parent, &Msg::Go)?;
+    crate::util::fault::point("apply");
+    tell(chan, &Msg::Go)
+}
 
-    let process = spec
-        .process()
-        .clone()
-        .ok_or_else(|| Error::msg("process: missing"))?;
-    state.pid = init_pid;
-    state.pid_start = crate::state::process_start_time(init_pid).unwrap_or(0);
-    state.hooks = spec.hooks().clone();
+/// Serves the init until it is ready: the prestart and createRuntime hooks run here, in the
+/// runtime's namespaces, and a seccomp listener goes to its agent.
+fn serve_init(
+    chan: &sync::Channel,
+    p: &Prepared,
+    linux: &Linux,
+    state: &State,
+    init_pid: i32,
+) -> Result<()> {
+    let hooks = p.spec.hooks().as_ref();
     loop {
-        match recv(&parent)? {
+        match recv(chan)? {
             Msg::Hooks => {
-                crate::fault::point("hooks");
+                crate::util::fault::point("hooks");
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
-                    crate::hooks::run_hooks(h.prestart().as_ref(), &s)?;
-                    crate::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
+                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s)?;
+                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
                 }
-                tell(&parent, &Msg::Go)?;
+                tell(chan, &Msg::Go)?;
             }
             Msg::Seccomp(fd) => {
                 let s = linux
@@ -496,37 +573,39 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
                     .as_ref()
                     .ok_or_else(|| Error::msg("unexpected seccomp listener from init"))?;
                 let st = state.oci_state(Status::Creating);
-                crate::seccomp_notify::deliver(s, &bundle, init_pid, fd, st)
+                crate::init::seccomp::notify::deliver(s, &p.bundle, init_pid, fd, st)
                     .ctx("unable to start container process")?;
-                tell(&parent, &Msg::Go)?;
+                tell(chan, &Msg::Go)?;
             }
-            Msg::Ready => break,
+            Msg::Ready => return Ok(()),
             other => {
-                return Err(Error::msg(format!(
-                    "unexpected message from init: {other:?}"
-                )))
+                return Err(Error::Protocol {
+                    from: "init",
+                    msg: format!("{other:?}"),
+                })
             }
         }
     }
-    crate::fault::point("ready");
-    dir.save_exec_base(&crate::state::ExecBase {
+}
+
+/// Saves what `exec` needs and the state as created, then the --pid-file.
+fn save_created(o: &CreateOptions, p: &Prepared, linux: &Linux, state: &mut State) -> Result<()> {
+    let process = p
+        .spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::msg("process: missing"))?;
+    p.dir.save_exec_base(&crate::container::state::ExecBase {
         process,
         seccomp: linux.seccomp().clone(),
     })?;
     state.creating = false;
-    dir.save(&state)?;
-    crate::fault::point("saved");
-    if let Some(p) = o.pid_file {
-        write_pid_file(p, init_pid)?;
+    p.dir.save(state)?;
+    crate::util::fault::point("saved");
+    if let Some(path) = o.pid_file {
+        write_pid_file(path, state.pid)?;
     }
-    undo.armed = false;
-    drop(undo);
-    Ok(Created {
-        state,
-        dir,
-        chan: o.for_run.then_some(parent),
-        console: console_parent,
-    })
+    Ok(())
 }
 
 /// Waits for the released init to exec the user's program: the channel is close-on-exec, so
@@ -534,12 +613,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
 pub fn wait_exec(chan: &sync::Channel) -> Result<()> {
     match chan.recv()? {
         None => Ok(()),
-        Some(Msg::Fail(m)) => Err(Error::msg(format!(
-            "unable to start container process: {m}"
-        ))),
-        Some(other) => Err(Error::msg(format!(
-            "unexpected message from init: {other:?}"
-        ))),
+        Some(Msg::Fail(m)) => Err(Error::StartFailed(m)),
+        Some(other) => Err(Error::Protocol {
+            from: "init",
+            msg: format!("{other:?}"),
+        }),
     }
 }
 
@@ -557,12 +635,10 @@ fn tell(chan: &sync::Channel, msg: &Msg) -> Result<()> {
 /// The next message from the init; its exit without a word is an error too.
 fn recv(chan: &sync::Channel) -> Result<Msg> {
     match chan.recv()? {
-        Some(Msg::Fail(m)) => Err(Error::msg(format!(
-            "unable to start container process: {m}"
-        ))),
+        Some(Msg::Fail(m)) => Err(Error::StartFailed(m)),
         Some(m) => Ok(m),
-        None => Err(Error::msg(
-            "unable to start container process: container init exited unexpectedly",
+        None => Err(Error::StartFailed(
+            "container init exited unexpectedly".into(),
         )),
     }
 }
@@ -581,273 +657,6 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .with_ctx(|| format!("--pid-file: write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_ctx(|| format!("--pid-file: rename to {}", path.display()))
-}
-
-pub fn open_existing(root: &Path, id: &str) -> Result<(StateDir, State)> {
-    let dir = StateDir::new(root, id).map_err(|_| Error::NotExist)?;
-    let state = dir.load()?;
-    Ok((dir, state))
-}
-
-/// Lets a created container's init run its program, then runs the poststart hooks.
-pub fn start(root: &Path, id: &str) -> Result<()> {
-    let (dir, state) = open_existing(root, id)?;
-    let _lock = dir.lock()?;
-    match state.status(&dir) {
-        Status::Created => {}
-        Status::Stopped => return Err(Error::msg("cannot start a container that has stopped")),
-        Status::Running => return Err(Error::msg("cannot start an already running container")),
-        Status::Paused => return Err(Error::msg("cannot start a container in the paused state")),
-        Status::Creating => {
-            return Err(Error::msg("cannot start a container that is being created"))
-        }
-    }
-    let fifo = dir.fifo();
-    let fd = nix::fcntl::open(
-        &fifo,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| match e {
-        nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
-        e => Error::Sys {
-            ctx: format!("open {}", fifo.display()),
-            errno: e,
-        },
-    })?;
-    nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
-    std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
-    let has_poststart = state
-        .hooks
-        .as_ref()
-        .and_then(|h| h.poststart().as_ref())
-        .is_some_and(|v| !v.is_empty());
-    if has_poststart {
-        wait_for_exec(&fd)?;
-    }
-    poststart(&state)
-}
-
-/// Waits until the init has exec'd the user's program: its fifo fd is close-on-exec, and our
-/// write end reports POLLERR once no reader is left.
-fn wait_for_exec(fifo_writer: &OwnedFd) -> Result<()> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    loop {
-        let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).ctx("wait for the container process to start"),
-        }
-    }
-}
-
-pub fn poststart(state: &State) -> Result<()> {
-    let Some(h) = &state.hooks else { return Ok(()) };
-    let s = state.spec_state(Status::Running);
-    if let Err(e) = crate::hooks::run_hooks(h.poststart().as_ref(), &s) {
-        // A failed poststart hook stops the container, as runc does.
-        if let Err(k) = signal_all(state, libc::SIGKILL, false) {
-            log::warn!("kill after failed poststart hook: {k}");
-        }
-        return Err(e);
-    }
-    Ok(())
-}
-
-pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
-    let (dir, state) = open_existing(root, id)?;
-    match state.status(&dir) {
-        // runc: signalling "all" processes of a stopped container is not an error.
-        Status::Stopped => return if all { Ok(()) } else { Err(Error::NotRunning) },
-        // The pid is that of the creating husk, not of the container.
-        Status::Creating => return Err(Error::NotRunning),
-        _ => {}
-    }
-    signal_all(&state, sig, all)
-}
-
-fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
-    let signal = Signal::try_from(sig).ctx("signal")?;
-    if all {
-        let cg = cgroups::from_paths(state.cgroup_paths.clone());
-        for pid in cg.pids()? {
-            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
-                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => return Err(e).with_ctx(|| format!("kill {pid}")),
-            }
-        }
-        return Ok(());
-    }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), signal) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::ESRCH) => Err(Error::NotRunning),
-        Err(e) => Err(e).ctx("kill"),
-    }
-}
-
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let (dir, state) = match open_existing(root, id) {
-        Ok(x) => x,
-        // runc: `delete --force` of a container that does not exist succeeds, and removes the
-        // directory of a create that died before it wrote its state.
-        Err(Error::NotExist) if force => {
-            return StateDir::new(root, id).map_or(Ok(()), |d| d.remove())
-        }
-        Err(e) => return Err(e),
-    };
-    let lock = dir.lock()?;
-    let status = state.status(&dir);
-    match status {
-        Status::Stopped => {}
-        Status::Created => stop_and_wait(&state)?,
-        Status::Creating if force => {
-            // Stop the creating husk (its pid is in the state), then delete what it made.
-            stop_and_wait(&State {
-                shared_pidns: false,
-                paused: false,
-                ..state
-            })?;
-            drop(lock);
-            return delete(root, id, force);
-        }
-        Status::Running | Status::Paused | Status::Creating => {
-            if !force {
-                return Err(Error::msg(format!(
-                    "cannot delete container {id} that is not stopped: {}",
-                    status.as_str()
-                )));
-            }
-            stop_and_wait(&state)?;
-        }
-    }
-    destroy(&state, &dir)
-}
-
-/// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
-/// for the init to be gone, through a pidfd rather than by polling /proc.
-fn stop_and_wait(state: &State) -> Result<()> {
-    let pidfd = match crate::hooks::pidfd_open(state.pid) {
-        Ok(fd) => Some(fd),
-        Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => None,
-        Err(e) => return Err(e),
-    };
-    signal_all(state, libc::SIGKILL, state.shared_pidns).or_else(|e| match e {
-        Error::NotRunning => Ok(()),
-        e => Err(e),
-    })?;
-    if state.paused {
-        // A frozen process cannot act on SIGKILL until thawed.
-        cgroups::from_paths(state.cgroup_paths.clone()).freeze(false)?;
-    }
-    if let Some(fd) = pidfd {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        loop {
-            match poll(&mut fds, PollTimeout::from(10_000u16)) {
-                Ok(0) => {
-                    return Err(Error::msg(format!(
-                        "container init {} did not exit after SIGKILL",
-                        state.pid
-                    )))
-                }
-                Ok(_) => break,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e).ctx("poll pidfd"),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Removes everything a stopped container holds and runs its poststop hooks.
-pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
-    let cg = cgroups::from_paths(state.cgroup_paths.clone());
-    if state.shared_pidns || state.creating {
-        // Processes left in the cgroup of a container without its own pid namespace, or by a
-        // create that died (its init may be waiting in the cgroup).
-        for pid in cg.pids().unwrap_or_default() {
-            // Already exiting processes are fine.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-    cg.destroy()?;
-    if let Some(h) = &state.hooks {
-        let s = state.spec_state(Status::Stopped);
-        // The spec: a failing poststop hook is logged, and the deletion goes on.
-        if let Err(e) = crate::hooks::run_hooks(h.poststop().as_ref(), &s) {
-            log::warn!("{e}");
-        }
-    }
-    dir.remove()
-}
-
-/// Freezes (pause) or thaws (resume) the container; the state file remembers which, so that
-/// `state` need not read the freezer.
-pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
-    let (dir, mut state) = open_existing(root, id)?;
-    let _lock = dir.lock()?;
-    match (state.status(&dir), paused) {
-        (Status::Running | Status::Created, true) => {}
-        (Status::Paused, false) => {}
-        (Status::Stopped, _) => return Err(Error::NotRunning),
-        (_, true) => return Err(Error::msg("container not running")),
-        (_, false) => return Err(Error::msg("container not paused")),
-    }
-    cgroups::from_paths(state.cgroup_paths.clone()).freeze(paused)?;
-    state.paused = paused;
-    dir.save(&state)
-}
-
-/// Applies new resource limits to a live container.
-pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
-    let (dir, state) = open_existing(root, id)?;
-    let _lock = dir.lock()?;
-    if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
-    }
-    cgroups::from_paths(state.cgroup_paths.clone()).set(r)
-}
-
-/// The pids of the container's processes, as the host sees them.
-pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
-    let (dir, state) = open_existing(root, id)?;
-    if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
-    }
-    cgroups::from_paths(state.cgroup_paths.clone()).pids()
-}
-
-/// The user who owns the container's state directory, by name, as `list` shows it.
-pub fn owner(root: &Path, id: &str) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(root.join(id)) else {
-        return String::new();
-    };
-    crate::passwd::lookup("/etc/passwd", meta.uid())
-        .map_or_else(|| meta.uid().to_string(), |(name, _)| name)
-}
-
-pub fn list(root: &Path) -> Result<Vec<(State, Status)>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(root) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e).with_ctx(|| format!("read {}", root.display())),
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(id) = name.to_str() else { continue };
-        let Ok(dir) = StateDir::new(root, id) else {
-            continue;
-        };
-        // A directory whose create is still under way has no state yet.
-        let Ok(state) = dir.load() else { continue };
-        let status = state.status(&dir);
-        out.push((state, status));
-    }
-    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! process exactly as the init does and execs. The child is non-dumpable from its first
 //! instruction, so the container cannot reach the husk binary through /proc/<pid>/exe.
 
-use crate::container::{open_existing, write_pid_file};
+use crate::container::create::write_pid_file;
+use crate::container::open_existing;
 use crate::error::{Context, Error, Result};
-use crate::process;
-use crate::state::Status;
-use crate::sync::{self, Msg};
+
+use crate::container::state::Status;
+use crate::container::sync::{self, Msg};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Capability, Process};
 use std::os::fd::OwnedFd;
@@ -157,13 +158,14 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         != std::fs::metadata("/proc/self/ns/user")
             .map(|m| m.ino())
             .ok();
-    if crate::sealed::exposed(o.container_caps, own_userns)
-        || crate::sealed::exposed(p.capabilities().as_ref(), own_userns)
+    if crate::security::sealed::exposed(o.container_caps, own_userns)
+        || crate::security::sealed::exposed(p.capabilities().as_ref(), own_userns)
     {
-        crate::sealed::reexec()?;
+        crate::security::sealed::reexec()?;
     }
     let tty = p.terminal().unwrap_or(false);
-    let (console, console_parent) = crate::tty::console_ends(o.console_socket, tty, !o.detach)?;
+    let (console, console_parent) =
+        crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let namespaces = open_namespaces(state.pid)?;
     let pidns = format!("/proc/{}/ns/pid", state.pid);
     if std::fs::metadata(&pidns).map(|m| m.ino()).ok()
@@ -181,15 +183,12 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    let listen_fds: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let listen_fds = crate::util::fds::listen_fds();
     let (parent, child) = sync::pair()?;
-    let pid = crate::namespaces::clone(CloneFlags::empty())?;
+    let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
         drop(parent);
-        let e = match child_main(
+        let e = match crate::init::exec::child_main(
             &p,
             &state.cgroup_paths,
             namespaces,
@@ -212,7 +211,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let sfd = if o.detach {
         None
     } else {
-        Some(crate::wait::block_signals()?)
+        Some(crate::container::wait::block_signals()?)
     };
     // The child's end closes on its successful execve.
     loop {
@@ -226,7 +225,9 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             Some(Msg::Seccomp(fd)) => {
                 let st = state.oci_state(Status::Running);
                 let delivered = match &o.seccomp {
-                    Some(s) => crate::seccomp_notify::deliver(s, Path::new("."), pid, fd, st),
+                    Some(s) => {
+                        crate::init::seccomp::notify::deliver(s, Path::new("."), pid, fd, st)
+                    }
                     None => Err(Error::msg("unexpected seccomp listener")),
                 };
                 if let Err(e) = delivered {
@@ -242,9 +243,10 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
                 parent.send(&Msg::Go)?;
             }
             Some(other) => {
-                return Err(Error::msg(format!(
-                    "unexpected message from exec: {other:?}"
-                )))
+                return Err(Error::Protocol {
+                    from: "exec",
+                    msg: format!("{other:?}"),
+                })
             }
         }
     }
@@ -256,58 +258,14 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         Some(sfd) => {
             let master = console_parent
                 .as_ref()
-                .map(crate::tty::recv_master)
+                .map(crate::container::tty::recv_master)
                 .transpose()?;
-            let raw = master.as_ref().map(|_| crate::tty::RawMode::enter());
-            let code = crate::wait::wait_forwarding(&sfd, pid, master.as_ref());
+            let raw = master
+                .as_ref()
+                .map(|_| crate::container::tty::RawMode::enter());
+            let code = crate::container::wait::wait_forwarding(&sfd, pid, master.as_ref());
             drop(raw);
             code
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn child_main(
-    p: &Process,
-    cgroup_paths: &[PathBuf],
-    namespaces: Vec<(OwnedFd, CloneFlags)>,
-    console: Option<OwnedFd>,
-    setgroups: bool,
-    keep_fds: u32,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-    chan: &sync::Channel,
-) -> Result<std::convert::Infallible> {
-    nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
-    for dir in cgroup_paths {
-        crate::cgroups::write_file(&dir.join("cgroup.procs"), "0")?;
-    }
-    for (fd, flag) in &namespaces {
-        nix::sched::setns(fd, *flag).with_ctx(|| format!("setns {flag:?}"))?;
-    }
-    drop(namespaces);
-    if let Some(sock) = &console {
-        nix::unistd::setsid().ctx("setsid")?;
-        crate::init::setup_console(
-            sock,
-            p.console_size().map(|b| (b.height(), b.width())),
-            false,
-        )?;
-    }
-    drop(console);
-    process::set_rlimits(p)?;
-    let mut env = p.env().clone().unwrap_or_default();
-    process::add_home(&mut env, p.user().uid());
-    process::enter_cwd(p.cwd())?;
-    let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    if let (Some(s), false) = (seccomp, nnp) {
-        crate::seccomp_notify::load(s, chan)?;
-    }
-    process::set_user_and_caps(p, setgroups)?;
-    process::set_no_new_privs(p)?;
-    process::close_fds_on_exec(keep_fds)?;
-    if let (Some(s), true) = (seccomp, nnp) {
-        crate::seccomp_notify::load(s, chan)?;
-    }
-    Err(process::execve(&exec))
 }

@@ -5,9 +5,9 @@
 //! has it, a notified syscall in the process would wait forever: write(2) is the one syscall the
 //! process makes in between, and [`check`] refuses NOTIFY for it.
 
+use crate::container::state::OciState;
+use crate::container::sync::{Channel, Msg};
 use crate::error::{Context, Error, Result};
-use crate::state::OciState;
-use crate::sync::{Channel, Msg};
 use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
@@ -56,7 +56,7 @@ pub fn used(s: &LinuxSeccomp) -> bool {
 /// In the container's process: loads the filter and, if it has a listener, hands that to the
 /// parent and closes it once the parent holds a copy.
 pub fn load(s: &LinuxSeccomp, chan: &Channel) -> Result<()> {
-    if let Some(fd) = crate::seccomp::load(s)? {
+    if let Some(fd) = crate::init::seccomp::load(s)? {
         chan.send(&Msg::Seccomp(fd.as_raw_fd()))?;
         chan.wait_go()?;
     }
@@ -99,7 +99,7 @@ pub fn deliver(s: &LinuxSeccomp, dir: &Path, pid: i32, fd: i32, state: OciState)
 
 /// Our copy of another process's fd, which keeps its own until we say go.
 fn take(pid: i32, fd: i32) -> Result<OwnedFd> {
-    let pidfd = crate::hooks::pidfd_open(pid)?;
+    let pidfd = crate::util::pidfd::pidfd_open(pid)?;
     // SAFETY: pidfd_getfd takes a pidfd, an fd number and flags; it returns a new fd or -1.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
     if r < 0 {
@@ -201,7 +201,7 @@ mod tests {
             state: OciState {
                 oci_version: "1.0.2-dev",
                 id: "c",
-                status: crate::state::Status::Creating,
+                status: crate::container::state::Status::Creating,
                 pid: Some(7),
                 bundle: Path::new("/b"),
                 annotations: Default::default(),

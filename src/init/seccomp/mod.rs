@@ -4,6 +4,8 @@
 //! and a rule comparing one argument more than once becomes one rule per comparison (libseccomp
 //! would AND them; runc ORs them, and Docker's profile relies on that).
 
+pub mod notify;
+
 use crate::error::{Error, Result};
 use libseccomp::error::SeccompError;
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};

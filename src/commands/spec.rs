@@ -35,6 +35,23 @@ pub struct SpecOptions {
     pub gid: u32,
 }
 
+/// Writes the example config.json into the bundle (default: the current directory), never over
+/// an existing one.
+pub fn run(s: &crate::cli::Spec) -> anyhow::Result<i32> {
+    use anyhow::Context as _;
+    let dir = s.bundle.clone().unwrap_or_else(|| ".".into());
+    if !dir.is_dir() {
+        anyhow::bail!("chdir {}: no such file or directory", dir.display());
+    }
+    let path = dir.join("config.json");
+    if path.exists() {
+        anyhow::bail!("File config.json exists. Remove it first");
+    }
+    std::fs::write(&path, default_spec(s.rootless))
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(0)
+}
+
 /// The `config.json` text `runc spec [--rootless]` (runc 1.2) would write on this host.
 ///
 /// Reads the host the way runc does: statfs(/sys/fs/cgroup) for cgroup2 and geteuid/getegid.
@@ -43,7 +60,7 @@ pub fn default_spec(rootless: bool) -> String {
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     default_spec_with(&SpecOptions {
         rootless,
-        cgroup_ns: host_is_cgroup2(),
+        cgroup_ns: crate::cgroups::is_v2(),
         uid,
         gid,
     })
@@ -59,16 +76,6 @@ pub fn default_spec_with(opts: &SpecOptions) -> String {
         .expect("serialising a fixed struct cannot fail");
     // runc writes the MarshalIndent bytes as is: no trailing newline.
     String::from_utf8(out).expect("serde_json emits UTF-8")
-}
-
-/// Whether /sys/fs/cgroup is a cgroup2 mount (runc's `cgroups.IsCgroup2UnifiedMode`).
-fn host_is_cgroup2() -> bool {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let path = b"/sys/fs/cgroup\0";
-    // SAFETY: path is NUL-terminated and st is a valid, writable statfs.
-    let rc = unsafe { libc::statfs(path.as_ptr().cast(), &mut st) };
-    rc == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC
 }
 
 // ---- the subset of specs-go types runc's example uses, in Go field order ----
@@ -839,7 +846,7 @@ mod tests {
             let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
             let ours = default_spec_with(&SpecOptions {
                 rootless,
-                cgroup_ns: host_is_cgroup2(),
+                cgroup_ns: crate::cgroups::is_v2(),
                 uid,
                 gid,
             });

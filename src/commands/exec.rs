@@ -1,0 +1,33 @@
+//! `exec`: run a new process in a running container, described by --process or by the flags.
+
+use crate::cli::Exec;
+use crate::container::{self, exec};
+use anyhow::{Context as _, Result};
+use std::path::Path;
+
+pub fn run(root: &Path, e: &Exec) -> Result<i32> {
+    let (dir, _) = container::open_existing(root, &e.id)?;
+    let base = dir.load_exec_base()?;
+    let process = match &e.process {
+        Some(path) => {
+            let data = std::fs::read(path)
+                .with_context(|| format!("--process: read {}", path.display()))?;
+            let p: oci_spec::runtime::Process = serde_json::from_slice(&data)
+                .with_context(|| format!("--process: parse {}", path.display()))?;
+            exec::inherit(p, &base.process)
+        }
+        None => exec::process_from_flags(&base.process, e)?,
+    };
+    Ok(exec::exec(exec::ExecOptions {
+        root,
+        id: &e.id,
+        process,
+        seccomp: base.seccomp,
+        container_caps: base.process.capabilities().as_ref(),
+        detach: e.detach,
+        pid_file: e.pid_file.as_deref(),
+        console_socket: e.console_socket.as_deref(),
+        preserve_fds: e.preserve_fds,
+        ignore_paused: e.ignore_paused,
+    })?)
+}

@@ -1,0 +1,73 @@
+//! `start`: lets a created container's init run its program, then runs the poststart hooks.
+
+use super::open_existing;
+use super::state::{State, Status};
+use crate::error::{Context, Error, Result};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// Lets a created container's init run its program, then runs the poststart hooks.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let (dir, state) = open_existing(root, id)?;
+    let _lock = dir.lock()?;
+    match state.status(&dir) {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::msg("cannot start a container that has stopped")),
+        Status::Running => return Err(Error::msg("cannot start an already running container")),
+        Status::Paused => return Err(Error::msg("cannot start a container in the paused state")),
+        Status::Creating => {
+            return Err(Error::msg("cannot start a container that is being created"))
+        }
+    }
+    let fifo = dir.fifo();
+    let fd = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ENXIO => Error::msg("cannot start a container that has stopped"),
+        e => Error::Sys {
+            ctx: format!("open {}", fifo.display()),
+            errno: e,
+        },
+    })?;
+    nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
+    std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
+    let has_poststart = state
+        .hooks
+        .as_ref()
+        .and_then(|h| h.poststart().as_ref())
+        .is_some_and(|v| !v.is_empty());
+    if has_poststart {
+        wait_for_exec(&fd)?;
+    }
+    poststart(&state)
+}
+
+/// Waits until the init has exec'd the user's program: its fifo fd is close-on-exec, and our
+/// write end reports POLLERR once no reader is left.
+fn wait_for_exec(fifo_writer: &OwnedFd) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).ctx("wait for the container process to start"),
+        }
+    }
+}
+
+pub fn poststart(state: &State) -> Result<()> {
+    let Some(h) = &state.hooks else { return Ok(()) };
+    let s = state.spec_state(Status::Running);
+    if let Err(e) = crate::container::hooks::run_hooks(h.poststart().as_ref(), &s) {
+        // A failed poststart hook stops the container, as runc does.
+        if let Err(k) = super::signal_all(state, libc::SIGKILL, false) {
+            log::warn!("kill after failed poststart hook: {k}");
+        }
+        return Err(e);
+    }
+    Ok(())
+}
