@@ -349,14 +349,24 @@ fn scheduler_reset_on_fork_flag() {
     }
     let mut c = Container::new("sched_reset_on_fork");
     c.bundle.config["process"]["scheduler"] = json!({
-        "policy": "SCHED_BATCH", "nice": 5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]
+        "policy": "SCHED_BATCH", "nice": -5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]
     });
-    // The shell has the policy; the cat it forks is back to SCHED_OTHER.
-    let out = run_script(&mut c, "cat /proc/$$/stat; cat /proc/self/stat");
+    // The shell has nice -5; the cat it forks is back to 0, as sched(7) says of this flag (the
+    // `true` keeps the shell from exec'ing the last cat in its own place).
+    let out = run_script(&mut c, "cat /proc/$$/stat; cat /proc/self/stat; true");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
-    assert_eq!(stat_field(lines[0], 41), "3", "the shell: {out}");
-    assert_eq!(stat_field(lines[1], 41), "0", "its child: {out}");
+    let policy_nice = |l: &str| (stat_field(l, 41), stat_field(l, 19));
+    assert_eq!(
+        policy_nice(lines[0]),
+        ("3".into(), "-5".into()),
+        "the shell: {out}"
+    );
+    assert_eq!(
+        policy_nice(lines[1]),
+        ("3".into(), "0".into()),
+        "its child: {out}"
+    );
 }
 
 #[test]

@@ -232,6 +232,19 @@ fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
     Ok(())
 }
 
+/// What must be set while we are still root with every capability, and affects the process
+/// only from its execve on or is inherited by it: its scheduler and I/O priority (raising
+/// either needs CAP_SYS_NICE or CAP_SYS_ADMIN), and the AppArmor profile and SELinux label its
+/// execve takes on. runc sets these at the same point, before the user and capabilities change.
+pub fn set_scheduling_and_labels(p: &Process) -> Result<()> {
+    crate::init::sched::set_scheduler(p)?;
+    crate::init::sched::set_io_priority(p)?;
+    crate::security::lsm::set_exec_labels(
+        p.apparmor_profile().as_deref(),
+        p.selinux_label().as_deref(),
+    )
+}
+
 pub fn set_no_new_privs(p: &Process) -> Result<()> {
     if p.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().ctx("process.noNewPrivileges: prctl")?;
