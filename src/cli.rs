@@ -37,10 +37,11 @@ pub struct Global {
     /// enable systemd cgroup support (not supported yet)
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
-    /// ignore cgroup permission errors ('true', 'false', or 'auto')
+    /// ignore cgroup permission errors ('true', 'false', or 'auto'; only 'false', or 'auto' as
+    /// root, is supported yet)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// path to the criu binary used for checkpoint and restore
+    /// path to the criu binary used for checkpoint and restore (not supported yet)
     #[arg(long)]
     pub criu: Option<PathBuf>,
     /// print the version

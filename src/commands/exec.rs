@@ -12,7 +12,7 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         Some(path) => {
             let data = std::fs::read(path)
                 .with_context(|| format!("--process: read {}", path.display()))?;
-            let p: oci_spec::runtime::Process = serde_json::from_slice(&data)
+            let p = parse_process(&data)
                 .with_context(|| format!("--process: parse {}", path.display()))?;
             exec::inherit(p, &base.process)
         }
@@ -23,6 +23,7 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         id: &e.id,
         process,
         seccomp: base.seccomp,
+        personality: base.personality,
         container_caps: base.process.capabilities().as_ref(),
         detach: e.detach,
         pid_file: e.pid_file.as_deref(),
@@ -30,4 +31,22 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         preserve_fds: e.preserve_fds,
         ignore_paused: e.ignore_paused,
     })?)
+}
+
+/// A process description, in the runtime-spec's names (see `spec_scheduler_flag_names`).
+fn parse_process(data: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let first = match serde_json::from_slice(data) {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(data) {
+        if v.pointer_mut("/scheduler/flags")
+            .is_some_and(container::create::spec_scheduler_flag_names)
+        {
+            let fixed = serde_json::to_vec(&v)?;
+            return serde_json::from_slice(&fixed)
+                .map_err(|e| anyhow::anyhow!(container::create::spec_names(&e)));
+        }
+    }
+    Err(anyhow::anyhow!(container::create::spec_names(&first)))
 }

@@ -251,8 +251,9 @@ impl Supported {
                     .collect(),
             ),
             libseccomp_version: crate::init::seccomp::library_version(),
-            apparmor: false,
-            selinux: false,
+            // Applied when the host's LSM is on (security::lsm); "compiled in", as runc means it.
+            apparmor: true,
+            selinux: true,
             intel_rdt: false,
             idmap_mounts: false,
             checkpoint: false,
@@ -486,8 +487,8 @@ mod tests {
             .unwrap()
             .iter()
             .any(|a| a == "SCMP_ACT_NOTIFY"));
-        assert_eq!(l["apparmor"]["enabled"], false);
-        assert_eq!(l["selinux"]["enabled"], false);
+        assert_eq!(l["apparmor"]["enabled"], true);
+        assert_eq!(l["selinux"]["enabled"], true);
         assert_eq!(l["intelRdt"]["enabled"], false);
         assert_eq!(v["hooks"], serde_json::json!(HOOKS));
         assert!(v["annotations"]

@@ -58,16 +58,49 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec> {
         Err(e) => e,
     };
     if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(data) {
-        if drop_unknown_capabilities(&mut value) {
+        let reset_on_fork = value
+            .pointer_mut("/process/scheduler/flags")
+            .is_some_and(spec_scheduler_flag_names);
+        if drop_unknown_capabilities(&mut value) | reset_on_fork {
             // Through bytes again, so only one Spec deserializer is compiled in.
             if let Ok(s) = serde_json::to_vec(&value).map(|v| serde_json::from_slice::<Spec>(&v)) {
-                return s.map_err(|e| Error::msg(format!("config.json: {e}")));
+                return s.map_err(|e| Error::msg(format!("config.json: {}", spec_names(&e))));
             }
         }
     }
     let field = field_at(data, first.line(), first.column());
     let at = field.map(|f| format!("{f}: ")).unwrap_or_default();
-    Err(Error::msg(format!("config.json: {at}{first}")))
+    Err(Error::msg(format!(
+        "config.json: {at}{}",
+        spec_names(&first)
+    )))
+}
+
+/// Scheduler flags that oci-spec 0.10 spells otherwise than the runtime-spec: (spec, oci-spec).
+const SCHED_FLAG_NAMES: [(&str, &str); 2] = [
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+];
+
+/// Renames the runtime-spec's scheduler flags in `flags` to oci-spec's; true if it did.
+pub fn spec_scheduler_flag_names(flags: &mut serde_json::Value) -> bool {
+    let mut renamed = false;
+    for f in flags.as_array_mut().into_iter().flatten() {
+        if let Some((_, oci)) = SCHED_FLAG_NAMES.iter().find(|(spec, _)| f == spec) {
+            *f = (*oci).into();
+            renamed = true;
+        }
+    }
+    renamed
+}
+
+/// A parse error in the runtime-spec's names, not oci-spec's.
+pub fn spec_names(e: &serde_json::Error) -> String {
+    SCHED_FLAG_NAMES
+        .iter()
+        .fold(e.to_string(), |m, (spec, oci)| {
+            m.replace(&format!("`{oci}`"), &format!("`{spec}`"))
+        })
 }
 
 /// The JSON key whose value holds the given position: the last `"key":` before it.
@@ -127,7 +160,8 @@ pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
         }
         Err(e) => return Err(e).with_ctx(|| format!("invalid rootfs: stat {}", rootfs.display())),
     }
-    validate_linux(spec)
+    validate_linux(spec)?;
+    validate_host(spec)
 }
 
 /// The checks of `validate` that read nothing but the spec (the fuzzer runs these).
@@ -150,7 +184,7 @@ fn validate_process(spec: &Spec) -> Result<()> {
             process.cwd().display()
         )));
     }
-    Ok(())
+    crate::init::sched::validate(process)
 }
 
 fn validate_linux(spec: &Spec) -> Result<()> {
@@ -185,7 +219,50 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
         validate_sysctl(key, spec, &plan)?;
     }
+    if let Some(p) = linux.personality() {
+        crate::init::sched::validate_personality(p)?;
+    }
     Ok(())
+}
+
+/// What the host must have for the spec: SELinux for a process label, resctrl for intelRdt.
+fn validate_host(spec: &Spec) -> Result<()> {
+    let label = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.selinux_label().as_deref());
+    crate::security::lsm::check_process_label(label)?;
+    if let Some(rdt) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+        return Err(intel_rdt_refusal(rdt, resctrl_mounted()));
+    }
+    Ok(())
+}
+
+/// husk does not implement Intel RDT. Where runc refuses too (a schema without resctrl), in
+/// runc's words; otherwise runc would go on without it (no resctrl) or apply it.
+fn intel_rdt_refusal(rdt: &oci_spec::runtime::LinuxIntelRdt, resctrl: bool) -> Error {
+    if !resctrl && rdt.l3_cache_schema().is_some() {
+        return Error::msg(
+            "intelRdt.l3CacheSchema is specified in config, but Intel RDT/CAT is not enabled",
+        );
+    }
+    if !resctrl && rdt.mem_bw_schema().is_some() {
+        return Error::msg(
+            "intelRdt.memBwSchema is specified in config, but Intel RDT/MBA is not enabled",
+        );
+    }
+    Error::msg(if resctrl {
+        "linux.intelRdt: Intel RDT is not supported by husk yet"
+    } else {
+        "linux.intelRdt is specified in config, but Intel RDT is not available (no resctrl filesystem mounted)"
+    })
+}
+
+/// A resctrl filesystem where the kernel documentation puts it (runc searches mountinfo).
+fn resctrl_mounted() -> bool {
+    const RDTGROUP_SUPER_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x0765_5821);
+    nix::sys::statfs::statfs("/sys/fs/resctrl")
+        .is_ok_and(|s| s.filesystem_type() == RDTGROUP_SUPER_MAGIC)
 }
 
 /// runc's rule: a sysctl must belong to a namespace the container has of its own.
@@ -598,6 +675,7 @@ fn save_created(o: &CreateOptions, p: &Prepared, linux: &Linux, state: &mut Stat
     p.dir.save_exec_base(&crate::container::state::ExecBase {
         process,
         seccomp: linux.seccomp().clone(),
+        personality: linux.personality().clone(),
     })?;
     state.creating = false;
     p.dir.save(state)?;
@@ -692,5 +770,47 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn scheduler_flags_in_the_runtime_specs_names() {
+        use oci_spec::runtime::LinuxSchedulerFlag::*;
+        let text = spec(r#"["sh"]"#, "[]").replace(
+            r#""cwd":"/""#,
+            r#""cwd":"/","scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN","SCHED_FLAG_KEEP_POLICY"]}"#,
+        );
+        let s = parse_spec(text.as_bytes()).unwrap();
+        let p = s.process().as_ref().unwrap();
+        let flags = p.scheduler().as_ref().unwrap().flags().clone().unwrap();
+        assert_eq!(
+            flags,
+            [SchedResetOnFork, SchedFlagDLOverrun, SchedFlagKeepPolicy]
+        );
+        let bad = text.replace("SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_NOPE");
+        let e = parse_spec(bad.as_bytes()).unwrap_err().to_string();
+        assert!(
+            e.contains("`SCHED_FLAG_RESET_ON_FORK`") && e.contains("`SCHED_FLAG_DL_OVERRUN`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn intel_rdt_refusals() {
+        let rdt = |v: serde_json::Value| -> oci_spec::runtime::LinuxIntelRdt {
+            serde_json::from_value(v).unwrap()
+        };
+        let schema = rdt(serde_json::json!({"l3CacheSchema": "L3:0=f"}));
+        assert!(intel_rdt_refusal(&schema, false)
+            .to_string()
+            .starts_with("intelRdt.l3CacheSchema is specified in config"));
+        let clos = rdt(serde_json::json!({"closID": "gold"}));
+        for resctrl in [false, true] {
+            assert!(intel_rdt_refusal(&clos, resctrl)
+                .to_string()
+                .contains("intelRdt"));
+            assert!(intel_rdt_refusal(&schema, true)
+                .to_string()
+                .contains("not supported by husk"));
+        }
     }
 }

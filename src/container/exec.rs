@@ -22,6 +22,8 @@ pub struct ExecOptions<'a> {
     pub process: Process,
     /// The container's seccomp profile, which exec'd processes get too.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The container's linux.personality, likewise.
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
@@ -49,6 +51,13 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
     p.set_terminal(Some(flags.tty));
     if flags.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    // Empty means unset, as in runc.
+    if let Some(a) = flags.apparmor.as_ref().filter(|a| !a.is_empty()) {
+        p.set_apparmor_profile(Some(a.clone()));
+    }
+    if let Some(l) = flags.process_label.as_ref().filter(|l| !l.is_empty()) {
+        p.set_selinux_label(Some(l.clone()));
     }
     let mut u = p.user().clone();
     if let Some(spec) = &flags.user {
@@ -94,8 +103,24 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
 }
 
 /// A --process file leaves out what the container's own process then provides, as in runc:
-/// capabilities, rlimits and no_new_privileges.
+/// capabilities, rlimits, no_new_privileges, the LSM labels, scheduler, I/O priority and CPU
+/// affinity.
 pub fn inherit(mut p: Process, base: &Process) -> Process {
+    if p.apparmor_profile().as_ref().is_none_or(|a| a.is_empty()) {
+        p.set_apparmor_profile(base.apparmor_profile().clone());
+    }
+    if p.selinux_label().as_ref().is_none_or(|l| l.is_empty()) {
+        p.set_selinux_label(base.selinux_label().clone());
+    }
+    if p.scheduler().is_none() {
+        p.set_scheduler(base.scheduler().clone());
+    }
+    if p.io_priority().is_none() {
+        p.set_io_priority(*base.io_priority());
+    }
+    if p.exec_cpu_affinity().is_none() {
+        p.set_exec_cpu_affinity(base.exec_cpu_affinity().clone());
+    }
     if p.capabilities().is_none() {
         p.set_capabilities(base.capabilities().clone());
     }
@@ -152,6 +177,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         _ => return Err(Error::msg("cannot exec in a stopped container")),
     }
     let p = o.process;
+    // What the child could only fail at, refused before it exists.
+    let affinity = crate::security::lsm::check_process_label(p.selinux_label().as_deref())
+        .and_then(|()| crate::init::sched::validate(&p))
+        .and_then(|()| crate::init::sched::exec_affinity(&p))
+        .map_err(|e| Error::msg(format!("exec failed: {e}")))?;
     let own_userns = std::fs::metadata(format!("/proc/{}/ns/user", state.pid))
         .map(|m| m.ino())
         .ok()
@@ -196,6 +226,8 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             setgroups,
             listen_fds + o.preserve_fds,
             o.seccomp.as_ref(),
+            o.personality.as_ref(),
+            &affinity,
             &child,
         ) {
             Ok(never) => match never {},

@@ -81,6 +81,9 @@ pub struct ExecBase {
     /// linux.seccomp, applied to exec'd processes too.
     #[serde(default)]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// linux.personality, likewise.
+    #[serde(default)]
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 pub fn validate_id(id: &str) -> Result<()> {

@@ -4,6 +4,7 @@
 use crate::container::sync;
 use crate::error::{Context, Result};
 use crate::init::process;
+use crate::init::sched::{self, ExecAffinity};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
 use std::os::fd::OwnedFd;
@@ -18,9 +19,15 @@ pub fn child_main(
     setgroups: bool,
     keep_fds: u32,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    affinity: &ExecAffinity,
     chan: &sync::Channel,
 ) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    // Before the cgroups: a CPU outside the container's cpuset can be chosen here only.
+    if let Some(set) = &affinity.initial {
+        sched::set_affinity(set, "initial")?;
+    }
     for dir in cgroup_paths {
         crate::cgroups::write_file(&dir.join("cgroup.procs"), "0")?;
     }
@@ -38,7 +45,11 @@ pub fn child_main(
     }
     drop(console);
     let env = p.env().clone().unwrap_or_default();
-    let exec = process::setup(p, env, seccomp, setgroups, chan)?;
+    let exec = process::setup(p, env, personality, seccomp, setgroups, chan)?;
+    // Last, but before a filter that may not allow it.
+    if let Some(set) = &affinity.last {
+        sched::set_affinity(set, "final")?;
+    }
     process::close_fds_on_exec(keep_fds)?;
     if let (Some(s), true) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
         crate::init::seccomp::notify::load(s, chan)?;

@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod process;
 pub mod rootfs;
+pub mod sched;
 pub mod seccomp;
 
 use crate::container::namespaces::Plan;
@@ -147,7 +148,9 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
         .ok_or_else(|| Error::msg("process: missing"))?;
     container_settings(spec, args.plan, process, args.console.take())?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let (exec, late_filter) = prepare_process(process, &args.extra_env, seccomp, chan)?;
+    let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
+    let (exec, late_filter) =
+        prepare_process(process, personality, &args.extra_env, seccomp, chan)?;
 
     chan.send(&Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` learns from that that the user's
@@ -184,6 +187,13 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<()> {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
     }
     if !args.no_new_keyring {
+        // Through the host's /proc: ours is not mounted yet.
+        let label = args
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.selinux_label().as_deref());
+        crate::security::lsm::set_key_label(label)?;
         join_session_keyring(args.id);
     }
     Ok(())
@@ -217,6 +227,7 @@ fn build_rootfs(args: &InitArgs) -> Result<rootfs::Root> {
             cgroupns: args.plan.has(CloneFlags::CLONE_NEWCGROUP),
             userns: args.plan.has(CloneFlags::CLONE_NEWUSER),
             devices,
+            mount_label: linux.and_then(|l| l.mount_label().as_deref()),
         },
     )?;
     // runc makes a missing cwd, as root, before the pivot.
@@ -288,15 +299,18 @@ fn container_settings(
             .as_ref()
             .and_then(|r| r.readonly())
             .unwrap_or(false),
+        linux.and_then(|l| l.mount_label().as_deref()),
     )?;
     Ok(())
 }
 
-/// The process (process::setup), and a seccomp listener, which must reach `create` before it
-/// returns at Ready. Returns the program and the filter still to load, which comes as late as
-/// possible so that the profile has fewer of our syscalls to allow.
+/// The process: rlimits, environment, cwd, the program found, scheduling, LSM labels, user and
+/// capabilities, execution domain, and the seccomp filter where it must come. Returns the
+/// program and the filter still to load, which comes as late as possible so that the profile
+/// has fewer of our syscalls to allow.
 fn prepare_process<'a>(
     process: &oci_spec::runtime::Process,
+    personality: Option<&oci_spec::runtime::LinuxPersonality>,
     extra_env: &[String],
     seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     chan: &Channel,
@@ -304,7 +318,7 @@ fn prepare_process<'a>(
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
-    let exec = process::setup(process, env, seccomp, true, chan)?;
+    let exec = process::setup(process, env, personality, seccomp, true, chan)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // A listener must reach `create` before it returns at Ready.
     let notify = seccomp.filter(|s| nnp && crate::init::seccomp::notify::used(s));

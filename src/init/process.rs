@@ -24,6 +24,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub fn setup(
     p: &Process,
     mut env: Vec<String>,
+    personality: Option<&oci_spec::runtime::LinuxPersonality>,
     seccomp: Option<&LinuxSeccomp>,
     setgroups_allowed: bool,
     chan: &Channel,
@@ -32,11 +33,13 @@ pub fn setup(
     add_home(&mut env, p.user().uid());
     enter_cwd(p.cwd())?;
     let exec = prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
+    set_scheduling_and_labels(p)?;
     if let (Some(s), false) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
         crate::init::seccomp::notify::load(s, chan)?;
     }
     set_user_and_caps(p, setgroups_allowed)?;
     set_no_new_privs(p)?;
+    crate::init::sched::set_personality(personality)?;
     Ok(exec)
 }
 
@@ -254,6 +257,19 @@ fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
         return Err(nix::errno::Errno::last()).ctx("process.capabilities: capset");
     }
     Ok(())
+}
+
+/// What must be set while we are still root with every capability, and affects the process
+/// only from its execve on or is inherited by it: its scheduler and I/O priority (raising
+/// either needs CAP_SYS_NICE or CAP_SYS_ADMIN), and the AppArmor profile and SELinux label its
+/// execve takes on. runc sets these at the same point, before the user and capabilities change.
+pub fn set_scheduling_and_labels(p: &Process) -> Result<()> {
+    crate::init::sched::set_scheduler(p)?;
+    crate::init::sched::set_io_priority(p)?;
+    crate::security::lsm::set_exec_labels(
+        p.apparmor_profile().as_deref(),
+        p.selinux_label().as_deref(),
+    )
 }
 
 pub fn set_no_new_privs(p: &Process) -> Result<()> {

@@ -7,6 +7,7 @@
 
 use crate::cgroups::MountLayout;
 use crate::error::{Context, Error, Result};
+use crate::security::lsm;
 use crate::util::path::below_root;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -235,6 +236,8 @@ pub struct RootfsPlan<'a> {
     pub cgroupns: bool,
     pub userns: bool,
     pub devices: &'a [LinuxDevice],
+    /// linux.mountLabel, for the mounts runc labels.
+    pub mount_label: Option<&'a str>,
 }
 
 /// Makes the rootfs a mount point of its own with the requested propagation, then performs the
@@ -317,7 +320,12 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &opts, plan);
     }
-    let data = opts.data.join(",");
+    // runc labels neither procfs nor sysfs (the kernel refuses) nor mqueue (it sets the file's
+    // label instead, which without SELinux is nothing), nor binds (their data is ignored).
+    let label = plan
+        .mount_label
+        .filter(|_| !matches!(typ, "proc" | "sysfs" | "mqueue"));
+    let data = lsm::label_mount_data(&opts.data.join(","), label);
     let data = (!data.is_empty()).then_some(data.as_str());
     if is_bind(m, &opts) {
         let src = m
@@ -359,7 +367,11 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
             flags,
             data,
         )
-        .ctx(format!("mount {typ}"))?;
+        .with_ctx(|| match (label, data) {
+            // The label is what a kernel without SELinux refuses: show it.
+            (Some(_), Some(d)) => format!("mount {typ} with data {d}"),
+            _ => format!("mount {typ}"),
+        })?;
     }
     for p in &opts.propagation {
         let top = root.resolve(dest)?;
@@ -486,14 +498,15 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
             return Ok(());
         }
     };
+    let data = lsm::label_mount_data("mode=755", plan.mount_label);
     mount(
         Some("tmpfs"),
         fd_path(target.as_fd()).as_str(),
         Some("tmpfs"),
         flags,
-        Some("mode=755"),
+        Some(data.as_str()),
     )
-    .ctx("mount tmpfs for cgroups")?;
+    .with_ctx(|| format!("mount tmpfs for cgroups with data {data}"))?;
     for (name, dir) in &hierarchies {
         let name = name.as_path();
         let sub = dest.join(name);
@@ -731,7 +744,12 @@ pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
 
 /// After the pivot: hides `masked` paths (/dev/null over files, a read-only tmpfs over
 /// directories) and makes `readonly` paths read-only.
-pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Result<()> {
+pub fn finish(
+    masked: &[String],
+    readonly: &[String],
+    root_readonly: bool,
+    mount_label: Option<&str>,
+) -> Result<()> {
     let slash = Root::open(Path::new("/"))?;
     for p in readonly {
         let fd = match slash.resolve(Path::new(p)) {
@@ -767,13 +785,19 @@ pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Re
                 .map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
                 .unwrap_or(false);
             if is_dir {
+                let data = lsm::label_mount_data("", mount_label);
                 mount(
                     Some("tmpfs"),
                     target.as_str(),
                     Some("tmpfs"),
                     MsFlags::MS_RDONLY,
-                    None::<&str>,
+                    (!data.is_empty()).then_some(data.as_str()),
                 )
+                .with_ctx(|| match data.as_str() {
+                    "" => "mount tmpfs".to_string(),
+                    d => format!("mount tmpfs with data {d}"),
+                })
+                .with_ctx(|| format!("mask {p}"))?;
             } else {
                 mount(
                     Some(fd_path(null.as_fd()).as_str()),
@@ -782,8 +806,8 @@ pub fn finish(masked: &[String], readonly: &[String], root_readonly: bool) -> Re
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
+                .with_ctx(|| format!("mask {p}"))?;
             }
-            .with_ctx(|| format!("mask {p}"))?;
         }
     }
     if root_readonly {
