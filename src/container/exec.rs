@@ -223,7 +223,9 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             Some(Msg::Fail(m)) => {
                 // Reap the failed child; its status adds nothing to the message.
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-                return Err(Error::msg(format!("exec failed: {m}")));
+                return Err(Error::msg(format!(
+                    "exec failed: unable to start container process: {m}"
+                )));
             }
             Some(Msg::Seccomp(fd)) => {
                 let st = state.oci_state(Status::Running);

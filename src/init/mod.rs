@@ -152,15 +152,22 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     // The fifo stays open until execve closes it: `start` learns from that that the user's
     // program has started.
     let _fifo = wait_for_start(args.gate, chan)?;
+    process::close_fds_on_exec(args.keep_fds)?;
+    // The startContainer hooks run in the container, under its filter (runc).
+    if let Some(s) = late_filter {
+        crate::init::seccomp::load(s)?;
+    }
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
         crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
-    process::close_fds_on_exec(args.keep_fds)?;
-    if let Some(s) = late_filter {
-        crate::init::seccomp::load(s)?;
-    }
-    Err(process::execve(&exec))
+    let e = process::execve(&exec);
+    // The caller was told that the program started: like runc's init, say why it did not on
+    // its stderr, and exit 255.
+    // The message is all that is left to do; a closed stderr cannot be helped.
+    let _ = nix::unistd::write(std::io::stderr(), format!("{e}\n").as_bytes());
+    // SAFETY: _exit ends this process without running the parent's atexit handlers.
+    unsafe { libc::_exit(255) }
 }
 
 /// Becomes root of a new user namespace (once the parent has written our id maps), makes the
@@ -293,7 +300,8 @@ fn container_settings(
 
 /// The process: rlimits, environment, cwd, the program found, user and capabilities, and the
 /// seccomp filter where it must come. Returns the program and the filter still to load, which
-/// comes as late as possible so that the profile has fewer of our syscalls to allow.
+/// comes as late as possible (after the start, before the startContainer hooks) so that the
+/// profile has fewer of our syscalls to allow.
 fn prepare_process<'a>(
     process: &oci_spec::runtime::Process,
     extra_env: &[String],
