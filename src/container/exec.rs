@@ -76,8 +76,9 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
         for name in &flags.cap {
             let cap = Capability::from_str(name.trim_start_matches("CAP_"))
                 .map_err(|_| Error::msg(format!("--cap: unknown capability {name}")))?;
-            // Bounding, effective and permitted only: an inheritable capability would survive
-            // into programs the process execs (CVE-2022-29162).
+            // Never inheritable: it would survive into programs the process execs
+            // (CVE-2022-29162). Ambient too when the spec has inheritable capabilities (runc
+            // 1.2): the kernel raises it only for one of those.
             let mut b = c.bounding().clone().unwrap_or_default();
             b.insert(cap);
             c.set_bounding(Some(b));
@@ -87,6 +88,11 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
             let mut pm = c.permitted().clone().unwrap_or_default();
             pm.insert(cap);
             c.set_permitted(Some(pm));
+            if c.inheritable().is_some() {
+                let mut a = c.ambient().clone().unwrap_or_default();
+                a.insert(cap);
+                c.set_ambient(Some(a));
+            }
         }
         p.set_capabilities(Some(c));
     }
