@@ -11,6 +11,7 @@ use crate::container::namespaces::Plan;
 use crate::error::{Context, Error, Result};
 
 use crate::container::sync::{Channel, Msg};
+use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Spec;
@@ -262,6 +263,7 @@ fn container_settings(
                 sock,
                 process.console_size().map(|b| (b.height(), b.width())),
                 true,
+                process.user().uid(),
             )?;
         }
     }
@@ -446,7 +448,14 @@ fn console_target() -> Result<OwnedFd> {
     Ok(fd)
 }
 
-pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: bool) -> Result<()> {
+/// The pty's slave belongs to `uid` (its group stays devpts' choice), so that a process that is
+/// not root can use its terminal.
+pub fn setup_console(
+    sock: &OwnedFd,
+    size: Option<(u64, u64)>,
+    bind_console: bool,
+    uid: u32,
+) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .ctx("open /dev/ptmx")?;
@@ -488,6 +497,7 @@ pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: boo
     // SAFETY: peer is a fresh fd nothing else owns.
     let slave = unsafe { std::os::fd::FromRawFd::from_raw_fd(peer) };
     let slave: OwnedFd = slave;
+    give_to(&slave, uid)?;
     if bind_console {
         let console = console_target()?;
         nix::mount::mount(
@@ -511,4 +521,17 @@ pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: boo
         return Err(nix::errno::Errno::last()).ctx("set controlling terminal");
     }
     Ok(())
+}
+
+/// Makes `uid` the owner of the terminal, as runc's fixStdioPermissions does: an unmapped id
+/// (EINVAL), an owner we may not change (EPERM) or a read-only /dev (EROFS) leave it as it is.
+fn give_to(tty: &OwnedFd, uid: u32) -> Result<()> {
+    let st = nix::sys::stat::fstat(tty).ctx("stat the console")?;
+    if st.st_uid == uid {
+        return Ok(());
+    }
+    match nix::unistd::fchown(tty, Some(nix::unistd::Uid::from_raw(uid)), None) {
+        Ok(()) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => Ok(()),
+        Err(e) => Err(e).with_ctx(|| format!("process.user.uid: chown the console to {uid}")),
+    }
 }
