@@ -7,6 +7,7 @@ use crate::container::create::write_pid_file;
 use crate::container::open_existing;
 use crate::error::{Context, Error, Result};
 
+use crate::container::pidfd_socket;
 use crate::container::state::Status;
 use crate::container::sync::{self, Msg};
 use nix::sched::CloneFlags;
@@ -25,6 +26,7 @@ pub struct ExecOptions<'a> {
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    pub pidfd_socket: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     /// The capabilities of the container's own process.
@@ -172,6 +174,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let tty = p.terminal().unwrap_or(false);
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
+    let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
     let namespaces = open_namespaces(state.pid)?;
     let pidns = format!("/proc/{}/ns/pid", state.pid);
     if std::fs::metadata(&pidns).map(|m| m.ino()).ok()
@@ -217,6 +220,12 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
     drop(child);
     drop(console);
+    if let Some(s) = &pidfd_socket {
+        if let Err(e) = pidfd_socket::send(s, pid, pidfd_socket::EXEC) {
+            kill_child(pid);
+            return Err(e);
+        }
+    }
     let sfd = if o.detach {
         None
     } else {
@@ -243,10 +252,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
                 };
                 if let Err(e) = delivered {
                     // The child waits for our go-ahead: it must not run without its agent.
-                    let child = nix::unistd::Pid::from_raw(pid);
-                    // Already dead is fine; reaping it is what matters.
-                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
+                    kill_child(pid);
                     return Err(Error::msg(format!(
                         "exec failed: unable to start container process: {e}"
                     )));
@@ -278,4 +284,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             code
         }
     }
+}
+
+fn kill_child(pid: i32) {
+    let child = nix::unistd::Pid::from_raw(pid);
+    // Already dead is fine; reaping it is what matters.
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
 }
