@@ -76,6 +76,28 @@ fn kernel_flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
         .fold(0, |all, f| all | f)
 }
 
+/// Whether a profile may use the filter flag `name` here (runc's supportedFlags). TSYNC always
+/// (husk has no other threads); the others if this kernel knows them: seccomp(2) with no
+/// program fails EFAULT after it has accepted the flags, EINVAL before.
+pub fn flag_supported(name: &str) -> bool {
+    let flag = match name {
+        "SECCOMP_FILTER_FLAG_TSYNC" => return true,
+        "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        _ => return false,
+    };
+    // SAFETY: a null program, which the kernel fails to read once the flags have passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flag,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
+}
+
 /// libseccomp's program, as the kernel takes it (libseccomp writes it in host byte order).
 fn export(filter: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     use std::io::{Read, Seek};
@@ -460,6 +482,19 @@ mod tests {
                  "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#),
             "linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0-5)"
         );
+    }
+
+    #[test]
+    fn flags_this_kernel_takes() {
+        // LOG since Linux 4.14, SPEC_ALLOW since 4.17.
+        for f in [
+            "SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        ] {
+            assert!(flag_supported(f), "{f}");
+        }
+        assert!(!flag_supported("SECCOMP_FILTER_FLAG_NONE_SUCH"));
     }
 
     #[test]
