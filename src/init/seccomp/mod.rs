@@ -25,9 +25,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 /// SCMP_ACT_NOTIFY, for the agent at `listenerPath`; the NOTIFY rules were checked by
 /// [`notify::check`].
 pub fn load(seccomp: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
-    let (filter, notify) = build(seccomp)?;
-    let mut prog = enosys::stub(seccomp)?;
-    prog.extend(export(&filter)?);
+    let (mut prog, notify) = program(seccomp)?;
     let mut flags = kernel_flags(seccomp);
     if notify {
         flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
@@ -54,6 +52,14 @@ pub fn load(seccomp: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
     }
     // SAFETY: with NEW_LISTENER the kernel returns a new close-on-exec fd, ours alone.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(r as i32) }))
+}
+
+/// The program to load, and whether it has a SCMP_ACT_NOTIFY rule.
+pub fn program(seccomp: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, bool)> {
+    let (filter, notify) = build(seccomp)?;
+    let mut prog = enosys::stub(seccomp)?;
+    prog.extend(export(&filter)?);
+    Ok((prog, notify))
 }
 
 /// The kernel's flags for the profile's. TSYNC synchronises the other threads, and husk has
