@@ -164,8 +164,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     }
     let e = process::execve(&exec);
     // The caller was told that the program started: like runc's init, say why it did not on
-    // its stderr, and exit 255.
-    // The message is all that is left to do; a closed stderr cannot be helped.
+    // its stderr (a closed one cannot be helped), and exit 255.
     let _ = nix::unistd::write(std::io::stderr(), format!("{e}\n").as_bytes());
     // SAFETY: _exit ends this process without running the parent's atexit handlers.
     unsafe { libc::_exit(255) }
