@@ -110,6 +110,9 @@ pub struct CreateOpts {
     /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the init process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// specify the file to write the process id to
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
@@ -197,6 +200,9 @@ pub struct Exec {
     /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the exec process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// current working directory in the container
     #[arg(long)]
     pub cwd: Option<String>,

@@ -8,8 +8,8 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 /// config.json bytes through what `create` checks before it touches the system: parsing (with
-/// its retry without unknown capabilities), validation, and building the seccomp filter, which
-/// the init would otherwise be the first to do.
+/// its retry without unknown capabilities), validation, and building the seccomp program (the
+/// filter behind its ENOSYS stub), which the init would otherwise be the first to do.
 pub fn config(data: &[u8]) {
     let Ok(spec) = husk::fuzzing::parse_spec(data) else {
         return;

@@ -1,5 +1,5 @@
-//! The receiving end of `--console-socket`: the runtime connects to this unix socket and sends
-//! the pty master with SCM_RIGHTS.
+//! The receiving end of `--console-socket` (and `--pidfd-socket`): the runtime connects to this
+//! unix socket and sends the pty master (a pidfd) with SCM_RIGHTS.
 
 use std::io;
 use std::mem;
@@ -41,6 +41,13 @@ impl ConsoleSocket {
     /// at most `timeout`. The runtime may already have exited: its message waits in the queue.
     #[track_caller]
     pub fn receive(&self, timeout: Duration) -> OwnedFd {
+        self.receive_named(timeout).1
+    }
+
+    /// Like [`ConsoleSocket::receive`], with the message that came with the fd (runc: the
+    /// pty's name for a console, "standard" or "setns" for `--pidfd-socket`).
+    #[track_caller]
+    pub fn receive_named(&self, timeout: Duration) -> (String, OwnedFd) {
         assert!(
             poll_readable(&self.listener, timeout),
             "nobody connected to the console socket within {timeout:?}"
@@ -73,7 +80,8 @@ impl ConsoleSocket {
             assert_eq!((*cmsg).cmsg_level, libc::SOL_SOCKET);
             assert_eq!((*cmsg).cmsg_type, libc::SCM_RIGHTS);
             let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const i32);
-            OwnedFd::from_raw_fd(fd)
+            let name = String::from_utf8_lossy(&data[..n as usize]).into_owned();
+            (name, OwnedFd::from_raw_fd(fd))
         }
     }
 }

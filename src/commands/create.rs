@@ -23,6 +23,7 @@ pub(crate) fn options<'a>(
         id,
         bundle: &o.bundle,
         console_socket: o.console_socket.as_deref(),
+        pidfd_socket: o.pidfd_socket.as_deref(),
         pid_file: o.pid_file.as_deref(),
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,

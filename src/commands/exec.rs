@@ -28,6 +28,7 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         detach: e.detach,
         pid_file: e.pid_file.as_deref(),
         console_socket: e.console_socket.as_deref(),
+        pidfd_socket: e.pidfd_socket.as_deref(),
         preserve_fds: e.preserve_fds,
         ignore_paused: e.ignore_paused,
     })?)

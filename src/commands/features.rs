@@ -242,11 +242,11 @@ impl Supported {
             // rdma.max is written on v1 and v2 (where the host has the controller).
             rdma: true,
             seccomp: true,
-            // libseccomp 2.5 cannot set WAIT_KILLABLE_RECV; husk reports what it can do.
+            // husk hands the flags to seccomp(2) itself: those this kernel takes.
             seccomp_supported_flags: Some(
                 SECCOMP_KNOWN_FLAGS
                     .iter()
-                    .filter(|f| !f.contains("WAIT_KILLABLE_RECV"))
+                    .filter(|f| crate::init::seccomp::flag_supported(f))
                     .map(|f| f.to_string())
                     .collect(),
             ),

@@ -4,6 +4,7 @@
 
 use crate::cgroups::{self, CgroupManager};
 use crate::container::namespaces::{self, Plan};
+use crate::container::pidfd_socket;
 use crate::container::state::{State, StateDir, Status};
 use crate::container::sync::{self, Msg};
 use crate::error::{Context, Error, Result};
@@ -19,6 +20,7 @@ pub struct CreateOptions<'a> {
     pub id: &'a str,
     pub bundle: &'a Path,
     pub console_socket: Option<&'a Path>,
+    pub pidfd_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -367,6 +369,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         .unwrap_or(false);
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, terminal, o.foreground)?;
+    let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
 
     p.dir.create(o.id)?;
     let mut undo = Undo {
@@ -386,6 +389,9 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
     state.hooks = p.spec.hooks().clone();
     serve_init(&chan, &p, linux, &state, init_pid)?;
+    if let Some(s) = &pidfd_socket {
+        pidfd_socket::send(s, init_pid, pidfd_socket::INIT)?;
+    }
     crate::util::fault::point("ready");
     save_created(o, &p, linux, &mut state)?;
     undo.armed = false;

@@ -7,6 +7,7 @@ use crate::container::create::write_pid_file;
 use crate::container::open_existing;
 use crate::error::{Context, Error, Result};
 
+use crate::container::pidfd_socket;
 use crate::container::state::Status;
 use crate::container::sync::{self, Msg};
 use nix::sched::CloneFlags;
@@ -27,6 +28,7 @@ pub struct ExecOptions<'a> {
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
+    pub pidfd_socket: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
     /// The capabilities of the container's own process.
@@ -85,8 +87,9 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
         for name in &flags.cap {
             let cap = Capability::from_str(name.trim_start_matches("CAP_"))
                 .map_err(|_| Error::msg(format!("--cap: unknown capability {name}")))?;
-            // Bounding, effective and permitted only: an inheritable capability would survive
-            // into programs the process execs (CVE-2022-29162).
+            // Never inheritable: it would survive into programs the process execs
+            // (CVE-2022-29162). Ambient too when the spec has inheritable capabilities (runc
+            // 1.2): the kernel raises it only for one of those.
             let mut b = c.bounding().clone().unwrap_or_default();
             b.insert(cap);
             c.set_bounding(Some(b));
@@ -96,6 +99,11 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
             let mut pm = c.permitted().clone().unwrap_or_default();
             pm.insert(cap);
             c.set_permitted(Some(pm));
+            if c.inheritable().is_some() {
+                let mut a = c.ambient().clone().unwrap_or_default();
+                a.insert(cap);
+                c.set_ambient(Some(a));
+            }
         }
         p.set_capabilities(Some(c));
     }
@@ -196,6 +204,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let tty = p.terminal().unwrap_or(false);
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
+    let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
     let namespaces = open_namespaces(state.pid)?;
     let pidns = format!("/proc/{}/ns/pid", state.pid);
     if std::fs::metadata(&pidns).map(|m| m.ino()).ok()
@@ -240,6 +249,12 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
     drop(child);
     drop(console);
+    if let Some(s) = &pidfd_socket {
+        if let Err(e) = pidfd_socket::send(s, pid, pidfd_socket::EXEC) {
+            kill_child(pid);
+            return Err(e);
+        }
+    }
     let sfd = if o.detach {
         None
     } else {
@@ -252,7 +267,9 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             Some(Msg::Fail(m)) => {
                 // Reap the failed child; its status adds nothing to the message.
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-                return Err(Error::msg(format!("exec failed: {m}")));
+                return Err(Error::msg(format!(
+                    "exec failed: unable to start container process: {m}"
+                )));
             }
             Some(Msg::Seccomp(fd)) => {
                 let st = state.oci_state(Status::Running);
@@ -264,10 +281,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
                 };
                 if let Err(e) = delivered {
                     // The child waits for our go-ahead: it must not run without its agent.
-                    let child = nix::unistd::Pid::from_raw(pid);
-                    // Already dead is fine; reaping it is what matters.
-                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-                    let _ = nix::sys::wait::waitpid(child, None);
+                    kill_child(pid);
                     return Err(Error::msg(format!(
                         "exec failed: unable to start container process: {e}"
                     )));
@@ -300,4 +314,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             code
         }
     }
+}
+
+fn kill_child(pid: i32) {
+    let child = nix::unistd::Pid::from_raw(pid);
+    // Already dead is fine; reaping it is what matters.
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
 }

@@ -6,6 +6,7 @@ pub mod create;
 pub mod exec;
 pub mod hooks;
 pub mod namespaces;
+pub mod pidfd_socket;
 pub mod start;
 pub mod state;
 pub mod sync;

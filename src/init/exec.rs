@@ -41,6 +41,7 @@ pub fn child_main(
             sock,
             p.console_size().map(|b| (b.height(), b.width())),
             false,
+            p.user().uid(),
         )?;
     }
     drop(console);

@@ -13,6 +13,7 @@ use crate::container::state::{sorted, OciState, Status};
 use crate::error::{Context, Error, Result};
 
 use crate::container::sync::{Channel, Msg};
+use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Spec;
@@ -156,15 +157,21 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     // The fifo stays open until execve closes it: `start` learns from that that the user's
     // program has started.
     let _fifo = wait_for_start(args.gate, chan)?;
+    process::close_fds_on_exec(args.keep_fds)?;
+    // The startContainer hooks run in the container, under its filter (runc).
+    if let Some(s) = late_filter {
+        crate::init::seccomp::load(s)?;
+    }
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, Status::Created);
         crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
     }
-    process::close_fds_on_exec(args.keep_fds)?;
-    if let Some(s) = late_filter {
-        crate::init::seccomp::load(s)?;
-    }
-    Err(process::execve(&exec))
+    let e = process::execve(&exec);
+    // The caller was told that the program started: like runc's init, say why it did not on
+    // its stderr (a closed one cannot be helped), and exit 255.
+    let _ = nix::unistd::write(std::io::stderr(), format!("{e}\n").as_bytes());
+    // SAFETY: _exit ends this process without running the parent's atexit handlers.
+    unsafe { libc::_exit(255) }
 }
 
 /// Becomes root of a new user namespace (once the parent has written our id maps), makes the
@@ -267,6 +274,7 @@ fn container_settings(
                 sock,
                 process.console_size().map(|b| (b.height(), b.width())),
                 true,
+                process.user().uid(),
             )?;
         }
     }
@@ -306,8 +314,8 @@ fn container_settings(
 
 /// The process: rlimits, environment, cwd, the program found, scheduling, LSM labels, user and
 /// capabilities, execution domain, and the seccomp filter where it must come. Returns the
-/// program and the filter still to load, which comes as late as possible so that the profile
-/// has fewer of our syscalls to allow.
+/// program and the filter still to load, which comes as late as possible (after the start,
+/// before the startContainer hooks) so that the profile has fewer of our syscalls to allow.
 fn prepare_process<'a>(
     process: &oci_spec::runtime::Process,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
@@ -445,7 +453,14 @@ fn console_target() -> Result<OwnedFd> {
     Ok(fd)
 }
 
-pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: bool) -> Result<()> {
+/// The pty's slave belongs to `uid` (its group stays devpts' choice), so that a process that is
+/// not root can use its terminal.
+pub fn setup_console(
+    sock: &OwnedFd,
+    size: Option<(u64, u64)>,
+    bind_console: bool,
+    uid: u32,
+) -> Result<()> {
     use nix::fcntl::OFlag;
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .ctx("open /dev/ptmx")?;
@@ -487,6 +502,7 @@ pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: boo
     // SAFETY: peer is a fresh fd nothing else owns.
     let slave = unsafe { std::os::fd::FromRawFd::from_raw_fd(peer) };
     let slave: OwnedFd = slave;
+    give_to(&slave, uid)?;
     if bind_console {
         let console = console_target()?;
         nix::mount::mount(
@@ -510,4 +526,17 @@ pub fn setup_console(sock: &OwnedFd, size: Option<(u64, u64)>, bind_console: boo
         return Err(nix::errno::Errno::last()).ctx("set controlling terminal");
     }
     Ok(())
+}
+
+/// Makes `uid` the owner of the terminal, as runc's fixStdioPermissions does: an unmapped id
+/// (EINVAL), an owner we may not change (EPERM) or a read-only /dev (EROFS) leave it as it is.
+fn give_to(tty: &OwnedFd, uid: u32) -> Result<()> {
+    let st = nix::sys::stat::fstat(tty).ctx("stat the console")?;
+    if st.st_uid == uid {
+        return Ok(());
+    }
+    match nix::unistd::fchown(tty, Some(nix::unistd::Uid::from_raw(uid)), None) {
+        Ok(()) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => Ok(()),
+        Err(e) => Err(e).with_ctx(|| format!("process.user.uid: chown the console to {uid}")),
+    }
 }

@@ -315,7 +315,7 @@ pub fn close_fds_on_exec(keep: u32) -> Result<()> {
 pub fn execve(e: &Exec) -> Error {
     match nix::unistd::execve(&e.path, &e.argv, &e.envp) {
         Err(err) => Error::Sys {
-            ctx: format!("exec {:?}", e.path),
+            ctx: format!("exec {}", e.path.to_string_lossy()),
             errno: err,
         },
         Ok(never) => match never {},

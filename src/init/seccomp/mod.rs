@@ -1,12 +1,14 @@
 //! `linux.seccomp`: builds the filter with libseccomp and loads it into the calling process (the
-//! container's init, just before execve). Follows runc: syscall names libseccomp does not know
+//! container's init, just before execve), behind runc's ENOSYS stub for syscalls newer than the
+//! profile. Follows runc: syscall names libseccomp does not know
 //! are skipped, rules whose action is the default action are skipped (libseccomp refuses them),
 //! and a rule comparing one argument more than once becomes one rule per comparison (libseccomp
 //! would AND them; runc ORs them, and Docker's profile relies on that).
 
+mod enosys;
 pub mod notify;
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use libseccomp::error::SeccompError;
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
 use libseccomp::{ScmpSyscall, ScmpVersion};
@@ -17,23 +19,113 @@ use oci_spec::runtime::{
 use std::fmt::Display;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// Loads the filter. With `no_new_privs` unset this needs CAP_SYS_ADMIN. Returns the listener
-/// fd (close-on-exec) when a rule uses SCMP_ACT_NOTIFY, for the agent at `listenerPath`; the
-/// NOTIFY rules were checked by `seccomp_notify::check`.
+/// Loads the filter: libseccomp's program behind runc's ENOSYS stub ([`enosys`]), through
+/// seccomp(2) itself, as libseccomp loads only its own program. With `no_new_privs` unset this
+/// needs CAP_SYS_ADMIN. Returns the listener fd (close-on-exec) when a rule uses
+/// SCMP_ACT_NOTIFY, for the agent at `listenerPath`; the NOTIFY rules were checked by
+/// [`notify::check`].
 pub fn load(seccomp: &LinuxSeccomp) -> Result<Option<OwnedFd>> {
-    let (filter, notify) = build(seccomp)?;
-    filter
-        .load()
-        .map_err(|e| lib_err("linux.seccomp: load filter", e))?;
+    let (mut prog, notify) = program(seccomp)?;
+    let mut flags = kernel_flags(seccomp);
+    if notify {
+        flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len())
+            .map_err(|_| Error::msg("linux.seccomp: the filter is too long"))?,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: seccomp reads the program that fprog points to, alive until it returns.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last()).ctx("linux.seccomp: load filter");
+    }
     if !notify {
         return Ok(None);
     }
-    let fd = filter
-        .get_notify_fd()
-        .map_err(|e| lib_err("linux.seccomp: get notify fd", e))?;
-    // SAFETY: libseccomp hands over the listener fd and never closes it (only a global reset,
-    // which we never do, would).
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    // SAFETY: with NEW_LISTENER the kernel returns a new close-on-exec fd, ours alone.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(r as i32) }))
+}
+
+/// The program to load, and whether it has a SCMP_ACT_NOTIFY rule.
+pub fn program(seccomp: &LinuxSeccomp) -> Result<(Vec<libc::sock_filter>, bool)> {
+    let (filter, notify) = build(seccomp)?;
+    let mut prog = enosys::stub(seccomp)?;
+    prog.extend(export(&filter)?);
+    Ok((prog, notify))
+}
+
+/// The kernel's flags for the profile's. TSYNC synchronises the other threads, and husk has
+/// none (runc ignores it too).
+fn kernel_flags(seccomp: &LinuxSeccomp) -> libc::c_ulong {
+    seccomp
+        .flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+        })
+        .fold(0, |all, f| all | f)
+}
+
+/// Whether a profile may use the filter flag `name` here (runc's supportedFlags). TSYNC always
+/// (husk has no other threads); the others if this kernel knows them: seccomp(2) with no
+/// program fails EFAULT after it has accepted the flags, EINVAL before.
+pub fn flag_supported(name: &str) -> bool {
+    let flag = match name {
+        "SECCOMP_FILTER_FLAG_TSYNC" => return true,
+        "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        _ => return false,
+    };
+    // SAFETY: a null program, which the kernel fails to read once the flags have passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flag,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
+}
+
+/// libseccomp's program, as the kernel takes it (libseccomp writes it in host byte order).
+fn export(filter: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
+    use std::io::{Read, Seek};
+    let fd = nix::sys::memfd::memfd_create(c"husk-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .ctx("memfd_create")?;
+    filter
+        .export_bpf(&fd)
+        .map_err(|e| lib_err("linux.seccomp: export filter", e))?;
+    let mut f = std::fs::File::from(fd);
+    let mut raw = Vec::new();
+    f.rewind()
+        .and_then(|()| f.read_to_end(&mut raw))
+        .ctx("linux.seccomp: read exported filter")?;
+    Ok(raw
+        .chunks_exact(8)
+        .map(|i| libc::sock_filter {
+            code: u16::from_ne_bytes([i[0], i[1]]),
+            jt: i[2],
+            jf: i[3],
+            k: u32::from_ne_bytes([i[4], i[5], i[6], i[7]]),
+        })
+        .collect())
 }
 
 /// The filter for `seccomp`, not loaded, and whether it has a SCMP_ACT_NOTIFY rule.
@@ -396,6 +488,19 @@ mod tests {
                  "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#),
             "linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0-5)"
         );
+    }
+
+    #[test]
+    fn flags_this_kernel_takes() {
+        // LOG since Linux 4.14, SPEC_ALLOW since 4.17.
+        for f in [
+            "SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        ] {
+            assert!(flag_supported(f), "{f}");
+        }
+        assert!(!flag_supported("SECCOMP_FILTER_FLAG_NONE_SUCH"));
     }
 
     #[test]
