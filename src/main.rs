@@ -19,10 +19,10 @@ fn main() {
             None => e.exit(),
         },
     };
-    close_inherited_fds(&cli);
+    let fds = commands::close_inherited_fds(&cli);
     let g = &cli.global;
     husk::logging::Logger::init(g.log.as_deref(), g.log_format == LogFormat::Json, g.debug);
-    match run(&cli) {
+    match fds.and_then(|()| run(&cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // runc names the command for create and run failures; callers match the rest.
@@ -79,23 +79,4 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Spec(s) => commands::spec::run(s),
         Command::Features => commands::features::run(),
     }
-}
-
-/// Closes every fd we inherited beyond stdio and those the caller asked to pass on
-/// (--preserve-fds, $LISTEN_FDS), before husk opens anything: a leaked host directory fd could
-/// otherwise be reached from the container as /proc/self/fd/N (CVE-2024-21626).
-fn close_inherited_fds(cli: &Cli) {
-    let preserve = match &cli.command {
-        Some(Command::Create(c)) => c.opts.preserve_fds,
-        Some(Command::Run(r)) => r.opts.preserve_fds,
-        Some(Command::Exec(e)) => e.preserve_fds,
-        _ => 0,
-    };
-    let listen: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: nothing in this process owns an fd above stdio yet.
-    // A kernel without close_range leaves them to close-on-exec in the container's setup.
-    let _ = unsafe { libc::close_range(3 + preserve + listen, u32::MAX, 0) };
 }

@@ -183,10 +183,8 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    let listen_fds: u32 = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    // runc's exec passes on only --preserve-fds; socket activation is for the init.
+    let keep_fds = crate::init::process::kept_fds(0, o.preserve_fds)?;
     let (parent, child) = sync::pair()?;
     let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
@@ -197,7 +195,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             namespaces,
             console,
             setgroups,
-            listen_fds + o.preserve_fds,
+            keep_fds,
             o.seccomp.as_ref(),
             &child,
         ) {
