@@ -235,3 +235,68 @@ fn update_memory_sizes_as_runc_parses_them() {
     }
     c.delete_force_ok();
 }
+
+/// A shared bind mount of `src` on `dst`, detached on drop.
+struct BindMount(std::ffi::CString);
+
+impl BindMount {
+    fn new(src: &std::path::Path, dst: &std::path::Path) -> BindMount {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        let (s, d) = (c(src), c(dst));
+        // SAFETY: mount(2) with valid C strings.
+        let rc = unsafe {
+            libc::mount(
+                s.as_ptr(),
+                d.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "bind {} on {}", src.display(), dst.display());
+        // SAFETY: as above.
+        let rc = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                d.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SHARED,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "make {} shared", dst.display());
+        BindMount(d)
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        // A runtime that left the mount shared propagated its rootfs bind mount onto ours.
+        for _ in 0..8 {
+            // SAFETY: umount2 with a valid C string; detached, with whatever is below it.
+            if unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) } != 0 {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn rootfs_mount_point_with_escaped_characters() {
+    // mountinfo writes a tab, a newline, a backslash and a space in a mount point as \011,
+    // \012, \134 and \040. With rootfsPropagation "shared" the runtime looks the rootfs's
+    // mount (here a shared one) up there to make it private, as pivot_root refuses a shared
+    // parent; read with the escapes left in, it finds a mount further up, and pivot_root fails.
+    let mut c = Container::new("rootfs_escapes");
+    let name = "root\tfs\nwith\\odd name";
+    let dir = c.bundle.path().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    let mount = BindMount::new(&c.bundle.rootfs(), &dir);
+    c.bundle.config["root"]["path"] = json!(name);
+    c.bundle.config["linux"]["rootfsPropagation"] = json!("shared");
+    c.bundle.set_script("echo ran");
+    assert_eq!(c.run_ok(), "ran\n");
+    drop(mount);
+    c.assert_clean();
+}

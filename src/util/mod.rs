@@ -3,6 +3,7 @@
 
 pub(crate) mod fault;
 pub mod logging;
+pub mod mountinfo;
 pub mod output;
 pub mod passwd;
 pub mod signal;
