@@ -90,6 +90,32 @@ impl<T> Context<T> for std::result::Result<T, caps::errors::CapsError> {
     }
 }
 
+/// procfs's errors as the errno behind them, so that they read like the others.
+impl<T> Context<T> for std::result::Result<T, procfs::ProcError> {
+    fn ctx<D: Display>(self, what: D) -> Result<T> {
+        self.with_ctx(|| what)
+    }
+    fn with_ctx<D: Display, F: FnOnce() -> D>(self, f: F) -> Result<T> {
+        use nix::errno::Errno;
+        use procfs::ProcError;
+        self.map_err(|e| {
+            let ctx = f().to_string();
+            match e {
+                ProcError::PermissionDenied(_) => Error::Sys {
+                    ctx,
+                    errno: Errno::EACCES,
+                },
+                ProcError::NotFound(_) => Error::Sys {
+                    ctx,
+                    errno: Errno::ENOENT,
+                },
+                ProcError::Io(err, _) => Error::Io { ctx, err },
+                e => Error::Msg(format!("{ctx}: {e}")),
+            }
+        })
+    }
+}
+
 impl Error {
     fn wrap<D: Display>(self, what: D) -> Error {
         match self {

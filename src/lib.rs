@@ -22,7 +22,9 @@ pub(crate) mod util;
 pub mod fuzzing {
     pub use crate::container::create::{parse_spec, validate_spec};
     pub use crate::container::exec::process_from_flags;
+    pub use crate::container::hooks::deadline as hook_deadline;
     pub use crate::init::seccomp::program as seccomp_filter;
+    pub use crate::util::fds::kept_fds;
     pub use crate::util::signal::parse_signal;
 }
 pub use util::logging;

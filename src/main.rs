@@ -19,10 +19,10 @@ fn main() {
             None => e.exit(),
         },
     };
-    commands::close_inherited_fds(&cli);
+    let fds = commands::close_inherited_fds(&cli);
     let g = &cli.global;
     husk::logging::Logger::init(g.log.as_deref(), g.log_format == LogFormat::Json, g.debug);
-    match run(&cli) {
+    match fds.and_then(|()| run(&cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             // runc names the command for create and run failures; callers match the rest.

@@ -8,14 +8,30 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 /// config.json bytes through what `create` checks before it touches the system: parsing (with
-/// its retry without unknown capabilities), validation, and building the seccomp program (the
-/// filter behind its ENOSYS stub), which the init would otherwise be the first to do.
+/// its retry without unknown capabilities), validation, building the seccomp program (the
+/// filter behind its ENOSYS stub), which the init would otherwise be the first to do, and the
+/// deadline of every hook.
 pub fn config(data: &[u8]) {
     let Ok(spec) = husk::fuzzing::parse_spec(data) else {
         return;
     };
     if husk::fuzzing::validate_spec(&spec).is_err() {
         return;
+    }
+    if let Some(h) = spec.hooks() {
+        let now = std::time::Instant::now();
+        for list in [
+            h.prestart(),
+            h.create_runtime(),
+            h.create_container(),
+            h.start_container(),
+            h.poststart(),
+            h.poststop(),
+        ] {
+            for hook in list.iter().flatten() {
+                std::hint::black_box(husk::fuzzing::hook_deadline(hook, now));
+            }
+        }
     }
     if let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         // The filter is built in memory only; never loaded.
@@ -37,7 +53,8 @@ fn argv(data: &[u8]) -> Vec<OsString> {
 
 /// A command line through what husk does with it before acting: the single-dash rewriting, clap's
 /// parsing, the usage error message, and the parsing of flag values that takes place before any
-/// container is looked at (kill's signal, update's limits, exec's user and capabilities).
+/// container is looked at (kill's signal, update's limits, exec's user and capabilities, the
+/// count of fds kept, with no $LISTEN_FDS and with the most a caller can pass).
 pub fn cli(data: &[u8]) {
     let args = husk::cli::normalize_args(argv(data));
     let cli = match Cli::try_parse_from(&args) {
@@ -47,6 +64,15 @@ pub fn cli(data: &[u8]) {
             return;
         }
     };
+    let preserve = match &cli.command {
+        Some(Command::Create(c)) => Some(c.opts.preserve_fds),
+        Some(Command::Run(r)) => Some(r.opts.preserve_fds),
+        Some(Command::Exec(e)) => Some(e.preserve_fds),
+        _ => None,
+    };
+    for listen in [0, u32::MAX] {
+        drop(preserve.map(|p| husk::fuzzing::kept_fds(listen, p)));
+    }
     match cli.command {
         Some(Command::Kill(k)) => drop(husk::fuzzing::parse_signal(&k.signal)),
         // With --resources husk reads a file or stdin: not for a fuzzer.

@@ -16,6 +16,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod console;
 pub mod container;
+pub mod fds;
 pub mod leftovers;
 pub mod mountinfo;
 pub mod proc;

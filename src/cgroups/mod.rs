@@ -105,18 +105,16 @@ pub fn from_paths(paths: Vec<PathBuf>) -> Box<dyn CgroupManager> {
 
 /// /proc/self/cgroup as (controllers, path) pairs; v2's line has empty controllers.
 pub fn read_own_cgroups() -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
-    Ok(parse_proc_cgroup(&text))
+    let f = std::fs::File::open("/proc/self/cgroup").ctx("open /proc/self/cgroup")?;
+    parse_proc_cgroup(f).ctx("read /proc/self/cgroup")
 }
 
-pub fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let _id = it.next()?;
-            Some((it.next()?.to_string(), it.next()?.to_string()))
-        })
-        .collect()
+fn parse_proc_cgroup(r: impl std::io::Read) -> procfs::ProcResult<Vec<(String, String)>> {
+    use procfs::FromRead;
+    Ok(procfs::ProcessCGroups::from_read(r)?
+        .into_iter()
+        .map(|c| (c.controllers.join(","), c.pathname))
+        .collect())
 }
 
 /// Joins a container's cgroupsPath onto a hierarchy, runc-style.
@@ -273,7 +271,7 @@ mod tests {
 
     #[test]
     fn parses_proc_cgroup() {
-        let p = parse_proc_cgroup("4:memory:/a/b\n1:cpu,cpuacct:/\n0::/x\n");
+        let p = parse_proc_cgroup(&b"4:memory:/a/b\n1:cpu,cpuacct:/\n0::/x\n"[..]).unwrap();
         assert_eq!(p[0], ("memory".into(), "/a/b".into()));
         assert_eq!(p[1], ("cpu,cpuacct".into(), "/".into()));
         assert_eq!(p[2], ("".into(), "/x".into()));

@@ -23,38 +23,27 @@ struct Hierarchy {
 }
 
 fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
     let mut out = Vec::new();
-    for line in text.lines() {
-        // mountinfo: ... mountpoint opts ... - fstype source superopts
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post = post.split(' ');
+    for m in crate::util::mountinfo::read()? {
         // A hybrid host also has the unified hierarchy (no controllers); runc joins it too.
-        let unified = match post.next() {
-            Some("cgroup") => false,
-            Some("cgroup2") => true,
+        let controllers = match m.fs_type.as_str() {
+            "cgroup" => m
+                .super_options
+                .into_iter()
+                .filter(|(o, _)| {
+                    !matches!(
+                        o.as_str(),
+                        "rw" | "ro" | "release_agent" | "clone_children" | "noprefix" | "xattr"
+                    )
+                })
+                // name=systemd is named so in /proc/self/cgroup too.
+                .map(|(o, v)| v.map_or_else(|| o.clone(), |v| format!("{o}={v}")))
+                .collect(),
+            "cgroup2" => Vec::new(),
             _ => continue,
         };
-        let superopts = post.nth(1).unwrap_or("");
-        let Some(mount) = pre.split(' ').nth(4) else {
-            continue;
-        };
-        let controllers = superopts
-            .split(',')
-            .filter(|o| {
-                !unified
-                    && !matches!(*o, "rw" | "ro")
-                    && !o.starts_with("release_agent")
-                    && *o != "clone_children"
-                    && *o != "noprefix"
-                    && *o != "xattr"
-            })
-            .map(str::to_string)
-            .collect();
         out.push(Hierarchy {
-            mount: PathBuf::from(mount),
+            mount: m.mount_point,
             controllers,
         });
     }

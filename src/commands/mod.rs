@@ -17,20 +17,21 @@ pub mod start;
 pub mod state;
 pub mod update;
 
-use crate::cli::{Cli, Command};
-
 /// Closes every fd we inherited beyond stdio and those the caller asked to pass on
-/// (--preserve-fds, $LISTEN_FDS), before husk opens anything: a leaked host directory fd could
-/// otherwise be reached from the container as /proc/self/fd/N (CVE-2024-21626).
-pub fn close_inherited_fds(cli: &Cli) {
-    let preserve = match &cli.command {
-        Some(Command::Create(c)) => c.opts.preserve_fds,
-        Some(Command::Run(r)) => r.opts.preserve_fds,
-        Some(Command::Exec(e)) => e.preserve_fds,
-        _ => 0,
+/// (--preserve-fds; $LISTEN_FDS for create and run, as runc), before husk opens anything: a
+/// leaked host directory fd could otherwise be reached from the container as /proc/self/fd/N
+/// (CVE-2024-21626). When the count is refused, every fd beyond stdio is closed.
+pub fn close_inherited_fds(cli: &crate::cli::Cli) -> anyhow::Result<()> {
+    use crate::cli::Command;
+    use crate::util::fds::{check_kept_fds, listen_fds};
+    let kept = match &cli.command {
+        Some(Command::Create(c)) => check_kept_fds(listen_fds(), c.opts.preserve_fds),
+        Some(Command::Run(r)) => check_kept_fds(listen_fds(), r.opts.preserve_fds),
+        Some(Command::Exec(e)) => check_kept_fds(0, e.preserve_fds),
+        _ => Ok(0),
     };
-    let listen = crate::util::fds::listen_fds();
     // SAFETY: nothing in this process owns an fd above stdio yet.
     // A kernel without close_range leaves them to close-on-exec in the container's setup.
-    let _ = unsafe { libc::close_range(3 + preserve + listen, u32::MAX, 0) };
+    let _ = unsafe { libc::close_range(3 + *kept.as_ref().unwrap_or(&0), u32::MAX, 0) };
+    Ok(kept.map(drop)?)
 }

@@ -163,13 +163,21 @@ pub fn validate(spec: &Spec, rootfs: &Path) -> Result<()> {
         Err(e) => return Err(e).with_ctx(|| format!("invalid rootfs: stat {}", rootfs.display())),
     }
     validate_linux(spec)?;
-    validate_host(spec)
+    validate_host(spec)?;
+    validate_hooks(spec)
 }
 
 /// The checks of `validate` that read nothing but the spec (the fuzzer runs these).
 pub fn validate_spec(spec: &Spec) -> Result<()> {
     validate_process(spec)?;
-    validate_linux(spec)
+    validate_linux(spec)?;
+    validate_hooks(spec)
+}
+
+fn validate_hooks(spec: &Spec) -> Result<()> {
+    spec.hooks()
+        .as_ref()
+        .map_or(Ok(()), crate::container::hooks::validate)
 }
 
 fn validate_process(spec: &Spec) -> Result<()> {
@@ -380,7 +388,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     };
     let (mut state, cgroup_paths) = save_creating(o, &p, linux, &mut undo)?;
     let gate = exec_gate(&p.dir, o.for_run)?;
-    let args = init_args(o, &p, cgroup_paths, console, gate);
+    let args = init_args(o, &p, cgroup_paths, console, gate)?;
     let (chan, first) = clone_init(args, &p.plan, &mut undo)?;
     let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
     join_cgroup(&chan, &undo, init_pid)?;
@@ -523,7 +531,7 @@ fn init_args<'a>(
     cgroup_paths: Vec<PathBuf>,
     console: Option<OwnedFd>,
     gate: Gate,
-) -> InitArgs<'a> {
+) -> Result<InitArgs<'a>> {
     let listen_fds = crate::util::fds::listen_fds();
     let mut extra_env = Vec::new();
     if listen_fds > 0 {
@@ -535,7 +543,7 @@ fn init_args<'a>(
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
-    InitArgs {
+    Ok(InitArgs {
         spec: &p.spec,
         rootfs: p.rootfs.clone(),
         bundle: p.bundle.clone(),
@@ -544,12 +552,12 @@ fn init_args<'a>(
         no_pivot: o.no_pivot,
         no_new_keyring: o.no_new_keyring,
         id: o.id,
-        keep_fds: listen_fds + o.preserve_fds,
+        keep_fds: crate::util::fds::kept_fds(listen_fds, o.preserve_fds)?,
         extra_env,
         console,
         gate,
         parent_hooks,
-    }
+    })
 }
 
 /// Clones the init, or, when namespaces are joined by path, the intermediate process that forks

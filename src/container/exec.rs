@@ -13,7 +13,6 @@ use crate::container::sync::{self, Msg};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Capability, Process};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -150,26 +149,53 @@ const NAMESPACES: &[(&str, CloneFlags)] = &[
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// The init's namespaces that differ from ours, opened now (before the init could go away).
-fn open_namespaces(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
-    let mut out = Vec::new();
-    for (name, flag) in NAMESPACES {
-        let theirs = format!("/proc/{pid}/ns/{name}");
-        let ino = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
-        match (ino(&theirs), ino(&format!("/proc/self/ns/{name}"))) {
-            (Ok(a), Ok(b)) if a == b => continue,
-            (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            _ => {}
-        }
-        let fd = nix::fcntl::open(
-            theirs.as_str(),
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_ctx(|| format!("open {theirs}"))?;
-        out.push((fd, *flag));
+/// The namespaces of the init and ours, by name (`user`, `mnt`, ...).
+struct Namespaces {
+    theirs: procfs::process::Namespaces,
+    ours: procfs::process::Namespaces,
+}
+
+impl Namespaces {
+    fn of(pid: i32) -> Result<Namespaces> {
+        use procfs::process::Process;
+        Ok(Namespaces {
+            theirs: Process::new(pid)
+                .and_then(|p| p.namespaces())
+                .with_ctx(|| format!("read /proc/{pid}/ns"))?,
+            ours: Process::myself()
+                .and_then(|p| p.namespaces())
+                .ctx("read /proc/self/ns")?,
+        })
     }
-    Ok(out)
+
+    /// The init's namespace `name` when it is not ours (None also when the kernel lacks it).
+    fn other(&self, name: &str) -> Option<&Path> {
+        let name = std::ffi::OsStr::new(name);
+        let theirs = self.theirs.0.get(name)?;
+        let same =
+            self.ours.0.get(name).is_some_and(|o| {
+                (o.device_id, o.identifier) == (theirs.device_id, theirs.identifier)
+            });
+        (!same).then_some(theirs.path.as_path())
+    }
+
+    /// The init's namespaces that differ from ours, opened now (before the init could go away).
+    fn open(&self, kinds: &[(&str, CloneFlags)]) -> Result<Vec<(OwnedFd, CloneFlags)>> {
+        let mut out = Vec::new();
+        for (name, flag) in kinds {
+            let Some(path) = self.other(name) else {
+                continue;
+            };
+            let fd = nix::fcntl::open(
+                path,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_ctx(|| format!("open {}", path.display()))?;
+            out.push((fd, *flag));
+        }
+        Ok(out)
+    }
 }
 
 pub fn exec(o: ExecOptions) -> Result<i32> {
@@ -190,12 +216,8 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         .and_then(|()| crate::init::sched::validate(&p))
         .and_then(|()| crate::init::sched::exec_affinity(&p))
         .map_err(|e| Error::msg(format!("exec failed: {e}")))?;
-    let own_userns = std::fs::metadata(format!("/proc/{}/ns/user", state.pid))
-        .map(|m| m.ino())
-        .ok()
-        != std::fs::metadata("/proc/self/ns/user")
-            .map(|m| m.ino())
-            .ok();
+    let ns = Namespaces::of(state.pid)?;
+    let own_userns = ns.other("user").is_some();
     if crate::security::sealed::exposed(o.container_caps, own_userns)
         || crate::security::sealed::exposed(p.capabilities().as_ref(), own_userns)
     {
@@ -205,24 +227,16 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
-    let namespaces = open_namespaces(state.pid)?;
-    let pidns = format!("/proc/{}/ns/pid", state.pid);
-    if std::fs::metadata(&pidns).map(|m| m.ino()).ok()
-        != std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).ok()
-    {
-        let fd = nix::fcntl::open(
-            pidns.as_str(),
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_ctx(|| format!("open {pidns}"))?;
+    let namespaces = ns.open(NAMESPACES)?;
+    for (fd, _) in ns.open(&[("pid", CloneFlags::CLONE_NEWPID)])? {
         // Affects only our children: the fork below lands in the container's pid namespace.
         nix::sched::setns(&fd, CloneFlags::CLONE_NEWPID).ctx("setns pid")?;
     }
     let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
         .map(|s| s.trim() != "deny")
         .unwrap_or(true);
-    let listen_fds = crate::util::fds::listen_fds();
+    // runc's exec passes on only --preserve-fds; socket activation is for the init.
+    let keep_fds = crate::util::fds::kept_fds(0, o.preserve_fds)?;
     let (parent, child) = sync::pair()?;
     let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
@@ -233,7 +247,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             namespaces,
             console,
             setgroups,
-            listen_fds + o.preserve_fds,
+            keep_fds,
             o.seccomp.as_ref(),
             o.personality.as_ref(),
             &affinity,

@@ -4,7 +4,7 @@
 
 use crate::error::{Context, Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Hooks};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -50,16 +50,17 @@ fn run_hook(hook: &Hook, state_json: &str) -> Result<()> {
             }
         }
     }
-    let status = match hook.timeout() {
-        Some(t) if t > 0 => {
+    let status = match (hook.timeout(), deadline(hook, Instant::now())) {
+        (Some(t), Some(deadline)) => {
             let pidfd = crate::util::pidfd::pidfd_open(child.id() as i32)?;
-            let deadline = Instant::now() + Duration::from_secs(t as u64);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
                     .unwrap_or(PollTimeout::MAX);
                 let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, ms) {
+                    // poll waits at most i32::MAX ms (24.8 days) at a time.
+                    Ok(0) if Instant::now() < deadline => continue,
                     Ok(0) => {
                         // Kill failing means it already exited; wait() reaps it either way.
                         let _ = child.kill();
@@ -90,6 +91,45 @@ fn run_hook(hook: &Hook, state_json: &str) -> Result<()> {
     )))
 }
 
+/// The longest hook timeout, in seconds. runc makes the seconds a Go Duration (int64
+/// nanoseconds); past this the product wraps, mostly to a negative timeout that kills the hook
+/// at once, sometimes to an arbitrary short one.
+pub const MAX_TIMEOUT: i64 = i64::MAX / 1_000_000_000;
+
+/// Refuses a timeout that is not positive (the spec says it MUST be) or that runc cannot
+/// represent. runc starts such a hook and kills it at once, so failing `create` before anything
+/// is set up refuses no config that could work, and names the field.
+pub fn validate(hooks: &Hooks) -> Result<()> {
+    let kinds = [
+        ("prestart", hooks.prestart()),
+        ("createRuntime", hooks.create_runtime()),
+        ("createContainer", hooks.create_container()),
+        ("startContainer", hooks.start_container()),
+        ("poststart", hooks.poststart()),
+        ("poststop", hooks.poststop()),
+    ];
+    for (kind, list) in kinds {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            match hook.timeout() {
+                Some(t) if !(1..=MAX_TIMEOUT).contains(&t) => {
+                    return Err(Error::msg(format!(
+                        "hooks.{kind}[{i}].timeout: {t} is not between 1 and {MAX_TIMEOUT} seconds"
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// When a hook started at `now` must have finished; None without a timeout (or, for a
+/// timeout that [`validate`] refuses, one past the clock's range).
+pub fn deadline(hook: &Hook, now: Instant) -> Option<Instant> {
+    let secs = u64::try_from(hook.timeout()?).ok().filter(|t| *t > 0)?;
+    now.checked_add(Duration::from_secs(secs))
+}
+
 fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().trim_start_matches("SIG").to_lowercase())
@@ -111,4 +151,40 @@ fn read_all(f: &mut std::fs::File) -> String {
         let _ = f.read_to_string(&mut s);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hooks(kind: &str, timeout: i64) -> Hooks {
+        let v = serde_json::json!({kind: [{"path": "/bin/true"}, {"path": "/bin/true", "timeout": timeout}]});
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn timeouts_runc_cannot_represent_are_refused_by_name() {
+        for t in [0, -1, i64::MIN, MAX_TIMEOUT + 1, i64::MAX] {
+            let e = validate(&hooks("poststop", t)).unwrap_err().to_string();
+            assert!(e.starts_with("hooks.poststop[1].timeout: "), "{t}: {e}");
+        }
+        for t in [1, MAX_TIMEOUT] {
+            validate(&hooks("createRuntime", t)).unwrap();
+        }
+    }
+
+    #[test]
+    fn deadlines_never_overflow() {
+        let now = Instant::now();
+        let h = hooks("prestart", 5);
+        let [none, five] = h.prestart().as_deref().unwrap() else {
+            panic!()
+        };
+        assert_eq!(deadline(none, now), None);
+        assert_eq!(deadline(five, now), Some(now + Duration::from_secs(5)));
+        let h = hooks("prestart", i64::MAX);
+        assert_eq!(deadline(&h.prestart().as_ref().unwrap()[1], now), None);
+        let h = hooks("prestart", MAX_TIMEOUT);
+        assert!(deadline(&h.prestart().as_ref().unwrap()[1], now).is_some());
+    }
 }

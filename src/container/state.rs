@@ -199,19 +199,12 @@ impl StateDir {
 /// The process's start time, or None when it is gone or a zombie (a zombie has finished: the
 /// container is stopped even though its parent has not reaped it yet).
 pub fn process_start_time(pid: i32) -> Option<u64> {
+    use procfs::FromRead;
     if pid <= 0 {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses; fields resume after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    // rest starts at field 3 (state); starttime is field 22.
-    fields.nth(18)?.parse().ok()
+    let stat = procfs::process::Stat::from_file(format!("/proc/{pid}/stat")).ok()?;
+    (!matches!(stat.state, 'Z' | 'X')).then_some(stat.starttime)
 }
 
 impl State {

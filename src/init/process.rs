@@ -3,6 +3,7 @@
 
 use crate::container::sync::Channel;
 use crate::error::{Context, Error, Result};
+use nix::sys::resource::Resource;
 use oci_spec::runtime::{Capabilities, LinuxSeccomp, PosixRlimitType, Process};
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -107,39 +108,31 @@ pub fn add_home(env: &mut Vec<String>, uid: u32) {
 
 pub fn set_rlimits(p: &Process) -> Result<()> {
     for rl in p.rlimits().iter().flatten() {
-        let res = rlimit_resource(rl.typ());
-        let lim = libc::rlimit {
-            rlim_cur: rl.soft(),
-            rlim_max: rl.hard(),
-        };
-        // SAFETY: setrlimit reads the struct we pass.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
-            return Err(nix::errno::Errno::last())
-                .with_ctx(|| format!("process.rlimits: set {:?}", rl.typ()));
-        }
+        nix::sys::resource::setrlimit(rlimit_resource(rl.typ()), rl.soft(), rl.hard())
+            .with_ctx(|| format!("process.rlimits: set {:?}", rl.typ()))?;
     }
     Ok(())
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn rlimit_resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType::*;
     match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
+        RlimitCpu => Resource::RLIMIT_CPU,
+        RlimitFsize => Resource::RLIMIT_FSIZE,
+        RlimitData => Resource::RLIMIT_DATA,
+        RlimitStack => Resource::RLIMIT_STACK,
+        RlimitCore => Resource::RLIMIT_CORE,
+        RlimitRss => Resource::RLIMIT_RSS,
+        RlimitNproc => Resource::RLIMIT_NPROC,
+        RlimitNofile => Resource::RLIMIT_NOFILE,
+        RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        RlimitAs => Resource::RLIMIT_AS,
+        RlimitLocks => Resource::RLIMIT_LOCKS,
+        RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        RlimitNice => Resource::RLIMIT_NICE,
+        RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }
 
@@ -294,7 +287,7 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
 }
 
 /// Marks every fd from 3 on close-on-exec, except the `keep` fds right after stdio that the
-/// caller asked to pass in (--preserve-fds, $LISTEN_FDS).
+/// caller asked to pass in (--preserve-fds, $LISTEN_FDS), as counted by [`crate::util::fds::kept_fds`].
 pub fn close_fds_on_exec(keep: u32) -> Result<()> {
     let first = 3 + keep;
     // SAFETY: close_range only changes fd flags.

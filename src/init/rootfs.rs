@@ -298,10 +298,9 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
 
 /// The mount point of the mount that holds `path`: the longest mount point above it.
 fn parent_mount(path: &Path) -> Result<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|mp| PathBuf::from(mp.replace("\\040", " ")))
+    crate::util::mountinfo::read()?
+        .into_iter()
+        .map(|m| m.mount_point)
         .filter(|mp| path.starts_with(mp))
         .max_by_key(|mp| mp.as_os_str().len())
         .ok_or_else(|| Error::msg(format!("no mount holds {}", path.display())))

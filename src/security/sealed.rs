@@ -9,7 +9,7 @@
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{Capability, LinuxCapabilities};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
 const NAME: &str = "husk-sealed";
@@ -67,40 +67,31 @@ pub fn reexec() -> Result<()> {
 
 /// A memfd holding the binary, sealed against every change.
 fn sealed_copy() -> Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
     let exe = std::fs::File::open("/proc/self/exe").ctx("open /proc/self/exe")?;
     let name = CString::new(NAME).map_err(|_| Error::msg("memfd name"))?;
-    // SAFETY: plain syscall; the fd it returns is owned below.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(nix::errno::Errno::last()).ctx("memfd_create");
-    }
-    // SAFETY: fd was just returned to us and nothing else owns it.
-    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let memfd = memfd_create(
+        name.as_c_str(),
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .ctx("memfd_create")?;
     let len = exe.metadata().ctx("stat /proc/self/exe")?.len() as usize;
     let mut done = 0;
     while done < len {
-        // SAFETY: both fds are valid for the call; a null offset uses and moves the file offset.
-        let n = unsafe {
-            libc::sendfile(
-                memfd.as_raw_fd(),
-                exe.as_raw_fd(),
-                std::ptr::null_mut(),
-                len - done,
-            )
-        };
-        match n {
-            n if n > 0 => done += n as usize,
-            0 => return Err(Error::msg("copy /proc/self/exe: short read")),
-            _ if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
-            _ => return Err(nix::errno::Errno::last()).ctx("copy /proc/self/exe"),
+        // No offset: sendfile uses and moves the file offset.
+        match nix::sys::sendfile::sendfile(&memfd, &exe, None, len - done) {
+            Ok(0) => return Err(Error::msg("copy /proc/self/exe: short read")),
+            Ok(n) => done += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).ctx("copy /proc/self/exe"),
         }
     }
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: plain fcntl on an fd we own.
-    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(nix::errno::Errno::last()).ctx("seal the husk binary copy");
-    }
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(&memfd, FcntlArg::F_ADD_SEALS(seals)).ctx("seal the husk binary copy")?;
     Ok(memfd)
 }
 
@@ -126,6 +117,7 @@ mod tests {
 
     #[test]
     fn the_copy_is_the_binary_and_cannot_be_changed() {
+        use std::os::fd::AsRawFd;
         let copy = sealed_copy().unwrap();
         let path = format!("/proc/self/fd/{}", copy.as_raw_fd());
         assert_eq!(

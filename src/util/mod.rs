@@ -4,6 +4,7 @@
 pub(crate) mod fault;
 pub mod fds;
 pub mod logging;
+pub mod mountinfo;
 pub mod passwd;
 pub mod path;
 pub mod pidfd;
