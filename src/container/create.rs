@@ -579,8 +579,9 @@ fn serve_init(
                 crate::util::fault::point("hooks");
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
-                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s)?;
-                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
+                    let dir = Some(p.bundle.as_path());
+                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s, dir)?;
+                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s, dir)?;
                 }
                 tell(chan, &Msg::Go)?;
             }

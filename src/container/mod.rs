@@ -59,7 +59,8 @@ pub(crate) fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
     }
 }
 
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+/// Deletes the container; its poststop hooks run in `hooks_cwd`, or in ours (see `run_hooks`).
+pub fn delete(root: &Path, id: &str, force: bool, hooks_cwd: Option<&Path>) -> Result<()> {
     let (dir, state) = match open_existing(root, id) {
         Ok(x) => x,
         // runc: `delete --force` of a container that does not exist succeeds, and removes the
@@ -82,7 +83,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 ..state
             })?;
             drop(lock);
-            return delete(root, id, force);
+            return delete(root, id, force, hooks_cwd);
         }
         Status::Running | Status::Paused | Status::Creating => {
             if !force {
@@ -94,7 +95,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             stop_and_wait(&state)?;
         }
     }
-    destroy(&state, &dir)
+    destroy(&state, &dir, hooks_cwd)
 }
 
 /// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
@@ -134,7 +135,7 @@ fn stop_and_wait(state: &State) -> Result<()> {
 }
 
 /// Removes everything a stopped container holds and runs its poststop hooks.
-pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
+pub fn destroy(state: &State, dir: &StateDir, hooks_cwd: Option<&Path>) -> Result<()> {
     let cg = cgroups::from_paths(state.cgroup_paths.clone());
     if state.shared_pidns || state.creating {
         // Processes left in the cgroup of a container without its own pid namespace, or by a
@@ -148,7 +149,7 @@ pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
     if let Some(h) = &state.hooks {
         let s = state.spec_state(Status::Stopped);
         // The spec: a failing poststop hook is logged, and the deletion goes on.
-        if let Err(e) = crate::container::hooks::run_hooks(h.poststop().as_ref(), &s) {
+        if let Err(e) = crate::container::hooks::run_hooks(h.poststop().as_ref(), &s, hooks_cwd) {
             log::warn!("{e}");
         }
     }

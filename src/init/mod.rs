@@ -154,7 +154,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     let _fifo = wait_for_start(args.gate, chan)?;
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, "created");
-        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
+        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state, None)?;
     }
     process::close_fds_on_exec(args.keep_fds)?;
     if let Some(s) = late_filter {
@@ -234,7 +234,8 @@ fn creation_hooks(args: &InitArgs, chan: &Channel, own_pid: i32) -> Result<()> {
     }
     if let Some(hooks) = args.spec.hooks() {
         let state = hook_state(args.spec, args.id, &args.bundle, own_pid, "creating");
-        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
+        let rootfs = Some(args.rootfs.as_path());
+        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state, rootfs)?;
     }
     Ok(())
 }
