@@ -41,7 +41,11 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 pub(crate) fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
-    let signal = Signal::try_from(sig).ctx("signal")?;
+    // Signal 0 is None to kill(2)'s wrapper: nothing is sent, only the pid is checked.
+    let signal = match sig {
+        0 => None,
+        n => Some(Signal::try_from(n).ctx("signal")?),
+    };
     if all {
         let cg = cgroups::from_paths(state.cgroup_paths.clone());
         for pid in cg.pids()? {
@@ -184,11 +188,10 @@ pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
 }
 
 /// The pids of the container's processes, as the host sees them.
+/// A stopped container's cgroup lives until `delete`: it lists what is left in it, as runc's
+/// `ps` does (usually nothing).
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
-    let (dir, state) = open_existing(root, id)?;
-    if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
-    }
+    let (_, state) = open_existing(root, id)?;
     cgroups::from_paths(state.cgroup_paths.clone()).pids()
 }
 
