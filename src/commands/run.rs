@@ -41,6 +41,7 @@ pub fn run(root: &Path, r: &Run) -> Result<i32> {
     let code = wait::wait_forwarding(&sfd, created.state.pid, master.as_ref());
     drop(raw);
     let code = code?;
+    log::debug!("process exited pid={} status={code}", created.state.pid);
     if !r.keep {
         container::destroy(&created.state, &created.dir, bundle)?;
     }

@@ -167,6 +167,12 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let namespaces = open_namespaces(state.pid)?;
+    log::debug!(
+        "exec {}: joining {} namespaces of init {}",
+        o.id,
+        namespaces.len(),
+        state.pid
+    );
     let pidns = format!("/proc/{}/ns/pid", state.pid);
     if std::fs::metadata(&pidns).map(|m| m.ino()).ok()
         != std::fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).ok()
@@ -252,6 +258,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             }
         }
     }
+    log::debug!("exec {}: process {pid} started", o.id);
     if let Some(pf) = o.pid_file {
         write_pid_file(pf, pid)?;
     }
