@@ -226,6 +226,9 @@ pub struct Exec {
     /// allow exec in a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup>
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// the container id
     pub id: String,
     /// the command and its arguments; parsing stops at the first of them

@@ -13,12 +13,12 @@ pub struct V1 {
 }
 
 /// A v1 hierarchy: where it is mounted and which controllers it carries.
-struct Hierarchy {
-    mount: PathBuf,
-    controllers: Vec<String>,
+pub(super) struct Hierarchy {
+    pub(super) mount: PathBuf,
+    pub(super) controllers: Vec<String>,
 }
 
-fn hierarchies() -> Result<Vec<Hierarchy>> {
+pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
     let mut out = Vec::new();
     for line in text.lines() {

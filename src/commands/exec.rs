@@ -29,5 +29,6 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         console_socket: e.console_socket.as_deref(),
         preserve_fds: e.preserve_fds,
         ignore_paused: e.ignore_paused,
+        sub_cgroups: &e.cgroup,
     })?)
 }

@@ -27,6 +27,8 @@ pub struct ExecOptions<'a> {
     pub console_socket: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// exec's --cgroup arguments.
+    pub sub_cgroups: &'a [String],
     /// The capabilities of the container's own process.
     pub container_caps: Option<&'a oci_spec::runtime::LinuxCapabilities>,
 }
@@ -140,6 +142,8 @@ fn open_namespaces(pid: i32) -> Result<Vec<(OwnedFd, CloneFlags)>> {
 }
 
 pub fn exec(o: ExecOptions) -> Result<i32> {
+    let sub_cgroups = crate::cgroups::SubCgroups::parse(o.sub_cgroups)
+        .map_err(|e| Error::msg(format!("exec failed: {e}")))?;
     let (dir, state) = open_existing(o.root, o.id)?;
     match state.status(&dir) {
         Status::Running | Status::Created => {}
@@ -151,6 +155,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         }
         _ => return Err(Error::msg("cannot exec in a stopped container")),
     }
+    let cgroup_dirs = sub_cgroups.apply(&state.cgroup_paths).map_err(|e| {
+        Error::msg(format!(
+            "exec failed: unable to create new parent process: {e}"
+        ))
+    })?;
     let p = o.process;
     let own_userns = std::fs::metadata(format!("/proc/{}/ns/user", state.pid))
         .map(|m| m.ino())
@@ -199,7 +208,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         drop(parent);
         let e = match crate::init::exec::child_main(
             &p,
-            &state.cgroup_paths,
+            &cgroup_dirs,
             namespaces,
             console,
             setgroups,
