@@ -233,6 +233,9 @@ pub struct Exec {
     /// allow exec in a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// run the process in an (existing) sub-cgroup(s); format is [<controller>:]<cgroup>
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// the container id
     pub id: String,
     /// the command and its arguments; parsing stops at the first of them
@@ -334,12 +337,25 @@ pub struct Spec {
 /// Rewrites Go-style single-dash long flags (`-bundle x`, `-no-subreaper`) into `--bundle x`,
 /// as runc's flag parser accepts both. Only names that are long flags of the command in effect
 /// are rewritten, so short flags (`-d`) and the container's own argv (after `exec <id>`) stay.
+/// The logging flags of a command line that does not parse, as far as they can be read, so that
+/// its usage error is logged where and how the caller asked: (--log, json, --debug).
+pub fn logging_flags(args: &[OsString]) -> (Option<PathBuf>, bool, bool) {
+    use clap::{CommandFactory, FromArgMatches};
+    Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+        .ok()
+        .and_then(|m| Global::from_arg_matches(&m).ok())
+        .map_or((None, false, false), |g| {
+            (g.log, g.log_format == LogFormat::Json, g.debug)
+        })
+}
+
 pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     use clap::CommandFactory;
     let root = Cli::command();
     let mut cmd = &root;
     let mut out = Vec::with_capacity(args.len());
-    let mut positional_seen = 0usize;
     let mut iter = args.into_iter();
     if let Some(argv0) = iter.next() {
         out.push(argv0);
@@ -385,12 +401,13 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
                     continue;
                 }
             }
-            positional_seen += 1;
-            // exec <id> <command...>: everything after the id belongs to the container.
-            if cmd.get_name() == "exec" && positional_seen >= 1 {
-                passthrough = true;
-            }
             out.push(arg);
+            // exec <id> <command...>, ps <id> <ps args...>: everything after the id is theirs,
+            // `-h` and `--` included, as runc's flag parsing stops at the id.
+            if matches!(cmd.get_name(), "exec" | "ps") {
+                passthrough = true;
+                out.push("--".into());
+            }
             continue;
         }
         let name = body.split_once('=').map_or(body, |(n, _)| n);
@@ -427,11 +444,10 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
-/// A command line that does not parse, as runc reports it: the line for stderr (after "husk: ")
-/// and the exit status, 1, or 3 for an unknown command. None for help and version, which clap
-/// prints itself.
+/// A command line that does not parse, as runc reports it: the message for the log and the exit
+/// status, 1, or 3 for an unknown command. None for help and version, which clap prints itself.
 pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<(String, i32)> {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     match e.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
@@ -444,21 +460,21 @@ pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<(String, i32)> 
                 .filter_map(|a| a.to_str())
                 .find(|a| cmd.find_subcommand(a).is_some())
                 .unwrap_or("husk");
-            Some((format!("{name:?} requires exactly 1 argument(s)"), 1))
+            Some((format!("husk: {name:?} requires exactly 1 argument(s)"), 1))
         }
-        kind => {
+        // urfave/cli's words, with its newline (runc logs it escaped: "...'nosuch'\n").
+        ErrorKind::InvalidSubcommand => match e.get(ContextKind::InvalidSubcommand) {
+            Some(ContextValue::String(name)) => Some((format!("No help topic for '{name}'\n"), 3)),
+            _ => Some(("No help topic\n".into(), 3)),
+        },
+        _ => {
             let text = e.render().to_string();
             let line = text
                 .lines()
                 .next()
                 .unwrap_or("usage error")
                 .trim_start_matches("error: ");
-            let code = if kind == ErrorKind::InvalidSubcommand {
-                3
-            } else {
-                1
-            };
-            Some((line.to_string(), code))
+            Some((format!("husk: {line}"), 1))
         }
     }
 }
@@ -510,8 +526,23 @@ mod tests {
     fn exec_arguments_after_id_are_untouched() {
         assert_eq!(
             norm(&["husk", "exec", "-cwd", "/", "id", "ls", "-root", "-la"]),
-            ["husk", "exec", "--cwd", "/", "id", "ls", "-root", "-la"]
+            ["husk", "exec", "--cwd", "/", "id", "--", "ls", "-root", "-la"]
         );
+        // -h after the id is the program's (or ps's), and so is a `--`.
+        for (args, want) in [
+            (&["husk", "exec", "id", "-h"][..], &["-h"][..]),
+            (&["husk", "exec", "id", "--", "x"], &["--", "x"]),
+            (&["husk", "exec", "--", "id", "x"], &["x"]),
+        ] {
+            match Cli::try_parse_from(norm(args)).map(|c| c.command) {
+                Ok(Some(Command::Exec(e))) => assert_eq!(e.command, want, "{args:?}"),
+                other => panic!("{args:?} parsed as {other:?}"),
+            }
+        }
+        match Cli::try_parse_from(norm(&["husk", "ps", "id", "-h"])).map(|c| c.command) {
+            Ok(Some(Command::Ps(p))) => assert_eq!(p.ps_args, ["-h"]),
+            other => panic!("ps parsed as {other:?}"),
+        }
         let cli =
             Cli::try_parse_from(norm(&["husk", "exec", "-t", "id", "sh", "-c", "x"])).unwrap();
         match cli.command {
@@ -527,7 +558,7 @@ mod tests {
     fn values_of_flags_are_not_rewritten() {
         assert_eq!(
             norm(&["husk", "exec", "-e", "-debug", "id", "true"]),
-            ["husk", "exec", "-e", "-debug", "id", "true"]
+            ["husk", "exec", "-e", "-debug", "id", "--", "true"]
         );
     }
 
@@ -549,9 +580,30 @@ mod tests {
         };
         assert_eq!(
             usage(&["husk", "create"]),
-            Some((r#""create" requires exactly 1 argument(s)"#.into(), 1))
+            Some((r#"husk: "create" requires exactly 1 argument(s)"#.into(), 1))
         );
-        assert_eq!(usage(&["husk", "nosuch"]).map(|(_, code)| code), Some(3));
+        for args in [&["husk", "nosuch"][..], &["husk", "nosuch", "-h"]] {
+            assert_eq!(
+                usage(args),
+                Some(("No help topic for 'nosuch'\n".into(), 3))
+            );
+        }
+        let flags =
+            |args: &[&str]| logging_flags(&args.iter().map(OsString::from).collect::<Vec<_>>());
+        assert_eq!(
+            flags(&[
+                "husk",
+                "--log",
+                "/l",
+                "--log-format",
+                "json",
+                "--debug",
+                "nosuch",
+                "-h"
+            ]),
+            (Some(PathBuf::from("/l")), true, true)
+        );
+        assert_eq!(flags(&["husk", "--bogus", "create"]), (None, false, false));
         assert_eq!(usage(&["husk", "--help"]), None);
     }
 

@@ -11,8 +11,14 @@ fn main() {
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => match husk::cli::usage_error(&e, &args) {
-            Some((line, code)) => {
-                eprintln!("husk: {line}");
+            Some((msg, code)) => {
+                // Logged like any error, where --log and --log-format say, as runc does.
+                let (log, json, debug) = husk::cli::logging_flags(&args);
+                husk::logging::Logger::init(log.as_deref(), json, debug);
+                log::error!("{msg}");
+                if log.is_some() {
+                    eprintln!("{}", msg.trim_end());
+                }
                 std::process::exit(code);
             }
             // Help and version: printed by clap, as clap prints them.

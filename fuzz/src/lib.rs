@@ -61,6 +61,7 @@ pub fn cli(data: &[u8]) {
         Ok(c) => c,
         Err(e) => {
             drop(husk::cli::usage_error(&e, &args));
+            drop(husk::cli::logging_flags(&args));
             return;
         }
     };
@@ -79,10 +80,16 @@ pub fn cli(data: &[u8]) {
         Some(Command::Update(u)) if u.resources.is_none() => {
             drop(husk::commands::update::resources(&u))
         }
-        Some(Command::Exec(e)) if e.process.is_none() => drop(husk::fuzzing::process_from_flags(
-            &oci_spec::runtime::Process::default(),
-            &e,
-        )),
+        Some(Command::Exec(e)) if e.process.is_none() => {
+            drop(
+                husk::cgroups::SubCgroups::parse(&e.cgroup)
+                    .map(|s| s.apply(&[std::path::PathBuf::from("/sys/fs/cgroup/unified/c")])),
+            );
+            drop(husk::fuzzing::process_from_flags(
+                &oci_spec::runtime::Process::default(),
+                &e,
+            ))
+        }
         _ => {}
     }
 }

@@ -47,7 +47,7 @@ pub struct Check<'a> {
     /// `linux.cgroupsPath` of its config, for the default-location cgroup check.
     pub cgroups_path: Option<&'a str>,
     pub seen: Option<&'a Seen>,
-    /// Our own children that are expected to be alive (e.g. a namespace holder).
+    /// Processes that are expected to be alive (e.g. a namespace holder).
     pub allowed_children: &'a [i32],
 }
 
@@ -94,26 +94,25 @@ impl Check<'_> {
                 }
             }
         }
-        // As a subreaper we inherit every orphan of the runtime. Only meaningful when this
-        // process runs a single test (nextest); under `cargo test` other tests' runtimes are
-        // our children too.
+        // Anything else the runtime started, wherever it ended up: its forks, an init that
+        // never reached execve, a hook's children. Every test's runtime marks its own, so this
+        // holds whether tests share this process (`cargo test`) or not (nextest).
+        let live: Vec<i32> = marked(&self.rt.root())
+            .into_iter()
+            .filter(|p| !self.allowed_children.contains(p))
+            .collect();
+        if !live.is_empty() {
+            let desc: Vec<String> = live.iter().map(|&p| describe(p)).collect();
+            problems.push(format!("live processes the runtime started: {desc:?}"));
+        }
+        // As a subreaper we inherit the runtime's orphans: reap its zombies (as a containerd
+        // shim does). Only when this process runs a single test: under `cargo test` another
+        // test may be about to wait for its own child.
         if one_test_per_process() {
-            let live: Vec<i32> = proc::children_of_self()
-                .into_iter()
-                .filter(|p| !self.allowed_children.contains(p))
-                .filter(|&p| {
-                    if proc::alive(p) {
-                        return true;
-                    }
-                    // An orphaned zombie of the runtime: reap it, it is no leftover (a real
-                    // supervisor such as a containerd shim reaps those too).
+            for p in proc::children_of_self() {
+                if !proc::alive(p) && !self.allowed_children.contains(&p) {
                     proc::reap(p, std::time::Duration::from_secs(1));
-                    false
-                })
-                .collect();
-            if !live.is_empty() {
-                let desc: Vec<String> = live.iter().map(|&p| describe(p)).collect();
-                problems.push(format!("live processes left as our children: {desc:?}"));
+                }
             }
         }
 
@@ -129,6 +128,29 @@ impl Check<'_> {
             problems.join("\n")
         );
     }
+}
+
+/// The environment variable that marks the processes of one [`Runtime`]: its value is the
+/// runtime's `--root`, which no other test shares.
+pub const MARK: &str = "SPEC_TESTS_RUNTIME_ROOT";
+
+/// Live processes carrying the mark of the runtime with state root `root` (a zombie has no
+/// environment left to read, and is no leftover).
+pub fn marked(root: &Path) -> Vec<i32> {
+    let mut want = format!("{MARK}=").into_bytes();
+    want.extend_from_slice(root.as_os_str().as_encoded_bytes());
+    want.push(0);
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.windows(want.len()).any(|w| w == want) && proc::alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// True under cargo-nextest's default process-per-test mode.

@@ -165,7 +165,15 @@ impl Runtime {
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("--root").arg(self.root()).args(args);
+        self.mark(&mut c);
         c
+    }
+
+    /// Marks `cmd` as this runtime's: every process it starts without a new environment (its
+    /// forks, an init before its execve, hooks) carries the mark, which the leftover check
+    /// looks for (see [`crate::leftovers::marked`]).
+    pub fn mark(&self, cmd: &mut Command) {
+        cmd.env(crate::leftovers::MARK, self.root());
     }
 
     /// Runs `cmd` with stdin from /dev/null and stdout/stderr into fresh files (never pipes: a
@@ -176,6 +184,7 @@ impl Runtime {
         let io = self.dir.path().join("io");
         let stdout_path = io.join(format!("{n}.out"));
         let stderr_path = io.join(format!("{n}.err"));
+        self.mark(&mut cmd);
         let argv: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
             .map(|s| s.to_string_lossy().into_owned())

@@ -5,7 +5,8 @@ use serde_json::json;
 use spec_tests::{assert_one_line_naming, Container};
 
 /// Runs `create`, expects exit 1 with one stderr line naming one of `needles`, and no
-/// leftovers.
+/// leftovers. The needles name the field or path at fault (runc's wording, husk's wording), so
+/// that an error that only says "bad config" fails.
 #[track_caller]
 fn create_fails(c: &mut Container, needles: &[&str]) {
     let out = c.rt.create(c.bundle.path(), &c.id);
@@ -37,7 +38,8 @@ fn malformed_config_json() {
     let mut c = Container::new("malformed_config");
     std::fs::write(c.bundle.config_path(), "{bad json").unwrap();
     // runc: runc create failed: invalid character 'b' looking for beginning of object key string
-    create_fails(&mut c, &["invalid character", "json", "config"]);
+    // husk: husk create failed: config.json: key must be a string at line 1 column 2
+    create_fails(&mut c, &["invalid character 'b'", "line 1 column 2"]);
 }
 
 #[test]
@@ -46,7 +48,8 @@ fn field_of_wrong_type() {
     c.bundle.config["process"]["args"] = json!("notalist");
     c.bundle.write_config();
     // runc: json: cannot unmarshal string into Go struct field Process.process.args of type []string
-    create_fails(&mut c, &["args"]);
+    // husk: config.json: args: invalid type: string "notalist", expected a sequence at line ...
+    create_fails(&mut c, &["process.args", " args: "]);
 }
 
 #[test]
@@ -55,7 +58,8 @@ fn missing_rootfs() {
     c.bundle.config["root"]["path"] = json!("no-such-rootfs");
     c.bundle.write_config();
     // runc: invalid rootfs: stat <bundle>/no-such-rootfs: no such file or directory
-    create_fails(&mut c, &["rootfs"]);
+    let missing = c.bundle.path().join("no-such-rootfs");
+    create_fails(&mut c, &[missing.to_str().unwrap()]);
 }
 
 #[test]
@@ -65,7 +69,10 @@ fn rootfs_symlink_is_rejected() {
     std::os::unix::fs::symlink("rootfs", c.bundle.path().join("rootfs-link")).unwrap();
     c.bundle.config["root"]["path"] = json!("rootfs-link");
     c.bundle.write_config();
-    create_fails(&mut c, &["rootfs"]);
+    create_fails(
+        &mut c,
+        &["invalid rootfs: not an absolute path, or a symlink"],
+    );
 }
 
 #[test]
@@ -74,7 +81,7 @@ fn no_process_section() {
     c.bundle.config.as_object_mut().unwrap().remove("process");
     c.bundle.write_config();
     // runc: process property must not be empty
-    create_fails(&mut c, &["process"]);
+    create_fails(&mut c, &["process property", "process: missing"]);
 }
 
 #[test]
@@ -277,7 +284,7 @@ fn relative_cwd() {
     c.bundle.config["process"]["cwd"] = json!("relative");
     c.bundle.write_config();
     // runc: Cwd must be an absolute path
-    create_fails(&mut c, &["cwd"]);
+    create_fails(&mut c, &["Cwd must be an absolute path", "process.cwd"]);
 }
 
 #[test]
@@ -286,7 +293,8 @@ fn negative_uid() {
     c.bundle.config["process"]["user"]["uid"] = json!(-1);
     c.bundle.write_config();
     // runc: json: cannot unmarshal number -1 into Go struct field User.process.user.uid of type uint32
-    create_fails(&mut c, &["uid"]);
+    // husk: config.json: uid: invalid value: integer `-1`, expected u32 at line ...
+    create_fails(&mut c, &["process.user.uid", " uid: "]);
 }
 
 #[test]
@@ -303,6 +311,6 @@ fn user_namespace_without_mappings() {
     let mut c = Container::new("userns_no_maps");
     c.bundle.add_namespace(json!({"type": "user"}));
     c.bundle.write_config();
-    // runc: user namespaces enabled, but no uid mappings found
-    create_fails(&mut c, &["mapping"]);
+    // runc: User namespaces enabled, but no uid mappings found.
+    create_fails(&mut c, &["uid mappings", "linux.uidMappings"]);
 }

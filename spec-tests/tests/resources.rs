@@ -255,20 +255,49 @@ fn blkio_leaf_and_device_weights_need_their_files() {
             &["blkio.leaf_weight"],
         );
     }
-    // Per-device BFQ weights need the disk to be scheduled by BFQ.
-    let disk = root_disk();
-    let sched = std::fs::read_to_string(format!("/sys/dev/block/{disk}/queue/scheduler"))
-        .unwrap_or_default();
-    let (maj, min) = disk.split_once(':').unwrap();
-    let wd = json!({"blockIO": {"weightDevice": [
-        {"major": maj.parse::<i64>().unwrap(), "minor": min.parse::<i64>().unwrap(), "weight": 500}
-    ]}});
-    if sched.contains("[bfq]") || has_cfq_wd {
-        let (mut c, _) = created("res_blkio_wd", wd);
-        c.delete_force_ok();
+    // Per-device BFQ weights need the disk to be scheduled by BFQ: refused for the root disk
+    // when it is not; written, and read back, for a disk that is.
+    let weight_device = |disk: &str| {
+        let (maj, min) = disk.split_once(':').unwrap();
+        json!({"blockIO": {"weightDevice": [
+            {"major": maj.parse::<i64>().unwrap(), "minor": min.parse::<i64>().unwrap(), "weight": 500}
+        ]}})
+    };
+    let root = root_disk();
+    let (disk, file) = if has_cfq_wd {
+        (Some(root), "blkio.weight_device")
     } else {
-        create_fails("res_blkio_wd", wd, &["weight_device"]);
-    }
+        if !bfq_disks().contains(&root) {
+            create_fails("res_blkio_wd", weight_device(&root), &["weight_device"]);
+        }
+        (bfq_disks().into_iter().next(), "blkio.bfq.weight_device")
+    };
+    let Some(disk) = disk else {
+        eprintln!("skipped a weightDevice that takes effect: no disk here is scheduled by BFQ");
+        return;
+    };
+    let (mut c, pid) = created("res_blkio_wd", weight_device(&disk));
+    let got = read(&dir_of_pid(pid, "blkio"), file);
+    assert!(
+        got.lines().any(|l| l == format!("{disk} 500")),
+        "{file} of a container with weightDevice {disk} 500: {got:?}"
+    );
+    c.delete_force_ok();
+}
+
+/// major:minor of every disk whose I/O scheduler is BFQ.
+fn bfq_disks() -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("queue/scheduler"))
+                .is_ok_and(|s| s.contains("[bfq]"))
+        })
+        .map(|e| read(&e.path(), "dev"))
+        .collect();
+    out.sort();
+    out
 }
 
 #[test]

@@ -128,6 +128,89 @@ pub fn resolve(mount: &Path, own: &str, rel: &Path) -> PathBuf {
     mount.join(crate::util::path::below_root(&inner))
 }
 
+/// exec's `--cgroup` arguments: the existing sub-cgroup of the container's cgroup that the
+/// process joins, `PATH` for every hierarchy or `CONTROLLER[,CONTROLLER]:PATH` for some (runc's
+/// syntax and words).
+pub struct SubCgroups<'a> {
+    all: Option<&'a str>,
+    some: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> SubCgroups<'a> {
+    pub fn parse(args: &'a [String]) -> Result<Self> {
+        let mut all = None;
+        let mut some = Vec::new();
+        for a in args {
+            match a.splitn(3, ':').collect::<Vec<_>>()[..] {
+                [path] if args.len() == 1 => all = Some(path),
+                [_] => {
+                    return Err(Error::msg(format!(
+                        "invalid --cgroup argument: {a} (missing <controller>: prefix)"
+                    )))
+                }
+                [ctrls, path] => some.extend(ctrls.split(',').map(|c| (c, path))),
+                _ => return Err(Error::msg(format!("invalid --cgroup argument: {a}"))),
+            }
+        }
+        // runc keeps these in a map keyed by controller, "" meaning all of them.
+        if let Some(i) = some.iter().rposition(|(c, _)| c.is_empty()) {
+            all = Some(some.remove(i).1);
+        }
+        Ok(SubCgroups { all, some })
+    }
+
+    /// The container's cgroup `dirs`, moved to the sub-cgroups; each must stay below its own.
+    pub fn apply(&self, dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+        if let Some(path) = self.all {
+            return dirs.iter().map(|d| below(d, path)).collect();
+        }
+        let hierarchies = if self.some.is_empty() || is_v2() {
+            vec![]
+        } else {
+            v1::hierarchies()?
+        };
+        let mut out = dirs.to_vec();
+        for &(ctrl, path) in &self.some {
+            let mut known = false;
+            for (i, d) in dirs.iter().enumerate() {
+                let carries = hierarchies
+                    .iter()
+                    .filter(|h| d.starts_with(&h.mount))
+                    .max_by_key(|h| h.mount.as_os_str().len())
+                    .is_some_and(|h| h.controllers.iter().any(|c| c == ctrl));
+                if carries {
+                    out[i] = below(d, path)?;
+                    known = true;
+                }
+            }
+            if !known {
+                return Err(Error::msg(format!(
+                    "unknown controller {ctrl} in SubCgroupPaths"
+                )));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `base` joined with `path`, which must not climb above it.
+fn below(base: &Path, path: &str) -> Result<PathBuf> {
+    let mut out = base.to_path_buf();
+    for c in Path::new(path).components() {
+        match c {
+            std::path::Component::Normal(p) => out.push(p),
+            std::path::Component::ParentDir if out != base => {
+                out.pop();
+            }
+            std::path::Component::ParentDir => {
+                return Err(Error::msg(format!("{path} is not a sub cgroup path")))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Removes a cgroup directory and its descendants, deepest first. A cgroup whose last process
 /// is still exiting reports EBUSY for a moment; that is retried a bounded number of times.
 pub fn remove_tree(dir: &Path) -> Result<()> {
@@ -253,6 +336,27 @@ pub fn read_pids(file: &Path) -> Result<Vec<i32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_sub_cgroups_stay_below_the_container() {
+        let dirs = vec![PathBuf::from("/cg/a/c1"), PathBuf::from("/cg/b/c1")];
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let apply = |a: &[&str]| SubCgroups::parse(&args(a)).and_then(|s| s.apply(&dirs));
+        let ok = |a: &[&str]| apply(a).unwrap();
+        let err = |a: &[&str]| apply(a).unwrap_err().to_string();
+        assert_eq!(ok(&[]), dirs);
+        assert_eq!(ok(&["/"]), dirs);
+        assert_eq!(ok(&["a/.."]), dirs);
+        assert_eq!(ok(&[":s/t"]), [dirs[0].join("s/t"), dirs[1].join("s/t")]);
+        for bad in ["..", "../x", "a/../../x", "/.."] {
+            assert_eq!(err(&[bad]), format!("{bad} is not a sub cgroup path"));
+        }
+        assert_eq!(err(&["a:b:c"]), "invalid --cgroup argument: a:b:c");
+        assert_eq!(
+            err(&["x", "y"]),
+            "invalid --cgroup argument: x (missing <controller>: prefix)"
+        );
+    }
 
     #[test]
     fn cgroups_path_semantics() {

@@ -17,12 +17,12 @@ pub struct V1 {
 }
 
 /// A v1 hierarchy: where it is mounted and which controllers it carries.
-struct Hierarchy {
-    mount: PathBuf,
-    controllers: Vec<String>,
+pub(super) struct Hierarchy {
+    pub(super) mount: PathBuf,
+    pub(super) controllers: Vec<String>,
 }
 
-fn hierarchies() -> Result<Vec<Hierarchy>> {
+pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
     let mut out = Vec::new();
     for m in crate::util::mountinfo::read()? {
         // A hybrid host also has the unified hierarchy (no controllers); runc joins it too.

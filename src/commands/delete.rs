@@ -5,6 +5,6 @@ use anyhow::Result;
 use std::path::Path;
 
 pub fn run(root: &Path, d: &Delete) -> Result<i32> {
-    crate::container::delete(root, &d.id, d.force)?;
+    crate::container::delete(root, &d.id, d.force, None)?;
     Ok(0)
 }

@@ -31,6 +31,7 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         pidfd_socket: e.pidfd_socket.as_deref(),
         preserve_fds: e.preserve_fds,
         ignore_paused: e.ignore_paused,
+        sub_cgroups: &e.cgroup,
     })?)
 }
 

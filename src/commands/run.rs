@@ -23,13 +23,15 @@ pub fn run(root: &Path, r: &Run) -> Result<i32> {
     } else {
         Some(wait::block_signals()?)
     };
+    // runc's run works in the bundle: hooks run from here on (poststart, poststop) run there.
+    let bundle = Some(created.state.bundle.as_path());
     let go = chan
         .send(&Msg::Go)
         .and_then(|()| container::create::wait_exec(chan))
         .and_then(|()| container::poststart(&created.state));
     if let Err(e) = go {
         // Leave nothing behind: kill (done by poststart on hook failure) and delete.
-        container::delete(root, &r.id, true).context("delete after failed start")?;
+        container::delete(root, &r.id, true, bundle).context("delete after failed start")?;
         return Err(e.into());
     }
     let Some(sfd) = sfd else { return Ok(0) };
@@ -39,8 +41,9 @@ pub fn run(root: &Path, r: &Run) -> Result<i32> {
     let code = wait::wait_forwarding(&sfd, created.state.pid, master.as_ref());
     drop(raw);
     let code = code?;
+    log::debug!("process exited pid={} status={code}", created.state.pid);
     if !r.keep {
-        container::destroy(&created.state, &created.dir)?;
+        container::destroy(&created.state, &created.dir, bundle)?;
     }
     Ok(code)
 }

@@ -364,6 +364,12 @@ struct Prepared {
 /// removes whatever a failed phase leaves behind.
 pub fn create(o: &CreateOptions) -> Result<Created> {
     let p = prepare(o)?;
+    log::debug!(
+        "create {}: bundle {}, rootfs {}",
+        o.id,
+        p.bundle.display(),
+        p.rootfs.display()
+    );
     let linux = p
         .spec
         .linux()
@@ -387,11 +393,13 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
         armed: true,
     };
     let (mut state, cgroup_paths) = save_creating(o, &p, linux, &mut undo)?;
+    log::debug!("create {}: cgroup {cgroup_paths:?}", o.id);
     let gate = exec_gate(&p.dir, o.for_run)?;
     let args = init_args(o, &p, cgroup_paths, console, gate)?;
     let (chan, first) = clone_init(args, &p.plan, &mut undo)?;
     let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
     join_cgroup(&chan, &undo, init_pid)?;
+    log::debug!("create {}: init {init_pid} joined its cgroup", o.id);
 
     state.pid = init_pid;
     state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
@@ -400,6 +408,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     if let Some(s) = &pidfd_socket {
         pidfd_socket::send(s, init_pid, pidfd_socket::INIT)?;
     }
+    log::debug!("create {}: init {init_pid} is ready", o.id);
     crate::util::fault::point("ready");
     save_created(o, &p, linux, &mut state)?;
     undo.armed = false;
@@ -651,10 +660,12 @@ fn serve_init(
         match recv(chan)? {
             Msg::Hooks => {
                 crate::util::fault::point("hooks");
+                log::debug!("running prestart and createRuntime hooks");
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
-                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s)?;
-                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s)?;
+                    let dir = Some(p.bundle.as_path());
+                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s, dir)?;
+                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s, dir)?;
                 }
                 tell(chan, &Msg::Go)?;
             }
@@ -664,6 +675,7 @@ fn serve_init(
                     .as_ref()
                     .ok_or_else(|| Error::msg("unexpected seccomp listener from init"))?;
                 let st = state.oci_state(Status::Creating);
+                log::debug!("sending the seccomp listener to its agent");
                 crate::init::seccomp::notify::deliver(s, &p.bundle, init_pid, fd, st)
                     .ctx("unable to start container process")?;
                 tell(chan, &Msg::Go)?;

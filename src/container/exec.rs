@@ -30,6 +30,8 @@ pub struct ExecOptions<'a> {
     pub pidfd_socket: Option<&'a Path>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// exec's --cgroup arguments.
+    pub sub_cgroups: &'a [String],
     /// The capabilities of the container's own process.
     pub container_caps: Option<&'a oci_spec::runtime::LinuxCapabilities>,
 }
@@ -199,6 +201,8 @@ impl Namespaces {
 }
 
 pub fn exec(o: ExecOptions) -> Result<i32> {
+    let sub_cgroups = crate::cgroups::SubCgroups::parse(o.sub_cgroups)
+        .map_err(|e| Error::msg(format!("exec failed: {e}")))?;
     let (dir, state) = open_existing(o.root, o.id)?;
     match state.status(&dir) {
         Status::Running | Status::Created => {}
@@ -210,6 +214,11 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         }
         _ => return Err(Error::msg("cannot exec in a stopped container")),
     }
+    let cgroup_dirs = sub_cgroups.apply(&state.cgroup_paths).map_err(|e| {
+        Error::msg(format!(
+            "exec failed: unable to create new parent process: {e}"
+        ))
+    })?;
     let p = o.process;
     // What the child could only fail at, refused before it exists.
     let affinity = crate::security::lsm::check_process_label(p.selinux_label().as_deref())
@@ -228,6 +237,12 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
     let namespaces = ns.open(NAMESPACES)?;
+    log::debug!(
+        "exec {}: joining {} namespaces of init {}",
+        o.id,
+        namespaces.len(),
+        state.pid
+    );
     for (fd, _) in ns.open(&[("pid", CloneFlags::CLONE_NEWPID)])? {
         // Affects only our children: the fork below lands in the container's pid namespace.
         nix::sched::setns(&fd, CloneFlags::CLONE_NEWPID).ctx("setns pid")?;
@@ -243,7 +258,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         drop(parent);
         let e = match crate::init::exec::child_main(
             &p,
-            &state.cgroup_paths,
+            &cgroup_dirs,
             namespaces,
             console,
             setgroups,
@@ -310,6 +325,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             }
         }
     }
+    log::debug!("exec {}: process {pid} started", o.id);
     if let Some(pf) = o.pid_file {
         write_pid_file(pf, pid)?;
     }

@@ -8,20 +8,26 @@ use oci_spec::runtime::{Hook, Hooks};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn run_hooks(hooks: Option<&Vec<Hook>>, state_json: &str) -> Result<()> {
+/// Runs `hooks` in order, each in `cwd` (or in ours): runc's hooks inherit its working
+/// directory, which is the bundle in `create` and `run`, and the rootfs in the init.
+pub fn run_hooks(hooks: Option<&Vec<Hook>>, state_json: &str, cwd: Option<&Path>) -> Result<()> {
     for (i, hook) in hooks.into_iter().flatten().enumerate() {
-        run_hook(hook, state_json)
+        run_hook(hook, state_json, cwd)
             .map_err(|e| Error::msg(format!("error running hook #{i}: {e}")))?;
     }
     Ok(())
 }
 
-fn run_hook(hook: &Hook, state_json: &str) -> Result<()> {
+fn run_hook(hook: &Hook, state_json: &str, cwd: Option<&Path>) -> Result<()> {
     let path = hook.path();
     let mut cmd = Command::new(path);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     if let Some((argv0, rest)) = hook.args().as_deref().and_then(|a| a.split_first()) {
         cmd.arg0(argv0).args(rest);
     }

@@ -42,7 +42,11 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 pub(crate) fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
-    let signal = Signal::try_from(sig).ctx("signal")?;
+    // Signal 0 is None to kill(2)'s wrapper: nothing is sent, only the pid is checked.
+    let signal = match sig {
+        0 => None,
+        n => Some(Signal::try_from(n).ctx("signal")?),
+    };
     if all {
         let cg = cgroups::from_paths(state.cgroup_paths.clone());
         for pid in cg.pids()? {
@@ -60,7 +64,8 @@ pub(crate) fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
     }
 }
 
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+/// Deletes the container; its poststop hooks run in `hooks_cwd`, or in ours (see `run_hooks`).
+pub fn delete(root: &Path, id: &str, force: bool, hooks_cwd: Option<&Path>) -> Result<()> {
     let (dir, state) = match open_existing(root, id) {
         Ok(x) => x,
         // runc: `delete --force` of a container that does not exist succeeds, and removes the
@@ -83,7 +88,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 ..state
             })?;
             drop(lock);
-            return delete(root, id, force);
+            return delete(root, id, force, hooks_cwd);
         }
         Status::Running | Status::Paused | Status::Creating => {
             if !force {
@@ -95,7 +100,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             stop_and_wait(&state)?;
         }
     }
-    destroy(&state, &dir)
+    destroy(&state, &dir, hooks_cwd)
 }
 
 /// SIGKILLs the container (all of its cgroup when it does not own its pid namespace) and waits
@@ -135,7 +140,7 @@ fn stop_and_wait(state: &State) -> Result<()> {
 }
 
 /// Removes everything a stopped container holds and runs its poststop hooks.
-pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
+pub fn destroy(state: &State, dir: &StateDir, hooks_cwd: Option<&Path>) -> Result<()> {
     let cg = cgroups::from_paths(state.cgroup_paths.clone());
     if state.shared_pidns || state.creating {
         // Processes left in the cgroup of a container without its own pid namespace, or by a
@@ -149,7 +154,7 @@ pub fn destroy(state: &State, dir: &StateDir) -> Result<()> {
     if let Some(h) = &state.hooks {
         let s = state.spec_state(Status::Stopped);
         // The spec: a failing poststop hook is logged, and the deletion goes on.
-        if let Err(e) = crate::container::hooks::run_hooks(h.poststop().as_ref(), &s) {
+        if let Err(e) = crate::container::hooks::run_hooks(h.poststop().as_ref(), &s, hooks_cwd) {
             log::warn!("{e}");
         }
     }
@@ -184,11 +189,10 @@ pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
 }
 
 /// The pids of the container's processes, as the host sees them.
+/// A stopped container's cgroup lives until `delete`: it lists what is left in it, as runc's
+/// `ps` does (usually nothing).
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
-    let (dir, state) = open_existing(root, id)?;
-    if state.status(&dir) == Status::Stopped {
-        return Err(Error::NotRunning);
-    }
+    let (_, state) = open_existing(root, id)?;
     cgroups::from_paths(state.cgroup_paths.clone()).pids()
 }
 

@@ -59,10 +59,13 @@ fn wait_for_exec(fifo_writer: &OwnedFd) -> Result<()> {
     }
 }
 
+/// Runs the poststart hooks in the bundle, where runc runs them (at the end of its `create`).
 pub fn poststart(state: &State) -> Result<()> {
     let Some(h) = &state.hooks else { return Ok(()) };
     let s = state.spec_state(Status::Running);
-    if let Err(e) = crate::container::hooks::run_hooks(h.poststart().as_ref(), &s) {
+    if let Err(e) =
+        crate::container::hooks::run_hooks(h.poststart().as_ref(), &s, Some(&state.bundle))
+    {
         // A failed poststart hook stops the container, as runc does.
         if let Err(k) = super::signal_all(state, libc::SIGKILL, false) {
             log::warn!("kill after failed poststart hook: {k}");

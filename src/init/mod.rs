@@ -164,7 +164,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     }
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, Status::Created);
-        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state)?;
+        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state, None)?;
     }
     let e = process::execve(&exec);
     // The caller was told that the program started: like runc's init, say why it did not on
@@ -253,7 +253,8 @@ fn creation_hooks(args: &InitArgs, chan: &Channel, own_pid: i32) -> Result<()> {
     }
     if let Some(hooks) = args.spec.hooks() {
         let state = hook_state(args.spec, args.id, &args.bundle, own_pid, Status::Creating);
-        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state)?;
+        let rootfs = Some(args.rootfs.as_path());
+        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state, rootfs)?;
     }
     Ok(())
 }
