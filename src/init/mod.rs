@@ -131,7 +131,8 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     enter_namespaces(&args, chan)?;
     // runc's in-container hooks report the init's pid as seen in its own pid namespace.
     let own_pid = nix::unistd::getpid().as_raw();
-    let root = build_rootfs(&args)?;
+    let mut root = build_rootfs(&args)?;
+    let readonly_later = std::mem::take(&mut root.readonly_later);
     if !args.plan.new_cgroup {
         chan.wait_go()?;
     }
@@ -144,7 +145,13 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
         .process()
         .as_ref()
         .ok_or_else(|| Error::msg("process: missing"))?;
-    container_settings(spec, args.plan, process, args.console.take())?;
+    container_settings(
+        spec,
+        args.plan,
+        process,
+        args.console.take(),
+        &readonly_later,
+    )?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let (exec, late_filter) = prepare_process(process, &args.extra_env, seccomp, chan)?;
 
@@ -246,6 +253,7 @@ fn container_settings(
     plan: &Plan,
     process: &oci_spec::runtime::Process,
     console: Option<OwnedFd>,
+    readonly_later: &[(PathBuf, nix::mount::MsFlags)],
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
     nix::unistd::setsid().ctx("setsid")?;
@@ -277,6 +285,7 @@ fn container_settings(
     }
     let empty = Vec::new();
     rootfs::finish(
+        readonly_later,
         linux
             .and_then(|l| l.masked_paths().as_ref())
             .unwrap_or(&empty),
