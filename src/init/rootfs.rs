@@ -164,6 +164,8 @@ pub struct MountOpts {
     /// mount_setattr(2) attributes of the `r*` options, applied to the whole tree of a bind.
     pub rec_set: u64,
     pub rec_clr: u64,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOpts {
@@ -175,6 +177,7 @@ impl Default for MountOpts {
             data: vec![],
             rec_set: 0,
             rec_clr: 0,
+            idmap: None,
         }
     }
 }
@@ -265,8 +268,12 @@ pub fn parse_mount_options(options: &[String]) -> MountOpts {
                     .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
+            "idmap" | "ridmap" => {
+                o.idmap = Some(opt == "ridmap");
+                continue;
+            }
             // Options runc handles elsewhere or that only matter to other runtimes.
-            "tmpcopyup" | "idmap" | "ridmap" => continue,
+            "tmpcopyup" => continue,
             _ => {
                 o.data.push(opt.clone());
                 continue;
@@ -295,7 +302,7 @@ pub fn propagation_flag(name: &str) -> Option<MsFlags> {
 
 const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 
-fn is_bind(m: &Mount, o: &MountOpts) -> bool {
+pub fn is_bind(m: &Mount, o: &MountOpts) -> bool {
     m.typ().as_deref() == Some("bind") || o.flags.contains(MsFlags::MS_BIND)
 }
 
@@ -309,6 +316,8 @@ pub struct RootfsPlan<'a> {
     pub cgroupns: bool,
     pub userns: bool,
     pub devices: &'a [LinuxDevice],
+    /// Per mount, the source the parent opened for us (see container::mount_sources).
+    pub sources: &'a [Option<OwnedFd>],
 }
 
 /// Makes the rootfs a mount point of its own with the requested propagation, then performs the
@@ -344,7 +353,7 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
     .with_ctx(|| format!("bind rootfs {}", root.display()))?;
     let mut root = Root::open(root)?;
     let mut dev_from_host = false;
-    for m in plan.mounts {
+    for (i, m) in plan.mounts.iter().enumerate() {
         if m.destination() == Path::new("/dev")
             && is_bind(
                 m,
@@ -353,7 +362,8 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
         {
             dev_from_host = true;
         }
-        mount_one(&mut root, m, plan).with_ctx(|| {
+        let source = plan.sources.get(i).and_then(Option::as_ref);
+        mount_one(&mut root, m, source, plan).with_ctx(|| {
             format!(
                 "mount {} to {}",
                 m.source().as_deref().unwrap_or(Path::new("none")).display(),
@@ -378,7 +388,27 @@ fn parent_mount(path: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::msg(format!("no mount holds {}", path.display())))
 }
 
-fn mount_one(root: &mut Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
+/// The source of a bind mount; relative to the bundle unless absolute.
+pub fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
+    let src = m
+        .source()
+        .as_deref()
+        .ok_or_else(|| Error::msg("bind mount without source"))?;
+    Ok(if src.is_absolute() {
+        src.to_path_buf()
+    } else {
+        bundle.join(src)
+    })
+}
+
+/// `source` is what the parent opened for this mount: an O_PATH handle, or for an id-mapped
+/// mount a detached mount tree to attach.
+fn mount_one(
+    root: &mut Root,
+    m: &Mount,
+    source: Option<&OwnedFd>,
+    plan: &RootfsPlan,
+) -> Result<()> {
     let mut opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -405,28 +435,30 @@ fn mount_one(root: &mut Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
             .push((dest.to_path_buf(), flags | MsFlags::MS_RDONLY));
     }
     if bind {
-        let src = m
-            .source()
-            .as_deref()
-            .ok_or_else(|| Error::msg("bind mount without source"))?;
-        let src = if src.is_absolute() {
-            src.to_path_buf()
-        } else {
-            plan.bundle.join(src)
+        let src = bind_source(m, plan.bundle)?;
+        let (st, fs) = match source {
+            Some(fd) => (fstat(fd), nix::sys::statfs::fstatfs(fd)),
+            None => (nix::sys::stat::stat(&src), nix::sys::statfs::statfs(&src)),
         };
-        let meta = std::fs::metadata(&src).with_ctx(|| format!("stat {}", src.display()))?;
-        let target = root.mkdir_all(dest, !meta.is_dir())?;
-        let procfs = nix::sys::statfs::statfs(&src)
-            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+        let st = st.with_ctx(|| format!("stat {}", src.display()))?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+        let target = root.mkdir_all(dest, !is_dir)?;
+        let procfs = fs.is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
         check_proc_mount(root, target.as_fd(), procfs)?;
-        mount(
-            Some(&src),
-            fd_path(target.as_fd()).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
-            None::<&str>,
-        )
-        .ctx("bind mount")?;
+        match source {
+            Some(tree) if is_idmapped(m, &opts) => move_mount(tree.as_fd(), target.as_fd())?,
+            _ => {
+                let from = source.map_or_else(|| src.clone(), |fd| fd_path(fd.as_fd()).into());
+                mount(
+                    Some(&from),
+                    fd_path(target.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+                    None::<&str>,
+                )
+                .ctx("bind mount")?;
+            }
+        }
         let set = opts
             .flags
             .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -488,6 +520,11 @@ fn mount_one(root: &mut Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
     Ok(())
 }
 
+/// An id-mapped mount: mappings of its own, or the `idmap`/`ridmap` option.
+pub fn is_idmapped(m: &Mount, opts: &MountOpts) -> bool {
+    m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some()
+}
+
 /// runc's rule for proc and sysfs: the mount point, if it exists, is a directory of the rootfs
 /// itself and not a symlink, which would take the mount (and the masks over it) elsewhere.
 fn ordinary_directory(root: &Root, dest: &Path, typ: &str) -> Result<()> {
@@ -509,6 +546,25 @@ fn ordinary_directory(root: &Root, dest: &Path, typ: &str) -> Result<()> {
         Err(nix::errno::Errno::ENOENT) => Ok(()),
         Err(e) => Err(e).with_ctx(|| format!("resolve {} in rootfs", dest.display())),
     }
+}
+
+/// Attaches a detached mount tree (open_tree(2)) onto `target`.
+fn move_mount(tree: BorrowedFd, target: BorrowedFd) -> Result<()> {
+    // SAFETY: both fds are open for the duration of the call; the paths are empty C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last()).ctx("move_mount");
+    }
+    Ok(())
 }
 
 /// mount_setattr(2) on the mount at `fd` and every mount below it.
@@ -1080,13 +1136,14 @@ mod tests {
     }
 
     #[test]
-    fn recursive_options_like_runc() {
+    fn recursive_and_idmap_options_like_runc() {
         let o = parse_mount_options(&[
             "rbind".into(),
             "rro".into(),
             "rnoexec".into(),
             "rexec".into(),
             "rnoatime".into(),
+            "ridmap".into(),
             "nosymfollow".into(),
         ]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | NOSYMFOLLOW);
@@ -1097,6 +1154,7 @@ mod tests {
             libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_NOATIME
         );
         assert_eq!(o.rec_clr, libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR__ATIME);
+        assert_eq!(o.idmap, Some(true));
         assert!(o.data.is_empty());
     }
 
