@@ -512,3 +512,27 @@ fn rootfs_proc_symlink_is_refused() {
 fn rootfs_sys_symlink_is_refused() {
     refuses_symlinked("sys", "sysfs");
 }
+
+#[test]
+fn sysctl_into_a_rootfs_fifo_does_not_hang() {
+    // No procfs at /proc, and the rootfs's proc/sys/kernel/domainname is a fifo: the sysctl
+    // must be refused, not wait forever for a reader.
+    if is_runc_1_1() {
+        eprintln!(
+            "skipped: runc 1.1.5 hangs here (its init blocks opening the fifo for writing, \
+             seen on this machine)"
+        );
+        return;
+    }
+    let mut c = Container::new("sysctl_fifo");
+    let kernel = mount_point(&c, "/proc/sys/kernel");
+    spec_tests::sync::mkfifo(&kernel.join("domainname"));
+    c.bundle.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/proc");
+    c.bundle.config["linux"]["maskedPaths"] = json!([]);
+    c.bundle.config["linux"]["readonlyPaths"] = json!([]);
+    c.bundle.config["linux"]["sysctl"] = json!({"kernel.domainname": "x"});
+    assert_refused(&mut c, &["procfs"]);
+}

@@ -17,30 +17,37 @@ pub fn write(rel: &str, data: &str) -> Result<()> {
     )
     .ctx("open /proc")?;
     let path = format!("/proc/{rel}");
-    let fd = openat2(
-        proc.as_fd(),
-        rel,
-        OpenHow::new()
-            .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC)
-            .resolve(
+    let open = |flags| {
+        openat2(
+            proc.as_fd(),
+            rel,
+            OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
                 ResolveFlag::RESOLVE_NO_XDEV
                     | ResolveFlag::RESOLVE_NO_SYMLINKS
                     | ResolveFlag::RESOLVE_NO_MAGICLINKS
                     | ResolveFlag::RESOLVE_BENEATH,
             ),
-    )
-    .map_err(|e| match e {
-        nix::errno::Errno::EXDEV | nix::errno::Errno::ELOOP => {
-            Error::msg(format!("{path}: something is mounted or linked over it"))
-        }
-        e => Error::Sys {
-            ctx: format!("open {path}"),
-            errno: e,
-        },
-    })?;
-    if fstatfs(&fd).ctx("statfs")?.filesystem_type() != PROC_SUPER_MAGIC {
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::EXDEV | nix::errno::Errno::ELOOP => {
+                Error::msg(format!("{path}: something is mounted or linked over it"))
+            }
+            e => Error::Sys {
+                ctx: format!("open {path}"),
+                errno: e,
+            },
+        })
+    };
+    // Checked before it is opened for writing: where no procfs is mounted, the rootfs's own
+    // file could be a fifo, and opening that would wait for a reader that never comes.
+    if fstatfs(&open(OFlag::O_PATH)?)
+        .ctx("statfs")?
+        .filesystem_type()
+        != PROC_SUPER_MAGIC
+    {
         return Err(Error::msg(format!("{path}: not on a procfs")));
     }
+    let fd = open(OFlag::O_WRONLY)?;
     nix::unistd::write(&fd, data.as_bytes()).with_ctx(|| format!("write {path}"))?;
     Ok(())
 }
