@@ -255,7 +255,7 @@ impl Supported {
             apparmor: true,
             selinux: true,
             intel_rdt: false,
-            idmap_mounts: false,
+            idmap_mounts: true,
             checkpoint: false,
         }
     }
@@ -460,7 +460,7 @@ mod tests {
         for k in ["v1", "v2", "systemd", "systemdUser", "rdma"] {
             assert!(v["linux"]["cgroup"][k].is_boolean(), "cgroup.{k}");
         }
-        assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], true);
         assert_eq!(v["ociVersionMin"], "1.0.0");
         assert_eq!(v["ociVersionMax"], "1.2.0");
     }

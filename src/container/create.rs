@@ -219,6 +219,7 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     if let Some(s) = linux.seccomp() {
         crate::init::seccomp::notify::check(s)?;
     }
+    crate::container::mount_sources::validate(spec, linux, &plan)?;
     if let Some(h) = spec.hostname() {
         if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
             return Err(Error::msg(
@@ -398,6 +399,7 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     let args = init_args(o, &p, cgroup_paths, console, gate)?;
     let (chan, first) = clone_init(args, &p.plan, &mut undo)?;
     let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
+    send_mount_sources(&chan, &p, init_pid)?;
     join_cgroup(&chan, &undo, init_pid)?;
     log::debug!("create {}: init {init_pid} joined its cgroup", o.id);
 
@@ -608,7 +610,7 @@ fn init_pid(
     let gids = linux.gid_mappings().as_deref().unwrap_or(&[]);
     if !plan.two_stage() {
         if plan.creates(CloneFlags::CLONE_NEWUSER) {
-            namespaces::write_id_maps(first, uids, gids)?;
+            namespaces::write_id_maps(first, uids, gids, "linux")?;
             tell(chan, &Msg::Go)?;
         }
         return Ok(first);
@@ -616,7 +618,7 @@ fn init_pid(
     let init_pid = loop {
         match recv(chan)? {
             Msg::Maps(p) => {
-                namespaces::write_id_maps(p, uids, gids)?;
+                namespaces::write_id_maps(p, uids, gids, "linux")?;
                 tell(chan, &Msg::Go)?;
             }
             Msg::Pid(p) => break p,
@@ -632,6 +634,19 @@ fn init_pid(
         .ctx("wait for intermediate process")?;
     undo.pids = vec![init_pid];
     Ok(init_pid)
+}
+
+/// Opens the bind sources the init cannot open itself (see mount_sources) and hands them over.
+fn send_mount_sources(chan: &sync::Channel, p: &Prepared, init_pid: i32) -> Result<()> {
+    let fds = crate::container::mount_sources::open(&p.spec, &p.plan, &p.bundle, init_pid)?;
+    if fds.is_empty() {
+        return Ok(());
+    }
+    // As in `tell`: if the init is gone, its last words say why.
+    chan.send_fds(&fds).map_err(|e| match recv(chan) {
+        Err(reason) => reason,
+        Ok(_) => e,
+    })
 }
 
 /// Puts the init in its cgroup. The init sets up its rootfs meanwhile, and waits for this before

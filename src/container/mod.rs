@@ -5,6 +5,7 @@
 pub mod create;
 pub mod exec;
 pub mod hooks;
+pub mod mount_sources;
 pub mod namespaces;
 pub mod pidfd_socket;
 pub mod start;

@@ -6,6 +6,7 @@
 use crate::error::{Context, Error, Result};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespace, LinuxNamespaceType};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 pub struct Plan {
@@ -112,17 +113,56 @@ pub fn join(joins: &[(CloneFlags, PathBuf)]) -> Result<()> {
 }
 
 /// Writes uid_map and gid_map of a process in a new user namespace (we are root outside).
-pub fn write_id_maps(pid: i32, uids: &[LinuxIdMapping], gids: &[LinuxIdMapping]) -> Result<()> {
+/// `field` names the spec's mappings in errors ("linux" or the mount).
+pub fn write_id_maps(
+    pid: i32,
+    uids: &[LinuxIdMapping],
+    gids: &[LinuxIdMapping],
+    field: &str,
+) -> Result<()> {
     let fmt = |m: &[LinuxIdMapping]| {
         m.iter()
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
             .collect::<String>()
     };
     std::fs::write(format!("/proc/{pid}/uid_map"), fmt(uids))
-        .ctx("linux.uidMappings: write uid_map")?;
+        .with_ctx(|| format!("{field}.uidMappings: write uid_map"))?;
     std::fs::write(format!("/proc/{pid}/gid_map"), fmt(gids))
-        .ctx("linux.gidMappings: write gid_map")?;
+        .with_ctx(|| format!("{field}.gidMappings: write gid_map"))?;
     Ok(())
+}
+
+/// A user namespace with these mappings, for an id-mapped mount. A child is cloned into a new
+/// user namespace, we write its maps and keep a handle on the namespace; the child only reads a
+/// pipe until we drop our end (or die), so its exit, which we wait for, cannot be delayed.
+pub fn user_namespace(
+    uids: &[LinuxIdMapping],
+    gids: &[LinuxIdMapping],
+    field: &str,
+) -> Result<OwnedFd> {
+    let (hold, release) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("pipe")?;
+    let pid =
+        clone(CloneFlags::CLONE_NEWUSER).with_ctx(|| format!("{field}: new user namespace"))?;
+    if pid == 0 {
+        drop(release);
+        let mut b = [0u8; 1];
+        while nix::unistd::read(&hold, &mut b) == Err(nix::errno::Errno::EINTR) {}
+        // SAFETY: ends this copy of husk without running anything of the parent's.
+        unsafe { libc::_exit(0) }
+    }
+    drop(hold);
+    let ns = write_id_maps(pid, uids, gids, field).and_then(|()| {
+        nix::fcntl::open(
+            format!("/proc/{pid}/ns/user").as_str(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_ctx(|| format!("{field}: open user namespace"))
+    });
+    drop(release);
+    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None)
+        .with_ctx(|| format!("{field}: wait for the user namespace's process"))?;
+    ns
 }
 
 #[cfg(test)]

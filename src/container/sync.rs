@@ -3,8 +3,15 @@
 //! answers when it has done its part (uid maps, cgroups, hooks).
 
 use crate::error::{Context, Error, Result};
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-use std::os::fd::OwnedFd;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The most fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD).
+const FDS_PER_MESSAGE: usize = 253;
 
 pub struct Channel {
     pub fd: OwnedFd,
@@ -101,6 +108,66 @@ impl Channel {
         Ok(Some(msg))
     }
 
+    /// Parent to child: hands over fds (the mount sources), in as many messages as it takes.
+    pub fn send_fds(&self, fds: &[OwnedFd]) -> Result<()> {
+        for chunk in fds.chunks(FDS_PER_MESSAGE) {
+            let raw: Vec<RawFd> = chunk.iter().map(AsRawFd::as_raw_fd).collect();
+            sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[IoSlice::new(b"D")],
+                &[ControlMessage::ScmRights(&raw)],
+                MsgFlags::empty(),
+                None,
+            )
+            .ctx("sync sendmsg")?;
+        }
+        Ok(())
+    }
+
+    /// Receives `count` fds sent with [`Channel::send_fds`], close-on-exec.
+    pub fn recv_fds(&self, count: usize) -> Result<Vec<OwnedFd>> {
+        let mut fds = Vec::with_capacity(count);
+        while fds.len() < count {
+            let mut buf = [0u8; 1];
+            let mut space = nix::cmsg_space!([RawFd; FDS_PER_MESSAGE]);
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = loop {
+                match recvmsg::<()>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut space),
+                    MsgFlags::MSG_CMSG_CLOEXEC,
+                ) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    r => break r.ctx("sync recvmsg")?,
+                }
+            };
+            let (bytes, truncated) = (msg.bytes, msg.flags.contains(MsgFlags::MSG_CTRUNC));
+            for c in msg.cmsgs().ctx("sync recvmsg")? {
+                if let ControlMessageOwned::ScmRights(raw) = c {
+                    // SAFETY: the kernel just installed these fds for us; nothing else owns them.
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    );
+                }
+            }
+            if bytes == 0 {
+                return Err(Error::msg("sync: parent exited"));
+            }
+            if truncated || buf[0] != b'D' {
+                return Err(Error::msg("sync: expected fds"));
+            }
+        }
+        if fds.len() != count {
+            return Err(Error::msg(format!(
+                "sync: expected {count} fds, got {}",
+                fds.len()
+            )));
+        }
+        Ok(fds)
+    }
+
     /// Waits for `Go`; anything else (or the parent's exit) is an error.
     pub fn wait_go(&self) -> Result<()> {
         match self.recv()? {
@@ -131,5 +198,29 @@ mod tests {
         }
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn fds_cross_in_chunks() {
+        let (a, b) = pair().unwrap();
+        let fds: Vec<OwnedFd> = (0..300)
+            .map(|_| {
+                nix::fcntl::open(
+                    "/",
+                    nix::fcntl::OFlag::O_PATH,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .unwrap()
+            })
+            .collect();
+        a.send_fds(&fds).unwrap();
+        let got = b.recv_fds(300).unwrap();
+        assert_eq!(got.len(), 300);
+        let flags = nix::fcntl::fcntl(&got[299], nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(
+            flags & libc::FD_CLOEXEC,
+            0,
+            "received fds are close-on-exec"
+        );
     }
 }

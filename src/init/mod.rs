@@ -131,10 +131,12 @@ fn fail(chan: &Channel, e: Error) -> ! {
 /// a new cgroup namespace, the hooks and the execve wait for that.
 fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
-    enter_namespaces(&args, chan)?;
+    let sources = enter_namespaces(&args, chan)?;
     // runc's in-container hooks report the init's pid as seen in its own pid namespace.
     let own_pid = nix::unistd::getpid().as_raw();
-    let root = build_rootfs(&args)?;
+    let mut root = build_rootfs(&args, &sources)?;
+    drop(sources);
+    let readonly_later = std::mem::take(&mut root.readonly_later);
     if !args.plan.new_cgroup {
         chan.wait_go()?;
     }
@@ -147,7 +149,13 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
         .process()
         .as_ref()
         .ok_or_else(|| Error::msg("process: missing"))?;
-    container_settings(spec, args.plan, process, args.console.take())?;
+    container_settings(
+        spec,
+        args.plan,
+        process,
+        args.console.take(),
+        &readonly_later,
+    )?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
     let (exec, late_filter) =
@@ -174,9 +182,10 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     unsafe { libc::_exit(255) }
 }
 
-/// Becomes root of a new user namespace (once the parent has written our id maps), makes the
-/// cgroup namespace (once the parent has put us in our cgroup) and joins a session keyring.
-fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<()> {
+/// Becomes root of a new user namespace (once the parent has written our id maps), takes the
+/// mount sources the parent opened for us, makes the cgroup namespace (once the parent has put
+/// us in our cgroup) and joins a session keyring. Returns the sources, one slot per mount.
+fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Vec<Option<OwnedFd>>> {
     let plan = args.plan;
     if plan.creates(CloneFlags::CLONE_NEWUSER) && !plan.two_stage() {
         // The parent writes our id maps.
@@ -188,6 +197,19 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<()> {
         nix::unistd::setresgid(root_gid, root_gid, root_gid).ctx("setgid 0 in user namespace")?;
         nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
     }
+    let mounts = args.spec.mounts().as_deref().unwrap_or(&[]);
+    let wanted = |m| crate::container::mount_sources::wanted(m, plan);
+    let count = mounts.iter().filter(|m| wanted(m)).count();
+    let mut fds = if count > 0 {
+        chan.recv_fds(count)?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    let sources = mounts
+        .iter()
+        .map(|m| if wanted(m) { fds.next() } else { None })
+        .collect();
     // A new cgroup namespace is rooted where we are when we make it, so then we wait first.
     if plan.new_cgroup {
         chan.wait_go()?;
@@ -203,11 +225,11 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<()> {
         crate::security::lsm::set_key_label(label)?;
         join_session_keyring(args.id);
     }
-    Ok(())
+    Ok(sources)
 }
 
 /// Mounts, devices and the process's cwd under the rootfs, not yet pivoted into.
-fn build_rootfs(args: &InitArgs) -> Result<rootfs::Root> {
+fn build_rootfs(args: &InitArgs, sources: &[Option<OwnedFd>]) -> Result<rootfs::Root> {
     let spec = args.spec;
     let linux = spec.linux().as_ref();
     let propagation = linux
@@ -235,6 +257,7 @@ fn build_rootfs(args: &InitArgs) -> Result<rootfs::Root> {
             userns: args.plan.has(CloneFlags::CLONE_NEWUSER),
             devices,
             mount_label: linux.and_then(|l| l.mount_label().as_deref()),
+            sources,
         },
     )?;
     // runc makes a missing cwd, as root, before the pivot.
@@ -266,6 +289,7 @@ fn container_settings(
     plan: &Plan,
     process: &oci_spec::runtime::Process,
     console: Option<OwnedFd>,
+    readonly_later: &[(PathBuf, nix::mount::MsFlags)],
 ) -> Result<()> {
     let linux = spec.linux().as_ref();
     nix::unistd::setsid().ctx("setsid")?;
@@ -298,6 +322,7 @@ fn container_settings(
     }
     let empty = Vec::new();
     rootfs::finish(
+        readonly_later,
         linux
             .and_then(|l| l.masked_paths().as_ref())
             .unwrap_or(&empty),

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 pub struct Root {
     pub fd: OwnedFd,
     pub path: PathBuf,
+    /// Mounts (destination, flags) to make read-only once the rootfs is complete.
+    pub readonly_later: Vec<(PathBuf, MsFlags)>,
 }
 
 fn fd_path(fd: BorrowedFd) -> String {
@@ -44,6 +46,7 @@ impl Root {
         Ok(Root {
             fd,
             path: path.to_path_buf(),
+            readonly_later: Vec::new(),
         })
     }
 
@@ -147,6 +150,11 @@ pub struct MountOpts {
     pub clear: MsFlags,
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
+    /// mount_setattr(2) attributes of the `r*` options, applied to the whole tree of a bind.
+    pub rec_set: u64,
+    pub rec_clr: u64,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)).
+    pub idmap: Option<bool>,
 }
 
 impl Default for MountOpts {
@@ -156,13 +164,59 @@ impl Default for MountOpts {
             clear: MsFlags::empty(),
             propagation: vec![],
             data: vec![],
+            rec_set: 0,
+            rec_clr: 0,
+            idmap: None,
         }
     }
+}
+
+/// runc 1.2's recursive options: (clears, mount_setattr attribute).
+fn recursive_attr(name: &str) -> Option<(bool, u64)> {
+    use libc::{
+        MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+        MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY, MOUNT_ATTR_RELATIME,
+        MOUNT_ATTR_STRICTATIME,
+    };
+    Some(match name {
+        "rro" => (false, MOUNT_ATTR_RDONLY),
+        "rrw" => (true, MOUNT_ATTR_RDONLY),
+        "rnosuid" => (false, MOUNT_ATTR_NOSUID),
+        "rsuid" => (true, MOUNT_ATTR_NOSUID),
+        "rnodev" => (false, MOUNT_ATTR_NODEV),
+        "rdev" => (true, MOUNT_ATTR_NODEV),
+        "rnoexec" => (false, MOUNT_ATTR_NOEXEC),
+        "rexec" => (true, MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => (false, MOUNT_ATTR_NODIRATIME),
+        "rdiratime" => (true, MOUNT_ATTR_NODIRATIME),
+        "rrelatime" => (false, MOUNT_ATTR_RELATIME),
+        "rnorelatime" => (true, MOUNT_ATTR_RELATIME),
+        "rnoatime" => (false, MOUNT_ATTR_NOATIME),
+        "ratime" => (true, MOUNT_ATTR_NOATIME),
+        "rstrictatime" => (false, MOUNT_ATTR_STRICTATIME),
+        "rnostrictatime" => (true, MOUNT_ATTR_STRICTATIME),
+        "rnosymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW),
+        "rsymfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW),
+        _ => return None,
+    })
 }
 
 pub fn parse_mount_options(options: &[String]) -> MountOpts {
     let mut o = MountOpts::default();
     for opt in options {
+        if let Some((clears, attr)) = recursive_attr(opt) {
+            if clears {
+                o.rec_clr |= attr;
+            } else {
+                o.rec_set |= attr;
+                // An access-time mode replaces the old one: mount_setattr(2) wants the whole
+                // atime field cleared with it.
+                if attr & libc::MOUNT_ATTR__ATIME == attr {
+                    o.rec_clr |= libc::MOUNT_ATTR__ATIME;
+                }
+            }
+            continue;
+        }
         let (set, clear) = match opt.as_str() {
             "defaults" => (MsFlags::empty(), MsFlags::empty()),
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
@@ -187,6 +241,14 @@ pub fn parse_mount_options(options: &[String]) -> MountOpts {
             "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "nosymfollow" => (NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), NOSYMFOLLOW),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
@@ -195,15 +257,20 @@ pub fn parse_mount_options(options: &[String]) -> MountOpts {
                     .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
+            "idmap" | "ridmap" => {
+                o.idmap = Some(opt == "ridmap");
+                continue;
+            }
             // Options runc handles elsewhere or that only matter to other runtimes.
-            "tmpcopyup" | "idmap" | "ridmap" => continue,
+            "tmpcopyup" => continue,
             _ => {
                 o.data.push(opt.clone());
                 continue;
             }
         };
-        o.flags = (o.flags | set) & !clear;
-        o.clear = (o.clear | clear) & !set;
+        // difference(), not `& !`: the complement would drop flags nix does not name.
+        o.flags = o.flags.union(set).difference(clear);
+        o.clear = o.clear.union(clear).difference(set);
     }
     o
 }
@@ -222,7 +289,9 @@ pub fn propagation_flag(name: &str) -> Option<MsFlags> {
     })
 }
 
-fn is_bind(m: &Mount, o: &MountOpts) -> bool {
+const NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
+pub fn is_bind(m: &Mount, o: &MountOpts) -> bool {
     m.typ().as_deref() == Some("bind") || o.flags.contains(MsFlags::MS_BIND)
 }
 
@@ -238,6 +307,8 @@ pub struct RootfsPlan<'a> {
     pub devices: &'a [LinuxDevice],
     /// linux.mountLabel, for the mounts runc labels.
     pub mount_label: Option<&'a str>,
+    /// Per mount, the source the parent opened for us (see container::mount_sources).
+    pub sources: &'a [Option<OwnedFd>],
 }
 
 /// Makes the rootfs a mount point of its own with the requested propagation, then performs the
@@ -271,9 +342,9 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
         None::<&str>,
     )
     .with_ctx(|| format!("bind rootfs {}", root.display()))?;
-    let root = Root::open(root)?;
+    let mut root = Root::open(root)?;
     let mut dev_from_host = false;
-    for m in plan.mounts {
+    for (i, m) in plan.mounts.iter().enumerate() {
         if m.destination() == Path::new("/dev")
             && is_bind(
                 m,
@@ -282,7 +353,8 @@ pub fn prepare(root: &Path, plan: &RootfsPlan) -> Result<Root> {
         {
             dev_from_host = true;
         }
-        mount_one(&root, m, plan).with_ctx(|| {
+        let source = plan.sources.get(i).and_then(Option::as_ref);
+        mount_one(&mut root, m, source, plan).with_ctx(|| {
             format!(
                 "mount {} to {}",
                 m.source().as_deref().unwrap_or(Path::new("none")).display(),
@@ -306,8 +378,28 @@ fn parent_mount(path: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::msg(format!("no mount holds {}", path.display())))
 }
 
-fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
-    let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
+/// The source of a bind mount; relative to the bundle unless absolute.
+pub fn bind_source(m: &Mount, bundle: &Path) -> Result<PathBuf> {
+    let src = m
+        .source()
+        .as_deref()
+        .ok_or_else(|| Error::msg("bind mount without source"))?;
+    Ok(if src.is_absolute() {
+        src.to_path_buf()
+    } else {
+        bundle.join(src)
+    })
+}
+
+/// `source` is what the parent opened for this mount: an O_PATH handle, or for an id-mapped
+/// mount a detached mount tree to attach.
+fn mount_one(
+    root: &mut Root,
+    m: &Mount,
+    source: Option<&OwnedFd>,
+    plan: &RootfsPlan,
+) -> Result<()> {
+    let mut opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if !dest.is_absolute() {
@@ -324,51 +416,90 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
     let label = plan
         .mount_label
         .filter(|_| !matches!(typ, "proc" | "sysfs" | "mqueue"));
-    let data = lsm::label_mount_data(&opts.data.join(","), label);
-    let data = (!data.is_empty()).then_some(data.as_str());
-    if is_bind(m, &opts) {
-        let src = m
-            .source()
-            .as_deref()
-            .ok_or_else(|| Error::msg("bind mount without source"))?;
-        let src = if src.is_absolute() {
-            src.to_path_buf()
-        } else {
-            plan.bundle.join(src)
+    let bind = is_bind(m, &opts);
+    // As runc: a tmpfs, and /dev, stay writable until the rootfs is complete (a mount inside
+    // them, the device nodes, /dev/console), and are made read-only at the end.
+    if opts.flags.contains(MsFlags::MS_RDONLY)
+        && ((typ == "tmpfs" && !bind) || below_root(dest) == Path::new("dev"))
+    {
+        opts.flags.remove(MsFlags::MS_RDONLY);
+        let flags = opts
+            .flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        root.readonly_later
+            .push((dest.to_path_buf(), flags | MsFlags::MS_RDONLY));
+    }
+    if bind {
+        let src = bind_source(m, plan.bundle)?;
+        let (st, fs) = match source {
+            Some(fd) => (fstat(fd), nix::sys::statfs::fstatfs(fd)),
+            None => (nix::sys::stat::stat(&src), nix::sys::statfs::statfs(&src)),
         };
-        let meta = std::fs::metadata(&src).with_ctx(|| format!("stat {}", src.display()))?;
-        let target = root.mkdir_all(dest, !meta.is_dir())?;
-        check_proc_mount(root, target.as_fd(), is_procfs(&src))?;
-        let rec = opts.flags & MsFlags::MS_REC;
-        mount(
-            Some(&src),
-            fd_path(target.as_fd()).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | rec,
-            None::<&str>,
-        )
-        .ctx("bind mount")?;
-        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
+        let st = st.with_ctx(|| format!("stat {}", src.display()))?;
+        let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+        let target = root.mkdir_all(dest, !is_dir)?;
+        let procfs = fs.is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+        check_proc_mount(root, target.as_fd(), procfs)?;
+        match source {
+            Some(tree) if is_idmapped(m, &opts) => move_mount(tree.as_fd(), target.as_fd())?,
+            _ => {
+                let from = source.map_or_else(|| src.clone(), |fd| fd_path(fd.as_fd()).into());
+                mount(
+                    Some(&from),
+                    fd_path(target.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC),
+                    None::<&str>,
+                )
+                .ctx("bind mount")?;
+            }
+        }
+        let set = opts
+            .flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !set.is_empty() || !opts.clear.is_empty() {
             // Reopen: the handle we mounted onto is now covered by the new mount.
-            let top = root.resolve(dest)?;
-            remount_keep_locked(top.as_fd(), extra | MsFlags::MS_BIND)?;
+            remount_bind(root.resolve(dest)?.as_fd(), set, opts.clear)?;
         }
     } else {
-        let target = root.mkdir_all(dest, false)?;
+        let mut data = opts.data.join(",");
+        let target = if typ == "tmpfs" {
+            // runc 1.2: a tmpfs takes the mode of the directory it covers.
+            match root.resolve(dest) {
+                Ok(fd) => {
+                    // Before the options, so that a mode= of theirs wins.
+                    let mode = fstat(fd.as_fd()).ctx("stat mount point")?.st_mode & 0o7777;
+                    data = match data.as_str() {
+                        "" => format!("mode={mode:04o}"),
+                        d => format!("mode={mode:04o},{d}"),
+                    };
+                    fd
+                }
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
+                    root.mkdir_all(dest, false)?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            if typ == "proc" || typ == "sysfs" {
+                ordinary_directory(root, dest, typ)?;
+            }
+            root.mkdir_all(dest, false)?
+        };
         check_proc_mount(root, target.as_fd(), typ == "proc")?;
         let src = m.source().as_deref().unwrap_or(Path::new(typ));
-        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
+        let data = lsm::label_mount_data(&data, label);
         mount(
             Some(src),
             fd_path(target.as_fd()).as_str(),
             Some(typ),
             flags,
-            data,
+            (!data.is_empty()).then_some(data.as_str()),
         )
-        .with_ctx(|| match (label, data) {
+        .with_ctx(|| match label {
             // The label is what a kernel without SELinux refuses: show it.
-            (Some(_), Some(d)) => format!("mount {typ} with data {d}"),
+            Some(_) if !data.is_empty() => format!("mount {typ} with data {data}"),
             _ => format!("mount {typ}"),
         })?;
     }
@@ -382,6 +513,81 @@ fn mount_one(root: &Root, m: &Mount, plan: &RootfsPlan) -> Result<()> {
             None::<&str>,
         )
         .ctx("set propagation")?;
+    }
+    if bind && (opts.rec_set | opts.rec_clr) != 0 {
+        set_recursive(root.resolve(dest)?.as_fd(), opts.rec_set, opts.rec_clr)?;
+    }
+    Ok(())
+}
+
+/// An id-mapped mount: mappings of its own, or the `idmap`/`ridmap` option.
+pub fn is_idmapped(m: &Mount, opts: &MountOpts) -> bool {
+    m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some()
+}
+
+/// runc's rule for proc and sysfs: the mount point, if it exists, is a directory of the rootfs
+/// itself and not a symlink, which would take the mount (and the masks over it) elsewhere.
+fn ordinary_directory(root: &Root, dest: &Path, typ: &str) -> Result<()> {
+    let rel: PathBuf = below_root(dest);
+    match openat2(
+        root.fd.as_fd(),
+        &rel,
+        how(OFlag::O_PATH | OFlag::O_NOFOLLOW),
+    ) {
+        Ok(fd) => {
+            let st = fstat(fd.as_fd()).ctx("stat mount point")?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+                return Err(Error::msg(format!(
+                    "filesystem {typ:?} must be mounted on ordinary directory"
+                )));
+            }
+            Ok(())
+        }
+        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).with_ctx(|| format!("resolve {} in rootfs", dest.display())),
+    }
+}
+
+/// Attaches a detached mount tree (open_tree(2)) onto `target`.
+fn move_mount(tree: BorrowedFd, target: BorrowedFd) -> Result<()> {
+    // SAFETY: both fds are open for the duration of the call; the paths are empty C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last()).ctx("move_mount");
+    }
+    Ok(())
+}
+
+/// mount_setattr(2) on the mount at `fd` and every mount below it.
+fn set_recursive(fd: BorrowedFd, set: u64, clr: u64) -> Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: attr is a valid mount_attr of the size passed; the path is an empty C string.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        return Err(nix::errno::Errno::last()).ctx("mount_setattr (recursive options)");
     }
     Ok(())
 }
@@ -424,9 +630,68 @@ fn check_proc_mount(root: &Root, target: BorrowedFd, procfs: bool) -> Result<()>
     )))
 }
 
-fn is_procfs(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+/// Flags that the kernel locks on the mounts a less privileged user namespace inherits.
+const ATIME: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME)
+    .union(MsFlags::MS_NODIRATIME);
+const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NOSUID)
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC)
+    .union(ATIME);
+
+/// The flags of the mount at `fd`, as mount(2) flags.
+fn mount_flags(fd: BorrowedFd) -> Result<MsFlags> {
+    use nix::sys::statvfs::FsFlags;
+    let st = nix::sys::statvfs::fstatvfs(fd).ctx("statvfs")?;
+    let mut flags = MsFlags::empty();
+    for (f, m) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if st.flags().contains(f) {
+            flags |= m;
+        }
+    }
+    // statvfs has no strictatime: it is the mode when neither of the others is set.
+    if !flags.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME) {
+        flags |= MsFlags::MS_STRICTATIME;
+    }
+    Ok(flags)
+}
+
+/// runc 1.2's remount of a bind: exactly the flags asked for (mount(8)'s `--bind -o`). When the
+/// kernel refuses because the source's flags are locked (a user namespace), those are kept,
+/// unless the request would clear one of them or asks for another access-time mode: then the
+/// mount cannot be what was asked for, and fails.
+fn remount_bind(fd: BorrowedFd, set: MsFlags, clear: MsFlags) -> Result<()> {
+    let target = fd_path(fd);
+    let flags = set | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    let remount = |flags| {
+        mount(
+            None::<&str>,
+            target.as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+    };
+    let refused = match remount(flags) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    let locked = mount_flags(fd)? & LOCKABLE;
+    let atime = set & ATIME;
+    if locked.intersects(clear) || (!atime.is_empty() && atime != locked & ATIME) {
+        return Err(refused).ctx("remount");
+    }
+    remount(flags | locked).ctx("remount")
 }
 
 /// A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,
@@ -741,15 +1006,21 @@ pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").ctx("chdir /")
 }
 
-/// After the pivot: hides `masked` paths (/dev/null over files, a read-only tmpfs over
-/// directories) and makes `readonly` paths read-only.
+/// After the pivot: makes the tmpfs and /dev mounts that were asked for read-only so, hides
+/// `masked` paths (/dev/null over files, a read-only tmpfs over directories) and makes
+/// `readonly` paths read-only.
 pub fn finish(
+    later: &[(PathBuf, MsFlags)],
     masked: &[String],
     readonly: &[String],
     root_readonly: bool,
     mount_label: Option<&str>,
 ) -> Result<()> {
     let slash = Root::open(Path::new("/"))?;
+    for (dest, flags) in later {
+        remount_keep_locked(slash.resolve(dest)?.as_fd(), *flags | MsFlags::MS_BIND)
+            .with_ctx(|| format!("remount {} read-only", dest.display()))?;
+    }
     for p in readonly {
         let fd = match slash.resolve(Path::new(p)) {
             Ok(fd) => fd,
@@ -865,6 +1136,29 @@ mod tests {
         let o = parse_mount_options(&["rbind".into(), "ro".into(), "rw".into(), "rprivate".into()]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert_eq!(o.propagation, [MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn recursive_and_idmap_options_like_runc() {
+        let o = parse_mount_options(&[
+            "rbind".into(),
+            "rro".into(),
+            "rnoexec".into(),
+            "rexec".into(),
+            "rnoatime".into(),
+            "ridmap".into(),
+            "nosymfollow".into(),
+        ]);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | NOSYMFOLLOW);
+        // As runc: a later clear does not take back an earlier set; an atime mode clears the
+        // whole atime field.
+        assert_eq!(
+            o.rec_set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(o.rec_clr, libc::MOUNT_ATTR_NOEXEC | libc::MOUNT_ATTR__ATIME);
+        assert_eq!(o.idmap, Some(true));
+        assert!(o.data.is_empty());
     }
 
     #[test]

@@ -25,19 +25,23 @@ fn open_proc() -> Result<OwnedFd> {
     Ok(proc)
 }
 
-/// Opens `rel` below `dir` for writing, on the same mount, never through a magic link.
-fn open_beneath(dir: BorrowedFd, rel: &str, resolve: ResolveFlag) -> nix::Result<OwnedFd> {
+/// Opens `rel` below `dir` (for writing, or O_PATH), on the same mount, never through a magic
+/// link.
+fn open_beneath(
+    dir: BorrowedFd,
+    rel: &str,
+    flags: OFlag,
+    resolve: ResolveFlag,
+) -> nix::Result<OwnedFd> {
     openat2(
         dir,
         rel,
-        OpenHow::new()
-            .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC)
-            .resolve(
-                resolve
-                    | ResolveFlag::RESOLVE_NO_XDEV
-                    | ResolveFlag::RESOLVE_NO_MAGICLINKS
-                    | ResolveFlag::RESOLVE_BENEATH,
-            ),
+        OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+            resolve
+                | ResolveFlag::RESOLVE_NO_XDEV
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                | ResolveFlag::RESOLVE_BENEATH,
+        ),
     )
 }
 
@@ -57,8 +61,20 @@ fn open_error(path: &str, e: Errno) -> Error {
 pub fn write(rel: &str, data: &str) -> Result<()> {
     let proc = open_proc()?;
     let path = format!("/proc/{rel}");
-    let fd = open_beneath(proc.as_fd(), rel, ResolveFlag::RESOLVE_NO_SYMLINKS)
-        .map_err(|e| open_error(&path, e))?;
+    let open = |flags| {
+        open_beneath(proc.as_fd(), rel, flags, ResolveFlag::RESOLVE_NO_SYMLINKS)
+            .map_err(|e| open_error(&path, e))
+    };
+    // Checked before it is opened for writing: where no procfs is mounted, the rootfs's own
+    // file could be a fifo, and opening that would wait for a reader that never comes.
+    if fstatfs(&open(OFlag::O_PATH)?)
+        .ctx("statfs")?
+        .filesystem_type()
+        != PROC_SUPER_MAGIC
+    {
+        return Err(Error::msg(format!("{path}: not on a procfs")));
+    }
+    let fd = open(OFlag::O_WRONLY)?;
     nix::unistd::write(&fd, data.as_bytes()).with_ctx(|| format!("write {path}"))?;
     Ok(())
 }
@@ -76,7 +92,7 @@ fn write_attr_in(proc: BorrowedFd, names: &[&str], value: &str) -> Result<String
     for (i, name) in names.iter().enumerate() {
         let rel = format!("thread-self/attr/{name}");
         let path = format!("/proc/{rel}");
-        match open_beneath(proc, &rel, ResolveFlag::empty()) {
+        match open_beneath(proc, &rel, OFlag::O_WRONLY, ResolveFlag::empty()) {
             Err(Errno::ENOENT) if i + 1 < names.len() => continue,
             Err(e) => return Err(open_error(&path, e)),
             Ok(fd) => {
