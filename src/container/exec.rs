@@ -187,7 +187,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let (parent, child) = sync::pair()?;
+    let (mut parent, child) = sync::pair()?;
     let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
         drop(parent);
@@ -211,6 +211,14 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
     drop(child);
     drop(console);
+    // A child stopped, or frozen as it joins the cgroup, would never report; with
+    // --ignore-paused, it was asked to join a frozen one, and waits for the thaw.
+    let frozen_counts = if o.ignore_paused {
+        vec![]
+    } else {
+        state.cgroup_paths.clone()
+    };
+    parent.watch(pid, frozen_counts);
     let sfd = if o.detach {
         None
     } else {
@@ -218,7 +226,14 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     };
     // The child's end closes on its successful execve.
     loop {
-        match parent.recv()? {
+        let msg = parent.recv().inspect_err(|_| {
+            // It cannot be left to run; reaped by whoever inherits it, once it can die.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        });
+        match msg? {
             None => break,
             Some(Msg::Fail(m)) => {
                 // Reap the failed child; its status adds nothing to the message.
