@@ -567,3 +567,27 @@ fn delete_force_while_start_is_stuck_in_a_hook() {
     out.assert_success();
     c.delete_force_ok();
 }
+
+/// A namespace to join whose path is a fifo. runc 1.1.5 opens it and waits for a writer
+/// forever.
+#[test]
+fn namespace_path_that_is_a_fifo() {
+    if is_runc() {
+        eprintln!("skipped: runc 1.1.5 hangs (it opens the fifo and waits for a writer)");
+        return;
+    }
+    let dir = TempDir::new("nsfifo");
+    let fifo = dir.path().join("net");
+    mkfifo(&fifo);
+    let mut c = Container::new("ns_fifo");
+    c.bundle.set_args(&["true"]);
+    let ns = c.bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap();
+    ns.retain(|n| n["type"] != "network");
+    ns.push(json!({"type": "network", "path": fifo}));
+    let out = create_within(&mut c, &[]);
+    let err = out.assert_failure();
+    assert!(err.contains(fifo.to_str().unwrap()), "{out}");
+    c.assert_clean();
+}
