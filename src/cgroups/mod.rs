@@ -86,7 +86,7 @@ pub fn frozen(dir: &Path) -> Frozen {
     for d in dir.ancestors() {
         let flag = ["cgroup.freeze", "freezer.self_freezing"]
             .iter()
-            .find_map(|f| std::fs::read_to_string(d.join(f)).ok());
+            .find_map(|f| read_text(&d.join(f)).ok());
         match flag.as_deref().map(str::trim) {
             Some("1") if d == dir => return Frozen::Itself(d.to_path_buf()),
             Some("1") => return Frozen::By(d.to_path_buf()),
@@ -232,18 +232,27 @@ fn rmdir(dir: &Path) -> nix::Result<()> {
 /// Writes one value to a control file, as `echo value >> file` would: never creating the file
 /// (a missing one means the kernel lacks the knob), and appending, so that a file taking one
 /// rule per write (io.max, devices.allow) reads in a fake tree as the list of what was written.
+/// Non-blocking, as `read_text`: a fifo in its place (ENXIO) is not waited on.
 pub fn write_file(path: &Path, value: &str) -> Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .append(true)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
         .with_ctx(|| format!("write {value:?} to {}", path.display()))
 }
 
+/// A control file's content. Cgroup paths come from the state directory: whatever stands in
+/// for a control file there is read without waiting (see util::read_regular).
+fn read_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(crate::util::read_regular(path)?).map_err(std::io::Error::other)
+}
+
 /// A control file's content, trimmed.
 pub fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
+    read_text(path)
         .map(|s| s.trim().to_string())
         .with_ctx(|| format!("read {}", path.display()))
 }
@@ -306,7 +315,7 @@ pub fn rdma(
 }
 
 pub fn read_pids(file: &Path) -> Result<Vec<i32>> {
-    let text = std::fs::read_to_string(file).with_ctx(|| format!("read {}", file.display()))?;
+    let text = read_text(file).with_ctx(|| format!("read {}", file.display()))?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
@@ -353,6 +362,13 @@ mod tests {
             assert_eq!(frozen(&b.join("new")), Frozen::By(a.clone()));
             // A directory without the file (a root, another v1 controller) ends the walk.
             std::fs::remove_file(b.join(file)).unwrap();
+            assert_eq!(frozen(&b), Frozen::No);
+            // Nor is a fifo in its place waited on.
+            nix::unistd::mkfifo(
+                &b.join(file),
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            )
+            .unwrap();
             assert_eq!(frozen(&b), Frozen::No);
             std::fs::remove_dir_all(&root).unwrap();
         }
