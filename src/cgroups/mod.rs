@@ -46,6 +46,11 @@ pub trait CgroupManager {
         }
         Ok(held)
     }
+    /// The directories with a freezer, whose state a process in the cgroup obeys (all of
+    /// them when that is not known).
+    fn freezer_paths(&self) -> Vec<PathBuf> {
+        self.paths()
+    }
     /// Whether the cgroup is frozen (or would be, once made), and by whom.
     fn frozen(&self) -> Frozen {
         self.paths()
@@ -96,6 +101,16 @@ pub fn frozen(dir: &Path) -> Frozen {
         }
     }
     Frozen::No
+}
+
+/// Whether the processes in the existing cgroup `dir` are frozen, by it or by an ancestor, in
+/// one read: v1's freezer.state (FROZEN, or FREEZING on the way there), or cgroup2's
+/// cgroup.events. For `state`, which must stay cheap.
+pub fn frozen_now(dir: &Path) -> bool {
+    if let Ok(s) = read_text(&dir.join("freezer.state")) {
+        return s.trim() != "THAWED";
+    }
+    read_text(&dir.join("cgroup.events")).is_ok_and(|e| e.lines().any(|l| l == "frozen 1"))
 }
 
 /// Thaws the cgroup directory `dir` itself, without waiting: a killed process then dies.
@@ -374,6 +389,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn frozen_now_reads_the_effective_state() {
+        let d = std::env::temp_dir().join(format!("husk-frozen-now-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let set = |f: &str, v: &str| std::fs::write(d.join(f), v).unwrap();
+        assert!(!frozen_now(&d));
+        set("cgroup.events", "populated 1\nfrozen 1\n");
+        assert!(frozen_now(&d));
+        for (v, want) in [
+            ("THAWED\n", false),
+            ("FREEZING\n", true),
+            ("FROZEN\n", true),
+        ] {
+            set("freezer.state", v);
+            assert_eq!(frozen_now(&d), want, "{v}");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     /// The same on a real cgroup2 (the hybrid host's unified hierarchy, or a v2 host's).
     #[test]
     fn frozen_on_a_real_cgroup2() {
@@ -396,14 +430,18 @@ mod tests {
         std::fs::create_dir_all(&b).unwrap();
         let result = std::panic::catch_unwind(|| {
             assert_eq!(frozen(&b), Frozen::No);
+            assert!(!frozen_now(&b));
             write_file(&a.join("cgroup.freeze"), "1").unwrap();
             assert_eq!(frozen(&b), Frozen::By(a.clone()));
+            // Empty cgroups freeze at once.
+            assert!(frozen_now(&b));
             assert_eq!(frozen(&b.join("new")), Frozen::By(a.clone()));
             thaw(&a).unwrap();
             write_file(&b.join("cgroup.freeze"), "1").unwrap();
             assert_eq!(frozen(&b), Frozen::Itself(b.clone()));
             thaw(&b).unwrap();
             assert_eq!(frozen(&b), Frozen::No);
+            assert!(!frozen_now(&b));
         });
         std::fs::remove_dir(&b).unwrap();
         std::fs::remove_dir(&a).unwrap();

@@ -232,6 +232,23 @@ impl CgroupManager for V1 {
         self.dirs.clone()
     }
 
+    /// The freezer hierarchy's directory and the unified hierarchy's (whose cgroup.freeze
+    /// works without controllers).
+    fn freezer_paths(&self) -> Vec<PathBuf> {
+        let Some(hs) = &self.hierarchies else {
+            return self.dirs.clone();
+        };
+        // `new` made one directory per hierarchy, in order.
+        self.dirs
+            .iter()
+            .zip(hs)
+            .filter(|(_, h)| {
+                h.controllers.is_empty() || h.controllers.iter().any(|c| c == "freezer")
+            })
+            .map(|(d, _)| d.clone())
+            .collect()
+    }
+
     fn freeze(&self, frozen: bool) -> Result<()> {
         let d = self
             .dir_with("freezer.state")

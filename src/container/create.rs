@@ -427,6 +427,7 @@ fn save_creating(
         annotations: p.spec.annotations().clone().unwrap_or_default(),
         paused: false,
         cgroup_paths: cg.paths(),
+        freezer_paths: cg.freezer_paths(),
         shared_pidns: !p.plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: None,
         ociversion: p.spec.version().clone(),

@@ -62,6 +62,9 @@ pub struct State {
     /// The cgroup directories the container was placed in, per hierarchy.
     #[serde(default)]
     pub cgroup_paths: Vec<PathBuf>,
+    /// Those of them with a freezer, so that `state` reads only these (all, when empty).
+    #[serde(default)]
+    pub freezer_paths: Vec<PathBuf>,
     /// The container shares its pid namespace with the host or another container, so killing
     /// its init does not end the rest; delete must kill the cgroup's processes too.
     #[serde(default)]
@@ -267,8 +270,12 @@ impl State {
     /// Frozen without `pause` (by hand, or by a frozen ancestor cgroup): runc calls that paused
     /// too, and a process that joined the cgroup now would freeze.
     fn frozen(&self) -> bool {
-        let cg = crate::cgroups::from_paths(self.cgroup_paths.clone());
-        cg.frozen() != crate::cgroups::Frozen::No
+        let dirs = if self.freezer_paths.is_empty() {
+            &self.cgroup_paths
+        } else {
+            &self.freezer_paths
+        };
+        dirs.iter().any(|d| crate::cgroups::frozen_now(d))
     }
 
     /// The pid the outside world sees: 0 once the container has stopped, as runc prints it.

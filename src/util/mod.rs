@@ -34,11 +34,13 @@ pub fn read_regular(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    let mut data = Vec::new();
-    f.read_to_end(&mut data)?;
+    // Sized from the stat we have (through `take`, std's File would stat again).
+    let mut data = Vec::with_capacity(meta.len().min(1 << 20) as usize + 1);
+    f.by_ref().take(u64::MAX).read_to_end(&mut data)?;
     Ok(data)
 }
 
