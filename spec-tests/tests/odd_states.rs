@@ -591,3 +591,28 @@ fn namespace_path_that_is_a_fifo() {
     assert!(err.contains(fifo.to_str().unwrap()), "{out}");
     c.assert_clean();
 }
+
+/// The same with the hybrid host's unified (cgroup2) cgroup frozen: runc 1.1.5 reads only the
+/// v1 freezer, calls the container running, and its exec'd process freezes as it joins.
+#[test]
+fn exec_in_a_container_whose_unified_cgroup_is_frozen_fails() {
+    let (Some(_), Some(h)) = (freezer(false), freezer(true)) else {
+        eprintln!("skipped: not a hybrid host (no v1 freezer and cgroup2 side by side)");
+        return;
+    };
+    if is_runc() {
+        eprintln!("skipped: runc 1.1.5 hangs (it checks only the v1 freezer)");
+        return;
+    }
+    let mut c = Container::new("exec_frozen2");
+    c.bundle.set_args(&["sleep", "1000"]);
+    let pid = c.run_detached_ok();
+    let dir = cgroup::dir_of_pid(pid, "");
+    let cgs = Cgroups(vec![dir.clone()]);
+    freeze(&h, &dir, true);
+    let out = run_within(&c.rt, &["exec", &c.id, "true"]);
+    let err = out.assert_failure();
+    assert!(err.contains("frozen"), "{out}");
+    drop(cgs);
+    c.delete_force_ok();
+}

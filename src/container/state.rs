@@ -62,7 +62,7 @@ pub struct State {
     /// The cgroup directories the container was placed in, per hierarchy.
     #[serde(default)]
     pub cgroup_paths: Vec<PathBuf>,
-    /// Those of them with a freezer, so that `state` reads only these (all, when empty).
+    /// Those of them with a freezer, the v1 freezer's first (all of them, when empty).
     #[serde(default)]
     pub freezer_paths: Vec<PathBuf>,
     /// The container shares its pid namespace with the host or another container, so killing
@@ -268,14 +268,18 @@ impl State {
     }
 
     /// Frozen without `pause` (by hand, or by a frozen ancestor cgroup): runc calls that paused
-    /// too, and a process that joined the cgroup now would freeze.
+    /// too, and a process that joined the cgroup now would freeze. One file is read, the one
+    /// runc reads (a freezer control file costs tens of µs; `state` must stay cheap): on a
+    /// hybrid host the v1 freezer's. A frozen unified cgroup there is found by what would wait
+    /// on it (`exec`'s watch, `delete`'s thaw).
     fn frozen(&self) -> bool {
-        let dirs = if self.freezer_paths.is_empty() {
-            &self.cgroup_paths
-        } else {
-            &self.freezer_paths
-        };
-        dirs.iter().any(|d| crate::cgroups::frozen_now(d))
+        match self.freezer_paths.first() {
+            Some(d) => crate::cgroups::frozen_now(d),
+            None => self
+                .cgroup_paths
+                .iter()
+                .any(|d| crate::cgroups::frozen_now(d)),
+        }
     }
 
     /// The pid the outside world sees: 0 once the container has stopped, as runc prints it.
