@@ -88,6 +88,17 @@ impl Drop for Cgroups {
             }
         }
         for d in &self.0 {
+            // What a runtime that failed the test left running in it (an init, thawed now).
+            for pid in std::fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    // SAFETY: plain kill(2).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    proc::wait_exit(pid, WAIT);
+                }
+            }
             if d.exists() && std::fs::remove_dir(d).is_err() {
                 eprintln!("spec-tests: cannot remove cgroup {}", d.display());
             }
@@ -413,7 +424,7 @@ fn hook_that_never_reads_its_state_times_out() {
     c.bundle.set_args(&["true"]);
     c.bundle.config["annotations"] = json!({"big": "a".repeat(300_000)});
     c.bundle.config["hooks"] =
-        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "1000"], "timeout": 1}]});
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     let out = create_within(&mut c, &[]);
     let err = out.assert_failure();
     assert!(err.contains("timeout"), "{}", &err[..err.len().min(500)]);
@@ -568,6 +579,21 @@ fn delete_force_while_start_is_stuck_in_a_hook() {
     c.delete_force_ok();
 }
 
+/// On drop, opens the fifo at its path for writing, without waiting: whoever is stuck opening
+/// it for reading goes on (and finds no namespace in it).
+struct Release(PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Fails (ENXIO) when nobody waits on it, which is the usual case.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&self.0);
+    }
+}
+
 /// A namespace to join whose path is a fifo. runc 1.1.5 opens it and waits for a writer
 /// forever.
 #[test]
@@ -579,6 +605,8 @@ fn namespace_path_that_is_a_fifo() {
     let dir = TempDir::new("nsfifo");
     let fifo = dir.path().join("net");
     mkfifo(&fifo);
+    // A runtime that waits in open(2) for a writer is released when the test ends.
+    let _release = Release(fifo.clone());
     let mut c = Container::new("ns_fifo");
     c.bundle.set_args(&["true"]);
     let ns = c.bundle.config["linux"]["namespaces"]
