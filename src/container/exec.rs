@@ -213,12 +213,12 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     drop(console);
     // A child stopped, or frozen as it joins the cgroup, would never report; with
     // --ignore-paused, it was asked to join a frozen one, and waits for the thaw.
-    let frozen_counts = if o.ignore_paused {
+    let watched_cgroups = if o.ignore_paused {
         vec![]
     } else {
         state.cgroup_paths.clone()
     };
-    parent.watch(pid, frozen_counts);
+    parent.watch(pid, watched_cgroups);
     let sfd = if o.detach {
         None
     } else {
