@@ -179,7 +179,12 @@ impl Runtime {
     /// Runs `cmd` with stdin from /dev/null and stdout/stderr into fresh files (never pipes: a
     /// detached container inherits them and would keep a pipe open forever). Bounded by
     /// [`COMMAND_TIMEOUT`].
-    pub fn output(&self, mut cmd: Command) -> Output {
+    pub fn output(&self, cmd: Command) -> Output {
+        self.output_within(cmd, COMMAND_TIMEOUT)
+    }
+
+    /// [`Runtime::output`] with another bound: the tests of hangs fail in seconds, not minutes.
+    pub fn output_within(&self, mut cmd: Command, timeout: Duration) -> Output {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let io = self.dir.path().join("io");
         let stdout_path = io.join(format!("{n}.out"));
@@ -196,11 +201,11 @@ impl Runtime {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
         let pid = child.id() as i32;
-        if !proc::wait_exit(pid, COMMAND_TIMEOUT) {
+        if !proc::wait_exit(pid, timeout) {
             // Bounded: a hung runtime fails the test instead of hanging the suite.
             child.kill().expect("kill hung runtime");
             child.wait().expect("wait killed runtime");
-            panic!("{argv:?} did not finish within {COMMAND_TIMEOUT:?}");
+            panic!("{argv:?} did not finish within {timeout:?}");
         }
         let status = child.wait().expect("wait runtime");
         Output {

@@ -41,6 +41,32 @@ pub trait CgroupManager {
     fn oom_watch(&self) -> Result<oom::Watch>;
     /// What the container's own cgroup mount shows.
     fn mount_layout(&self) -> MountLayout;
+    /// Thaws each of the cgroup's directories that is frozen itself, so that killed processes
+    /// can die; returns an ancestor frozen above them (not ours to thaw), if there is one.
+    fn thaw_own(&self) -> Result<Option<PathBuf>> {
+        let mut held = None;
+        for d in self.paths() {
+            match frozen(&d) {
+                Frozen::Itself(d) => thaw(&d)?,
+                Frozen::By(p) => held = Some(p),
+                Frozen::No => {}
+            }
+        }
+        Ok(held)
+    }
+    /// The directories with a freezer, whose state a process in the cgroup obeys (all of
+    /// them when that is not known).
+    fn freezer_paths(&self) -> Vec<PathBuf> {
+        self.paths()
+    }
+    /// Whether the cgroup is frozen (or would be, once made), and by whom.
+    fn frozen(&self) -> Frozen {
+        self.paths()
+            .iter()
+            .map(|d| frozen(d))
+            .find(|f| *f != Frozen::No)
+            .unwrap_or(Frozen::No)
+    }
 }
 
 /// What a container's cgroup mount (/sys/fs/cgroup) shows of its cgroups.
@@ -50,6 +76,68 @@ pub enum MountLayout {
     /// v1: a tmpfs with one directory per hierarchy, named as under /sys/fs/cgroup
     /// ("cpu,cpuacct"), each with the container's directory in that hierarchy.
     Hierarchies(Vec<(PathBuf, PathBuf)>),
+}
+
+/// A cgroup's freezer, as a process joining it would meet it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frozen {
+    No,
+    /// Frozen at this directory, one of the cgroup's own.
+    Itself(PathBuf),
+    /// Frozen because this ancestor is: a new cgroup below it starts frozen.
+    By(PathBuf),
+}
+
+impl Frozen {
+    /// runc's words for a frozen cgroup, naming the ancestor that froze it if one did.
+    pub fn refusal(&self) -> Option<String> {
+        const MSG: &str = "container's cgroup unexpectedly frozen";
+        match self {
+            Frozen::No => None,
+            Frozen::Itself(_) => Some(MSG.into()),
+            Frozen::By(p) => Some(format!("{MSG}: {} is frozen", p.display())),
+        }
+    }
+}
+
+/// The freezer of `dir`, which need not exist yet: the first of it and its ancestors that is
+/// set to freeze (v2's cgroup.freeze, or v1's freezer.self_freezing, which a FREEZING cgroup
+/// has set too). A hierarchy's root has neither file, nor has a v1 hierarchy without the
+/// freezer, and the walk ends there.
+pub fn frozen(dir: &Path) -> Frozen {
+    for d in dir.ancestors() {
+        let flag = ["cgroup.freeze", "freezer.self_freezing"]
+            .iter()
+            .find_map(|f| read_text(&d.join(f)).ok());
+        match flag.as_deref().map(str::trim) {
+            Some("1") if d == dir => return Frozen::Itself(d.to_path_buf()),
+            Some("1") => return Frozen::By(d.to_path_buf()),
+            Some(_) => {}
+            None if d.exists() => break,
+            None => {}
+        }
+    }
+    Frozen::No
+}
+
+/// Whether the processes in the existing cgroup `dir` are frozen, by it or by an ancestor, in
+/// one read: v1's freezer.state (FROZEN, or FREEZING on the way there), or cgroup2's
+/// cgroup.events. For `state`, which must stay cheap.
+pub fn frozen_now(dir: &Path) -> bool {
+    if let Ok(s) = read_text(&dir.join("freezer.state")) {
+        return s.trim() != "THAWED";
+    }
+    read_text(&dir.join("cgroup.events")).is_ok_and(|e| e.lines().any(|l| l == "frozen 1"))
+}
+
+/// Thaws the cgroup directory `dir` itself, without waiting: a killed process then dies.
+pub fn thaw(dir: &Path) -> Result<()> {
+    let v2 = dir.join("cgroup.freeze");
+    if v2.exists() {
+        write_file(&v2, "0")
+    } else {
+        write_file(&dir.join("freezer.state"), "THAWED")
+    }
 }
 
 /// Polls a cgroup file until it holds `want`. The kernel finishes freezing asynchronously and
@@ -246,18 +334,27 @@ fn rmdir(dir: &Path) -> nix::Result<()> {
 /// Writes one value to a control file, as `echo value >> file` would: never creating the file
 /// (a missing one means the kernel lacks the knob), and appending, so that a file taking one
 /// rule per write (io.max, devices.allow) reads in a fake tree as the list of what was written.
+/// Non-blocking, as `read_text`: a fifo in its place (ENXIO) is not waited on.
 pub fn write_file(path: &Path, value: &str) -> Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .append(true)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .and_then(|mut f| f.write_all(format!("{value}\n").as_bytes()))
         .with_ctx(|| format!("write {value:?} to {}", path.display()))
 }
 
+/// A control file's content. Cgroup paths come from the state directory: whatever stands in
+/// for a control file there is read without waiting (see util::read_regular).
+fn read_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(crate::util::read_regular(path)?).map_err(std::io::Error::other)
+}
+
 /// A control file's content, trimmed.
 pub fn read_file(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
+    read_text(path)
         .map(|s| s.trim().to_string())
         .with_ctx(|| format!("read {}", path.display()))
 }
@@ -371,6 +468,101 @@ mod tests {
         );
         assert_eq!(resolve(m, "/", Path::new("c1")), m.join("c1"));
         assert_eq!(resolve(m, "/", Path::new("/../../etc")), m.join("etc"));
+    }
+
+    /// A fake hierarchy: `root` has no freezer file, as a real root has none.
+    #[test]
+    fn frozen_on_a_fake_tree() {
+        let root = std::env::temp_dir().join(format!("husk-frozen-{}", std::process::id()));
+        for (file, on, off) in [
+            ("cgroup.freeze", "1\n", "0\n"),
+            ("freezer.self_freezing", "1\n", "0\n"),
+        ] {
+            let (a, b) = (root.join("a"), root.join("a/b"));
+            std::fs::create_dir_all(&b).unwrap();
+            let set = |d: &Path, v: &str| std::fs::write(d.join(file), v).unwrap();
+            set(&a, off);
+            set(&b, off);
+            assert_eq!(frozen(&b), Frozen::No);
+            assert_eq!(frozen(&b.join("new/c")), Frozen::No);
+            set(&b, on);
+            assert_eq!(frozen(&b), Frozen::Itself(b.clone()));
+            assert_eq!(frozen(&b.join("new")), Frozen::By(b.clone()));
+            set(&b, off);
+            set(&a, on);
+            assert_eq!(frozen(&b), Frozen::By(a.clone()));
+            assert_eq!(frozen(&b.join("new")), Frozen::By(a.clone()));
+            // A directory without the file (a root, another v1 controller) ends the walk.
+            std::fs::remove_file(b.join(file)).unwrap();
+            assert_eq!(frozen(&b), Frozen::No);
+            // Nor is a fifo in its place waited on.
+            nix::unistd::mkfifo(
+                &b.join(file),
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+            )
+            .unwrap();
+            assert_eq!(frozen(&b), Frozen::No);
+            std::fs::remove_dir_all(&root).unwrap();
+        }
+    }
+
+    #[test]
+    fn frozen_now_reads_the_effective_state() {
+        let d = std::env::temp_dir().join(format!("husk-frozen-now-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let set = |f: &str, v: &str| std::fs::write(d.join(f), v).unwrap();
+        assert!(!frozen_now(&d));
+        set("cgroup.events", "populated 1\nfrozen 1\n");
+        assert!(frozen_now(&d));
+        for (v, want) in [
+            ("THAWED\n", false),
+            ("FREEZING\n", true),
+            ("FROZEN\n", true),
+        ] {
+            set("freezer.state", v);
+            assert_eq!(frozen_now(&d), want, "{v}");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The same on a real cgroup2 (the hybrid host's unified hierarchy, or a v2 host's).
+    #[test]
+    fn frozen_on_a_real_cgroup2() {
+        let mount = if is_v2() {
+            Path::new(CGROUP_ROOT).to_path_buf()
+        } else {
+            Path::new(CGROUP_ROOT).join("unified")
+        };
+        let is_cgroup2 = nix::sys::statfs::statfs(&mount)
+            .is_ok_and(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC);
+        if !is_cgroup2 || !nix::unistd::Uid::effective().is_root() {
+            eprintln!(
+                "skipped: no cgroup2 at {} that we may change",
+                mount.display()
+            );
+            return;
+        }
+        let a = mount.join(format!("husk-frozen-test-{}", std::process::id()));
+        let b = a.join("b");
+        std::fs::create_dir_all(&b).unwrap();
+        let result = std::panic::catch_unwind(|| {
+            assert_eq!(frozen(&b), Frozen::No);
+            assert!(!frozen_now(&b));
+            write_file(&a.join("cgroup.freeze"), "1").unwrap();
+            assert_eq!(frozen(&b), Frozen::By(a.clone()));
+            // Empty cgroups freeze at once.
+            assert!(frozen_now(&b));
+            assert_eq!(frozen(&b.join("new")), Frozen::By(a.clone()));
+            thaw(&a).unwrap();
+            write_file(&b.join("cgroup.freeze"), "1").unwrap();
+            assert_eq!(frozen(&b), Frozen::Itself(b.clone()));
+            thaw(&b).unwrap();
+            assert_eq!(frozen(&b), Frozen::No);
+            assert!(!frozen_now(&b));
+        });
+        std::fs::remove_dir(&b).unwrap();
+        std::fs::remove_dir(&a).unwrap();
+        result.unwrap();
     }
 
     #[test]

@@ -225,6 +225,25 @@ impl CgroupManager for V1 {
         self.dirs.clone()
     }
 
+    /// The freezer hierarchy's directory, then the unified hierarchy's (whose cgroup.freeze
+    /// works without controllers).
+    fn freezer_paths(&self) -> Vec<PathBuf> {
+        let Some(hs) = &self.hierarchies else {
+            return self.dirs.clone();
+        };
+        // `new` made one directory per hierarchy, in order.
+        let with = |v1: bool| {
+            self.dirs.iter().zip(hs).filter(move |(_, h)| match v1 {
+                true => h.controllers.iter().any(|c| c == "freezer"),
+                false => h.controllers.is_empty(),
+            })
+        };
+        with(true)
+            .chain(with(false))
+            .map(|(d, _)| d.clone())
+            .collect()
+    }
+
     fn freeze(&self, frozen: bool) -> Result<()> {
         let d = self
             .dir_with("freezer.state")

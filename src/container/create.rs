@@ -12,6 +12,7 @@ use crate::init::{self, Gate, InitArgs};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{Linux, Spec};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,7 @@ pub struct Created {
 
 pub fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let data = std::fs::read(&path).map_err(|e| match e.kind() {
+    let data = crate::util::read_regular(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::msg("JSON specification file config.json not found"),
         _ => Error::Io {
             ctx: format!("open {}", path.display()),
@@ -337,6 +338,19 @@ impl Drop for Undo<'_> {
         for &pid in &self.pids {
             // The process may already be gone; reaping it is what matters.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // A frozen init (v1) dies of the SIGKILL only once thawed; one frozen by an ancestor
+        // of its cgroup is not ours to thaw, and is left behind rather than waited for forever.
+        if let Some(Err(e)) = self.cgroup.as_ref().map(|cg| cg.thaw_own()) {
+            log::warn!("cleanup: {e}");
+        }
+        for &pid in &self.pids {
+            let pidfd = crate::util::pidfd::pidfd_open(pid);
+            if let Ok(false) = pidfd.and_then(|fd| crate::container::wait_exit(&fd, 1000)) {
+                log::warn!("cleanup: process {pid} did not exit after SIGKILL");
+                continue;
+            }
+            // Our child has exited (or was reaped already): this does not block.
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
         if let Some(cg) = &self.cgroup {
@@ -397,8 +411,11 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     log::debug!("create {}: cgroup {cgroup_paths:?}", o.id);
     let gate = exec_gate(&p.dir, o.for_run)?;
     let args = init_args(o, &p, cgroup_paths, console, gate)?;
-    let (chan, first) = clone_init(args, &p.plan, &mut undo)?;
+    let (mut chan, first) = clone_init(args, &p.plan, &mut undo)?;
+    // Its messages need its progress: a stopped or frozen init fails the create.
+    chan.watch(first, vec![]);
     let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
+    chan.watch(init_pid, state.cgroup_paths.clone());
     send_mount_sources(&chan, &p, init_pid)?;
     join_cgroup(&chan, &undo, init_pid)?;
     log::debug!("create {}: init {init_pid} joined its cgroup", o.id);
@@ -476,13 +493,12 @@ fn save_creating(
     linux: &Linux,
     undo: &mut Undo,
 ) -> Result<(State, Vec<PathBuf>)> {
-    // Owned by the undo from the start: a limit the kernel refuses must not leave the
-    // directories behind.
     crate::util::fault::point("mkdir");
-    let cg = &**undo.cgroup.insert(cgroups::for_container(
-        linux.cgroups_path().as_deref(),
-        o.id,
-    )?);
+    let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
+    check_cgroup(&*cg)?;
+    // Owned by the undo from here: a limit the kernel refuses must not leave the directories
+    // behind. A cgroup refused above was not ours to remove.
+    let cg = &**undo.cgroup.insert(cg);
     // Written before anything exists that a crash of this process could leave behind: a later
     // `delete` finds the cgroups through it, and `state` calls the container "creating" for as
     // long as this process lives.
@@ -498,6 +514,7 @@ fn save_creating(
         annotations: p.spec.annotations().clone().unwrap_or_default(),
         paused: false,
         cgroup_paths: cg.paths(),
+        freezer_paths: cg.freezer_paths(),
         shared_pidns: !p.plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: None,
         ociversion: p.spec.version().clone(),
@@ -515,6 +532,20 @@ fn save_creating(
     cg.set(&resources)?;
     crate::util::fault::point("cgroup");
     Ok((state, cg.paths()))
+}
+
+/// runc's checks of a cgroup that exists already. A frozen one would freeze the init as it joins,
+/// and `create` would wait for it forever: refused, and so is a cgroup below a frozen one (runc
+/// 1.1 misses that case and hangs). Processes in it are only warned about, as runc 1.1 does.
+fn check_cgroup(cg: &dyn CgroupManager) -> Result<()> {
+    if let Some(why) = cg.frozen().refusal() {
+        return Err(Error::msg(why));
+    }
+    let n = cg.pids().ctx("unable to get cgroup PIDs")?.len();
+    if n > 0 {
+        log::warn!("container's cgroup is not empty: {n} process(es) found");
+    }
+    Ok(())
 }
 
 /// How the init will wait for `start`: `run` releases it over the channel, `create` leaves it
@@ -772,8 +803,10 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, pid.to_string())
+    // runc's temporary name.
+    let tmp = dir.join(format!(".{name}"));
+    crate::util::create_file(&tmp)
+        .and_then(|mut f| f.write_all(pid.to_string().as_bytes()))
         .with_ctx(|| format!("--pid-file: write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_ctx(|| format!("--pid-file: rename to {}", path.display()))
 }

@@ -252,7 +252,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         .unwrap_or(true);
     // runc's exec passes on only --preserve-fds; socket activation is for the init.
     let keep_fds = crate::util::fds::kept_fds(0, o.preserve_fds)?;
-    let (parent, child) = sync::pair()?;
+    let (mut parent, child) = sync::pair()?;
     let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
         drop(parent);
@@ -278,6 +278,14 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     }
     drop(child);
     drop(console);
+    // A child stopped, or frozen as it joins the cgroup, would never report; with
+    // --ignore-paused, it was asked to join a frozen one, and waits for the thaw.
+    let watched_cgroups = if o.ignore_paused {
+        vec![]
+    } else {
+        state.cgroup_paths.clone()
+    };
+    parent.watch(pid, watched_cgroups);
     if let Some(s) = &pidfd_socket {
         if let Err(e) = pidfd_socket::send(s, pid, pidfd_socket::EXEC) {
             kill_child(pid);
@@ -291,7 +299,14 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     };
     // The child's end closes on its successful execve.
     loop {
-        match parent.recv()? {
+        let msg = parent.recv().inspect_err(|_| {
+            // It cannot be left to run; reaped by whoever inherits it, once it can die.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        });
+        match msg? {
             None => break,
             Some(Msg::Fail(m)) => {
                 // Reap the failed child; its status adds nothing to the message.

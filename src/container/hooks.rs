@@ -5,7 +5,7 @@
 use crate::error::{Context, Error, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -39,23 +39,21 @@ fn run_hook(hook: &Hook, state_json: &str, cwd: Option<&Path>) -> Result<()> {
             }
         }
     }
-    // Output goes to files, not pipes: a hook that writes a lot cannot block on us.
+    // Files, not pipes: a hook that writes a lot cannot block on us, nor can one that never
+    // reads its state keep us from timing it out.
+    let mut input = tempfile()?;
+    input
+        .write_all(state_json.as_bytes())
+        .and_then(|()| input.seek(std::io::SeekFrom::Start(0)))
+        .ctx("write state for hook")?;
     let mut out = tempfile()?;
     let mut err = tempfile()?;
-    cmd.stdin(Stdio::piped())
+    cmd.stdin(Stdio::from(input))
         .stdout(Stdio::from(out.try_clone().ctx("dup hook stdout")?))
         .stderr(Stdio::from(err.try_clone().ctx("dup hook stderr")?));
     let mut child = cmd
         .spawn()
         .with_ctx(|| format!("fork/exec {}", path.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that exits without reading its stdin is not an error (EPIPE).
-        if let Err(e) = stdin.write_all(state_json.as_bytes()) {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                return Err(e).ctx("write state to hook");
-            }
-        }
-    }
     let status = match (hook.timeout(), deadline(hook, Instant::now())) {
         (Some(t), Some(deadline)) => {
             let pidfd = crate::util::pidfd::pidfd_open(child.id() as i32)?;
@@ -150,7 +148,6 @@ fn tempfile() -> Result<std::fs::File> {
 }
 
 fn read_all(f: &mut std::fs::File) -> String {
-    use std::io::Seek;
     let mut s = String::new();
     // What the hook printed only decorates the error; unreadable output is left out.
     if f.seek(std::io::SeekFrom::Start(0)).is_ok() {

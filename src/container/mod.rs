@@ -21,7 +21,7 @@ use crate::cgroups;
 use crate::error::{Context, Error, Result};
 use nix::sys::signal::Signal;
 use state::{State, StateDir, Status};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 pub fn open_existing(root: &Path, id: &str) -> Result<(StateDir, State)> {
@@ -76,7 +76,19 @@ pub fn delete(root: &Path, id: &str, force: bool, hooks_cwd: Option<&Path>) -> R
         }
         Err(e) => return Err(e),
     };
-    let lock = dir.lock()?;
+    let lock = if force {
+        // Forced, it goes on even past a command stuck with the lock (in a hook, say).
+        let lock = dir.try_lock()?;
+        if lock.is_none() {
+            log::warn!(
+                "{}: deleting without the lock another command holds",
+                dir.path.display()
+            );
+        }
+        lock
+    } else {
+        Some(dir.lock()?)
+    };
     let status = state.status(&dir);
     match status {
         Status::Stopped => {}
@@ -116,28 +128,31 @@ fn stop_and_wait(state: &State) -> Result<()> {
         Error::NotRunning => Ok(()),
         e => Err(e),
     })?;
-    if state.paused {
-        // A frozen process cannot act on SIGKILL until thawed.
-        cgroups::from_paths(state.cgroup_paths.clone()).freeze(false)?;
-    }
+    // Frozen by `pause` or behind our back, a process acts on SIGKILL only once thawed (v1).
+    let held = cgroups::from_paths(state.cgroup_paths.clone()).thaw_own()?;
     if let Some(fd) = pidfd {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-        loop {
-            match poll(&mut fds, PollTimeout::from(10_000u16)) {
-                Ok(0) => {
-                    return Err(Error::msg(format!(
-                        "container init {} did not exit after SIGKILL",
-                        state.pid
-                    )))
-                }
-                Ok(_) => break,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e).ctx("poll pidfd"),
-            }
+        if !wait_exit(&fd, 10_000)? {
+            let why = held.map_or(String::new(), |p| format!(": {} is frozen", p.display()));
+            return Err(Error::msg(format!(
+                "container init {} did not exit after SIGKILL{why}",
+                state.pid
+            )));
         }
     }
     Ok(())
+}
+
+/// Waits at most `ms` milliseconds for the process of `pidfd` to exit; false if it has not.
+pub(crate) fn wait_exit(pidfd: &OwnedFd, ms: u16) -> Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) => return Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).ctx("poll pidfd"),
+        }
+    }
 }
 
 /// Removes everything a stopped container holds and runs its poststop hooks.
@@ -150,6 +165,7 @@ pub fn destroy(state: &State, dir: &StateDir, hooks_cwd: Option<&Path>) -> Resul
             // Already exiting processes are fine.
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
+        cg.thaw_own()?;
     }
     cg.destroy()?;
     if let Some(h) = &state.hooks {
@@ -162,8 +178,7 @@ pub fn destroy(state: &State, dir: &StateDir, hooks_cwd: Option<&Path>) -> Resul
     dir.remove()
 }
 
-/// Freezes (pause) or thaws (resume) the container; the state file remembers which, so that
-/// `state` need not read the freezer.
+/// Freezes (pause) or thaws (resume) the container, and remembers which in its state file.
 pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
     let (dir, mut state) = open_existing(root, id)?;
     let _lock = dir.lock()?;

@@ -100,9 +100,12 @@ pub fn clone(flags: CloneFlags) -> Result<i32> {
 
 pub fn join(joins: &[(CloneFlags, PathBuf)]) -> Result<()> {
     for (f, path) in joins {
+        // Non-blocking: a fifo there must fail setns, not wait for a writer.
         let fd = nix::fcntl::open(
             path,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .with_ctx(|| format!("linux.namespaces: open {}", path.display()))?;

@@ -3,6 +3,7 @@
 use super::open_existing;
 use super::state::{State, Status};
 use crate::error::{Context, Error, Result};
+use nix::sys::stat::SFlag;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -32,6 +33,12 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             errno: e,
         },
     })?;
+    // Anything else in its place (a file, say) does not reach the init, nor tell when the
+    // program runs.
+    let mode = nix::sys::stat::fstat(&fd).ctx("stat exec fifo")?.st_mode;
+    if SFlag::from_bits_truncate(mode) & SFlag::S_IFMT != SFlag::S_IFIFO {
+        return Err(Error::msg(format!("{} is not a fifo", fifo.display())));
+    }
     nix::unistd::write(&fd, b"0").ctx("write exec fifo")?;
     std::fs::remove_file(&fifo).with_ctx(|| format!("remove {}", fifo.display()))?;
     let has_poststart = state
@@ -40,18 +47,26 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .and_then(|h| h.poststart().as_ref())
         .is_some_and(|v| !v.is_empty());
     if has_poststart {
-        wait_for_exec(&fd)?;
+        wait_for_exec(&fd, &state)?;
     }
     poststart(&state)
 }
 
 /// Waits until the init has exec'd the user's program: its fifo fd is close-on-exec, and our
-/// write end reports POLLERR once no reader is left.
-fn wait_for_exec(fifo_writer: &OwnedFd) -> Result<()> {
+/// write end reports POLLERR once no reader is left. An init that is stopped or frozen would
+/// never get there.
+fn wait_for_exec(fifo_writer: &OwnedFd, state: &State) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
         let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::from(100u8)) {
+            Ok(0) => {
+                if let Some(why) = super::sync::stuck(state.pid, &state.cgroup_paths) {
+                    return Err(Error::msg(format!(
+                        "the container's process does not start: {why}"
+                    )));
+                }
+            }
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e).ctx("wait for the container process to start"),

@@ -8,14 +8,17 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{Hooks, Process};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 pub const EXEC_BASE_FILE: &str = "exec.json";
+/// How long a command waits for another to let go of the container (longer than any command
+/// holds it but for its hooks: `delete` waits up to 10 s for the init to die).
+pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -53,12 +56,15 @@ pub struct State {
     pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// Set by `pause`, cleared by `resume`: `state` must not have to read the freezer.
+    /// Set by `pause`, cleared by `resume`.
     #[serde(default)]
     pub paused: bool,
     /// The cgroup directories the container was placed in, per hierarchy.
     #[serde(default)]
     pub cgroup_paths: Vec<PathBuf>,
+    /// Those of them with a freezer, the v1 freezer's first (all of them, when empty).
+    #[serde(default)]
+    pub freezer_paths: Vec<PathBuf>,
     /// The container shares its pid namespace with the host or another container, so killing
     /// its init does not end the rest; delete must kill the cgroup's processes too.
     #[serde(default)]
@@ -126,7 +132,18 @@ impl StateDir {
 
     /// Takes the container's lock; released when the returned guard is dropped.
     pub fn lock(&self) -> Result<Flock<OwnedFd>> {
-        let fd = nix::fcntl::open(
+        self.try_lock()?.ok_or_else(|| {
+            Error::msg(format!(
+                "{} is locked by another command that does not end",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// Takes the container's lock, waiting at most [`LOCK_WAIT`] for a command that holds it
+    /// (one running a hook without a timeout could hold it forever); None if it still does.
+    pub fn try_lock(&self) -> Result<Option<Flock<OwnedFd>>> {
+        let mut fd = nix::fcntl::open(
             &self.path,
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
@@ -138,16 +155,29 @@ impl StateDir {
                 errno: e,
             },
         })?;
-        Flock::lock(fd, FlockArg::LockExclusive)
-            .map_err(|(_, e)| e)
-            .with_ctx(|| format!("lock {}", self.path.display()))
+        // flock(2) has no timeout: polled, from 1 ms up to 100 ms apart.
+        let deadline = Instant::now() + LOCK_WAIT;
+        let mut delay = Duration::from_millis(1);
+        loop {
+            fd = match Flock::lock(fd, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(Some(lock)),
+                Err((fd, nix::errno::Errno::EWOULDBLOCK)) => fd,
+                Err((_, e)) => return Err(e).with_ctx(|| format!("lock {}", self.path.display())),
+            };
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
     }
 
     pub fn load(&self) -> Result<State> {
-        let data = match std::fs::read(self.path.join(STATE_FILE)) {
+        let path = self.path.join(STATE_FILE);
+        let data = match crate::util::read_regular(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist),
-            Err(e) => return Err(e).with_ctx(|| format!("read {}", self.path.display())),
+            Err(e) => return Err(e).with_ctx(|| format!("read {}", path.display())),
         };
         serde_json::from_slice(&data).map_err(|e| {
             Error::msg(format!(
@@ -167,7 +197,8 @@ impl StateDir {
 
     pub fn load_exec_base(&self) -> Result<ExecBase> {
         let path = self.path.join(EXEC_BASE_FILE);
-        let data = std::fs::read(&path).with_ctx(|| format!("read {}", path.display()))?;
+        let data =
+            crate::util::read_regular(&path).with_ctx(|| format!("read {}", path.display()))?;
         serde_json::from_slice(&data)
             .map_err(|e| Error::msg(format!("parse {}: {e}", path.display())))
     }
@@ -177,7 +208,8 @@ impl StateDir {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let data =
             serde_json::to_vec(value).map_err(|e| Error::msg(format!("encode {name}: {e}")))?;
-        let mut f = File::create(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
+        let mut f =
+            crate::util::create_file(&tmp).with_ctx(|| format!("create {}", tmp.display()))?;
         f.write_all(&data)
             .with_ctx(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, self.path.join(name)).with_ctx(|| format!("rename {}", tmp.display()))
@@ -207,13 +239,19 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     (!matches!(stat.state, 'Z' | 'X')).then_some(stat.starttime)
 }
 
+/// The state letter of the process (R, S, D, T, Z, ...), or None when it is gone.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.get(stat.rfind(')')? + 2..)?.chars().next()
+}
+
 impl State {
     pub fn status(&self, dir: &StateDir) -> Status {
         match process_start_time(self.pid) {
             Some(t) if t == self.pid_start => {
                 if self.creating {
                     Status::Creating
-                } else if self.paused {
+                } else if self.paused || self.frozen() {
                     Status::Paused
                 } else if dir.fifo().exists() {
                     Status::Created
@@ -222,6 +260,21 @@ impl State {
                 }
             }
             _ => Status::Stopped,
+        }
+    }
+
+    /// Frozen without `pause` (by hand, or by a frozen ancestor cgroup): runc calls that paused
+    /// too, and a process that joined the cgroup now would freeze. One file is read, the one
+    /// runc reads (a freezer control file costs tens of µs; `state` must stay cheap): on a
+    /// hybrid host the v1 freezer's. A frozen unified cgroup there is found by what would wait
+    /// on it (`exec`'s watch, `delete`'s thaw).
+    fn frozen(&self) -> bool {
+        match self.freezer_paths.first() {
+            Some(d) => crate::cgroups::frozen_now(d),
+            None => self
+                .cgroup_paths
+                .iter()
+                .any(|d| crate::cgroups::frozen_now(d)),
         }
     }
 

@@ -2,19 +2,39 @@
 //! one datagram. The child reports its progress or the error that stopped it; the parent
 //! answers when it has done its part (uid maps, cgroups, hooks).
 
+use crate::cgroups;
 use crate::error::{Context, Error, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 
 /// The most fds one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD).
 const FDS_PER_MESSAGE: usize = 253;
 
 pub struct Channel {
     pub fd: OwnedFd,
+    /// The process at the other end and the cgroup it is in, once known: see [`Channel::watch`].
+    peer: Option<(i32, Vec<PathBuf>)>,
+}
+
+/// How long (ms) `recv` waits for a watched peer before it looks whether the peer can still
+/// answer.
+const CHECK_AFTER_MS: u8 = 100;
+
+/// Why process `pid` cannot go on: stopped by a signal (SIGSTOP and the like; a ptrace stop,
+/// as under strace, is not one), or frozen with one of `cgroup_paths`. None when it can.
+pub fn stuck(pid: i32, cgroup_paths: &[PathBuf]) -> Option<String> {
+    if crate::container::state::process_state(pid) == Some('T') {
+        return Some(format!("process {pid} is stopped"));
+    }
+    cgroup_paths
+        .iter()
+        .find_map(|d| cgroups::frozen(d).refusal())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +63,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .ctx("socketpair")?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    Ok((Channel { fd: a, peer: None }, Channel { fd: b, peer: None }))
 }
 
 impl Channel {
@@ -74,8 +94,29 @@ impl Channel {
         Ok(())
     }
 
+    /// From now on, `recv` fails instead of waiting for process `pid` when it is stuck (see
+    /// [`stuck`]), frozen with `cgroup_paths` included: a message from it would never come.
+    pub fn watch(&mut self, pid: i32, cgroup_paths: Vec<PathBuf>) {
+        self.peer = Some((pid, cgroup_paths));
+    }
+
     /// The next message, or None when the other side has closed (exited or exec'd).
     pub fn recv(&self) -> Result<Option<Msg>> {
+        if let Some((pid, paths)) = &self.peer {
+            loop {
+                let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(CHECK_AFTER_MS)) {
+                    Ok(0) => {
+                        if let Some(why) = stuck(*pid, paths) {
+                            return Err(Error::msg(why));
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(e).ctx("sync poll"),
+                }
+            }
+        }
         let mut buf = [0u8; 4096];
         let n = loop {
             match nix::unistd::read(&self.fd, &mut buf) {
@@ -222,5 +263,23 @@ mod tests {
             0,
             "received fds are close-on-exec"
         );
+    }
+
+    #[test]
+    fn a_stopped_peer_is_not_waited_for() {
+        use nix::sys::wait::{waitpid, WaitPidFlag};
+        let (mut a, _b) = pair().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        waitpid(pid, Some(WaitPidFlag::WUNTRACED)).unwrap();
+        a.watch(pid.as_raw(), vec![]);
+        let e = a.recv().unwrap_err().to_string();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(e, format!("process {pid} is stopped"));
     }
 }

@@ -21,9 +21,10 @@ pub fn console_ends(
             "cannot use console socket if runc will not detach or allocate tty",
         )),
         Some(p) => {
-            let s = std::os::unix::net::UnixStream::connect(p)
+            let s = nix::sys::socket::UnixAddr::new(p)
+                .and_then(|a| crate::util::connect_unix(&a))
                 .with_ctx(|| format!("--console-socket: connect {}", p.display()))?;
-            Ok((Some(OwnedFd::from(s)), None))
+            Ok((Some(s), None))
         }
         None if terminal && foreground => {
             let (ours, theirs) = crate::container::sync::pair()?;

@@ -15,17 +15,16 @@ pub struct Logger {
 
 impl Logger {
     /// Installs the global logger. A log file that cannot be opened falls back to stderr, with
-    /// a message, rather than hiding the command's own error.
+    /// a message, rather than hiding the command's own error; so does a fifo that nobody reads,
+    /// which a plain open would wait on forever.
     pub fn init(path: Option<&Path>, json: bool, debug: bool) {
-        let file = path.and_then(
-            |p| match OpenOptions::new().create(true).append(true).open(p) {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    eprintln!("husk: cannot open log file {}: {e}", p.display());
-                    None
-                }
-            },
-        );
+        let file = path.and_then(|p| match open(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("husk: cannot open log file {}: {e}", p.display());
+                None
+            }
+        });
         let level = if debug {
             log::LevelFilter::Debug
         } else {
@@ -60,6 +59,21 @@ impl Logger {
             format!("time=\"{time}\" level={level} msg={}\n", quote_logfmt(msg))
         }
     }
+}
+
+/// Opens the log for appending without waiting for a fifo's reader (ENXIO if there is none);
+/// writes then block as usual, so that no line is lost to a slow reader.
+fn open(path: &Path) -> std::io::Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let flags = OFlag::from_bits_truncate(fcntl(&f, FcntlArg::F_GETFL)?);
+    fcntl(&f, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(f)
 }
 
 /// logrus quotes a value only when it holds characters outside a safe set.

@@ -8,9 +8,7 @@
 use crate::container::state::OciState;
 use crate::container::sync::{Channel, Msg};
 use crate::error::{Context, Error, Result};
-use nix::sys::socket::{
-    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 use serde::Serialize;
 use std::io::IoSlice;
@@ -112,20 +110,13 @@ fn take(pid: i32, fd: i32) -> Result<OwnedFd> {
 
 /// One connection, one message with the fd attached, closed after (runtime-spec).
 fn send(path: &Path, dir: &Path, listener: &OwnedFd, payload: &[u8]) -> Result<()> {
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .ctx("socket")?;
     // As in Go (runc): a leading '@' names a socket in the abstract namespace.
     let addr = match path.as_os_str().as_bytes().strip_prefix(b"@") {
         Some(name) => UnixAddr::new_abstract(name),
         None => UnixAddr::new(&dir.join(path)),
     }
     .with_ctx(|| format!("linux.seccomp.listenerPath: {}", path.display()))?;
-    connect(sock.as_raw_fd(), &addr).with_ctx(|| {
+    let sock = crate::util::connect_unix(&addr).with_ctx(|| {
         format!(
             "failed to connect with seccomp agent specified in the seccomp profile: dial unix \
              {}: connect",
