@@ -13,8 +13,12 @@ pub mod cli;
 pub mod commands;
 pub(crate) mod container;
 pub mod error;
+pub(crate) mod hooks;
 pub(crate) mod init;
+pub(crate) mod namespaces;
+pub(crate) mod oci_state;
 pub(crate) mod security;
+pub(crate) mod sync;
 pub(crate) mod util;
 
 /// What the fuzz targets (fuzz/) and tests/fuzz_regressions.rs drive: not an API.
@@ -22,7 +26,7 @@ pub(crate) mod util;
 pub mod fuzzing {
     pub use crate::container::create::{parse_spec, validate_spec};
     pub use crate::container::exec::process_from_flags;
-    pub use crate::container::hooks::deadline as hook_deadline;
+    pub use crate::hooks::deadline as hook_deadline;
     pub use crate::init::seccomp::program as seccomp_filter;
     pub use crate::util::fds::kept_fds;
     pub use crate::util::signal::parse_signal;

@@ -2,7 +2,8 @@
 //! delete it (unless --keep) and exit with its status.
 
 use crate::cli::Run;
-use crate::container::{self, sync::Msg, tty, wait};
+use crate::container::{self, tty, wait};
+use crate::sync::Msg;
 use anyhow::{Context as _, Result};
 use std::path::Path;
 

@@ -3,12 +3,12 @@
 //! nothing behind: the init is killed, its cgroup and state directory removed.
 
 use crate::cgroups::{self, CgroupManager};
-use crate::container::namespaces::{self, Plan};
 use crate::container::pidfd_socket;
 use crate::container::state::{State, StateDir, Status};
-use crate::container::sync::{self, Msg};
 use crate::error::{Context, Error, Result};
 use crate::init::{self, Gate, InitArgs};
+use crate::namespaces::{self, Plan};
+use crate::sync::{self, Msg};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{Linux, Spec};
@@ -176,9 +176,7 @@ pub fn validate_spec(spec: &Spec) -> Result<()> {
 }
 
 fn validate_hooks(spec: &Spec) -> Result<()> {
-    spec.hooks()
-        .as_ref()
-        .map_or(Ok(()), crate::container::hooks::validate)
+    spec.hooks().as_ref().map_or(Ok(()), crate::hooks::validate)
 }
 
 fn validate_process(spec: &Spec) -> Result<()> {
@@ -710,8 +708,8 @@ fn serve_init(
                 let s = state.spec_state(Status::Creating);
                 if let Some(h) = hooks {
                     let dir = Some(p.bundle.as_path());
-                    crate::container::hooks::run_hooks(h.prestart().as_ref(), &s, dir)?;
-                    crate::container::hooks::run_hooks(h.create_runtime().as_ref(), &s, dir)?;
+                    crate::hooks::run_hooks(h.prestart().as_ref(), &s, dir)?;
+                    crate::hooks::run_hooks(h.create_runtime().as_ref(), &s, dir)?;
                 }
                 tell(chan, &Msg::Go)?;
             }

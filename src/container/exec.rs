@@ -9,7 +9,7 @@ use crate::error::{Context, Error, Result};
 
 use crate::container::pidfd_socket;
 use crate::container::state::Status;
-use crate::container::sync::{self, Msg};
+use crate::sync::{self, Msg};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Capability, Process};
 use std::os::fd::OwnedFd;
@@ -253,7 +253,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     // runc's exec passes on only --preserve-fds; socket activation is for the init.
     let keep_fds = crate::util::fds::kept_fds(0, o.preserve_fds)?;
     let (mut parent, child) = sync::pair()?;
-    let pid = crate::container::namespaces::clone(CloneFlags::empty())?;
+    let pid = crate::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
         drop(parent);
         let e = match crate::init::exec::child_main(

@@ -4,13 +4,10 @@
 
 pub mod create;
 pub mod exec;
-pub mod hooks;
 pub mod mount_sources;
-pub mod namespaces;
 pub mod pidfd_socket;
 pub mod start;
 pub mod state;
-pub mod sync;
 pub mod tty;
 pub mod wait;
 
@@ -171,7 +168,7 @@ pub fn destroy(state: &State, dir: &StateDir, hooks_cwd: Option<&Path>) -> Resul
     if let Some(h) = &state.hooks {
         let s = state.spec_state(Status::Stopped);
         // The spec: a failing poststop hook is logged, and the deletion goes on.
-        if let Err(e) = crate::container::hooks::run_hooks(h.poststop().as_ref(), &s, hooks_cwd) {
+        if let Err(e) = crate::hooks::run_hooks(h.poststop().as_ref(), &s, hooks_cwd) {
             log::warn!("{e}");
         }
     }

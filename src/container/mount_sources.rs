@@ -6,19 +6,13 @@
 //! fds to the init, which mounts from them. Opened in the init's namespace, the sources keep the
 //! flags the kernel locked there.
 
-use crate::container::namespaces::{self, Plan};
 use crate::error::{Context, Error, Result};
 use crate::init::rootfs::{bind_source, is_bind, is_idmapped, parse_mount_options};
+use crate::namespaces::{self, Plan};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux, LinuxIdMapping, Mount, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-
-/// Whether the parent opens the source of `m`; the init asks the same to know what it gets.
-pub fn wanted(m: &Mount, plan: &Plan) -> bool {
-    let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
-    is_bind(m, &opts) && (plan.has(CloneFlags::CLONE_NEWUSER) || is_idmapped(m, &opts))
-}
 
 /// Where the user namespace of an id-mapped mount comes from.
 #[derive(PartialEq)]
@@ -84,7 +78,7 @@ pub fn open(spec: &Spec, plan: &Plan, bundle: &Path, init: i32) -> Result<Vec<Ow
         .mounts()
         .iter()
         .flatten()
-        .filter(|m| wanted(m, plan))
+        .filter(|m| crate::init::rootfs::source_from_parent(m, plan))
         .collect();
     if mounts.is_empty() {
         return Ok(Vec::new());

@@ -61,7 +61,7 @@ fn wait_for_exec(fifo_writer: &OwnedFd, state: &State) -> Result<()> {
         let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
         match poll(&mut fds, PollTimeout::from(100u8)) {
             Ok(0) => {
-                if let Some(why) = super::sync::stuck(state.pid, &state.cgroup_paths) {
+                if let Some(why) = crate::sync::stuck(state.pid, &state.cgroup_paths) {
                     return Err(Error::msg(format!(
                         "the container's process does not start: {why}"
                     )));
@@ -78,9 +78,7 @@ fn wait_for_exec(fifo_writer: &OwnedFd, state: &State) -> Result<()> {
 pub fn poststart(state: &State) -> Result<()> {
     let Some(h) = &state.hooks else { return Ok(()) };
     let s = state.spec_state(Status::Running);
-    if let Err(e) =
-        crate::container::hooks::run_hooks(h.poststart().as_ref(), &s, Some(&state.bundle))
-    {
+    if let Err(e) = crate::hooks::run_hooks(h.poststart().as_ref(), &s, Some(&state.bundle)) {
         // A failed poststart hook stops the container, as runc does.
         if let Err(k) = super::signal_all(state, libc::SIGKILL, false) {
             log::warn!("kill after failed poststart hook: {k}");

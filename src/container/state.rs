@@ -7,11 +7,13 @@ use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Hooks, Process};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+pub use crate::oci_state::{sorted, OciState, Status};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -19,28 +21,6 @@ pub const EXEC_BASE_FILE: &str = "exec.json";
 /// How long a command waits for another to let go of the container (longer than any command
 /// holds it but for its hooks: `delete` waits up to 10 s for the init to die).
 pub const LOCK_WAIT: Duration = Duration::from_secs(15);
-
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Creating,
-    Created,
-    Running,
-    Paused,
-    Stopped,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Creating => "creating",
-            Status::Created => "created",
-            Status::Running => "running",
-            Status::Paused => "paused",
-            Status::Stopped => "stopped",
-        }
-    }
-}
 
 /// What husk remembers about a container between commands.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -239,12 +219,6 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     (!matches!(stat.state, 'Z' | 'X')).then_some(stat.starttime)
 }
 
-/// The state letter of the process (R, S, D, T, Z, ...), or None when it is gone.
-pub fn process_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.get(stat.rfind(')')? + 2..)?.chars().next()
-}
-
 impl State {
     pub fn status(&self, dir: &StateDir) -> Status {
         match process_start_time(self.pid) {
@@ -304,28 +278,6 @@ impl State {
             annotations: sorted(&self.annotations),
         }
     }
-}
-
-/// Annotations in key order, as Go's encoder writes a map.
-pub fn sorted(annotations: &HashMap<String, String>) -> BTreeMap<&str, &str> {
-    annotations
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
-}
-
-/// The runtime-spec's state of a container, with runc's field order and sorted annotations.
-#[derive(Serialize, Debug)]
-pub struct OciState<'a> {
-    #[serde(rename = "ociVersion")]
-    pub oci_version: &'a str,
-    pub id: &'a str,
-    pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<i32>,
-    pub bundle: &'a Path,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<&'a str, &'a str>,
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub fn console_ends(
             Ok((Some(s), None))
         }
         None if terminal && foreground => {
-            let (ours, theirs) = crate::container::sync::pair()?;
+            let (ours, theirs) = crate::sync::pair()?;
             Ok((Some(theirs.fd), Some(ours.fd)))
         }
         None if terminal => Err(Error::msg(

@@ -1,10 +1,10 @@
 //! The CHILD side of `husk exec`: the forked process joins the container's cgroups and
 //! namespaces, sets itself up as the init does, and execs. It never returns.
 
-use crate::container::sync;
 use crate::error::{Context, Result};
 use crate::init::process;
 use crate::init::sched::{self, ExecAffinity};
+use crate::sync;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
 use std::os::fd::OwnedFd;

@@ -8,11 +8,11 @@ pub mod rootfs;
 pub mod sched;
 pub mod seccomp;
 
-use crate::container::namespaces::Plan;
-use crate::container::state::{sorted, OciState, Status};
 use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::oci_state::{sorted, OciState, Status};
 
-use crate::container::sync::{Channel, Msg};
+use crate::sync::{Channel, Msg};
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -52,7 +52,7 @@ pub struct InitArgs<'a> {
 /// (the parent writes its maps), unshares the rest and forks the init. Never returns.
 pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
     let r = (|| -> Result<i32> {
-        crate::container::namespaces::join(&args.plan.join)?;
+        crate::namespaces::join(&args.plan.join)?;
         if args.plan.creates(CloneFlags::CLONE_NEWUSER) {
             nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx("unshare user namespace")?;
             chan.send(&Msg::Maps(nix::unistd::getpid().as_raw()))?;
@@ -65,7 +65,7 @@ pub fn intermediate_main(args: InitArgs, chan: Channel) -> ! {
         }
         // CLONE_PARENT: the init is husk's own child, so `run` can wait for it even without
         // being a subreaper.
-        crate::container::namespaces::clone(CloneFlags::CLONE_PARENT)
+        crate::namespaces::clone(CloneFlags::CLONE_PARENT)
     })();
     match r {
         Ok(0) => init_main(args, chan),
@@ -172,7 +172,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     }
     if let Some(hooks) = spec.hooks() {
         let state = hook_state(spec, args.id, &args.bundle, own_pid, Status::Created);
-        crate::container::hooks::run_hooks(hooks.start_container().as_ref(), &state, None)?;
+        crate::hooks::run_hooks(hooks.start_container().as_ref(), &state, None)?;
     }
     let e = process::execve(&exec);
     // The caller was told that the program started: like runc's init, say why it did not on
@@ -198,7 +198,7 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Vec<Option<OwnedF
         nix::unistd::setresuid(root_uid, root_uid, root_uid).ctx("setuid 0 in user namespace")?;
     }
     let mounts = args.spec.mounts().as_deref().unwrap_or(&[]);
-    let wanted = |m| crate::container::mount_sources::wanted(m, plan);
+    let wanted = |m| crate::init::rootfs::source_from_parent(m, plan);
     let count = mounts.iter().filter(|m| wanted(m)).count();
     let mut fds = if count > 0 {
         chan.recv_fds(count)?
@@ -277,7 +277,7 @@ fn creation_hooks(args: &InitArgs, chan: &Channel, own_pid: i32) -> Result<()> {
     if let Some(hooks) = args.spec.hooks() {
         let state = hook_state(args.spec, args.id, &args.bundle, own_pid, Status::Creating);
         let rootfs = Some(args.rootfs.as_path());
-        crate::container::hooks::run_hooks(hooks.create_container().as_ref(), &state, rootfs)?;
+        crate::hooks::run_hooks(hooks.create_container().as_ref(), &state, rootfs)?;
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The last steps before the user's program runs, shared by the container's init and `exec`:
 //! rlimits, user and groups, capabilities, no_new_privs, cwd, the fds it keeps, and execve.
 
-use crate::container::sync::Channel;
 use crate::error::{Context, Error, Result};
+use crate::sync::Channel;
 use nix::sys::resource::Resource;
 use oci_spec::runtime::{Capabilities, LinuxSeccomp, PosixRlimitType, Process};
 use std::ffi::CString;

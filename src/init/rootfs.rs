@@ -520,6 +520,12 @@ fn mount_one(
     Ok(())
 }
 
+/// Whether the parent opens the source of `m`; the init asks the same to know what it gets (container::mount_sources opens them).
+pub fn source_from_parent(m: &Mount, plan: &crate::namespaces::Plan) -> bool {
+    let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
+    is_bind(m, &opts) && (plan.has(nix::sched::CloneFlags::CLONE_NEWUSER) || is_idmapped(m, &opts))
+}
+
 /// An id-mapped mount: mappings of its own, or the `idmap`/`ridmap` option.
 pub fn is_idmapped(m: &Mount, opts: &MountOpts) -> bool {
     m.uid_mappings().is_some() || m.gid_mappings().is_some() || opts.idmap.is_some()

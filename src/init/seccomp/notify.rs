@@ -5,9 +5,9 @@
 //! has it, a notified syscall in the process would wait forever: write(2) is the one syscall the
 //! process makes in between, and [`check`] refuses NOTIFY for it.
 
-use crate::container::state::OciState;
-use crate::container::sync::{Channel, Msg};
 use crate::error::{Context, Error, Result};
+use crate::oci_state::OciState;
+use crate::sync::{Channel, Msg};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 use serde::Serialize;
@@ -192,7 +192,7 @@ mod tests {
             state: OciState {
                 oci_version: "1.0.2-dev",
                 id: "c",
-                status: crate::container::state::Status::Creating,
+                status: crate::oci_state::Status::Creating,
                 pid: Some(7),
                 bundle: Path::new("/b"),
                 annotations: Default::default(),

@@ -29,12 +29,22 @@ const CHECK_AFTER_MS: u8 = 100;
 /// Why process `pid` cannot go on: stopped by a signal (SIGSTOP and the like; a ptrace stop,
 /// as under strace, is not one), or frozen with one of `cgroup_paths`. None when it can.
 pub fn stuck(pid: i32, cgroup_paths: &[PathBuf]) -> Option<String> {
-    if crate::container::state::process_state(pid) == Some('T') {
+    if process_state(pid) == Some('T') {
         return Some(format!("process {pid} is stopped"));
     }
     cgroup_paths
         .iter()
         .find_map(|d| cgroups::frozen(d).refusal())
+}
+
+/// The state letter of the process (R, S, D, T, Z, ...), or None when it is gone.
+fn process_state(pid: i32) -> Option<char> {
+    use procfs::FromRead;
+    Some(
+        procfs::process::Stat::from_file(format!("/proc/{pid}/stat"))
+            .ok()?
+            .state,
+    )
 }
 
 #[derive(Debug, PartialEq, Eq)]
