@@ -24,6 +24,7 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         process,
         seccomp: base.seccomp,
         personality: base.personality,
+        memory_policy: base.memory_policy,
         container_caps: base.process.capabilities().as_ref(),
         detach: e.detach,
         pid_file: e.pid_file.as_deref(),

@@ -51,7 +51,8 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
 }
 
 /// Parses config.json. Only when that fails is it looked at again: to skip capabilities this
-/// build does not know (runc warns and goes on), or to name the field at fault.
+/// build does not know (runc warns and goes on), to take an empty `linux.memoryPolicy` for none
+/// (as runc 1.4 does), or to name the field at fault.
 pub fn parse_spec(data: &[u8]) -> Result<Spec> {
     let first = match serde_json::from_slice::<Spec>(data) {
         Ok(s) => return Ok(s),
@@ -61,7 +62,15 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec> {
         let reset_on_fork = value
             .pointer_mut("/process/scheduler/flags")
             .is_some_and(spec_scheduler_flag_names);
-        if drop_unknown_capabilities(&mut value) | reset_on_fork {
+        let empty_policy = value
+            .pointer("/linux/memoryPolicy")
+            .is_some_and(|p| p.as_object().is_some_and(|o| o.is_empty()));
+        if empty_policy {
+            if let Some(l) = value.get_mut("linux").and_then(|l| l.as_object_mut()) {
+                l.remove("memoryPolicy");
+            }
+        }
+        if drop_unknown_capabilities(&mut value) | reset_on_fork | empty_policy {
             // Through bytes again, so only one Spec deserializer is compiled in.
             if let Ok(s) = serde_json::to_vec(&value).map(|v| serde_json::from_slice::<Spec>(&v)) {
                 return s.map_err(|e| Error::msg(format!("config.json: {}", spec_names(&e))));
@@ -221,6 +230,9 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     }
     if let Some(p) = linux.personality() {
         crate::init::sched::validate_personality(p)?;
+    }
+    if let Some(m) = linux.memory_policy() {
+        crate::init::sched::memory_policy(m)?;
     }
     Ok(())
 }
@@ -692,6 +704,7 @@ fn save_created(o: &CreateOptions, p: &Prepared, linux: &Linux, state: &mut Stat
         process,
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
+        memory_policy: linux.memory_policy().clone(),
     })?;
     state.creating = false;
     p.dir.save(state)?;

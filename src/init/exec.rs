@@ -20,10 +20,13 @@ pub fn child_main(
     keep_fds: u32,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     affinity: &ExecAffinity,
     chan: &sync::Channel,
 ) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    // Through the host's /proc, before the container's mount namespace hides it.
+    process::set_oom_score_adj(p)?;
     // Before the cgroups: a CPU outside the container's cpuset can be chosen here only.
     if let Some(set) = &affinity.initial {
         sched::set_affinity(set, "initial")?;
@@ -50,6 +53,7 @@ pub fn child_main(
     process::enter_cwd(p.cwd())?;
     let exec = process::prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
     process::set_scheduling_and_labels(p)?;
+    sched::set_memory_policy(mempolicy)?;
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(s), false) = (seccomp, nnp) {
         crate::init::seccomp::notify::load(s, chan)?;

@@ -148,8 +148,18 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     container_settings(spec, args.plan, process, args.console.take())?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
-    let (exec, late_filter) =
-        prepare_process(process, personality, &args.extra_env, seccomp, chan)?;
+    let mempolicy = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref());
+    let (exec, late_filter) = prepare_process(
+        process,
+        personality,
+        mempolicy,
+        &args.extra_env,
+        seccomp,
+        chan,
+    )?;
 
     chan.send(&Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` learns from that that the user's
@@ -303,13 +313,14 @@ fn container_settings(
     Ok(())
 }
 
-/// The process: rlimits, environment, cwd, the program found, scheduling, LSM labels, user and
-/// capabilities, execution domain, and the seccomp filter where it must come. Returns the
-/// program and the filter still to load, which comes as late as possible so that the profile
-/// has fewer of our syscalls to allow.
+/// The process: rlimits, environment, cwd, the program found, scheduling, memory policy, LSM
+/// labels, user and capabilities, execution domain, and the seccomp filter where it must come.
+/// Returns the program and the filter still to load, which comes as late as possible so that
+/// the profile has fewer of our syscalls to allow.
 fn prepare_process<'a>(
     process: &oci_spec::runtime::Process,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     extra_env: &[String],
     seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     chan: &Channel,
@@ -321,6 +332,7 @@ fn prepare_process<'a>(
     process::enter_cwd(process.cwd())?;
     let exec = process::prepare_exec(process.args().as_deref().unwrap_or(&[]), &env)?;
     process::set_scheduling_and_labels(process)?;
+    crate::init::sched::set_memory_policy(mempolicy)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the caps go (runc).
     if let (Some(s), false) = (seccomp, nnp) {
