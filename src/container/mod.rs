@@ -4,6 +4,7 @@
 
 pub mod create;
 pub mod exec;
+pub mod fields;
 pub mod hooks;
 pub mod namespaces;
 pub mod start;
