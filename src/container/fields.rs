@@ -54,9 +54,9 @@ pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// Warns about what parsing `raw` into `parsed` dropped: keys the config model does not know,
-/// and fields oci-spec knows that are no part of the runtime-spec. `what` prefixes the message
-/// (the file or flag the JSON came from; empty for config.json).
+/// Warns about what parsing `raw` into `parsed` dropped: the keys the config model does not
+/// know, found by writing `parsed` back. `what` prefixes the message (the file or flag the JSON
+/// came from; empty for config.json).
 pub fn warn_dropped<T: Serialize>(what: &str, raw: &Value, parsed: &T) {
     let Ok(known) = serde_json::to_value(parsed) else {
         return;
