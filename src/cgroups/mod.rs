@@ -383,6 +383,47 @@ pub fn max_or(v: i64) -> String {
     }
 }
 
+/// Says what of `r` no cgroup file takes, rather than dropping it silently: kernel memory
+/// limits (runc's warning), hierarchy turned off (memory cgroups are always hierarchical since
+/// Linux 5.16, and husk never writes memory.use_hierarchy), and on v2 the knobs only v1 has
+/// (runc ignores them there without a word).
+pub fn warn_unapplied(r: &LinuxResources, v2: bool) {
+    let mut v1_only = Vec::new();
+    if let Some(m) = r.memory() {
+        if m.kernel().is_some() || m.kernel_tcp().is_some() {
+            log::warn!("Kernel memory settings are ignored and will be removed");
+        }
+        if m.use_hierarchy() == Some(false) {
+            log::warn!(
+                "linux.resources.memory.useHierarchy: false is ignored, memory cgroups are always hierarchical"
+            );
+        }
+        // u64::MAX is Go's int64 -1 ("unset") read as unsigned.
+        if m.swappiness().is_some_and(|s| s != u64::MAX) {
+            v1_only.push("memory.swappiness");
+        }
+        if m.disable_oom_killer() == Some(true) {
+            v1_only.push("memory.disableOOMKiller");
+        }
+    }
+    if let Some(b) = r.block_io() {
+        let devices = b.weight_device().iter().flatten();
+        if b.leaf_weight().is_some() || devices.clone().any(|d| d.leaf_weight().is_some()) {
+            v1_only.push("blockIO.leafWeight");
+        }
+    }
+    if let Some(n) = r.network() {
+        if n.class_id().is_some_and(|id| id != 0) || n.priorities().iter().flatten().count() > 0 {
+            v1_only.push("network");
+        }
+    }
+    if v2 {
+        for f in v1_only {
+            log::warn!("linux.resources.{f}: cgroup v1 only, ignored on this cgroup v2 host");
+        }
+    }
+}
+
 /// Writes hugetlb.<size><suffix> and the same limit on reservations (hugetlb.<size>.rsvd
 /// <suffix>) where the kernel has them (since 5.7), as runc does.
 pub fn hugetlb(

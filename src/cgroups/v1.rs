@@ -146,6 +146,7 @@ impl CgroupManager for V1 {
                 "invalid configuration: cannot use unified on cgroup v1",
             ));
         }
+        super::warn_unapplied(r, false);
         let read;
         let hs = match &self.hierarchies {
             Some(hs) => hs,
@@ -388,9 +389,6 @@ fn memory(c: &Ctl, m: &LinuxMemory) -> Result<()> {
         memory_limit(c, limit)?;
         set_swap()?;
     }
-    if m.kernel().is_some() || m.kernel_tcp().is_some() {
-        log::warn!("Kernel memory settings are ignored and will be removed");
-    }
     if let Some(v) = m.reservation().filter(|v| *v != 0) {
         c.write("memory.soft_limit_in_bytes", &v.to_string())?;
     }
@@ -408,7 +406,7 @@ fn memory(c: &Ctl, m: &LinuxMemory) -> Result<()> {
         }
     }
     // useHierarchy is left alone, as runc does: kernels since 5.16 are always hierarchical and
-    // refuse 0. checkBeforeUpdate needs no check here: v1 itself refuses a limit below the
+    // refuse 0 (warn_unapplied says so). checkBeforeUpdate needs no check here: v1 itself refuses a limit below the
     // usage it cannot reclaim (EBUSY, reported below).
     Ok(())
 }

@@ -71,8 +71,10 @@ impl CgroupManager for V2 {
     }
 
     /// runc's fs2 driver, in its order. Net classes and priorities have no v2 controller and
-    /// are ignored, as runc ignores them; so are swappiness, disableOOMKiller and leafWeight.
+    /// are ignored, as runc ignores them; so are swappiness, disableOOMKiller and leafWeight,
+    /// with a warning each.
     fn set(&self, r: &LinuxResources) -> Result<()> {
+        super::warn_unapplied(r, true);
         let p = &self.path;
         if let Some(pids) = r.pids().filter(|p| p.limit() != 0) {
             write_file(&p.join("pids.max"), &super::max_or(pids.limit()))?;

@@ -24,6 +24,7 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
         process,
         seccomp: base.seccomp,
         personality: base.personality,
+        memory_policy: base.memory_policy,
         container_caps: base.process.capabilities().as_ref(),
         detach: e.detach,
         pid_file: e.pid_file.as_deref(),
@@ -35,8 +36,17 @@ pub fn run(root: &Path, e: &Exec) -> Result<i32> {
     })?)
 }
 
-/// A process description, in the runtime-spec's names (see `spec_scheduler_flag_names`).
+/// A process description, warning about the keys that parsing drops.
 fn parse_process(data: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let p = parse_process_fields(data)?;
+    if let Ok(raw) = serde_json::from_slice(data) {
+        crate::container::fields::warn_dropped("--process: ", &raw, &p);
+    }
+    Ok(p)
+}
+
+/// A process description, in the runtime-spec's names (see `spec_scheduler_flag_names`).
+fn parse_process_fields(data: &[u8]) -> Result<oci_spec::runtime::Process> {
     let first = match serde_json::from_slice(data) {
         Ok(p) => return Ok(p),
         Err(e) => e,

@@ -200,6 +200,23 @@ pub const SECCOMP_KNOWN_FLAGS: [&str; 3] = [
     "SECCOMP_FILTER_FLAG_LOG",
 ];
 
+/// `linux.memoryPolicy` modes and mode flags husk applies (runc 1.4: `KnownMemoryPolicyModes`,
+/// `KnownMemoryPolicyFlags`, sorted).
+pub const MEMORY_POLICY_MODES: [&str; 7] = [
+    "MPOL_BIND",
+    "MPOL_DEFAULT",
+    "MPOL_INTERLEAVE",
+    "MPOL_LOCAL",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_WEIGHTED_INTERLEAVE",
+];
+pub const MEMORY_POLICY_FLAGS: [&str; 3] = [
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
+
 /// Annotation key carrying husk's version.
 pub const ANNOTATION_HUSK_VERSION: &str = "org.husk.version";
 /// Annotation key runc sets to "true" when CRIU checkpoint/restore is available (husk: only when it is).
@@ -293,8 +310,19 @@ struct Linux {
     selinux: Enabled,
     #[serde(rename = "intelRdt")]
     intel_rdt: Enabled,
+    #[serde(rename = "memoryPolicy")]
+    memory_policy: MemoryPolicy,
     #[serde(rename = "mountExtensions")]
     mount_extensions: MountExtensions,
+    /// `linux.netDevices` is refused (container::fields).
+    #[serde(rename = "netDevices")]
+    net_devices: Enabled,
+}
+
+#[derive(Serialize)]
+struct MemoryPolicy {
+    modes: Vec<&'static str>,
+    flags: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -398,11 +426,16 @@ pub fn features_json(s: &Supported) -> String {
             intel_rdt: Enabled {
                 enabled: s.intel_rdt,
             },
+            memory_policy: MemoryPolicy {
+                modes: MEMORY_POLICY_MODES.to_vec(),
+                flags: MEMORY_POLICY_FLAGS.to_vec(),
+            },
             mount_extensions: MountExtensions {
                 idmap: Enabled {
                     enabled: s.idmap_mounts,
                 },
             },
+            net_devices: Enabled { enabled: false },
         },
         annotations,
     };
@@ -451,7 +484,9 @@ mod tests {
             "apparmor",
             "selinux",
             "intelRdt",
+            "memoryPolicy",
             "mountExtensions",
+            "netDevices",
         ];
         for k in linux {
             assert!(v["linux"].get(k).is_some(), "missing linux.{k}");
@@ -482,6 +517,10 @@ mod tests {
         assert_eq!(l["apparmor"]["enabled"], true);
         assert_eq!(l["selinux"]["enabled"], true);
         assert_eq!(l["intelRdt"]["enabled"], false);
+        assert_eq!(l["memoryPolicy"]["modes"].as_array().unwrap().len(), 7);
+        assert_eq!(l["memoryPolicy"]["flags"][2], "MPOL_F_STATIC_NODES");
+        assert_eq!(l["netDevices"]["enabled"], false);
+        assert_eq!(v["hooks"], serde_json::json!(HOOKS));
         assert!(v["annotations"]
             .get(ANNOTATION_CHECKPOINT_ENABLED)
             .is_none());
@@ -642,6 +681,8 @@ mod tests {
             &SECCOMP_ACTIONS[..],
             &SECCOMP_OPERATORS[..],
             &SECCOMP_ARCHS[..],
+            &MEMORY_POLICY_MODES[..],
+            &MEMORY_POLICY_FLAGS[..],
         ] {
             let mut s = t.to_vec();
             s.sort();

@@ -67,7 +67,12 @@ pub fn resources(u: &Update) -> Result<LinuxResources> {
         } else {
             std::fs::read(path).with_ctx(|| format!("--resources: read {}", path.display()))?
         };
-        return serde_json::from_slice(&data).map_err(|e| Error::msg(format!("--resources: {e}")));
+        let r: LinuxResources =
+            serde_json::from_slice(&data).map_err(|e| Error::msg(format!("--resources: {e}")))?;
+        if let Ok(raw) = serde_json::from_slice(&data) {
+            crate::container::fields::warn_dropped("--resources: ", &raw, &r);
+        }
+        return Ok(r);
     }
     if u.l3_cache_schema.is_some() || u.mem_bw_schema.is_some() {
         return Err(Error::msg(

@@ -53,9 +53,20 @@ pub fn load_spec(bundle: &Path) -> Result<Spec> {
     parse_spec(&data)
 }
 
-/// Parses config.json. Only when that fails is it looked at again: to skip capabilities this
-/// build does not know (runc warns and goes on), or to name the field at fault.
+/// Parses config.json, warning about the keys that parsing drops (see container::fields).
 pub fn parse_spec(data: &[u8]) -> Result<Spec> {
+    let spec = parse_spec_fields(data)?;
+    if let Ok(raw) = serde_json::from_slice::<serde_json::Value>(data) {
+        crate::container::fields::warn_dropped("", &raw, &spec);
+        crate::container::fields::warn_not_runtime_spec(&raw);
+    }
+    Ok(spec)
+}
+
+/// Parses config.json. Only when that fails is it looked at again: to skip capabilities this
+/// build does not know (runc warns and goes on), to take an empty `linux.memoryPolicy` for none
+/// (as runc 1.4 does), or to name the field at fault.
+fn parse_spec_fields(data: &[u8]) -> Result<Spec> {
     let first = match serde_json::from_slice::<Spec>(data) {
         Ok(s) => return Ok(s),
         Err(e) => e,
@@ -64,7 +75,15 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec> {
         let reset_on_fork = value
             .pointer_mut("/process/scheduler/flags")
             .is_some_and(spec_scheduler_flag_names);
-        if drop_unknown_capabilities(&mut value) | reset_on_fork {
+        let empty_policy = value
+            .pointer("/linux/memoryPolicy")
+            .is_some_and(|p| p.as_object().is_some_and(|o| o.is_empty()));
+        if empty_policy {
+            if let Some(l) = value.get_mut("linux").and_then(|l| l.as_object_mut()) {
+                l.remove("memoryPolicy");
+            }
+        }
+        if drop_unknown_capabilities(&mut value) | reset_on_fork | empty_policy {
             // Through bytes again, so only one Spec deserializer is compiled in.
             if let Ok(s) = serde_json::to_vec(&value).map(|v| serde_json::from_slice::<Spec>(&v)) {
                 return s.map_err(|e| Error::msg(format!("config.json: {}", spec_names(&e))));
@@ -193,6 +212,17 @@ fn validate_process(spec: &Spec) -> Result<()> {
             process.cwd().display()
         )));
     }
+    // The runtime-spec: "If rlimits contains duplicated entries with same type, the runtime
+    // MUST generate an error" (runc applies them all, the last one winning).
+    let rlimits = process.rlimits().as_deref().unwrap_or(&[]);
+    for (i, rl) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|r| r.typ() == rl.typ()) {
+            return Err(Error::msg(format!(
+                "process.rlimits: {:?} is given more than once",
+                rl.typ()
+            )));
+        }
+    }
     crate::init::sched::validate(process)
 }
 
@@ -215,15 +245,32 @@ fn validate_linux(spec: &Spec) -> Result<()> {
             "linux.uidMappings: a new user namespace needs uid and gid mappings",
         ));
     }
+    // runc 1.2's validator: mappings or offsets for a namespace the container does not get.
+    let any_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if any_maps && !plan.has(CloneFlags::CLONE_NEWUSER) {
+        return Err(Error::msg(
+            "linux.uidMappings: user namespace mappings specified, but the user namespace isn't enabled in the config",
+        ));
+    }
+    let timens = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+    if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) && !plan.creates(timens) {
+        return Err(Error::msg(
+            "linux.timeOffsets: time namespace offsets specified, but a new time namespace isn't enabled in the config",
+        ));
+    }
     if let Some(s) = linux.seccomp() {
         crate::init::seccomp::notify::check(s)?;
     }
     crate::container::mount_sources::validate(spec, linux, &plan)?;
-    if let Some(h) = spec.hostname() {
-        if !h.is_empty() && !plan.has(CloneFlags::CLONE_NEWUTS) {
-            return Err(Error::msg(
-                "hostname: unable to set hostname without a private UTS namespace",
-            ));
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_ref().is_some_and(|v| !v.is_empty()) && !plan.has(CloneFlags::CLONE_NEWUTS) {
+            return Err(Error::msg(format!(
+                "{field}: unable to set {field} without a private UTS namespace"
+            )));
         }
     }
     for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
@@ -232,11 +279,14 @@ fn validate_linux(spec: &Spec) -> Result<()> {
     if let Some(p) = linux.personality() {
         crate::init::sched::validate_personality(p)?;
     }
-    Ok(())
+    if let Some(m) = linux.memory_policy() {
+        crate::init::sched::memory_policy(m)?;
+    }
+    crate::container::fields::refuse_unsupported(spec)
 }
 
 /// What the host must have for the spec: SELinux for a process label, resctrl for intelRdt.
-fn validate_host(spec: &Spec) -> Result<()> {
+pub(crate) fn validate_host(spec: &Spec) -> Result<()> {
     let label = spec
         .process()
         .as_ref()
@@ -746,6 +796,7 @@ fn save_created(o: &CreateOptions, p: &Prepared, linux: &Linux, state: &mut Stat
         process,
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
+        memory_policy: linux.memory_policy().clone(),
     })?;
     state.creating = false;
     p.dir.save(state)?;

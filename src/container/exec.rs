@@ -24,6 +24,8 @@ pub struct ExecOptions<'a> {
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// The container's linux.personality, likewise.
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// The container's linux.memoryPolicy, likewise.
+    pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
     pub console_socket: Option<&'a Path>,
@@ -112,9 +114,12 @@ pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Pr
 }
 
 /// A --process file leaves out what the container's own process then provides, as in runc:
-/// capabilities, rlimits, no_new_privileges, the LSM labels, scheduler, I/O priority and CPU
-/// affinity.
+/// capabilities, rlimits, no_new_privileges, the LSM labels, scheduler, I/O priority, CPU
+/// affinity and oom_score_adj.
 pub fn inherit(mut p: Process, base: &Process) -> Process {
+    if p.oom_score_adj().is_none() {
+        p.set_oom_score_adj(base.oom_score_adj());
+    }
     if p.apparmor_profile().as_ref().is_none_or(|a| a.is_empty()) {
         p.set_apparmor_profile(base.apparmor_profile().clone());
     }
@@ -265,6 +270,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             keep_fds,
             o.seccomp.as_ref(),
             o.personality.as_ref(),
+            o.memory_policy.as_ref(),
             &affinity,
             &child,
         ) {

@@ -4,6 +4,7 @@
 
 pub mod create;
 pub mod exec;
+pub mod fields;
 pub mod mount_sources;
 pub mod pidfd_socket;
 pub mod start;

@@ -70,6 +70,9 @@ pub struct ExecBase {
     /// linux.personality, likewise.
     #[serde(default)]
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    /// linux.memoryPolicy, likewise.
+    #[serde(default)]
+    pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 pub fn validate_id(id: &str) -> Result<()> {

@@ -20,10 +20,13 @@ pub fn child_main(
     keep_fds: u32,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     affinity: &ExecAffinity,
     chan: &sync::Channel,
 ) -> Result<std::convert::Infallible> {
     nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    // Through the host's /proc, before the container's mount namespace hides it.
+    process::set_oom_score_adj(p)?;
     // Before the cgroups: a CPU outside the container's cpuset can be chosen here only.
     if let Some(set) = &affinity.initial {
         sched::set_affinity(set, "initial")?;
@@ -46,7 +49,7 @@ pub fn child_main(
     }
     drop(console);
     let env = p.env().clone().unwrap_or_default();
-    let exec = process::setup(p, env, personality, seccomp, setgroups, chan)?;
+    let exec = process::setup(p, env, personality, mempolicy, seccomp, setgroups, chan)?;
     // Last, but before a filter that may not allow it.
     if let Some(set) = &affinity.last {
         sched::set_affinity(set, "final")?;

@@ -158,8 +158,18 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     )?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
-    let (exec, late_filter) =
-        prepare_process(process, personality, &args.extra_env, seccomp, chan)?;
+    let mempolicy = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref());
+    let (exec, late_filter) = prepare_process(
+        process,
+        personality,
+        mempolicy,
+        &args.extra_env,
+        seccomp,
+        chan,
+    )?;
 
     chan.send(&Msg::Ready)?;
     // The fifo stays open until execve closes it: `start` learns from that that the user's
@@ -338,13 +348,15 @@ fn container_settings(
     Ok(())
 }
 
-/// The process: rlimits, environment, cwd, the program found, scheduling, LSM labels, user and
-/// capabilities, execution domain, and the seccomp filter where it must come. Returns the
-/// program and the filter still to load, which comes as late as possible (after the start,
-/// before the startContainer hooks) so that the profile has fewer of our syscalls to allow.
+/// The process: rlimits, environment, cwd, the program found, scheduling, memory policy, LSM
+/// labels, user and capabilities, execution domain, and the seccomp filter where it must come.
+/// Returns the program and the filter still to load, which comes as late as possible (after the
+/// start, before the startContainer hooks) so that the profile has fewer of our syscalls to
+/// allow.
 fn prepare_process<'a>(
     process: &oci_spec::runtime::Process,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     extra_env: &[String],
     seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     chan: &Channel,
@@ -352,7 +364,7 @@ fn prepare_process<'a>(
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
-    let exec = process::setup(process, env, personality, seccomp, true, chan)?;
+    let exec = process::setup(process, env, personality, mempolicy, seccomp, true, chan)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // A listener must reach `create` before it returns at Ready.
     let notify = seccomp.filter(|s| nnp && crate::init::seccomp::notify::used(s));

@@ -26,6 +26,7 @@ pub fn setup(
     p: &Process,
     mut env: Vec<String>,
     personality: Option<&oci_spec::runtime::LinuxPersonality>,
+    mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     seccomp: Option<&LinuxSeccomp>,
     setgroups_allowed: bool,
     chan: &Channel,
@@ -35,6 +36,7 @@ pub fn setup(
     enter_cwd(p.cwd())?;
     let exec = prepare_exec(p.args().as_deref().unwrap_or(&[]), &env)?;
     set_scheduling_and_labels(p)?;
+    crate::init::sched::set_memory_policy(mempolicy)?;
     if let (Some(s), false) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
         crate::init::seccomp::notify::load(s, chan)?;
     }

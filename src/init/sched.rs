@@ -1,14 +1,16 @@
-//! How the process is scheduled and which execution domain it runs in, the runtime-spec 1.2
-//! fields that runc 1.2/1.3 applies: `process.scheduler` (sched_setattr), `process.ioPriority`
-//! (ioprio_set), `linux.personality` (personality) and `process.execCPUAffinity`
-//! (sched_setaffinity; for exec'd processes only, as the spec says). The checks are runc's
-//! validator's, in its words; they run in the parent, before anything exists.
+//! How the process is scheduled, which execution domain it runs in and where its memory comes
+//! from, the runtime-spec 1.2/1.3 fields that runc 1.2-1.4 applies: `process.scheduler`
+//! (sched_setattr), `process.ioPriority` (ioprio_set), `linux.personality` (personality),
+//! `process.execCPUAffinity` (sched_setaffinity; for exec'd processes only, as the spec says)
+//! and `linux.memoryPolicy` (set_mempolicy). The checks are runc's validator's, in its words;
+//! they run in the parent, before anything exists.
 
 use crate::error::{Context, Error, Result};
 use nix::sched::CpuSet;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Process, Scheduler,
+    IOPriorityClass, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Process,
+    Scheduler,
 };
 
 /// Refuses what runc 1.2's validator refuses in `process.scheduler` and `process.ioPriority`,
@@ -190,27 +192,42 @@ pub fn exec_affinity(p: &Process) -> Result<ExecAffinity> {
     })
 }
 
+/// "0-3,7" as the ranges it lists, each checked to be below `limit`; `what` names the ids.
+fn id_ranges(
+    list: &str,
+    what: &str,
+    limit: usize,
+) -> std::result::Result<Vec<std::ops::RangeInclusive<usize>>, String> {
+    list.split(',')
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let n = |s: &str| {
+                s.parse::<usize>()
+                    .map_err(|_| format!("invalid {what} list {list:?}"))
+            };
+            let (a, b) = (n(a)?, n(b)?);
+            if a > b {
+                return Err(format!("invalid {what} range {part:?}"));
+            }
+            if b >= limit {
+                return Err(format!(
+                    "{what} {b} is out of range (the highest is {})",
+                    limit - 1
+                ));
+            }
+            Ok(a..=b)
+        })
+        .collect()
+}
+
 /// "0-3,7" as a CPU set.
 fn cpu_set(list: &str) -> std::result::Result<CpuSet, String> {
     let mut set = CpuSet::new();
-    for part in list.split(',') {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let n = |s: &str| {
-            s.parse::<usize>()
-                .map_err(|_| format!("invalid CPU list {list:?}"))
-        };
-        let (a, b) = (n(a)?, n(b)?);
-        if a > b {
-            return Err(format!("invalid CPU range {part:?}"));
-        }
-        for cpu in a..=b {
-            set.set(cpu).map_err(|_| {
-                format!(
-                    "CPU {cpu} is beyond the {} this system can address",
-                    CpuSet::count()
-                )
-            })?;
-        }
+    for cpu in id_ranges(list, "CPU", CpuSet::count())?
+        .into_iter()
+        .flatten()
+    {
+        set.set(cpu).map_err(|e| e.to_string())?;
     }
     Ok(set)
 }
@@ -218,6 +235,77 @@ fn cpu_set(list: &str) -> std::result::Result<CpuSet, String> {
 pub fn set_affinity(set: &CpuSet, field: &str) -> Result<()> {
     nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), set)
         .with_ctx(|| format!("process.execCPUAffinity.{field}: sched_setaffinity"))
+}
+
+/// The highest NUMA node `linux.memoryPolicy.nodes` may name, as in runc 1.4.
+const MAX_NUMA_NODE: usize = 4095;
+
+/// `linux.memoryPolicy` as set_mempolicy(2) takes it: the mode with its flags, and the node mask.
+#[derive(Debug)]
+pub struct MemoryPolicy {
+    mode: libc::c_int,
+    nodes: Vec<libc::c_ulong>,
+}
+
+/// Checks `linux.memoryPolicy` as runc 1.4 does (the mode and flags are checked by the parser):
+/// a node list, nodes below 4096. Whether the mode takes those nodes is for the kernel to say.
+pub fn memory_policy(p: &LinuxMemoryPolicy) -> Result<MemoryPolicy> {
+    use MemoryPolicyModeType::*;
+    // <linux/mempolicy.h>
+    let mut mode = match p.mode() {
+        MpolDefault => 0,
+        MpolPreferred => 1,
+        MpolBind => 2,
+        MpolInterleave => 3,
+        MpolLocal => 4,
+        MpolPreferredMany => 5,
+        MpolWeightedInterleave => 6,
+    };
+    for f in p.flags().iter().flatten() {
+        mode |= match f {
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+        };
+    }
+    let bits = libc::c_ulong::BITS as usize;
+    let mut nodes = Vec::new();
+    let list = p.nodes().as_deref().unwrap_or("");
+    if !list.is_empty() {
+        let ranges = id_ranges(list, "memory policy node", MAX_NUMA_NODE + 1)
+            .map_err(|e| Error::msg(format!("linux.memoryPolicy.nodes: {e}")))?;
+        for node in ranges.into_iter().flatten() {
+            if nodes.len() <= node / bits {
+                nodes.resize(node / bits + 1, 0);
+            }
+            nodes[node / bits] |= 1 << (node % bits);
+        }
+    }
+    Ok(MemoryPolicy { mode, nodes })
+}
+
+/// `linux.memoryPolicy`, which fork and execve keep.
+pub fn set_memory_policy(p: Option<&LinuxMemoryPolicy>) -> Result<()> {
+    let Some(p) = p else {
+        return Ok(());
+    };
+    let MemoryPolicy { mode, nodes } = memory_policy(p)?;
+    // The kernel reads maxnode - 1 bits (mm/mempolicy.c, get_nodes), hence the + 1.
+    let maxnode = match nodes.len() {
+        0 => 0,
+        n => n * libc::c_ulong::BITS as usize + 1,
+    };
+    let mask = if nodes.is_empty() {
+        std::ptr::null()
+    } else {
+        nodes.as_ptr()
+    };
+    // SAFETY: set_mempolicy reads maxnode - 1 bits from `mask`, which holds that many.
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, mask, maxnode) };
+    if r != 0 {
+        return Err(nix::errno::Errno::last()).ctx("linux.memoryPolicy: set_mempolicy");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -268,6 +356,24 @@ mod tests {
         assert!(cpu_set("1,,2").is_err());
         assert!(cpu_set(&CpuSet::count().to_string()).is_err());
         assert!(cpu_set("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn memory_policy_as_set_mempolicy_takes_it() {
+        let policy = |v| memory_policy(&serde_json::from_value(v).unwrap());
+        let p = policy(serde_json::json!({"mode": "MPOL_BIND", "nodes": "0,65-66",
+            "flags": ["MPOL_F_STATIC_NODES"]}))
+        .unwrap();
+        assert_eq!(p.mode, 2 | 1 << 15);
+        assert_eq!(p.nodes, [1, 0b110]);
+        let p = policy(serde_json::json!({"mode": "MPOL_LOCAL"})).unwrap();
+        assert_eq!((p.mode, p.nodes.len()), (4, 0));
+        let e = policy(serde_json::json!({"mode": "MPOL_BIND", "nodes": "4096"})).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "linux.memoryPolicy.nodes: memory policy node 4096 is out of range (the highest is 4095)"
+        );
+        assert!(policy(serde_json::json!({"mode": "MPOL_BIND", "nodes": "1-0"})).is_err());
     }
 
     #[test]
