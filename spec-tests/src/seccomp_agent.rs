@@ -18,6 +18,11 @@ use crate::tmp::TempDir;
 /// How the agent answers the n-th notification (from 0) of one listener, for syscall `nr`.
 pub type Policy = fn(n: usize, nr: i32) -> Reply;
 
+/// How the agent answers one listener's notifications, given the n-th (from 0) in full (its
+/// `pid` is the notifying thread's, in the agent's pid namespace). It may block: its listener's
+/// notified process waits in the syscall until it returns.
+pub type Handler = Box<dyn FnMut(usize, &libc::seccomp_notif) -> Reply + Send>;
+
 #[derive(Clone, Copy, Debug)]
 pub enum Reply {
     /// The syscall fails with this errno, without running.
@@ -48,6 +53,16 @@ pub struct Agent {
 impl Agent {
     /// Listens at a fresh path; answers with `policy`, or (None) closes each listener fd at once.
     pub fn start(policy: Option<Policy>) -> Agent {
+        Agent::start_with(move |_| {
+            policy.map(|p| Box::new(move |n, req: &libc::seccomp_notif| p(n, req.data.nr)) as _)
+        })
+    }
+
+    /// Listens at a fresh path; `handler` picks, from each container process state, the
+    /// [`Handler`] of its listener, or (None) has the listener fd closed at once.
+    pub fn start_with(
+        mut handler: impl FnMut(&Value) -> Option<Handler> + Send + 'static,
+    ) -> Agent {
         let dir = TempDir::new("agent");
         let listener = UnixListener::bind(dir.path().join("agent.sock")).expect("bind agent");
         let accepting = listener.try_clone().expect("dup agent socket");
@@ -56,7 +71,7 @@ impl Agent {
             // Ends when the Agent shuts the socket down, or when the test stops listening.
             for conn in accepting.incoming() {
                 let Ok(conn) = conn else { return };
-                if !take(&conn, policy, &tx) {
+                if !take(&conn, &mut handler, &tx) {
                     return;
                 }
             }
@@ -88,9 +103,13 @@ impl Drop for Agent {
     }
 }
 
-/// Reads one container process state and its fds from `conn`; serves the first fd with
-/// `policy` on a thread of its own. False once the test has gone.
-fn take(conn: &UnixStream, policy: Option<Policy>, tx: &Sender<Delivery>) -> bool {
+/// Reads one container process state and its fds from `conn`; serves the first fd with the
+/// handler `pick` chooses, on a thread of its own. False once the test has gone.
+fn take(
+    conn: &UnixStream,
+    pick: &mut impl FnMut(&Value) -> Option<Handler>,
+    tx: &Sender<Delivery>,
+) -> bool {
     let (bytes, fds) = recv_state(conn);
     let state: Value = serde_json::from_slice(&bytes).expect("container process state is JSON");
     let links = fds
@@ -102,13 +121,14 @@ fn take(conn: &UnixStream, policy: Option<Policy>, tx: &Sender<Delivery>) -> boo
         })
         .collect();
     let (ntx, notified) = mpsc::channel();
+    let handler = pick(&state);
     let delivered = tx.send(Delivery {
         state,
         fds: links,
         notified,
     });
-    if let (Some(policy), Some(fd)) = (policy, fds.into_iter().next()) {
-        std::thread::spawn(move || serve(fd, policy, ntx));
+    if let (Some(handler), Some(fd)) = (handler, fds.into_iter().next()) {
+        std::thread::spawn(move || serve(fd, handler, ntx));
     }
     delivered.is_ok()
 }
@@ -175,7 +195,7 @@ fn recvmsg(sock: RawFd, bytes: &mut Vec<u8>, fds: &mut Vec<OwnedFd>) -> usize {
 }
 
 /// Answers notifications until no process uses the filter any more (the fd polls POLLHUP).
-fn serve(fd: OwnedFd, policy: Policy, notified: Sender<i32>) {
+fn serve(fd: OwnedFd, mut handler: Handler, notified: Sender<i32>) {
     let mut n = 0;
     loop {
         let mut pfd = libc::pollfd {
@@ -209,7 +229,7 @@ fn serve(fd: OwnedFd, policy: Policy, notified: Sender<i32>) {
             error: 0,
             flags: 0,
         };
-        let reply = policy(n, req.data.nr);
+        let reply = handler(n, &req);
         n += 1;
         match reply {
             Reply::Errno(e) => resp.error = -e,

@@ -98,6 +98,23 @@ impl Fifo {
         }
     }
 
+    /// Writes `line` and a newline for the container to read (`read x < /shared/go`). Never
+    /// blocks: a short line fits the empty pipe, and it waits there, held by our open end,
+    /// until the container reads it. Not for a fifo the test also reads lines from.
+    #[track_caller]
+    pub fn write_line(&self, line: &str) {
+        let data = format!("{line}\n");
+        // SAFETY: writing from a live buffer of the given size.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        assert_eq!(
+            n,
+            data.len() as isize,
+            "write {}: {}",
+            self.path.display(),
+            io::Error::last_os_error()
+        );
+    }
+
     /// Reads a line and asserts it equals `want`.
     #[track_caller]
     pub fn expect_line(&mut self, want: &str) {

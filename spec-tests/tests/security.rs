@@ -10,10 +10,12 @@
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::mpsc;
 
 use serde_json::json;
 use spec_tests::proc::mounts_mentioning;
 use spec_tests::runtime::{is_runc_1_1, runtime_binary};
+use spec_tests::seccomp_agent::{Agent, Handler, Reply};
 use spec_tests::sync::mkfifo;
 use spec_tests::tmp::TempDir;
 use spec_tests::{assert_one_line_naming, Container, Fifo, Output, WAIT};
@@ -508,36 +510,61 @@ fn runtime_binary_write_attempt(name: &str, extra_caps: &[&str]) {
 
 /// CVE-2019-5736 through `exec`: the process that `exec` forks into the container runs the
 /// runtime's code until its execve. The container holds CAP_SYS_PTRACE and catches that process
-/// in the act: its /etc/passwd is a fifo, which the runtime reads (for HOME) inside the
-/// container, so the runtime's process waits there until the container answers. Meanwhile the
-/// container opens /proc/<that pid>/exe, lets it go on, and once the exec is over tries to append
-/// to the file it opened.
+/// in the act: a seccomp NOTIFY rule on execve holds the exec'd process in its execve (still the
+/// runtime's image) until the test's agent answers. Meanwhile the agent tells the container which
+/// process is held, the container opens /proc/<that pid>/exe, and only then the execve goes on.
+/// Once the exec is over (no process executes the runtime's binary any more), the container
+/// tries to append to the file it opened.
 #[test]
 fn cve_2019_5736_runtime_binary_not_writable_through_exec() {
     let copy = RuntimeCopy::new();
     let before = copy.sha256();
+    // The exec'd process's first execve: the host pid of the held thread goes out on `held`;
+    // it is answered once `release` says so (or is dropped), at most after WAIT.
+    let (held_tx, held) = mpsc::channel::<u32>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let mut ends = Some((held_tx, release_rx));
+    let agent = Agent::start_with(move |state| {
+        let continue_all: Handler = Box::new(|_, _| Reply::Continue);
+        // The init's listener (its pid is the container's), and any beyond the exec's.
+        if state["pid"] == state["state"]["pid"] {
+            return Some(continue_all);
+        }
+        let Some((held_tx, release_rx)) = ends.take() else {
+            return Some(continue_all);
+        };
+        Some(Box::new(move |n, req| {
+            // A later notification is that execve again, restarted after a signal.
+            if n == 0 && held_tx.send(req.pid).is_ok() {
+                // Err: released, or the test has gone; either way the execve goes on.
+                let _ = release_rx.recv_timeout(WAIT);
+            }
+            Reply::Continue
+        }))
+    });
     let mut c = Container::new("exe_exec_ptrace");
     let shared = c.bundle.shared_dir();
     let mut fifo = Fifo::new(&shared.join("fifo"));
-    mkfifo(&shared.join("go"));
-    c.bundle.config["root"]["readonly"] = json!(false);
+    let pid_fifo = Fifo::new(&shared.join("pid"));
+    let go = Fifo::new(&shared.join("go"));
     for set in ["bounding", "effective", "permitted"] {
         let list = c.bundle.config["process"]["capabilities"][set]
             .as_array_mut()
             .unwrap();
         list.push(json!("CAP_SYS_PTRACE"));
     }
+    c.bundle.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "listenerPath": agent.path(),
+        "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
     c.bundle.set_script(
-        "rm /etc/passwd; mkfifo /etc/passwd; echo ready > /shared/fifo; \
-         exec 3>/etc/passwd; \
-         for p in /proc/[0-9]*; do \
-           n=${p#/proc/}; [ \"$n\" = $$ ] && continue; \
-           for f in $p/fd/*; do [ \"$(readlink $f)\" = /etc/passwd ] && t=$n; done; \
-         done; \
-         if [ -n \"$t\" ] && (exec 5</proc/$t/exe) 2>/dev/null; then \
-           exec 5</proc/$t/exe; echo \"opened $(readlink /proc/self/fd/5)\" > /shared/fifo; \
-         else echo \"denied ${t:-none}\" > /shared/fifo; fi; \
-         echo root:x:0:0:root:/root:/bin/sh >&3; exec 3>&-; \
+        "echo ready > /shared/fifo; read t < /shared/pid; \
+         if (exec 5</proc/$t/exe) 2>/dev/null; then \
+           exec 5</proc/$t/exe; \
+           echo \"opened $(readlink /proc/self/fd/5) $(busybox sha256sum /proc/self/fd/5 | cut -d' ' -f1)\" > /shared/fifo; \
+         else echo \"denied $t\" > /shared/fifo; fi; \
          read x < /shared/go; \
          if (printf x >>/proc/self/fd/5) 2>/dev/null; then echo written; else echo not-written; fi > /shared/fifo; \
          exec sleep 1000",
@@ -550,27 +577,63 @@ fn cve_2019_5736_runtime_binary_not_writable_through_exec() {
     copy.run(&c, &["start", &c.id]).assert_success();
     fifo.expect_line("ready");
     let (opened, exec) = std::thread::scope(|s| {
-        let exec = s.spawn(|| copy.run(&c, &["exec", "--detach", &c.id, "true"]));
+        // The exec'd program tells when its execve is over.
+        let exec = s.spawn(|| {
+            copy.run(
+                &c,
+                &[
+                    "exec",
+                    "--detach",
+                    &c.id,
+                    "sh",
+                    "-c",
+                    "echo exec-done > /shared/fifo",
+                ],
+            )
+        });
+        // Moved in: a panic here drops it and lets the held execve (and the thread) go on.
+        let release = release;
+        let host_pid = held
+            .recv_timeout(WAIT)
+            .expect("the exec'd process's execve did not reach the agent");
+        pid_fifo.write_line(&container_pid(host_pid).to_string());
         let opened = fifo.read_line(WAIT);
+        drop(release);
+        fifo.expect_line("exec-done");
         (opened, exec.join().unwrap())
     });
     exec.assert_success();
-    // The exec is over: no process executes the copy of the runtime any more.
-    std::fs::write(shared.join("go"), "go\n").unwrap();
+    // The exec'd process has exec'd and the exec command has exited: no process executes the
+    // copy of the runtime any more.
+    go.write_line("go");
     let after = fifo.read_line(WAIT);
     let sha = copy.sha256();
     eprintln!("from the container: {opened:?}, then {after:?}");
+    // Held in its execve, the process still runs the runtime's code (husk's sealed copy or
+    // runc's read-only bind mount of its binary read the same).
     assert!(
-        opened.starts_with("opened "),
-        "the container did not get hold of the exec'd process's /proc/<pid>/exe: {opened:?}"
+        opened.starts_with("opened ") && opened.ends_with(&before),
+        "the container did not get hold of the exec'd process's /proc/<pid>/exe while it ran \
+         the runtime (sha256 {before}): {opened:?}"
     );
     assert!(
         after == "not-written" && sha == before,
         "a container process wrote to the runtime binary {} through /proc/<pid>/exe of an \
-         exec'd process: {opened:?}, then {after:?}",
+         exec'd process: {opened:?}, then {after:?}; its sha256 was {before}, is {sha}",
         copy.path.display()
     );
     c.delete_force_ok();
+}
+
+/// The pid in its innermost pid namespace of the host's thread `host_pid`, from NSpid.
+fn container_pid(host_pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{host_pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{host_pid}/status: {e}"));
+    caps::status_field(&status, "NSpid")
+        .split_whitespace()
+        .last()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no NSpid in /proc/{host_pid}/status:\n{status}"))
 }
 
 #[test]
