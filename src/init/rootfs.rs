@@ -155,6 +155,8 @@ pub struct MountOpts {
     pub rec_clr: u64,
     /// `idmap` (Some(false)) or `ridmap` (Some(true)).
     pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of the directory it covers.
+    pub copyup: bool,
 }
 
 impl Default for MountOpts {
@@ -167,6 +169,7 @@ impl Default for MountOpts {
             rec_set: 0,
             rec_clr: 0,
             idmap: None,
+            copyup: false,
         }
     }
 }
@@ -261,8 +264,10 @@ pub fn parse_mount_options(options: &[String]) -> MountOpts {
                 o.idmap = Some(opt == "ridmap");
                 continue;
             }
-            // Options runc handles elsewhere or that only matter to other runtimes.
-            "tmpcopyup" => continue,
+            "tmpcopyup" => {
+                o.copyup = true;
+                continue;
+            }
             _ => {
                 o.data.push(opt.clone());
                 continue;
@@ -408,6 +413,14 @@ fn mount_one(
             dest.display()
         );
     }
+    let bind = is_bind(m, &opts);
+    if opts.copyup && (typ != "tmpfs" || bind) {
+        // runc ignores it there without a word.
+        log::warn!(
+            "mount {}: tmpcopyup applies to tmpfs only, ignored",
+            dest.display()
+        );
+    }
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(root, dest, &opts, plan);
     }
@@ -416,7 +429,6 @@ fn mount_one(
     let label = plan
         .mount_label
         .filter(|_| !matches!(typ, "proc" | "sysfs" | "mqueue"));
-    let bind = is_bind(m, &opts);
     // As runc: a tmpfs, and /dev, stay writable until the rootfs is complete (a mount inside
     // them, the device nodes, /dev/console), and are made read-only at the end.
     if opts.flags.contains(MsFlags::MS_RDONLY)
@@ -463,16 +475,23 @@ fn mount_one(
         }
     } else {
         let mut data = opts.data.join(",");
+        let mut covered = None;
         let target = if typ == "tmpfs" {
             // runc 1.2: a tmpfs takes the mode of the directory it covers.
             match root.resolve(dest) {
                 Ok(fd) => {
+                    let st = fstat(fd.as_fd()).ctx("stat mount point")?;
                     // Before the options, so that a mode= of theirs wins.
-                    let mode = fstat(fd.as_fd()).ctx("stat mount point")?.st_mode & 0o7777;
+                    let mode = st.st_mode & 0o7777;
                     data = match data.as_str() {
                         "" => format!("mode={mode:04o}"),
                         d => format!("mode={mode:04o},{d}"),
                     };
+                    if opts.copyup && is_dir(st.st_mode) {
+                        // Taken before the tmpfs covers the directory: still reaches it after
+                        // (copy_up opens "." from it, which crosses no mount).
+                        covered = Some(fd.try_clone().ctx("dup mount point")?);
+                    }
                     fd
                 }
                 Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
@@ -502,6 +521,9 @@ fn mount_one(
             Some(_) if !data.is_empty() => format!("mount {typ} with data {data}"),
             _ => format!("mount {typ}"),
         })?;
+        if let Some(from) = covered {
+            copy_up(from.as_fd(), root.resolve(dest)?.as_fd(), dest, 0).ctx("tmpcopyup")?;
+        }
     }
     for p in &opts.propagation {
         let top = root.resolve(dest)?;
@@ -518,6 +540,111 @@ fn mount_one(
         set_recursive(root.resolve(dest)?.as_fd(), opts.rec_set, opts.rec_clr)?;
     }
     Ok(())
+}
+
+fn is_dir(mode: libc::mode_t) -> bool {
+    SFlag::from_bits_truncate(mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+}
+
+/// How deep `copy_up` goes: two descriptors held per level.
+const COPY_UP_DEPTH: u32 = 128;
+
+/// Copies what directory `src` holds into directory `dst` (O_PATH handles do), as runc's
+/// tmpcopyup does: owners kept; a file's whole mode kept; a directory made with its mode, so
+/// that, as with runc's mkdir, the umask applies and set-id bits go; times and hard links not
+/// kept. Every name is taken from the directory handle above it and never followed: symlinks
+/// are copied as symlinks, whatever they point at. `at` names `src` in errors.
+fn copy_up(src: BorrowedFd, dst: BorrowedFd, at: &Path, depth: u32) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let names = nix::dir::Dir::openat(
+        src,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|mut d| {
+        d.iter()
+            .map(|e| e.map(|e| e.file_name().to_owned()))
+            .collect::<nix::Result<Vec<_>>>()
+    })
+    .with_ctx(|| format!("read {}", at.display()))?;
+    for name in names
+        .iter()
+        .filter(|n| !matches!(n.to_bytes(), b"." | b".."))
+    {
+        let path = at.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        let sub = copy_entry(src, dst, name).with_ctx(|| format!("copy {}", path.display()))?;
+        if let Some((from, to)) = sub {
+            if depth >= COPY_UP_DEPTH {
+                return Err(Error::msg(format!(
+                    "copy {}: more than {COPY_UP_DEPTH} levels of directories",
+                    path.display()
+                )));
+            }
+            copy_up(from.as_fd(), to.as_fd(), &path, depth + 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies one entry of `copy_up`; for a directory, returns handles on it and on its copy.
+fn copy_entry(
+    src: BorrowedFd,
+    dst: BorrowedFd,
+    name: &std::ffi::CStr,
+) -> nix::Result<Option<(OwnedFd, OwnedFd)>> {
+    use nix::fcntl::{openat, readlinkat, AtFlags};
+    use nix::sys::stat::{fchmod, fchmodat, fstatat, mkdirat, FchmodatFlags};
+    use nix::unistd::{fchown, symlinkat};
+    let nofollow = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let st = fstatat(src, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    let perm = Mode::from_bits_truncate(st.st_mode & 0o7777);
+    let (uid, gid) = (
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    );
+    let chown = || fchownat(dst, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW);
+    match kind {
+        SFlag::S_IFDIR => {
+            mkdirat(dst, name, perm)?;
+            chown()?;
+            let open = |at| {
+                openat(
+                    at,
+                    name,
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | nofollow,
+                    Mode::empty(),
+                )
+            };
+            return Ok(Some((open(src)?, open(dst)?)));
+        }
+        SFlag::S_IFREG => {
+            let from = openat(src, name, OFlag::O_RDONLY | nofollow, Mode::empty())?;
+            let to = openat(
+                dst,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | nofollow,
+                Mode::S_IRUSR | Mode::S_IWUSR,
+            )?;
+            while nix::sys::sendfile::sendfile(&to, &from, None, 1 << 30)? > 0 {}
+            // Owner first: a chown clears the set-id bits.
+            fchown(&to, uid, gid)?;
+            fchmod(&to, perm)?;
+        }
+        SFlag::S_IFLNK => {
+            symlinkat(readlinkat(src, name)?.as_os_str(), dst, name)?;
+            chown()?;
+        }
+        // Fifos, sockets, devices: runc 1.1.5 fails on them; a copy of the node is what the
+        // directory held.
+        _ => {
+            mknodat(dst, name, kind, perm, st.st_rdev)?;
+            chown()?;
+            fchmodat(dst, name, perm, FchmodatFlags::NoFollowSymlink)?;
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the parent opens the source of `m`; the init asks the same to know what it gets (container::mount_sources opens them).
@@ -1142,6 +1269,51 @@ mod tests {
         let o = parse_mount_options(&["rbind".into(), "ro".into(), "rw".into(), "rprivate".into()]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert_eq!(o.propagation, [MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn tmpcopyup_is_no_mount_data() {
+        let o = parse_mount_options(&["tmpcopyup".into(), "size=1m".into()]);
+        assert!(o.copyup);
+        assert_eq!(o.data, ["size=1m"]);
+        assert!(!parse_mount_options(&["size=1m".into()]).copyup);
+    }
+
+    #[test]
+    fn copy_up_keeps_symlinks_and_stops_deep() {
+        let dir = std::env::temp_dir().join(format!("husk-copyup-test-{}", std::process::id()));
+        let (src, dst) = (dir.join("src"), dir.join("dst"));
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(src.join("d/f"), "x").unwrap();
+        // Followed, these would copy the host's root or loop.
+        std::os::unix::fs::symlink("/", src.join("up")).unwrap();
+        std::os::unix::fs::symlink("..", src.join("d/loop")).unwrap();
+        let open = |p: &Path| Root::open(p).unwrap().fd;
+        copy_up(open(&src).as_fd(), open(&dst).as_fd(), Path::new("/s"), 0).unwrap();
+        assert_eq!(std::fs::read_link(dst.join("up")).unwrap(), Path::new("/"));
+        assert_eq!(
+            std::fs::read_link(dst.join("d/loop")).unwrap(),
+            Path::new("..")
+        );
+        assert_eq!(std::fs::read_to_string(dst.join("d/f")).unwrap(), "x");
+        let deep = (0..=COPY_UP_DEPTH).fold(dir.join("deep"), |p, _| p.join("d"));
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::create_dir_all(dir.join("deepdst")).unwrap();
+        let e = copy_up(
+            open(&dir.join("deep")).as_fd(),
+            open(&dir.join("deepdst")).as_fd(),
+            Path::new("/s"),
+            0,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("copy /s/d/d/"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with(": more than 128 levels of directories"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
