@@ -1113,6 +1113,7 @@ pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
     .ctx("open rootfs")?;
     nix::unistd::fchdir(&newroot).ctx("chdir to rootfs")?;
     if no_pivot {
+        unmount_host_pseudo_fs(&root.path)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .ctx("move rootfs to /")?;
         nix::unistd::chroot(".").ctx("chroot")?;
@@ -1137,6 +1138,50 @@ pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
         umount2(".", MntFlags::MNT_DETACH).ctx("unmount old root")?;
     }
     nix::unistd::chdir("/").ctx("chdir /")
+}
+
+/// Detaches every full procfs and sysfs mount outside `rootfs` (as runc's msMoveRoot does).
+/// chroot leaves them in the mount namespace, and one there lets a nested user namespace mount
+/// a fresh procfs or sysfs that the masks do not cover (fs/namespace.c, mount_too_revealing).
+/// A mount that cannot be unmounted (locked, in a user namespace) is covered with a tmpfs,
+/// which a nested namespace then finds locked over it.
+fn unmount_host_pseudo_fs(rootfs: &Path) -> Result<()> {
+    let mut found: Vec<PathBuf> = crate::util::mountinfo::read()?
+        .into_iter()
+        .filter(|m| {
+            m.root == "/"
+                && matches!(m.fs_type.as_str(), "proc" | "sysfs")
+                && !m.mount_point.starts_with(rootfs)
+        })
+        .map(|m| m.mount_point)
+        .collect();
+    // Deepest first, so that no mount point has vanished with its parent.
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in found {
+        // A slave first, so that the unmount does not propagate to the host.
+        match mount(
+            None::<&str>,
+            &p,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Err(nix::errno::Errno::ENOENT) => continue,
+            r => r.with_ctx(|| format!("make {} rslave", p.display()))?,
+        }
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => mount(
+                Some("tmpfs"),
+                &p,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .with_ctx(|| format!("cover {} with a tmpfs", p.display()))?,
+            r => r.with_ctx(|| format!("unmount {}", p.display()))?,
+        }
+    }
+    Ok(())
 }
 
 /// After the pivot: makes the tmpfs and /dev mounts that were asked for read-only so, hides
