@@ -22,6 +22,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// the program looked up with `env`, then user and capabilities and no_new_privs. Without
 /// no_new_privs, loading the seccomp filter needs CAP_SYS_ADMIN, so it is loaded here before
 /// the capabilities go; with it, the caller loads the filter as late as it can.
+/// `chown_stdio`: stdio is ours to give to the user (not a foreground caller's own files).
+#[allow(clippy::too_many_arguments)]
 pub fn setup(
     p: &Process,
     mut env: Vec<String>,
@@ -29,6 +31,7 @@ pub fn setup(
     mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     seccomp: Option<&LinuxSeccomp>,
     setgroups_allowed: bool,
+    chown_stdio: bool,
     chan: &Channel,
 ) -> Result<Exec> {
     set_rlimits(p)?;
@@ -39,6 +42,9 @@ pub fn setup(
     crate::init::sched::set_memory_policy(mempolicy)?;
     if let (Some(s), false) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
         crate::init::seccomp::notify::load(s, chan)?;
+    }
+    if chown_stdio {
+        crate::init::give_stdio_to(p.user().uid())?;
     }
     set_user_and_caps(p, setgroups_allowed)?;
     set_no_new_privs(p)?;

@@ -1,0 +1,85 @@
+//! Leftover differences from runc 1.1.5: the owner of the process's stdio, `help` and the usage
+//! errors, `state`'s ociVersion, `exec --process` without PATH, and `update` of an unknown id.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde_json::json;
+use spec_tests::{proc, Container, WAIT};
+
+fn owner(path: &Path) -> (u32, u32) {
+    let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+    (m.uid(), m.gid())
+}
+
+/// runc's init gives the files on its stdout and stderr (made by the caller, owned by root) to
+/// the container's user before it drops root (fixStdioPermissions), so that the user can reopen
+/// /proc/self/fd/1 as containerd's fifos need; the group stays. Its stdin, /dev/null, is left
+/// alone: the host's /dev/null must never change owner.
+#[test]
+fn stdio_given_to_the_user_but_not_dev_null() {
+    let null_before = owner(Path::new("/dev/null"));
+    let mut c = Container::new("stdio_owner");
+    c.bundle.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c.bundle.set_script(
+        "stat -L -c %u /proc/self/fd/1 /proc/self/fd/2; echo reopened >>/proc/self/fd/1",
+    );
+    let out = c.create();
+    out.assert_success();
+    assert_eq!(owner(&out.stdout_path), (1000, 0), "stdout after create");
+    assert_eq!(owner(&out.stderr_path), (1000, 0), "stderr after create");
+    c.start_ok();
+    c.wait_exited();
+    assert_eq!(out.stdout_now(), "1000\n1000\nreopened\n");
+    assert_eq!(owner(Path::new("/dev/null")), null_before, "host /dev/null");
+    c.delete_ok();
+}
+
+/// `exec --detach` hands its own stdio to the process as the init does, and chowns it too.
+#[test]
+fn exec_detached_stdio_given_to_the_user() {
+    let null_before = owner(Path::new("/dev/null"));
+    let mut c = Container::new("exec_stdio_owner");
+    c.bundle.set_args(&["sleep", "60"]);
+    c.create_ok();
+    c.start_ok();
+    let pid_file = c.bundle.path().join("exec.pid");
+    let out = c.rt.run_args(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--user",
+        "1000:1000",
+        &c.id,
+        "sh",
+        "-c",
+        "stat -L -c %u /proc/self/fd/1; echo reopened >>/proc/self/fd/1",
+    ]);
+    out.assert_success();
+    assert_eq!(owner(&out.stdout_path), (1000, 0), "exec's stdout");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    proc::reap(pid, WAIT);
+    assert_eq!(out.stdout_now(), "1000\nreopened\n");
+    assert_eq!(owner(Path::new("/dev/null")), null_before, "host /dev/null");
+    c.delete_force_ok();
+}
+
+/// A foreground `run` does not give the caller's files (or terminal) to the container's user:
+/// runc relays them through pipes of its own, which it chowns instead.
+#[test]
+fn foreground_run_leaves_the_callers_stdio_alone() {
+    let mut c = Container::new("fg_stdio_owner");
+    c.bundle.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c.bundle.set_script("echo out; echo err >&2");
+    let out = c.run();
+    out.assert_success();
+    assert_eq!(out.stdout, "out\n");
+    assert_eq!(owner(&out.stdout_path), (0, 0), "the caller's stdout");
+    assert_eq!(owner(&out.stderr_path), (0, 0), "the caller's stderr");
+    c.assert_clean();
+}
