@@ -5,7 +5,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde_json::json;
-use spec_tests::{proc, Container, WAIT};
+use spec_tests::{proc, Container, Runtime, WAIT};
 
 fn owner(path: &Path) -> (u32, u32) {
     let m = std::fs::metadata(path).unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
@@ -82,4 +82,68 @@ fn foreground_run_leaves_the_callers_stdio_alone() {
     assert_eq!(owner(&out.stdout_path), (0, 0), "the caller's stdout");
     assert_eq!(owner(&out.stderr_path), (0, 0), "the caller's stderr");
     c.assert_clean();
+}
+
+/// `help` and `help CMD` print help and succeed (urfave/cli's help command); an unknown topic
+/// is the unknown-command error, status 3.
+#[test]
+fn help_command() {
+    let rt = Runtime::new();
+    for args in [&["help"][..], &["help", "create"], &["help", "state"]] {
+        let out = rt.run_args(args);
+        out.assert_success();
+        assert!(out.stderr.is_empty(), "{out}");
+        assert!(!out.stdout.is_empty(), "{out}");
+        if let Some(cmd) = args.get(1) {
+            assert!(out.stdout.contains(cmd), "help of {cmd}:\n{out}");
+        }
+    }
+    let out = rt.run_args(&["help", "nosuch"]);
+    assert_eq!(out.code(), 3, "{out}");
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(out.stderr.contains("No help topic for 'nosuch'"), "{out}");
+}
+
+/// A wrong argument count or an unknown flag: urfave/cli prints `Incorrect Usage…`, a blank line
+/// and the command's help on stdout, and runc logs the error on stderr, status 1.
+#[test]
+fn usage_errors_print_incorrect_usage_and_help() {
+    let rt = Runtime::new();
+    for (args, head, log) in [
+        (&["create"][..], "Incorrect Usage.", "requires exactly 1 argument(s)"),
+        (&["create", "a", "b"], "Incorrect Usage.", "requires exactly 1 argument(s)"),
+        (&["kill"], "Incorrect Usage.", "requires a minimum of 1 argument(s)"),
+        (&["kill", "a", "b", "c"], "Incorrect Usage.", "requires a maximum of 2 argument(s)"),
+        (&["list", "x"], "Incorrect Usage.", "requires exactly 0 argument(s)"),
+        (
+            &["create", "-x", "a"],
+            "Incorrect Usage: flag provided but not defined: -x",
+            "msg=\"flag provided but not defined: -x\"",
+        ),
+        (
+            &["delete", "--xyz", "a"],
+            "Incorrect Usage: flag provided but not defined: -xyz",
+            "msg=\"flag provided but not defined: -xyz\"",
+        ),
+        (
+            &["-x", "list"],
+            "Incorrect Usage. flag provided but not defined: -x",
+            "msg=\"flag provided but not defined: -x\"",
+        ),
+        (
+            &["create", "-b"],
+            "Incorrect Usage: flag needs an argument: -b",
+            "msg=\"flag needs an argument: -b\"",
+        ),
+    ] {
+        let out = rt.run_args(args);
+        assert_eq!(out.code(), 1, "{out}");
+        let mut lines = out.stdout.lines();
+        assert_eq!(lines.next(), Some(head), "{out}");
+        assert_eq!(lines.next(), Some(""), "{out}");
+        assert!(lines.next().is_some(), "help after the blank line:\n{out}");
+        assert_eq!(out.stderr.lines().count(), 1, "{out}");
+        assert!(out.stderr.contains("level=error"), "{out}");
+        assert!(out.stderr.contains(log), "{out}");
+    }
 }
