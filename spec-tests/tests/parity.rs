@@ -110,11 +110,31 @@ fn help_command() {
 fn usage_errors_print_incorrect_usage_and_help() {
     let rt = Runtime::new();
     for (args, head, log) in [
-        (&["create"][..], "Incorrect Usage.", "requires exactly 1 argument(s)"),
-        (&["create", "a", "b"], "Incorrect Usage.", "requires exactly 1 argument(s)"),
-        (&["kill"], "Incorrect Usage.", "requires a minimum of 1 argument(s)"),
-        (&["kill", "a", "b", "c"], "Incorrect Usage.", "requires a maximum of 2 argument(s)"),
-        (&["list", "x"], "Incorrect Usage.", "requires exactly 0 argument(s)"),
+        (
+            &["create"][..],
+            "Incorrect Usage.",
+            "requires exactly 1 argument(s)",
+        ),
+        (
+            &["create", "a", "b"],
+            "Incorrect Usage.",
+            "requires exactly 1 argument(s)",
+        ),
+        (
+            &["kill"],
+            "Incorrect Usage.",
+            "requires a minimum of 1 argument(s)",
+        ),
+        (
+            &["kill", "a", "b", "c"],
+            "Incorrect Usage.",
+            "requires a maximum of 2 argument(s)",
+        ),
+        (
+            &["list", "x"],
+            "Incorrect Usage.",
+            "requires exactly 0 argument(s)",
+        ),
         (
             &["create", "-x", "a"],
             "Incorrect Usage: flag provided but not defined: -x",
@@ -146,4 +166,34 @@ fn usage_errors_print_incorrect_usage_and_help() {
         assert!(out.stderr.contains("level=error"), "{out}");
         assert!(out.stderr.contains(log), "{out}");
     }
+}
+
+/// `state`, `list` and the hooks' state carry the runtime's own runtime-spec version (runc sets
+/// its config's Version to specs.Version), not the bundle's ociVersion: runc 1.1.5 says
+/// "1.0.2-dev", runc 1.2 and husk "1.2.0".
+#[test]
+fn state_oci_version_is_the_runtimes() {
+    let mut c = Container::new("state_version");
+    c.bundle.config["ociVersion"] = json!("9.9.9");
+    let saved = c.bundle.path().join("hook-state");
+    c.bundle.config["hooks"] = json!({"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", saved.display())]
+    }]});
+    c.bundle.set_args(&["sleep", "60"]);
+    c.create_ok();
+    let want = if spec_tests::runtime::is_runc_1_1() {
+        "1.0.2-dev"
+    } else {
+        "1.2.0"
+    };
+    assert_eq!(c.state()["ociVersion"], want);
+    let list = c.rt.list(&["--format", "json"]);
+    list.assert_success();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(list[0]["ociVersion"], want, "{list}");
+    let hook: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(hook["ociVersion"], want, "{hook}");
+    c.delete_force_ok();
 }

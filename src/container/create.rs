@@ -565,7 +565,7 @@ fn save_creating(
         freezer_paths: cg.freezer_paths(),
         shared_pidns: !p.plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: None,
-        ociversion: p.spec.version().clone(),
+        ociversion: crate::oci_state::OCI_VERSION.to_owned(),
         creating: true,
     };
     p.dir.save(&state)?;

@@ -438,7 +438,7 @@ fn wait_fifo(fd: &OwnedFd) -> Result<()> {
 fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: Status) -> String {
     let empty = std::collections::HashMap::new();
     let state = OciState {
-        oci_version: spec.version(),
+        oci_version: crate::oci_state::OCI_VERSION,
         id,
         status,
         pid: Some(pid),
