@@ -197,3 +197,45 @@ fn state_oci_version_is_the_runtimes() {
     assert_eq!(hook["ociVersion"], want, "{hook}");
     c.delete_force_ok();
 }
+
+/// args[0] is looked up in the process's own PATH only (Go's exec.LookPath in runc's init):
+/// without PATH in `env`, a bare name is not found, for the init as for `exec --process`.
+#[test]
+fn no_path_in_env_means_bare_names_are_not_found() {
+    let mut c = Container::new("no_path");
+    c.bundle.config["process"]["env"] = json!(["TERM=xterm"]);
+    let out = c.create();
+    assert_eq!(out.code(), 1, "{out}");
+    spec_tests::assert_one_line_naming(
+        &out.stderr,
+        &[r#"exec: \"sh\": executable file not found in $PATH"#],
+    );
+    c.assert_clean();
+
+    let mut c = Container::new("exec_no_path");
+    c.bundle.set_args(&["sleep", "60"]);
+    c.create_ok();
+    c.start_ok();
+    let process = c.bundle.path().join("process.json");
+    for (args, works) in [
+        (json!(["cat", "/proc/sys/kernel/hostname"]), false),
+        (json!(["/bin/cat", "/proc/sys/kernel/hostname"]), true),
+    ] {
+        let p =
+            json!({"args": args, "cwd": "/", "env": ["TERM=xterm"], "user": {"uid": 0, "gid": 0}});
+        std::fs::write(&process, p.to_string()).unwrap();
+        let out =
+            c.rt.run_args(&["exec", "--process", process.to_str().unwrap(), &c.id]);
+        if works {
+            out.assert_success();
+            assert_eq!(out.stdout, "runc\n", "{out}");
+        } else {
+            assert_eq!(out.code(), 255, "{out}");
+            spec_tests::assert_one_line_naming(
+                &out.stderr,
+                &[r#"exec: \"cat\": executable file not found in $PATH"#],
+            );
+        }
+    }
+    c.delete_force_ok();
+}

@@ -16,8 +16,6 @@ pub struct Exec {
     pub envp: Vec<CString>,
 }
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// The process's own setup, the same for the init and `exec`, in runc's order: rlimits, cwd,
 /// the program looked up with `env`, then user and capabilities and no_new_privs. Without
 /// no_new_privs, loading the seccomp filter needs CAP_SYS_ADMIN, so it is loaded here before
@@ -53,7 +51,8 @@ pub fn setup(
 }
 
 /// Finds args[0] the way Go's exec.LookPath does with the container's PATH, so the error text
-/// is the one runc's callers know.
+/// is the one runc's callers know. Only the process's own PATH counts (the last one, as runc
+/// sets them in order): without one, a bare name is not found, as in runc.
 pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
     let name = args
         .first()
@@ -76,10 +75,13 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
     } else {
         let path_var = env
             .iter()
+            .rev()
             .find_map(|kv| kv.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
+            .unwrap_or("");
+        // Go's filepath.SplitList: an empty PATH has no entries; an empty entry is ".".
         path_var
             .split(':')
+            .filter(|_| !path_var.is_empty())
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
             .find(|p| crate::init::rootfs::is_executable(p))
             .ok_or_else(|| {
