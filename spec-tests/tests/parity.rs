@@ -239,3 +239,69 @@ fn no_path_in_env_means_bare_names_are_not_found() {
     }
     c.delete_force_ok();
 }
+
+/// `update` looks the container up before it reads any value (runc's getContainer comes first):
+/// an unknown id with a bad size, a missing or bad -r file, or an Intel RDT schema is `container
+/// does not exist`, and a bad id is `invalid container ID format`.
+#[test]
+fn update_of_unknown_id_checks_the_container_first() {
+    let rt = Runtime::new();
+    let missing = rt.root().with_file_name("no-such-resources.json");
+    let missing = missing.to_str().unwrap();
+    for (args, want) in [
+        (
+            &["--memory", "nan", "nosuch"][..],
+            "container does not exist",
+        ),
+        (&["--memory", "8192p", "nosuch"], "container does not exist"),
+        (
+            &["--memory-swap", "1.2.3m", "nosuch"],
+            "container does not exist",
+        ),
+        (&["-r", missing, "nosuch"], "container does not exist"),
+        (
+            &["--l3-cache-schema", "L3:0=f", "nosuch"],
+            "container does not exist",
+        ),
+        (&["--memory", "nan", "a/b"], "invalid container ID format"),
+    ] {
+        let mut a = vec!["update"];
+        a.extend_from_slice(args);
+        let out = rt.run_args(&a);
+        assert_eq!(out.code(), 1, "{out}");
+        assert!(out.stdout.is_empty(), "{out}");
+        spec_tests::assert_one_line_naming(&out.stderr, &[&format!("msg=\"{want}\"")]);
+    }
+}
+
+/// An id that cannot name a container is refused as such by every command that looks one up,
+/// before anything else (runc's getContainer): `invalid container ID format`, or `container id
+/// cannot be empty`; `delete --force` too.
+#[test]
+fn bad_ids_are_refused_before_the_lookup() {
+    let rt = Runtime::new();
+    for cmd in [
+        &["state"][..],
+        &["start"],
+        &["kill"],
+        &["delete"],
+        &["delete", "--force"],
+        &["pause"],
+        &["resume"],
+        &["ps"],
+        &["events", "--stats"],
+        &["update", "--memory", "1m"],
+    ] {
+        for (id, want) in [
+            ("a/b", "invalid container ID format"),
+            ("..", "invalid container ID format"),
+            ("", "container id cannot be empty"),
+        ] {
+            let mut a = cmd.to_vec();
+            a.push(id);
+            let out = rt.run_args(&a);
+            assert_eq!(out.code(), 1, "{out}");
+            spec_tests::assert_one_line_naming(&out.stderr, &[&format!("msg=\"{want}\"")]);
+        }
+    }
+}
