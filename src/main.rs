@@ -34,10 +34,19 @@ fn main() {
     match fds.and_then(|()| run(&cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            // runc names the command for create and run failures; callers match the rest.
+            // runc names the command for create and run failures, and prefixes every exec
+            // failure; callers match the rest.
             let msg = match &cli.command {
                 Some(Command::Create(_)) => format!("husk create failed: {e:#}"),
                 Some(Command::Run(_)) => format!("husk run failed: {e:#}"),
+                Some(Command::Exec(_)) => {
+                    let m = format!("{e:#}");
+                    if m.starts_with("exec failed: ") {
+                        m
+                    } else {
+                        format!("exec failed: {m}")
+                    }
+                }
                 _ => format!("{e:#}"),
             };
             log::error!("{msg}");

@@ -305,3 +305,36 @@ fn bad_ids_are_refused_before_the_lookup() {
         }
     }
 }
+
+/// runc prefixes every `exec` failure with `exec failed: ` (status 255), the lookup of the
+/// container and the reading of --process included.
+#[test]
+fn exec_failures_all_say_exec_failed() {
+    let mut c = Container::new("exec_failed");
+    c.bundle.set_args(&["sleep", "60"]);
+    c.create_ok();
+    let missing = c.bundle.path().join("no-process.json");
+    for (args, want) in [
+        (
+            vec!["exec", "nosuch", "true"],
+            "exec failed: container does not exist",
+        ),
+        (
+            vec!["exec", "a/b", "true"],
+            "exec failed: invalid container ID format",
+        ),
+        (
+            vec!["exec", &c.id],
+            "exec failed: process args cannot be empty",
+        ),
+        (
+            vec!["exec", "--process", missing.to_str().unwrap(), &c.id],
+            "exec failed: ",
+        ),
+    ] {
+        let out = c.rt.run_args(&args);
+        assert_eq!(out.code(), 255, "{out}");
+        spec_tests::assert_one_line_naming(&out.stderr, &[&format!("msg=\"{want}")]);
+    }
+    c.delete_force_ok();
+}

@@ -43,7 +43,7 @@ pub struct ExecOptions<'a> {
 pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Process> {
     let args = &flags.command;
     if args.is_empty() {
-        return Err(Error::msg("exec args cannot be empty"));
+        return Err(Error::msg("process args cannot be empty"));
     }
     let mut p = base.clone();
     p.set_args(Some(args.to_vec()));
