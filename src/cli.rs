@@ -351,7 +351,7 @@ pub fn logging_flags(args: &[OsString]) -> (Option<PathBuf>, bool, bool) {
 /// Rewrites Go-style single-dash long flags (`-bundle x`, `-no-subreaper`) into `--bundle x`,
 /// as runc's flag parser accepts both. Only names that are long flags of the command in effect
 /// are rewritten, so short flags (`-d`) and the container's own argv (after `exec <id>`) stay.
-/// urfave/cli's `help [CMD]` becomes `[CMD] --help`.
+/// urfave/cli's `help [CMD]` and `h [CMD]` become `[CMD] --help`.
 pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     use clap::CommandFactory;
     let root = Cli::command();
@@ -397,12 +397,13 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
         if dashes == 0 {
             // A positional: the first one at top level names the subcommand.
             if std::ptr::eq(cmd, &root) {
-                // `help [CMD]` is `[CMD] --help`; what follows CMD does not matter.
-                if s == "help" && !help {
+                // `help [CMD]` (or `h`) is `[CMD] --help`; what follows CMD does not matter.
+                let is_help = matches!(s, "help" | "h");
+                if is_help && !help {
                     help = true;
                     continue;
                 }
-                if help && s == "help" {
+                if help && is_help {
                     out.push("--help".into());
                     return out;
                 }
@@ -754,6 +755,7 @@ mod tests {
         assert_eq!(usage(&["husk", "--help"]), None);
         assert_eq!(norm(&["husk", "help"]), ["husk", "--help"]);
         assert_eq!(norm(&["husk", "help", "help"]), ["husk", "--help"]);
+        assert_eq!(norm(&["husk", "h", "state"]), ["husk", "state", "--help"]);
         assert_eq!(
             msg(&["husk", "--log-format", "xml", "list"]),
             Some(("invalid log-format: xml".into(), 1))

@@ -89,12 +89,17 @@ fn foreground_run_leaves_the_callers_stdio_alone() {
 #[test]
 fn help_command() {
     let rt = Runtime::new();
-    for args in [&["help"][..], &["help", "create"], &["help", "state"]] {
+    for args in [
+        &["help"][..],
+        &["help", "create"],
+        &["h", "state"],
+        &["help", "help"],
+    ] {
         let out = rt.run_args(args);
         out.assert_success();
         assert!(out.stderr.is_empty(), "{out}");
         assert!(!out.stdout.is_empty(), "{out}");
-        if let Some(cmd) = args.get(1) {
+        if let Some(cmd) = args.get(1).filter(|c| **c != "help") {
             assert!(out.stdout.contains(cmd), "help of {cmd}:\n{out}");
         }
     }
