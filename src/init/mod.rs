@@ -585,10 +585,14 @@ pub fn setup_console(
 pub fn give_stdio_to(uid: u32) -> Result<()> {
     let null = nix::sys::stat::stat("/dev/null").ctx("stat /dev/null")?;
     for fd in 0..3 {
-        // SAFETY: 0-2 stay open for the whole init; the borrow ends in this iteration.
+        // SAFETY: the borrow ends in this iteration and reaches only fstat and fchown, which
+        // report a closed fd as EBADF.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        let st =
-            nix::sys::stat::fstat(fd).with_ctx(|| format!("fstat stdio fd {}", fd.as_raw_fd()))?;
+        let st = match nix::sys::stat::fstat(fd) {
+            // A caller that closed it: nothing to give (runc could not even start its init).
+            Err(Errno::EBADF) => continue,
+            r => r.with_ctx(|| format!("fstat stdio fd {}", fd.as_raw_fd()))?,
+        };
         if st.st_rdev != null.st_rdev {
             give_to(fd, uid)?;
         }
