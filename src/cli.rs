@@ -334,9 +334,6 @@ pub struct Spec {
     pub rootless: bool,
 }
 
-/// Rewrites Go-style single-dash long flags (`-bundle x`, `-no-subreaper`) into `--bundle x`,
-/// as runc's flag parser accepts both. Only names that are long flags of the command in effect
-/// are rewritten, so short flags (`-d`) and the container's own argv (after `exec <id>`) stay.
 /// The logging flags of a command line that does not parse, as far as they can be read, so that
 /// its usage error is logged where and how the caller asked: (--log, json, --debug).
 pub fn logging_flags(args: &[OsString]) -> (Option<PathBuf>, bool, bool) {
@@ -351,6 +348,10 @@ pub fn logging_flags(args: &[OsString]) -> (Option<PathBuf>, bool, bool) {
         })
 }
 
+/// Rewrites Go-style single-dash long flags (`-bundle x`, `-no-subreaper`) into `--bundle x`,
+/// as runc's flag parser accepts both. Only names that are long flags of the command in effect
+/// are rewritten, so short flags (`-d`) and the container's own argv (after `exec <id>`) stay.
+/// urfave/cli's `help [CMD]` and `h [CMD]` become `[CMD] --help`.
 pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     use clap::CommandFactory;
     let root = Cli::command();
@@ -362,6 +363,7 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     }
     let mut passthrough = false;
     let mut skip_value = false;
+    let mut help = false;
     for arg in iter {
         if passthrough {
             out.push(arg);
@@ -395,6 +397,20 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
         if dashes == 0 {
             // A positional: the first one at top level names the subcommand.
             if std::ptr::eq(cmd, &root) {
+                // `help [CMD]` (or `h`) is `[CMD] --help`; what follows CMD does not matter.
+                let is_help = matches!(s, "help" | "h");
+                if is_help && !help {
+                    help = true;
+                    continue;
+                }
+                if help && is_help {
+                    out.push("--help".into());
+                    return out;
+                }
+                if help {
+                    out.extend([arg, "--help".into()]);
+                    return out;
+                }
                 if let Some(sub) = root.find_subcommand(s) {
                     cmd = sub;
                     out.push(arg);
@@ -441,32 +457,115 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
             }
         }
     }
+    if help {
+        out.push("--help".into());
+    }
     out
 }
 
-/// A command line that does not parse, as runc reports it: the message for the log and the exit
-/// status, 1, or 3 for an unknown command. None for help and version, which clap prints itself.
-pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<(String, i32)> {
+/// A command line that does not parse, as runc (urfave/cli) reports it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError {
+    /// The line logged.
+    pub msg: String,
+    /// 1, or 3 for an unknown command.
+    pub code: i32,
+    /// What goes on stdout: `Incorrect Usage…`, a blank line and the command's help.
+    pub stdout: Option<String>,
+}
+
+/// How many ids a command takes, in runc's words for a wrong count.
+fn count_error(sub: &str, too_many: bool) -> String {
+    let want = match (sub, too_many) {
+        ("list" | "spec" | "features", _) => "exactly 0",
+        ("kill", true) => "a maximum of 2",
+        ("kill" | "ps" | "exec", false) => "a minimum of 1",
+        _ => "exactly 1",
+    };
+    format!("husk: {sub:?} requires {want} argument(s)")
+}
+
+/// The help of `sub` (or of husk), as `-h` prints it.
+fn help_of(sub: Option<&str>) -> String {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    match sub.and_then(|s| cmd.find_subcommand_mut(s)) {
+        Some(c) => c.render_help().to_string(),
+        None => cmd.render_help().to_string(),
+    }
+}
+
+/// The usage error of a command line that does not parse; None for help and version, which
+/// clap prints itself.
+pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<UsageError> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    match e.kind() {
+    use clap::CommandFactory;
+    let sub = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(args)
+        .ok()
+        .and_then(|m| m.subcommand_name().map(str::to_owned));
+    let context = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => s.clone(),
+        _ => String::new(),
+    };
+    // Go's flag package names a flag with one dash, whatever the caller typed.
+    let flag = |a: &str| {
+        let name = a.trim_start_matches('-');
+        format!("-{}", name.split(['=', ' ']).next().unwrap_or(name))
+    };
+    let plain = |msg| UsageError {
+        msg,
+        code: 1,
+        stdout: None,
+    };
+    let (msg, separate) = match e.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => None,
-        ErrorKind::MissingRequiredArgument => {
-            use clap::CommandFactory;
-            let cmd = Cli::command();
-            let name = args
-                .iter()
-                .filter_map(|a| a.to_str())
-                .find(|a| cmd.find_subcommand(a).is_some())
-                .unwrap_or("husk");
-            Some((format!("husk: {name:?} requires exactly 1 argument(s)"), 1))
-        }
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => return None,
         // urfave/cli's words, with its newline (runc logs it escaped: "...'nosuch'\n").
-        ErrorKind::InvalidSubcommand => match e.get(ContextKind::InvalidSubcommand) {
-            Some(ContextValue::String(name)) => Some((format!("No help topic for '{name}'\n"), 3)),
-            _ => Some(("No help topic\n".into(), 3)),
-        },
+        ErrorKind::InvalidSubcommand => {
+            return Some(UsageError {
+                msg: format!(
+                    "No help topic for '{}'\n",
+                    context(ContextKind::InvalidSubcommand)
+                ),
+                code: 3,
+                stdout: None,
+            })
+        }
+        ErrorKind::MissingRequiredArgument => {
+            (count_error(sub.as_deref().unwrap_or("husk"), false), false)
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = context(ContextKind::InvalidArg);
+            match &sub {
+                Some(s) if !arg.starts_with('-') => (count_error(s, true), false),
+                _ => (
+                    format!("flag provided but not defined: {}", flag(&arg)),
+                    true,
+                ),
+            }
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let name = flag(&context(ContextKind::InvalidArg));
+            match context(ContextKind::InvalidValue) {
+                v if v.is_empty() => {
+                    let typed = args.last().and_then(|a| a.to_str()).unwrap_or(&name);
+                    (format!("flag needs an argument: {}", flag(typed)), true)
+                }
+                // runc checks these two after parsing, as plain errors.
+                v if name == "-log-format" => {
+                    return Some(plain(format!("invalid log-format: {v}")))
+                }
+                _ if name == "-format" => return Some(plain("invalid format option".into())),
+                v => (
+                    format!("invalid value {v:?} for flag {name}: parse error"),
+                    true,
+                ),
+            }
+        }
         _ => {
             let text = e.render().to_string();
             let line = text
@@ -474,9 +573,21 @@ pub fn usage_error(e: &clap::Error, args: &[OsString]) -> Option<(String, i32)> 
                 .next()
                 .unwrap_or("usage error")
                 .trim_start_matches("error: ");
-            Some((format!("husk: {line}"), 1))
+            return Some(plain(format!("husk: {line}")));
         }
-    }
+    };
+    // urfave/cli: `Incorrect Usage.` for a wrong count, `Incorrect Usage: <error>` for a
+    // command's flag, `Incorrect Usage. <error>` for a global one.
+    let head = match (separate, sub.is_some()) {
+        (false, _) => "Incorrect Usage.".to_owned(),
+        (true, true) => format!("Incorrect Usage: {msg}"),
+        (true, false) => format!("Incorrect Usage. {msg}"),
+    };
+    Some(UsageError {
+        stdout: Some(format!("{head}\n\n{}", help_of(sub.as_deref()))),
+        msg,
+        code: 1,
+    })
 }
 
 #[cfg(test)]
@@ -578,15 +689,52 @@ mod tests {
             let e = Cli::try_parse_from(&args).unwrap_err();
             usage_error(&e, &args)
         };
-        assert_eq!(
-            usage(&["husk", "create"]),
-            Some((r#"husk: "create" requires exactly 1 argument(s)"#.into(), 1))
-        );
+        let msg = |args: &[&str]| usage(args).map(|u| (u.msg, u.code));
+        for (args, want) in [
+            (
+                &["husk", "create"][..],
+                r#"husk: "create" requires exactly 1 argument(s)"#,
+            ),
+            (
+                &["husk", "create", "a", "b"],
+                r#"husk: "create" requires exactly 1 argument(s)"#,
+            ),
+            (
+                &["husk", "kill"],
+                r#"husk: "kill" requires a minimum of 1 argument(s)"#,
+            ),
+            (
+                &["husk", "kill", "a", "b", "c"],
+                r#"husk: "kill" requires a maximum of 2 argument(s)"#,
+            ),
+            (
+                &["husk", "list", "x"],
+                r#"husk: "list" requires exactly 0 argument(s)"#,
+            ),
+            (
+                &["husk", "create", "--xyz", "a"],
+                "flag provided but not defined: -xyz",
+            ),
+            (
+                &["husk", "--bogus=1", "list"],
+                "flag provided but not defined: -bogus",
+            ),
+            (&["husk", "create", "-b"], "flag needs an argument: -b"),
+            (
+                &["husk", "create", "--preserve-fds", "x", "a"],
+                r#"invalid value "x" for flag -preserve-fds: parse error"#,
+            ),
+        ] {
+            assert_eq!(msg(args), Some((want.into(), 1)), "{args:?}");
+        }
+        let out = |args: &[&str]| usage(args).and_then(|u| u.stdout).unwrap();
+        assert!(out(&["husk", "create"]).starts_with("Incorrect Usage.\n\ncreate a container"));
+        assert!(out(&["husk", "state", "-x"])
+            .starts_with("Incorrect Usage: flag provided but not defined: -x\n\n"));
+        assert!(out(&["husk", "-x", "list"])
+            .starts_with("Incorrect Usage. flag provided but not defined: -x\n\n"));
         for args in [&["husk", "nosuch"][..], &["husk", "nosuch", "-h"]] {
-            assert_eq!(
-                usage(args),
-                Some(("No help topic for 'nosuch'\n".into(), 3))
-            );
+            assert_eq!(msg(args), Some(("No help topic for 'nosuch'\n".into(), 3)));
         }
         let flags =
             |args: &[&str]| logging_flags(&args.iter().map(OsString::from).collect::<Vec<_>>());
@@ -605,6 +753,17 @@ mod tests {
         );
         assert_eq!(flags(&["husk", "--bogus", "create"]), (None, false, false));
         assert_eq!(usage(&["husk", "--help"]), None);
+        assert_eq!(norm(&["husk", "help"]), ["husk", "--help"]);
+        assert_eq!(norm(&["husk", "help", "help"]), ["husk", "--help"]);
+        assert_eq!(norm(&["husk", "h", "state"]), ["husk", "state", "--help"]);
+        assert_eq!(
+            msg(&["husk", "--log-format", "xml", "list"]),
+            Some(("invalid log-format: xml".into(), 1))
+        );
+        assert_eq!(
+            norm(&["husk", "--root", "/r", "help", "create", "x"]),
+            ["husk", "--root", "/r", "create", "--help"]
+        );
     }
 
     #[test]

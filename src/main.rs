@@ -11,15 +11,18 @@ fn main() {
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => match husk::cli::usage_error(&e, &args) {
-            Some((msg, code)) => {
+            Some(u) => {
+                if let Some(text) = &u.stdout {
+                    print!("{text}");
+                }
                 // Logged like any error, where --log and --log-format say, as runc does.
                 let (log, json, debug) = husk::cli::logging_flags(&args);
                 husk::logging::Logger::init(log.as_deref(), json, debug);
-                log::error!("{msg}");
+                log::error!("{}", u.msg);
                 if log.is_some() {
-                    eprintln!("{}", msg.trim_end());
+                    eprintln!("{}", u.msg.trim_end());
                 }
-                std::process::exit(code);
+                std::process::exit(u.code);
             }
             // Help and version: printed by clap, as clap prints them.
             None => e.exit(),
@@ -31,10 +34,19 @@ fn main() {
     match fds.and_then(|()| run(&cli)) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            // runc names the command for create and run failures; callers match the rest.
+            // runc names the command for create and run failures, and prefixes every exec
+            // failure; callers match the rest.
             let msg = match &cli.command {
                 Some(Command::Create(_)) => format!("husk create failed: {e:#}"),
                 Some(Command::Run(_)) => format!("husk run failed: {e:#}"),
+                Some(Command::Exec(_)) => {
+                    let m = format!("{e:#}");
+                    if m.starts_with("exec failed: ") {
+                        m
+                    } else {
+                        format!("exec failed: {m}")
+                    }
+                }
                 _ => format!("{e:#}"),
             };
             log::error!("{msg}");

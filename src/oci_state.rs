@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+/// The runtime-spec version husk implements, which every state it reports carries, whatever the
+/// bundle's ociVersion (runc: specs.Version, "1.0.2-dev" in 1.1.5, "1.2.0" in 1.2).
+pub const OCI_VERSION: &str = "1.2.0";
+
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {

@@ -87,9 +87,11 @@ fn sleeping(name: &str, tweak: impl FnOnce(&mut Value)) -> Container {
     c
 }
 
-/// `exec --process <file>` with `process` (args, cwd and user filled in if missing).
+/// `exec --process <file>` with `process` (args, cwd, user and a PATH filled in if missing:
+/// runc finds a bare args[0] in the file's own PATH only).
 fn exec_process(c: &Container, mut process: Value) -> Output {
     let p = process.as_object_mut().expect("process is an object");
+    p.entry("env").or_insert(json!(["PATH=/bin"]));
     p.entry("cwd").or_insert(json!("/"));
     p.entry("user").or_insert(json!({"uid": 0, "gid": 0}));
     let path = c.bundle.path().join("process.json");

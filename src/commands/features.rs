@@ -19,7 +19,7 @@ use serde::Serialize;
 /// Lowest runtime-spec version accepted (runc: "1.0.0").
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 /// Highest runtime-spec version understood (runc 1.2: specs.Version = "1.2.0").
-pub const OCI_VERSION_MAX: &str = "1.2.0";
+pub const OCI_VERSION_MAX: &str = crate::oci_state::OCI_VERSION;
 
 /// Hook names, in runc's `configs.KnownHookNames()` order.
 pub const HOOKS: [&str; 6] = [

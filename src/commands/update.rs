@@ -8,6 +8,8 @@ use oci_spec::runtime::{
 };
 
 pub fn run(root: &std::path::Path, u: &Update) -> anyhow::Result<i32> {
+    // runc finds the container before it reads a value: an unknown id is reported as such.
+    crate::container::open_existing(root, &u.id)?;
     crate::container::update(root, &u.id, &resources(u)?)?;
     Ok(0)
 }

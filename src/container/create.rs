@@ -565,7 +565,7 @@ fn save_creating(
         freezer_paths: cg.freezer_paths(),
         shared_pidns: !p.plan.creates(CloneFlags::CLONE_NEWPID),
         hooks: None,
-        ociversion: p.spec.version().clone(),
+        ociversion: crate::oci_state::OCI_VERSION.to_owned(),
         creating: true,
     };
     p.dir.save(&state)?;
@@ -644,6 +644,8 @@ fn init_args<'a>(
         id: o.id,
         keep_fds: crate::util::fds::kept_fds(listen_fds, o.preserve_fds)?,
         extra_env,
+        // A foreground run with a terminal gives the container the pty, not the caller's.
+        callers_stdio: o.foreground && console.is_none(),
         console,
         gate,
         parent_hooks,

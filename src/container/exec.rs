@@ -43,7 +43,7 @@ pub struct ExecOptions<'a> {
 pub fn process_from_flags(base: &Process, flags: &crate::cli::Exec) -> Result<Process> {
     let args = &flags.command;
     if args.is_empty() {
-        return Err(Error::msg("exec args cannot be empty"));
+        return Err(Error::msg("process args cannot be empty"));
     }
     let mut p = base.clone();
     p.set_args(Some(args.to_vec()));
@@ -257,6 +257,8 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         .unwrap_or(true);
     // runc's exec passes on only --preserve-fds; socket activation is for the init.
     let keep_fds = crate::util::fds::kept_fds(0, o.preserve_fds)?;
+    // A foreground exec without a terminal passes on the caller's own stdio: never chowned.
+    let chown_stdio = o.detach || console.is_some();
     let (mut parent, child) = sync::pair()?;
     let pid = crate::namespaces::clone(CloneFlags::empty())?;
     if pid == 0 {
@@ -266,6 +268,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
             &cgroup_dirs,
             namespaces,
             console,
+            chown_stdio,
             setgroups,
             keep_fds,
             o.seccomp.as_ref(),

@@ -22,8 +22,9 @@ use state::{State, StateDir, Status};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
+/// A container's state; an id that cannot name one is refused as such, as runc does.
 pub fn open_existing(root: &Path, id: &str) -> Result<(StateDir, State)> {
-    let dir = StateDir::new(root, id).map_err(|_| Error::NotExist)?;
+    let dir = StateDir::new(root, id)?;
     let state = dir.load()?;
     Ok((dir, state))
 }

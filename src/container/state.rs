@@ -76,8 +76,10 @@ pub struct ExecBase {
 }
 
 pub fn validate_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id != "."
+    if id.is_empty() {
+        return Err(Error::msg("container id cannot be empty"));
+    }
+    let ok = id != "."
         && id != ".."
         && id
             .bytes()

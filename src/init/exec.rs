@@ -16,6 +16,7 @@ pub fn child_main(
     cgroup_paths: &[PathBuf],
     namespaces: Vec<(OwnedFd, CloneFlags)>,
     console: Option<OwnedFd>,
+    chown_stdio: bool,
     setgroups: bool,
     keep_fds: u32,
     seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
@@ -49,7 +50,16 @@ pub fn child_main(
     }
     drop(console);
     let env = p.env().clone().unwrap_or_default();
-    let exec = process::setup(p, env, personality, mempolicy, seccomp, setgroups, chan)?;
+    let exec = process::setup(
+        p,
+        env,
+        personality,
+        mempolicy,
+        seccomp,
+        setgroups,
+        chown_stdio,
+        chan,
+    )?;
     // Last, but before a filter that may not allow it.
     if let Some(set) = &affinity.last {
         sched::set_affinity(set, "final")?;

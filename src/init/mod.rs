@@ -19,7 +19,7 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use oci_spec::runtime::Spec;
 use rootfs::RootfsPlan;
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// How the init waits for `start`.
@@ -46,6 +46,8 @@ pub struct InitArgs<'a> {
     pub gate: Gate,
     /// prestart/createRuntime hooks exist: stop for the parent to run them.
     pub parent_hooks: bool,
+    /// Our stdio is a foreground `run`'s own (its terminal, its files): never chowned.
+    pub callers_stdio: bool,
 }
 
 /// The first child when namespaces are joined by path: joins them, creates the user namespace
@@ -168,6 +170,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
         mempolicy,
         &args.extra_env,
         seccomp,
+        !args.callers_stdio,
         chan,
     )?;
 
@@ -359,12 +362,22 @@ fn prepare_process<'a>(
     mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     extra_env: &[String],
     seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    chown_stdio: bool,
     chan: &Channel,
 ) -> Result<(process::Exec, Option<&'a oci_spec::runtime::LinuxSeccomp>)> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
     // In a user namespace made by us, setgroups is allowed: the maps were written by root.
-    let exec = process::setup(process, env, personality, mempolicy, seccomp, true, chan)?;
+    let exec = process::setup(
+        process,
+        env,
+        personality,
+        mempolicy,
+        seccomp,
+        true,
+        chown_stdio,
+        chan,
+    )?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     // A listener must reach `create` before it returns at Ready.
     let notify = seccomp.filter(|s| nnp && crate::init::seccomp::notify::used(s));
@@ -425,7 +438,7 @@ fn wait_fifo(fd: &OwnedFd) -> Result<()> {
 fn hook_state(spec: &Spec, id: &str, bundle: &std::path::Path, pid: i32, status: Status) -> String {
     let empty = std::collections::HashMap::new();
     let state = OciState {
-        oci_version: spec.version(),
+        oci_version: crate::oci_state::OCI_VERSION,
         id,
         status,
         pid: Some(pid),
@@ -566,14 +579,35 @@ pub fn setup_console(
     Ok(())
 }
 
+/// Gives stdio to `uid` before it drops root, as runc's fixStdioPermissions does, so that the
+/// user can reopen /proc/self/fd/N (containerd's fifos); /dev/null (by device number) is left
+/// alone, the host's may be bound in.
+pub fn give_stdio_to(uid: u32) -> Result<()> {
+    let null = nix::sys::stat::stat("/dev/null").ctx("stat /dev/null")?;
+    for fd in 0..3 {
+        // SAFETY: the borrow ends in this iteration and reaches only fstat and fchown, which
+        // report a closed fd as EBADF.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let st = match nix::sys::stat::fstat(fd) {
+            // A caller that closed it: nothing to give (runc could not even start its init).
+            Err(Errno::EBADF) => continue,
+            r => r.with_ctx(|| format!("fstat stdio fd {}", fd.as_raw_fd()))?,
+        };
+        if st.st_rdev != null.st_rdev {
+            give_to(fd, uid)?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes `uid` the owner of the terminal, as runc's fixStdioPermissions does: an unmapped id
 /// (EINVAL), an owner we may not change (EPERM) or a read-only /dev (EROFS) leave it as it is.
-fn give_to(tty: &OwnedFd, uid: u32) -> Result<()> {
-    let st = nix::sys::stat::fstat(tty).ctx("stat the console")?;
+fn give_to(tty: impl AsFd, uid: u32) -> Result<()> {
+    let st = nix::sys::stat::fstat(&tty).ctx("stat the console")?;
     if st.st_uid == uid {
         return Ok(());
     }
-    match nix::unistd::fchown(tty, Some(nix::unistd::Uid::from_raw(uid)), None) {
+    match nix::unistd::fchown(&tty, Some(nix::unistd::Uid::from_raw(uid)), None) {
         Ok(()) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => Ok(()),
         Err(e) => Err(e).with_ctx(|| format!("process.user.uid: chown the console to {uid}")),
     }

@@ -16,12 +16,12 @@ pub struct Exec {
     pub envp: Vec<CString>,
 }
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// The process's own setup, the same for the init and `exec`, in runc's order: rlimits, cwd,
 /// the program looked up with `env`, then user and capabilities and no_new_privs. Without
 /// no_new_privs, loading the seccomp filter needs CAP_SYS_ADMIN, so it is loaded here before
 /// the capabilities go; with it, the caller loads the filter as late as it can.
+/// `chown_stdio`: stdio is ours to give to the user (not a foreground caller's own files).
+#[allow(clippy::too_many_arguments)]
 pub fn setup(
     p: &Process,
     mut env: Vec<String>,
@@ -29,6 +29,7 @@ pub fn setup(
     mempolicy: Option<&oci_spec::runtime::LinuxMemoryPolicy>,
     seccomp: Option<&LinuxSeccomp>,
     setgroups_allowed: bool,
+    chown_stdio: bool,
     chan: &Channel,
 ) -> Result<Exec> {
     set_rlimits(p)?;
@@ -40,6 +41,9 @@ pub fn setup(
     if let (Some(s), false) = (seccomp, p.no_new_privileges().unwrap_or(false)) {
         crate::init::seccomp::notify::load(s, chan)?;
     }
+    if chown_stdio {
+        crate::init::give_stdio_to(p.user().uid())?;
+    }
     set_user_and_caps(p, setgroups_allowed)?;
     set_no_new_privs(p)?;
     crate::init::sched::set_personality(personality)?;
@@ -47,7 +51,8 @@ pub fn setup(
 }
 
 /// Finds args[0] the way Go's exec.LookPath does with the container's PATH, so the error text
-/// is the one runc's callers know.
+/// is the one runc's callers know. Only the process's own PATH counts (the last one, as runc
+/// sets them in order): without one, a bare name is not found, as in runc.
 pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
     let name = args
         .first()
@@ -70,10 +75,13 @@ pub fn prepare_exec(args: &[String], env: &[String]) -> Result<Exec> {
     } else {
         let path_var = env
             .iter()
+            .rev()
             .find_map(|kv| kv.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH);
+            .unwrap_or("");
+        // Go's filepath.SplitList: an empty PATH has no entries; an empty entry is ".".
         path_var
             .split(':')
+            .filter(|_| !path_var.is_empty())
             .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(name))
             .find(|p| crate::init::rootfs::is_executable(p))
             .ok_or_else(|| {
