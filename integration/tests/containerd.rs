@@ -1,0 +1,474 @@
+//! containerd 1.6 (Debian's) running containers through containerd-shim-husk-v2 with ctr.
+
+use std::{fs, time::Duration};
+
+use integration::{wait_for, Containerd, Options, IMAGE, RUNTIME};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn run_rm_prints_output_and_returns_exit_code() {
+    let c = Containerd::start("runrm");
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "t1",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "hi\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "t2",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Output written right before a quick exit is all there.
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "t4",
+        "sh",
+        "-c",
+        "seq 1 20000",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 20000);
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shims left after --rm: {:?}",
+        c.shims()
+    );
+}
+
+#[test]
+fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
+    let mut c = Containerd::start("detached");
+    c.watch_events();
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "d1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("d1", "RUNNING");
+
+    let out = c.ctr(&["task", "exec", "--exec-id", "e1", "d1", "echo", "from-exec"]);
+    assert_eq!(stdout(&out), "from-exec\n");
+    assert_eq!(out.status.code(), Some(0));
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e2",
+        "d1",
+        "sh",
+        "-c",
+        "exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    // Killed by a signal: 128 + signal.
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e3",
+        "d1",
+        "sh",
+        "-c",
+        "kill -9 $$",
+    ]);
+    assert_eq!(out.status.code(), Some(137));
+
+    let ps = c.ctr_ok(&["task", "ps", "d1"]);
+    let pids: Vec<&str> = ps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let task_pid = c
+        .ctr_ok(&["task", "ls"])
+        .lines()
+        .find(|l| l.starts_with("d1"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(pids, [task_pid.as_str()], "ps: {ps}");
+
+    c.ctr_ok(&["task", "pause", "d1"]);
+    c.wait_task_status("d1", "PAUSED");
+    c.ctr_ok(&["task", "resume", "d1"]);
+    c.wait_task_status("d1", "RUNNING");
+
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "d1"]);
+    c.wait_task_status("d1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "d1"]);
+    c.ctr_ok(&["container", "delete", "d1"]);
+
+    let expected = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    assert!(
+        wait_for(Duration::from_secs(10), || c.task_events("d1").len()
+            >= expected.len()),
+        "events: {:?}",
+        c.task_events("d1")
+    );
+    assert_eq!(c.task_events("d1"), expected);
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shim left after delete: {:?}",
+        c.shims()
+    );
+}
+
+#[test]
+fn kill_all_reaches_every_process_and_exec_kill_one() {
+    let c = Containerd::start("killall");
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "k1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("k1", "RUNNING");
+    // A detached exec that ignores nothing: killed on its own, then the rest with --all.
+    c.ctr_ok(&[
+        "task",
+        "exec",
+        "-d",
+        "--exec-id",
+        "e1",
+        "k1",
+        "sleep",
+        "1000",
+    ]);
+    assert!(
+        wait_for(Duration::from_secs(10), || c
+            .ctr_ok(&["task", "ps", "k1"])
+            .lines()
+            .count()
+            == 3),
+        "ps: {}",
+        c.ctr_ok(&["task", "ps", "k1"])
+    );
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "--exec-id", "e1", "k1"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || c
+            .ctr_ok(&["task", "ps", "k1"])
+            .lines()
+            .count()
+            == 2),
+        "ps: {}",
+        c.ctr_ok(&["task", "ps", "k1"])
+    );
+    c.ctr_ok(&[
+        "task",
+        "exec",
+        "-d",
+        "--exec-id",
+        "e2",
+        "k1",
+        "sleep",
+        "1000",
+    ]);
+    c.ctr_ok(&["task", "kill", "-a", "-s", "KILL", "k1"]);
+    c.wait_task_status("k1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "k1"]);
+}
+
+#[test]
+fn terminal_run_gets_a_pty() {
+    let c = Containerd::start("tty");
+    // ctr -t wants its stdin to be a terminal: script(1) gives it one.
+    let cmd = format!(
+        "timeout -k 5 60 ctr -a {} -n {} run -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
+        c.sock.display(),
+        c.ns
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/0"), "output: {text:?}");
+    assert_eq!(out.status.code(), Some(7), "output: {text:?}");
+}
+
+#[test]
+fn containers_of_one_group_share_one_shim() {
+    let c = Containerd::start("group");
+    let group = "io.containerd.runc.v2.group=pod1";
+    for id in ["g1", "g2"] {
+        c.ctr_ok(&[
+            "run",
+            "-d",
+            "--annotation",
+            group,
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            id,
+            "sleep",
+            "1000",
+        ]);
+        c.wait_task_status(id, "RUNNING");
+    }
+    assert_eq!(c.shims().len(), 1, "shims: {:?}", c.shims());
+    let out = c.ctr(&["task", "exec", "--exec-id", "x", "g2", "echo", "in-g2"]);
+    assert_eq!(stdout(&out), "in-g2\n");
+    // A third container without the annotation gets its own.
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "solo",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("solo", "RUNNING");
+    assert_eq!(c.shims().len(), 2, "shims: {:?}", c.shims());
+    for id in ["g1", "g2", "solo"] {
+        c.ctr_ok(&["task", "kill", "-s", "KILL", id]);
+        c.wait_task_status(id, "STOPPED");
+        c.ctr_ok(&["task", "delete", id]);
+    }
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shims left: {:?}",
+        c.shims()
+    );
+}
+
+/// runc's options (BinaryName, Root) reach the shim: ctr sends them only to the runtime named
+/// io.containerd.runc.v2, which this containerd serves with our shim.
+#[test]
+fn runc_options_binary_name_and_root_drive_runc() {
+    let c = Containerd::start_with(
+        "runc",
+        Options {
+            runc_v2_is_husk_shim: true,
+        },
+    );
+    let runc_root = c.dir.join("runc-root");
+    let root = runc_root.to_str().unwrap();
+    let runc = [
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        "runc",
+        "--runc-root",
+        root,
+    ];
+
+    let mut args = vec!["run", "--rm"];
+    args.extend(runc);
+    args.extend([IMAGE, "r1", "sh", "-c", "echo hi; exit 4"]);
+    let out = c.ctr(&args);
+    assert_eq!(
+        stdout(&out),
+        "hi\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(4));
+
+    // A wrapper as BinaryName shows the command lines the shim gives the runtime.
+    let wrapper = c.dir.join("bin/runc-logged");
+    let log = c.dir.join("runc-args.log");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nexec runc \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut args = vec!["run", "-d"];
+    args.extend([
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        wrapper.to_str().unwrap(),
+        "--runc-root",
+        root,
+    ]);
+    args.extend([IMAGE, "r2", "sleep", "1000"]);
+    c.ctr_ok(&args);
+    c.wait_task_status("r2", "RUNNING");
+    let shims = c.shims();
+    assert_eq!(shims.len(), 1);
+    let exe = fs::read_link(format!("/proc/{}/exe", shims[0])).unwrap();
+    assert_eq!(
+        exe,
+        fs::canonicalize(integration::shim_bin()).unwrap(),
+        "the shim is ours"
+    );
+    let out = c.ctr(&["task", "exec", "--exec-id", "e1", "r2", "echo", "exec-runc"]);
+    assert_eq!(stdout(&out), "exec-runc\n");
+    c.ctr_ok(&["task", "pause", "r2"]);
+    c.ctr_ok(&["task", "resume", "r2"]);
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "r2"]);
+    c.wait_task_status("r2", "STOPPED");
+    c.ctr_ok(&["task", "delete", "r2"]);
+
+    let logged = fs::read_to_string(&log).unwrap();
+    let bundle = c
+        .dir
+        .join("state/io.containerd.runtime.v2.task")
+        .join(&c.ns)
+        .join("r2");
+    let prefix = format!(
+        "--root {root}/{} --log {}/log.json --log-format json",
+        c.ns,
+        bundle.display()
+    );
+    let commands: Vec<&str> = logged
+        .lines()
+        .map(|l| {
+            assert!(
+                l.starts_with(&prefix),
+                "{l:?} does not start with {prefix:?}"
+            );
+            l[prefix.len()..].split_whitespace().next().unwrap_or("")
+        })
+        .collect();
+    // containerd 1.6 then runs the shim's `delete` action (as it does with the Go shim), whose
+    // `delete --force` finds nothing left.
+    let n = if logged.trim_end().ends_with("delete --force r2") {
+        commands.len() - 1
+    } else {
+        commands.len()
+    };
+    assert_eq!(
+        commands[..n],
+        ["create", "start", "exec", "pause", "resume", "kill", "delete"],
+        "{logged}"
+    );
+    assert!(
+        logged.contains(&format!("create --bundle {} --pid-file", bundle.display())),
+        "{logged}"
+    );
+    assert!(logged.contains("exec --process"), "{logged}");
+    assert!(logged.contains("--detach --pid-file"), "{logged}");
+}
+
+#[test]
+fn missing_runtime_binary_is_an_error_and_leaves_nothing() {
+    let c = Containerd::start("badbin");
+    let args = [
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        "no-such-runtime",
+        IMAGE,
+        "b1",
+        "true",
+    ];
+    let out = c.ctr(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no-such-runtime") && err.contains("not found"),
+        "stderr: {err}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shims left: {:?}",
+        c.shims()
+    );
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(c.dir.to_str().unwrap()),
+        "mounts left: {mounts}"
+    );
+}
+
+/// Short-lived exec processes often exit before the runtime's `exec` has returned: each exit
+/// must still reach its own process.
+#[test]
+fn quick_execs_each_get_their_own_exit_status() {
+    let c = Containerd::start("quickexec");
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "q1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("q1", "RUNNING");
+    for i in 0..20 {
+        let (id, script) = (format!("x{i}"), format!("exit {i}"));
+        let out = c.ctr(&["task", "exec", "--exec-id", &id, "q1", "sh", "-c", &script]);
+        assert_eq!(
+            out.status.code(),
+            Some(i),
+            "exec {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "q1"]);
+    c.wait_task_status("q1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "q1"]);
+}
