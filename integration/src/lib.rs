@@ -252,6 +252,23 @@ impl Containerd {
             .args(args))
     }
 
+    /// `ctr` with `input` on its stdin.
+    pub fn ctr_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new("timeout")
+            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .arg(&self.sock)
+            .args(["-n", &self.ns])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ctr");
+        // ctr reads all of it before the container's exit; a short write shows in the output.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().expect("ctr")
+    }
+
     /// Runs ctr, asserts it succeeded, returns its stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> String {
         let out = self.ctr(args);

@@ -66,6 +66,46 @@ fn run_rm_prints_output_and_returns_exit_code() {
 }
 
 #[test]
+fn stdin_reaches_the_container_and_its_end_is_eof() {
+    let c = Containerd::start("stdin");
+    let out = c.ctr_stdin(
+        &["run", "--rm", "--runtime", RUNTIME, IMAGE, "s1", "cat"],
+        b"line one\nline two\n",
+    );
+    assert_eq!(
+        stdout(&out),
+        "line one\nline two\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "s2",
+        "sleep",
+        "1000",
+    ]);
+    let out = c.ctr_stdin(
+        &[
+            "task",
+            "exec",
+            "--exec-id",
+            "e1",
+            "s2",
+            "sh",
+            "-c",
+            "cat; echo end",
+        ],
+        b"via exec\n",
+    );
+    assert_eq!(stdout(&out), "via exec\nend\n");
+}
+
+#[test]
 fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
     let mut c = Containerd::start("detached");
     c.watch_events();
@@ -241,7 +281,34 @@ fn terminal_run_gets_a_pty() {
         .unwrap();
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/0"), "output: {text:?}");
+    // ctr resizes the terminal to its own (ResizePty) and logs a failure.
+    assert!(!text.contains("resize"), "output: {text:?}");
     assert_eq!(out.status.code(), Some(7), "output: {text:?}");
+
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "t2",
+        "sleep",
+        "1000",
+    ]);
+    let cmd = format!(
+        "timeout -k 5 60 ctr -a {} -n {} task exec -t --exec-id e1 t2 sh -c 'tty; exit 9'",
+        c.sock.display(),
+        c.ns
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/"), "output: {text:?}");
+    assert!(!text.contains("resize"), "output: {text:?}");
+    assert_eq!(out.status.code(), Some(9), "output: {text:?}");
 }
 
 #[test]

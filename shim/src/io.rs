@@ -12,13 +12,18 @@ use std::{
         unix::{fs::OpenOptionsExt, net::UnixListener},
     },
     path::PathBuf,
-    sync::{Arc, Mutex},
+    sync::{mpsc, Arc, Mutex},
+    time::Duration,
 };
 
 use nix::{
     cmsg_space,
     sys::socket::{recvmsg, ControlMessageOwned, MsgFlags},
 };
+
+/// How long Delete waits for a terminal's output still in the pty: a process the container left
+/// behind may hold the terminal open for ever.
+const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the stdin copy writes; None once closed.
 pub type Sink = Arc<Mutex<Option<File>>>;
@@ -38,9 +43,20 @@ pub struct Io {
     pub stdin_path: String,
     /// The pty master, for resizes.
     pub console: Option<File>,
+    /// Disconnected once the terminal's output has all been copied.
+    pub output_done: Option<mpsc::Receiver<()>>,
 }
 
 impl Io {
+    /// Waits (bounded) until the terminal's output has reached the client's FIFO. The client
+    /// stops reading once Delete returns, as with the Go shim, which waits the same way.
+    pub fn wait_output(done: Option<mpsc::Receiver<()>>) {
+        if let Some(rx) = done {
+            // Nothing is sent: the copy ends by dropping its sender, or the timeout passes.
+            let _ = rx.recv_timeout(OUTPUT_DRAIN_TIMEOUT);
+        }
+    }
+
     /// Closes stdin. A copy still blocked opening the FIFO (its writer never came) is released
     /// by opening the FIFO's write side once.
     pub fn close_stdin(&mut self) {
@@ -123,15 +139,18 @@ fn spawn_stdin_copy(path: String, sink: Sink) -> io::Result<()> {
     Ok(())
 }
 
-fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<()> {
+fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<()>> {
+    let (done, rx) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("stdout".into())
         .stack_size(64 * 1024)
         .spawn(move || {
             // Ends with EIO once the last slave is closed; dropping `to` gives the client EOF.
             let _ = io::copy(&mut from, &mut to);
+            drop(to);
+            drop(done);
         })?;
-    Ok(())
+    Ok(rx)
 }
 
 /// Stdio for a process without a terminal: the three files to hand to the runtime.
@@ -147,7 +166,7 @@ pub fn open_pipes(p: &Paths) -> io::Result<([File; 3], Io)> {
     let io = Io {
         stdin: Some(sink),
         stdin_path: p.stdin.clone(),
-        console: None,
+        ..Io::default()
     };
     Ok(([File::from(r), stdout, stderr], io))
 }
@@ -198,7 +217,10 @@ impl ConsoleSocket {
             ..Io::default()
         };
         if !p.stdout.is_empty() {
-            spawn_output_copy(master.try_clone()?, open_output(&p.stdout)?)?;
+            io.output_done = Some(spawn_output_copy(
+                master.try_clone()?,
+                open_output(&p.stdout)?,
+            )?);
         }
         if !p.stdin.is_empty() {
             let sink: Sink = Arc::new(Mutex::new(Some(master)));

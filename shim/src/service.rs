@@ -678,6 +678,8 @@ impl Task for Service {
             }
             let mut p = c.execs.remove(&req.exec_id).expect("looked up above");
             p.io.close_stdin();
+            drop(inner);
+            io::Io::wait_output(p.io.output_done.take());
             return Ok(api::DeleteResponse {
                 pid: p.pid,
                 exit_status: p.exit_status,
@@ -718,6 +720,8 @@ impl Task for Service {
         for p in c.execs.values_mut() {
             p.io.close_stdin();
         }
+        drop(inner);
+        io::Io::wait_output(c.init.io.output_done.take());
         if c.rootfs_mounted {
             unmount_rootfs(&PathBuf::from(&bundle).join("rootfs"));
         }
