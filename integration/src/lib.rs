@@ -202,41 +202,63 @@ impl Containerd {
             s = sock.display()
         );
         fs::write(dir.join("config.toml"), config).unwrap();
-        let log = fs::File::create(dir.join("containerd.log")).unwrap();
+        let mut c = Containerd {
+            dir: dir.clone(),
+            sock,
+            ns: format!("it-{}-{name}", std::process::id()),
+            pid: 0,
+            events: None,
+        };
+        c.spawn();
+        let archive = build_image(&dir);
+        c.ctr_ok(&["image", "import", archive.to_str().unwrap()]);
+        c
+    }
+
+    /// Starts containerd (again) on this directory and waits until it answers.
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("containerd.log"))
+            .unwrap();
         let path = format!(
             "{}:{}",
-            bin.display(),
+            self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
         let child = Command::new("containerd")
             .arg("--config")
-            .arg(dir.join("config.toml"))
+            .arg(self.dir.join("config.toml"))
             .env("PATH", path)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start containerd (Debian's package containerd)");
-        let c = Containerd {
-            dir: dir.clone(),
-            sock: sock.clone(),
-            ns: format!("it-{}-{name}", std::process::id()),
-            pid: child.id() as i32,
-            events: None,
-        };
-        // Reaped by our own waitpid in Drop, not by Child.
+        self.pid = child.id() as i32;
+        // Reaped by our own waitpid, not by Child.
         std::mem::forget(child);
         assert!(
-            wait_for(Duration::from_secs(30), || c
+            wait_for(Duration::from_secs(30), || self
                 .ctr(&["version"])
                 .status
                 .success()),
             "containerd did not come up; its log:\n{}",
-            c.log()
+            self.log()
         );
-        let archive = build_image(&dir);
-        c.ctr_ok(&["image", "import", archive.to_str().unwrap()]);
-        c
+    }
+
+    /// Kills containerd with SIGKILL, as a crash would, and starts it again.
+    pub fn kill9_and_restart(&mut self) {
+        // SAFETY: plain kill of the containerd we started.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let pid = self.pid;
+        assert!(
+            wait_for(Duration::from_secs(10), || reaped(pid)),
+            "containerd survived SIGKILL"
+        );
+        self.spawn();
     }
 
     pub fn log(&self) -> String {

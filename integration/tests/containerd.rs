@@ -539,3 +539,58 @@ fn quick_execs_each_get_their_own_exit_status() {
     c.wait_task_status("q1", "STOPPED");
     c.ctr_ok(&["task", "delete", "q1"]);
 }
+
+/// containerd killed with SIGKILL: the container keeps running under its shim, and a new
+/// containerd finds it, execs in it, sees its exit and deletes it.
+#[test]
+fn containers_survive_containerd_kill9_and_a_new_containerd_reconnects() {
+    let mut c = Containerd::start("restart");
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "r1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("r1", "RUNNING");
+    let shims = c.shims();
+    c.kill9_and_restart();
+    assert_eq!(c.shims(), shims, "the shim lives on");
+    c.wait_task_status("r1", "RUNNING");
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "r1",
+        "echo",
+        "after-restart",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "after-restart\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    c.watch_events();
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "r1"]);
+    c.wait_task_status("r1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "r1"]);
+    // The shim publishes to the new containerd too.
+    assert!(
+        wait_for(Duration::from_secs(10), || c.task_events("r1").ends_with(
+            &["/tasks/exit".to_string(), "/tasks/delete".to_string()]
+        )),
+        "events: {:?}",
+        c.task_events("r1")
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shim left: {:?}",
+        c.shims()
+    );
+}

@@ -23,7 +23,7 @@ use containerd_shim::{
     publisher::RemotePublisher,
     synchronous::monitor::monitor_subscribe,
     util::{timestamp, write_options},
-    Context, ExitSignal, Task, TtrpcContext, TtrpcResult,
+    ExitSignal, Task, TtrpcContext, TtrpcResult,
 };
 use log::{error, warn};
 
@@ -33,6 +33,8 @@ use crate::{
 };
 
 const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
+/// containerd answers at once; a hung one must not stop the events after it for ever.
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn err(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
@@ -113,14 +115,26 @@ impl Service {
         let inner: Arc<(Mutex<Inner>, Condvar)> = Arc::default();
         let (tx, rx) = mpsc::channel::<Event>();
         let ns = namespace.to_string();
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         // One thread publishes, so events leave in the order they were queued.
         std::thread::Builder::new()
             .name("events".into())
             .stack_size(128 * 1024)
             .spawn(move || {
+                let mut publisher = publisher;
+                let ctx = || ttrpc::context::with_timeout(PUBLISH_TIMEOUT.as_nanos() as i64);
                 for (topic, event) in rx {
-                    if let Err(e) = publisher.publish(Context::default(), topic, &ns, event) {
-                        warn!("publish {topic}: {e}");
+                    let again = event.clone_box();
+                    if let Err(e) = publisher.publish(ctx(), topic, &ns, event) {
+                        // A containerd started again listens on a new socket: connect anew.
+                        let retried = RemotePublisher::new(&address).and_then(|p| {
+                            p.publish(ctx(), topic, &ns, again)?;
+                            Ok(p)
+                        });
+                        match retried {
+                            Ok(p) => publisher = p,
+                            Err(e2) => warn!("publish {topic}: {e}; after reconnecting: {e2}"),
+                        }
                     }
                 }
             })
