@@ -594,3 +594,44 @@ fn containers_survive_containerd_kill9_and_a_new_containerd_reconnects() {
         c.shims()
     );
 }
+
+/// Runtime options the shim cannot honour are refused, with the reason shown by ctr, and
+/// nothing is left behind.
+#[test]
+fn unsupported_runtime_options_are_refused_and_leave_nothing() {
+    let c = Containerd::start("badopts");
+    let cfg = c.dir.join("runtime.toml");
+    let args = [
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--runtime-config-path",
+        cfg.to_str().unwrap(),
+        IMAGE,
+        "o1",
+        "true",
+    ];
+    let out = c.ctr(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ConfigPath") && err.contains("not supported"),
+        "stderr: {err}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shims left: {:?}",
+        c.shims()
+    );
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(c.dir.to_str().unwrap()),
+        "mounts left: {mounts}"
+    );
+    assert!(
+        fs::read_dir(format!("/run/containerd/husk/{}", c.ns))
+            .map_or(true, |mut d| d.next().is_none()),
+        "runtime state left"
+    );
+}

@@ -15,7 +15,10 @@ use containerd_shim::{
             TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
             TaskResumed, TaskStart,
         },
-        protobuf::{well_known_types::timestamp::Timestamp, Message, MessageDyn},
+        protobuf::{
+            well_known_types::{any::Any, timestamp::Timestamp},
+            Message, MessageDyn,
+        },
         shim::oci::Options,
         ttrpc::{self, Code},
         types::task::ProcessInfo,
@@ -33,6 +36,7 @@ use crate::{
 };
 
 const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
+const CRI_OPTIONS: &str = "runtimeoptions.v1.Options";
 /// containerd answers at once; a hung one must not stop the events after it for ever.
 const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -382,6 +386,19 @@ impl Service {
             Some(any) if any.type_url.ends_with(RUNC_OPTIONS) => {
                 Options::parse_from_bytes(&any.value)
                     .map_err(|e| format!("runtime options: {e}"))?
+            }
+            // What containerd's CRI plugin sends for every runtime type but runc's: TypeUrl (1)
+            // and ConfigPath (2), both strings, laid out as Any's type_url and value are.
+            Some(any) if any.type_url.ends_with(CRI_OPTIONS) => {
+                let o = Any::parse_from_bytes(&any.value)
+                    .map_err(|e| format!("runtime options: {e}"))?;
+                if !o.value.is_empty() {
+                    return Err(format!(
+                        "runtime options: ConfigPath {:?} is not supported",
+                        String::from_utf8_lossy(&o.value)
+                    ));
+                }
+                Options::default()
             }
             Some(any) => return Err(format!("unknown runtime options type {:?}", any.type_url)),
         };
