@@ -157,7 +157,10 @@ fn build_image(dir: &Path) -> PathBuf {
     archive
 }
 
+#[derive(Default)]
 pub struct Options {
+    /// Environment for containerd, and so for the shims it starts.
+    pub env: Vec<(&'static str, &'static str)>,
     /// Serve `io.containerd.runc.v2` with our shim too, so that ctr's `--runc-binary` and
     /// `--runc-root` (which ctr only sends to that runtime name) reach it as runc's options.
     pub runc_v2_is_husk_shim: bool,
@@ -169,6 +172,7 @@ pub struct Containerd {
     pub ns: String,
     pid: i32,
     events: Option<Child>,
+    env: Vec<(&'static str, &'static str)>,
 }
 
 impl Containerd {
@@ -177,6 +181,7 @@ impl Containerd {
             name,
             Options {
                 runc_v2_is_husk_shim: true,
+                ..Options::default()
             },
         )
     }
@@ -208,6 +213,7 @@ impl Containerd {
             ns: format!("it-{}-{name}", std::process::id()),
             pid: 0,
             events: None,
+            env: opts.env,
         };
         c.spawn();
         let archive = build_image(&dir);
@@ -231,6 +237,7 @@ impl Containerd {
             .arg("--config")
             .arg(self.dir.join("config.toml"))
             .env("PATH", path)
+            .envs(self.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

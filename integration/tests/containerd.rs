@@ -366,6 +366,7 @@ fn runc_options_binary_name_and_root_drive_runc() {
         "runc",
         Options {
             runc_v2_is_husk_shim: true,
+            ..Options::default()
         },
     );
     let runc_root = c.dir.join("runc-root");
@@ -633,5 +634,59 @@ fn unsupported_runtime_options_are_refused_and_leave_nothing() {
         fs::read_dir(format!("/run/containerd/husk/{}", c.ns))
             .map_or(true, |mut d| d.next().is_none()),
         "runtime state left"
+    );
+}
+
+/// A runtime that hangs is killed after the shim's timeout; ctr shows why, and nothing is left.
+#[test]
+fn a_hanging_runtime_is_killed_and_reported() {
+    let c = Containerd::start_with(
+        "hang",
+        Options {
+            env: vec![("HUSK_SHIM_RUNTIME_TIMEOUT", "3")],
+            runc_v2_is_husk_shim: true,
+        },
+    );
+    let hanging = c.dir.join("bin/husk-hangs-in-create");
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" create \"*) exec sleep 1000;; esac\nexec {} \"$@\"\n",
+        integration::husk_bin().display()
+    );
+    fs::write(&hanging, script).unwrap();
+    fs::set_permissions(
+        &hanging,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let args = [
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        hanging.to_str().unwrap(),
+        IMAGE,
+        "h1",
+        "true",
+    ];
+    let out = c.ctr(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("did not finish within 3s"), "stderr: {err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shims left: {:?}",
+        c.shims()
+    );
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(c.dir.to_str().unwrap()),
+        "mounts left: {mounts}"
     );
 }

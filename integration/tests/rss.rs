@@ -28,6 +28,7 @@ fn shim_rss_per_container() {
         "rss",
         Options {
             runc_v2_is_husk_shim: false,
+            ..Options::default()
         },
     );
     for i in 0..n {

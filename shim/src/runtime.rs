@@ -5,14 +5,21 @@
 use std::{
     fs::File,
     io::{Read, Seek, SeekFrom},
-    os::unix::fs::PermissionsExt,
+    os::{fd::AsFd, unix::fs::PermissionsExt},
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    time::{Duration, Instant},
 };
 
 use containerd_shim::{
-    monitor::Topic,
-    synchronous::monitor::{monitor_subscribe, wait_pid},
+    monitor::{ExitEvent, Subject, Topic},
+    synchronous::monitor::{monitor_subscribe, wait_pid, Subscription},
+};
+use nix::{
+    errno::Errno,
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+    sys::signal::{kill, Signal},
+    unistd::Pid,
 };
 
 /// The root the Go shim gives runc is /run/containerd/runc; husk's own keeps the two apart.
@@ -26,6 +33,52 @@ pub struct Runtime {
     pub root: PathBuf,
     pub log: PathBuf,
     pub systemd_cgroup: bool,
+    /// How long one runtime command may take before it is killed.
+    pub timeout: Duration,
+}
+
+/// The default of `timeout`, overridden by $HUSK_SHIM_RUNTIME_TIMEOUT (seconds), which the
+/// shim takes from containerd's environment.
+pub fn command_timeout() -> Duration {
+    let secs = std::env::var("HUSK_SHIM_RUNTIME_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    Duration::from_secs(secs.unwrap_or(120))
+}
+
+/// Reads `r` to its end, or until `deadline`.
+fn read_until(mut r: File, out: &mut Vec<u8>, deadline: Instant) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return,
+            Ok(_) => {}
+        }
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The exit status of `pid` from the shim's reaper, unless `deadline` passes first.
+fn wait_until(pid: i32, sub: &Subscription, deadline: Instant) -> Option<i32> {
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match sub.rx.recv_timeout(left) {
+            Ok(ExitEvent {
+                subject: Subject::Pid(p),
+                exit_code,
+            }) if p == pid => return Some(exit_code),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Looks `name` up as the Go shim does (exec.LookPath), then next to the shim binary, where a
@@ -90,12 +143,24 @@ impl Runtime {
             .map_err(|e| format!("OCI runtime {what} failed: {}: {e}", self.binary.display()))?;
         // The write ends of the output pipe must go before reading it to its end.
         drop(cmd);
-        let mut out = String::new();
-        if let Some(mut r) = output {
-            // A read error leaves the output short; the exit status below still decides.
-            let _ = r.read_to_string(&mut out);
+        let deadline = Instant::now() + self.timeout;
+        let pid = child.id() as i32;
+        let mut out = Vec::new();
+        if let Some(r) = output {
+            read_until(r, &mut out, deadline);
         }
-        let code = wait_pid(child.id() as i32, sub);
+        let out = String::from_utf8_lossy(&out).into_owned();
+        let Some(code) = wait_until(pid, &sub, deadline) else {
+            // Its exit was not seen, so it is not reaped and its pid is still its own.
+            // ESRCH would mean it ended meanwhile; its exit is on its way either way.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            wait_pid(pid, sub);
+            return Err(format!(
+                "OCI runtime {what} failed: {} did not finish within {}s",
+                self.binary.display(),
+                self.timeout.as_secs()
+            ));
+        };
         if code == 0 {
             return Ok(out);
         }

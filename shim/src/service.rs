@@ -32,7 +32,7 @@ use log::{error, warn};
 
 use crate::{
     io::{self, ConsoleSocket, Paths},
-    runtime::{find_binary, Runtime, DEFAULT_BINARY, DEFAULT_ROOT},
+    runtime::{command_timeout, find_binary, Runtime, DEFAULT_BINARY, DEFAULT_ROOT},
 };
 
 const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
@@ -201,6 +201,7 @@ impl Service {
             root: Path::new(root).join(&self.namespace),
             log: Path::new(bundle).join("log.json"),
             systemd_cgroup: options.systemd_cgroup,
+            timeout: command_timeout(),
         })
     }
 
