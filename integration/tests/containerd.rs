@@ -165,6 +165,22 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
         .to_string();
     assert_eq!(pids, [task_pid.as_str()], "ps: {ps}");
 
+    // Stats: the runtime's cgroup v1 metrics, as ctr decodes them.
+    let metrics = c.ctr_ok(&["task", "metrics", "d1"]);
+    assert!(metrics.contains("pids.current"), "metrics: {metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("pids.current") && l.split_whitespace().nth(1) == Some("1")),
+        "metrics: {metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("memory.usage_in_bytes")),
+        "metrics: {metrics}"
+    );
+
     c.ctr_ok(&["task", "pause", "d1"]);
     c.wait_task_status("d1", "PAUSED");
     c.ctr_ok(&["task", "resume", "d1"]);

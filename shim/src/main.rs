@@ -4,6 +4,7 @@
 mod io;
 mod runtime;
 mod service;
+mod stats;
 
 use std::{
     env,
