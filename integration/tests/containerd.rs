@@ -706,3 +706,80 @@ fn a_hanging_runtime_is_killed_and_reported() {
         "mounts left: {mounts}"
     );
 }
+
+/// `--log-uri file://...`: stdout and stderr appended to the file, as the Go shim does.
+#[test]
+fn file_log_uri_gets_stdout_and_stderr() {
+    let c = Containerd::start("filelog");
+    let log = c.dir.join("logs/f1.log");
+    let uri = format!("file://{}", log.display());
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--log-uri",
+        &uri,
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "f1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    c.wait_task_status("f1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "f1"]);
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("out\n") && text.contains("err\n"),
+        "log: {text:?}"
+    );
+}
+
+/// `--log-uri binary://...` (Docker's and nerdctl's loggers): the binary gets stdout on fd 3,
+/// stderr on fd 4, the query as arguments and the container's id and namespace in its
+/// environment, and the container starts once it has closed fd 5.
+#[test]
+fn binary_log_uri_runs_the_logger() {
+    let c = Containerd::start("binlog");
+    let dir = c.dir.join("logger");
+    fs::create_dir_all(&dir).unwrap();
+    let logger = dir.join("logger.sh");
+    let d = dir.display();
+    fs::write(
+        &logger,
+        format!(
+            "#!/bin/sh\necho \"$* $CONTAINER_ID $CONTAINER_NAMESPACE\" > {d}/args\nexec 5>&-\n\
+             cat <&3 > {d}/out.tmp & cat <&4 > {d}/err.tmp\nwait\n\
+             mv {d}/out.tmp {d}/out; mv {d}/err.tmp {d}/err\n"
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!("binary://{}?--tag=web", logger.display());
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--log-uri",
+        &uri,
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "b1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    c.wait_task_status("b1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "b1"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || dir.join("out").exists()
+            && dir.join("err").exists()),
+        "the logger never saw EOF"
+    );
+    assert_eq!(fs::read_to_string(dir.join("out")).unwrap(), "out\n");
+    assert_eq!(fs::read_to_string(dir.join("err")).unwrap(), "err\n");
+    assert_eq!(
+        fs::read_to_string(dir.join("args")).unwrap(),
+        format!("--tag web b1 {}\n", c.ns)
+    );
+}

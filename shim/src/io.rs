@@ -8,7 +8,7 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, Read, Write},
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
         unix::{fs::OpenOptionsExt, net::UnixListener},
     },
     path::PathBuf,
@@ -69,6 +69,78 @@ impl Io {
                 .open(&self.stdin_path);
         }
     }
+}
+
+/// A pipe whose ends no concurrently spawned child inherits: the shim's threads spawn runtime
+/// commands at any time.
+pub fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
+/// How long a `binary://` logger may take to say it is ready (by closing its fd 5).
+const LOGGER_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a `binary:///path?key=value` logger, as containerd's shims do for Docker and nerdctl:
+/// the binary reads stdout on fd 3 and stderr on fd 4, and closes fd 5 once ready. Returns the
+/// write ends, for the container.
+fn start_logger(uri: &str, id: &str, namespace: &str) -> io::Result<(File, File)> {
+    let rest = uri.trim_start_matches("binary://");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut cmd = std::process::Command::new(path);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        cmd.arg(k);
+        if !v.is_empty() {
+            cmd.arg(v);
+        }
+    }
+    let (out_r, out_w) = cloexec_pipe()?;
+    let (err_r, err_w) = cloexec_pipe()?;
+    let (wait_r, wait_w) = cloexec_pipe()?;
+    let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), wait_w.as_raw_fd()];
+    cmd.env("CONTAINER_ID", id)
+        .env("CONTAINER_NAMESPACE", namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only fcntl and dup2, which are async-signal-safe, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            // Moved out of 3..=5 first, so that no dup2 overwrites a source still to come.
+            let mut high = [0; 3];
+            for (h, fd) in high.iter_mut().zip(fds) {
+                *h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                if *h < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for (i, h) in high.iter().enumerate() {
+                if libc::dup2(*h, 3 + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("logger {path}: {e}")))?;
+    drop((out_r, err_r, wait_w));
+    // EOF (or the timeout): the logger closed fd 5, or died, whose output errors then show.
+    let mut wait = File::from(wait_r);
+    let mut fds = [nix::poll::PollFd::new(
+        wait.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let timeout = nix::poll::PollTimeout::try_from(LOGGER_READY_TIMEOUT)
+        .unwrap_or(nix::poll::PollTimeout::MAX);
+    if nix::poll::poll(&mut fds, timeout)? == 0 {
+        return Err(io::Error::other(format!(
+            "logger {path} not ready within {LOGGER_READY_TIMEOUT:?}"
+        )));
+    }
+    // Only EOF is expected; whatever it wrote is ignored, as by containerd.
+    let _ = wait.read(&mut [0u8; 1]);
+    Ok((File::from(out_w), File::from(err_w)))
 }
 
 fn devnull(write: bool) -> io::Result<File> {
@@ -154,13 +226,16 @@ fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<
 }
 
 /// Stdio for a process without a terminal: the three files to hand to the runtime.
-pub fn open_pipes(p: &Paths) -> io::Result<([File; 3], Io)> {
-    let stdout = open_output(&p.stdout)?;
-    let stderr = open_output(&p.stderr)?;
+pub fn open_pipes(p: &Paths, id: &str, namespace: &str) -> io::Result<([File; 3], Io)> {
+    let (stdout, stderr) = if p.stdout.starts_with("binary://") {
+        start_logger(&p.stdout, id, namespace)?
+    } else {
+        (open_output(&p.stdout)?, open_output(&p.stderr)?)
+    };
     if p.stdin.is_empty() {
         return Ok(([devnull(false)?, stdout, stderr], Io::default()));
     }
-    let (r, w) = nix::unistd::pipe()?;
+    let (r, w) = cloexec_pipe()?;
     let sink: Sink = Arc::new(Mutex::new(Some(File::from(w))));
     spawn_stdin_copy(p.stdin.clone(), sink.clone())?;
     let io = Io {

@@ -129,7 +129,7 @@ impl Runtime {
                 cmd.stdin(i).stdout(o).stderr(e);
             }
             None => {
-                let (r, w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+                let (r, w) = crate::io::cloexec_pipe().map_err(|e| format!("pipe: {e}"))?;
                 let w2 = w.try_clone().map_err(|e| format!("pipe: {e}"))?;
                 cmd.stdin(Stdio::null()).stdout(w).stderr(w2);
                 output = Some(File::from(r));

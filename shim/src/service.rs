@@ -375,7 +375,8 @@ impl Service {
             });
             Ok((pid, io))
         } else {
-            let (stdio, io) = io::open_pipes(paths).map_err(|e| format!("stdio: {e}"))?;
+            let (stdio, io) =
+                io::open_pipes(paths, id, &self.namespace).map_err(|e| format!("stdio: {e}"))?;
             args.push(id);
             let pid = self.run_with_pid(rt, "exec", &args, Some(stdio), pid_file, register)?;
             Ok((pid, io))
@@ -509,7 +510,8 @@ impl Service {
                     .map_err(|e| format!("console: {e}"))?,
             )
         } else {
-            let (stdio, io) = io::open_pipes(&c_paths(req)).map_err(|e| format!("stdio: {e}"))?;
+            let (stdio, io) = io::open_pipes(&c_paths(req), &req.id, &self.namespace)
+                .map_err(|e| format!("stdio: {e}"))?;
             args.push(&req.id);
             (
                 self.run_with_pid(rt, "create", &args, Some(stdio), &pid_file, register)?,
