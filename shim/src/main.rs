@@ -13,6 +13,7 @@ use std::{
     path::Path,
     process::{Command, Stdio},
     sync::Arc,
+    time::{Duration, Instant},
 };
 
 use containerd_shim::{
@@ -27,7 +28,7 @@ use containerd_shim::{
 
 use nix::sys::signal::{signal, SigHandler, Signal};
 
-use crate::runtime::{find_binary, DEFAULT_BINARY, DEFAULT_ROOT};
+use crate::runtime::{command_timeout, find_binary, DEFAULT_BINARY, DEFAULT_ROOT};
 
 const RUNTIME_ID: &str = "io.containerd.husk.v2";
 /// Annotations that put containers into one shim: runc's own, and the CRI plugin's pod id.
@@ -164,8 +165,21 @@ impl Shim for HuskShim {
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            // A container the runtime no longer knows is what we want.
-            let _ = cmd.status();
+            // A container the runtime no longer knows is what we want: its status is not used.
+            if let Ok(mut child) = cmd.spawn() {
+                // Bounded like every runtime command; this process has no reaper to wait on, so
+                // it polls.
+                let deadline = Instant::now() + command_timeout();
+                while let Ok(None) = child.try_wait() {
+                    if Instant::now() >= deadline {
+                        // Ended either way: by us, or just before.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
         }
         let rootfs = bundle.join("rootfs");
         if let Err(e) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH)
