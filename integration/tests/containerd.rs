@@ -347,6 +347,21 @@ fn containers_of_one_group_share_one_shim() {
         c.wait_task_status(id, "RUNNING");
     }
     assert_eq!(c.shims().len(), 1, "shims: {:?}", c.shims());
+    // `start` wrote the one shim's address into each bundle.
+    let address = |id: &str| {
+        let bundle = c
+            .dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&c.ns)
+            .join(id);
+        fs::read_to_string(bundle.join("address")).unwrap()
+    };
+    assert!(
+        address("g1").starts_with("unix:///run/containerd/s/"),
+        "{}",
+        address("g1")
+    );
+    assert_eq!(address("g1"), address("g2"));
     let out = c.ctr(&["task", "exec", "--exec-id", "x", "g2", "echo", "in-g2"]);
     assert_eq!(stdout(&out), "in-g2\n");
     // A third container without the annotation gets its own.
