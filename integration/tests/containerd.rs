@@ -798,3 +798,41 @@ fn binary_log_uri_runs_the_logger() {
         format!("--tag web b1 {}\n", c.ns)
     );
 }
+
+/// A container killed by its memory limit: exit status 137 and a /tasks/oom event (cgroup v1).
+#[test]
+fn oom_kill_is_an_oom_event() {
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
+        println!("skipped: no cgroup v1 memory controller (the shim watches OOM kills on v1 only)");
+        return;
+    }
+    let mut c = Containerd::start("oom");
+    c.watch_events();
+    let args = [
+        "run",
+        "--rm",
+        "--memory-limit",
+        "33554432",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "m1",
+        "sh",
+        "-c",
+        "a=x; while :; do a=$a$a; done",
+    ];
+    let out = c.ctr(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c
+            .task_events("m1")
+            .contains(&"/tasks/oom".to_string())),
+        "events: {:?}",
+        c.task_events("m1")
+    );
+}

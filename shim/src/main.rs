@@ -2,6 +2,7 @@
 //! with any runc-compatible runtime named by runc's options (BinaryName).
 
 mod io;
+mod oom;
 mod runtime;
 mod service;
 mod stats;

@@ -32,6 +32,7 @@ use log::{error, warn};
 
 use crate::{
     io::{self, ConsoleSocket, Paths},
+    oom::Oom,
     runtime::{command_timeout, find_binary, Runtime, DEFAULT_BINARY, DEFAULT_ROOT},
     stats,
 };
@@ -106,10 +107,11 @@ struct Inner {
     early: HashMap<u32, u32>,
 }
 
-type Event = (&'static str, Box<dyn MessageDyn>);
+pub type Event = (&'static str, Box<dyn MessageDyn>);
 
 pub struct Service {
     inner: Arc<(Mutex<Inner>, Condvar)>,
+    oom: Option<Arc<Oom>>,
     events: Mutex<mpsc::Sender<Event>>,
     exit: Arc<ExitSignal>,
     namespace: String,
@@ -158,8 +160,12 @@ impl Service {
                 }
             })
             .expect("spawn the exits thread");
+        let oom = Oom::start(tx.clone())
+            .map_err(|e| warn!("oom watcher: {e}"))
+            .ok();
         Service {
             inner,
+            oom,
             events: Mutex::new(tx),
             exit,
             namespace: namespace.to_string(),
@@ -440,6 +446,11 @@ impl Service {
         let res = self.create_with_io(req, &rt, bundle, &options, container);
         match res {
             Ok(pid) => {
+                if let Some(oom) = &self.oom {
+                    if let Err(e) = oom.watch(&req.id, pid) {
+                        warn!("watch {} for oom: {e}", req.id);
+                    }
+                }
                 self.send(
                     "/tasks/create",
                     TaskCreate {
@@ -732,6 +743,10 @@ impl Task for Service {
                 Code::FAILED_PRECONDITION,
                 format!("container {} is running", req.id),
             ));
+        }
+        // Before the runtime removes the cgroup, whose removal would look like an OOM.
+        if let Some(oom) = &self.oom {
+            oom.unwatch(&req.id);
         }
         let args: &[&str] = if status == Status::STOPPED {
             &["delete", &req.id]
