@@ -210,6 +210,10 @@ impl Shim for HuskShim {
 }
 
 fn main() {
+    // One malloc arena for all threads: each thread that allocates would otherwise get an arena
+    // of its own, with pages resident for every one. The shim's threads mostly sleep.
+    // SAFETY: mallopt with an integer; a failure keeps glibc's default.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // `delete` waits for its runtime command itself: the shim library's reaper, which would
     // take that child's status, is for the daemon only.
     let args: Vec<_> = env::args_os().skip(1).collect();
