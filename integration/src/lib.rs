@@ -278,7 +278,21 @@ impl Containerd {
             .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
             .arg(&self.sock)
             .args(["-n", &self.ns])
-            .args(args))
+            .args(self.with_fifo_dir(args)))
+    }
+
+    /// `args` with `--fifo-dir` in our directory for the commands that make IO FIFOs: ctr
+    /// leaves those of a detached task in /run/containerd/fifo otherwise.
+    pub fn with_fifo_dir(&self, args: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let at = match args {
+            ["run", ..] => 1,
+            ["task" | "t" | "tasks", "exec" | "start", ..] => 2,
+            _ => return v,
+        };
+        let dir = self.dir.join("fifo").to_string_lossy().into_owned();
+        v.splice(at..at, ["--fifo-dir".to_string(), dir]);
+        v
     }
 
     /// `ctr` with `input` on its stdin.
@@ -287,7 +301,7 @@ impl Containerd {
             .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
             .arg(&self.sock)
             .args(["-n", &self.ns])
-            .args(args)
+            .args(self.with_fifo_dir(args))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -436,6 +450,8 @@ impl Containerd {
             }
             let _ = fs::remove_dir_all(&root);
         }
+        // containerd-shim-runc-v2's root for this namespace (the RSS measurement runs it).
+        let _ = fs::remove_dir(PathBuf::from("/run/containerd/runc").join(&self.ns));
         // SAFETY: plain kill of the containerd we started.
         unsafe { libc::kill(self.pid, libc::SIGTERM) };
         let pid = self.pid;

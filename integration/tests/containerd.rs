@@ -286,9 +286,10 @@ fn terminal_run_gets_a_pty() {
     let c = Containerd::start("tty");
     // ctr -t wants its stdin to be a terminal: script(1) gives it one.
     let cmd = format!(
-        "timeout -k 5 60 ctr -a {} -n {} run -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
+        "timeout -k 5 60 ctr -a {} -n {} run --fifo-dir {}/fifo -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
         c.sock.display(),
-        c.ns
+        c.ns,
+        c.dir.display()
     );
     let out = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -312,9 +313,10 @@ fn terminal_run_gets_a_pty() {
         "1000",
     ]);
     let cmd = format!(
-        "timeout -k 5 60 ctr -a {} -n {} task exec -t --exec-id e1 t2 sh -c 'tty; exit 9'",
+        "timeout -k 5 60 ctr -a {} -n {} task exec --fifo-dir {}/fifo -t --exec-id e1 t2 sh -c 'tty; exit 9'",
         c.sock.display(),
-        c.ns
+        c.ns,
+        c.dir.display()
     );
     let out = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
