@@ -838,3 +838,95 @@ fn oom_kill_is_an_oom_event() {
         c.task_events("m1")
     );
 }
+
+/// The shim's own answers, over its socket (what ctr cannot send): Connect, and "not
+/// implemented" (not NOT_FOUND, the generated stubs' answer) for what the shim lacks.
+#[test]
+fn the_shims_rpcs_answer_as_the_protocol_requires() {
+    use containerd_shim_protos::{
+        shim::shim::{CheckpointTaskRequest, ConnectRequest, StateRequest, UpdateTaskRequest},
+        ttrpc::{self, context::with_timeout, Code},
+        TaskClient,
+    };
+    let c = Containerd::start("rpcs");
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "p1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("p1", "RUNNING");
+    let bundle = c
+        .dir
+        .join("state/io.containerd.runtime.v2.task")
+        .join(&c.ns)
+        .join("p1");
+    let address = fs::read_to_string(bundle.join("address")).unwrap();
+    let client = TaskClient::new(ttrpc::Client::connect(&address).unwrap());
+    let ctx = || with_timeout(10_000_000_000);
+    let code = |r: ttrpc::Error| match r {
+        ttrpc::Error::RpcStatus(s) => s.code(),
+        e => panic!("not a status: {e:?}"),
+    };
+
+    let task_pid: u32 = c
+        .ctr_ok(&["task", "ls"])
+        .lines()
+        .find(|l| l.starts_with("p1"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = client
+        .connect(
+            ctx(),
+            &ConnectRequest {
+                id: "p1".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(c.shims(), [r.shim_pid as i32]);
+    assert_eq!(r.task_pid, task_pid);
+
+    let req = CheckpointTaskRequest {
+        id: "p1".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(client.checkpoint(ctx(), &req).unwrap_err()),
+        Code::UNIMPLEMENTED
+    );
+    let req = UpdateTaskRequest {
+        id: "p1".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(client.update(ctx(), &req).unwrap_err()),
+        Code::UNIMPLEMENTED
+    );
+
+    let req = StateRequest {
+        id: "nope".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(client.state(ctx(), &req).unwrap_err()),
+        Code::NOT_FOUND
+    );
+    let req = StateRequest {
+        id: "p1".into(),
+        exec_id: "nope".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(client.state(ctx(), &req).unwrap_err()),
+        Code::NOT_FOUND
+    );
+}
