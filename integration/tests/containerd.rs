@@ -839,7 +839,7 @@ fn oom_kill_is_an_oom_event() {
     );
 }
 
-/// The shim's own answers, over its socket (what ctr cannot send): Connect, and "not
+/// The shim's own answers, over its socket (what ctr cannot send): Connect, Update, and "not
 /// implemented" (not NOT_FOUND, the generated stubs' answer) for what the shim lacks.
 #[test]
 fn the_shims_rpcs_answer_as_the_protocol_requires() {
@@ -903,14 +903,47 @@ fn the_shims_rpcs_answer_as_the_protocol_requires() {
         code(client.checkpoint(ctx(), &req).unwrap_err()),
         Code::UNIMPLEMENTED
     );
-    let req = UpdateTaskRequest {
-        id: "p1".into(),
+
+    // Update: containerd's Any of a runtime-spec LinuxResources, in JSON.
+    let resources = containerd_shim_protos::protobuf::well_known_types::any::Any {
+        type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+        value: br#"{"memory":{"limit":67108864},"pids":{"limit":99}}"#.to_vec(),
         ..Default::default()
     };
-    assert_eq!(
-        code(client.update(ctx(), &req).unwrap_err()),
-        Code::UNIMPLEMENTED
-    );
+    let req = UpdateTaskRequest {
+        id: "p1".into(),
+        resources: Some(resources).into(),
+        ..Default::default()
+    };
+    client.update(ctx(), &req).unwrap();
+    let cgroup = |controller: &str| {
+        let lines = fs::read_to_string(format!("/proc/{task_pid}/cgroup")).unwrap();
+        lines.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            controllers
+                .split(',')
+                .any(|x| x == controller)
+                .then(|| format!("/sys/fs/cgroup/{controller}{path}"))
+        })
+    };
+    if let Some(mem) = cgroup("memory") {
+        assert_eq!(
+            fs::read_to_string(format!("{mem}/memory.limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            "67108864"
+        );
+        let pids = cgroup("pids").unwrap();
+        assert_eq!(
+            fs::read_to_string(format!("{pids}/pids.max"))
+                .unwrap()
+                .trim(),
+            "99"
+        );
+    } else {
+        println!("skipped the cgroup check of Update: no cgroup v1 memory controller");
+    }
 
     let req = StateRequest {
         id: "nope".into(),

@@ -950,8 +950,30 @@ impl Task for Service {
         Err(unimplemented("checkpoint"))
     }
 
-    fn update(&self, _: &TtrpcContext, _: api::UpdateTaskRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("update"))
+    /// The resources come as containerd marshals a runtime-spec LinuxResources: JSON in an
+    /// Any, which is what the runtime's `update --resources` reads.
+    fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<Empty> {
+        let (rt, bundle) = {
+            let mut inner = self.lock();
+            let c = Self::container(&mut inner, &req.id)?;
+            (c.runtime.clone(), c.bundle.clone())
+        };
+        let resources = req
+            .resources
+            .as_ref()
+            .ok_or_else(|| err(Code::INVALID_ARGUMENT, "update: no resources"))?;
+        let file = Path::new(&bundle).join("update-resources.json");
+        std::fs::write(&file, &resources.value)
+            .map_err(|e| err(Code::UNKNOWN, format!("update: {e}")))?;
+        let res = rt.run(
+            "update",
+            &["update", "--resources", &file.to_string_lossy(), &req.id],
+            None,
+        );
+        // Only the runtime reads it, during the update.
+        let _ = std::fs::remove_file(&file);
+        res.map_err(|e| err(Code::UNKNOWN, e))?;
+        Ok(Empty::new())
     }
 
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
