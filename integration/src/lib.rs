@@ -228,8 +228,9 @@ impl Containerd {
             .append(true)
             .open(self.dir.join("containerd.log"))
             .unwrap();
+        // runc (BinaryName=runc) is in /usr/sbin, which a CI's PATH may lack.
         let path = format!(
-            "{}:{}",
+            "{}:{}:/usr/local/sbin:/usr/sbin:/sbin",
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
