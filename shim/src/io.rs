@@ -12,7 +12,10 @@ use std::{
         unix::{fs::OpenOptionsExt, net::UnixListener},
     },
     path::PathBuf,
-    sync::{mpsc, Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -253,10 +256,12 @@ pub struct ConsoleSocket {
 }
 
 impl ConsoleSocket {
-    pub fn new(tag: &str) -> io::Result<Self> {
-        // Short and private: a bundle path can exceed a socket address's 108 bytes.
-        let path =
-            std::env::temp_dir().join(format!("husk-shim-{}-{tag}.sock", std::process::id()));
+    pub fn new() -> io::Result<Self> {
+        // Unique within the shim (two containers of a pod may run execs of the same id), and
+        // short: a bundle path can exceed a socket address's 108 bytes.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("husk-shim-{}-{n}.sock", std::process::id()));
         // A stale socket of a dead shim with our pid would make bind fail.
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;

@@ -370,7 +370,7 @@ impl Service {
             Ok(())
         };
         if paths.terminal {
-            let sock = ConsoleSocket::new(exec_id).map_err(|e| format!("console socket: {e}"))?;
+            let sock = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
             let sock_path = sock.path.to_string_lossy().into_owned();
             args.extend(["--console-socket", &sock_path, id]);
             let pid = self.run_with_pid(rt, "exec", &args, None, pid_file, register)?;
@@ -511,7 +511,7 @@ impl Service {
             Ok(())
         };
         let (pid, io) = if req.terminal {
-            let sock = ConsoleSocket::new(&req.id).map_err(|e| format!("console socket: {e}"))?;
+            let sock = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
             let s = sock.path.to_string_lossy().into_owned();
             args.extend(["--console-socket", &s, &req.id]);
             let pid = self.run_with_pid(rt, "create", &args, None, &pid_file, register)?;
