@@ -14,8 +14,9 @@
 # The nextest runs add --no-fail-fast, so that one run reports every failing test.
 #
 # Every step runs even if an earlier one failed, except that spec-tests against husk and the
-# containerd integration tests are skipped when the release build fails, and nothing runs when the dependencies cannot be installed. Prints a summary and
-# exits non-zero if any step failed. Run as root on Debian 12, from anywhere.
+# containerd integration tests are skipped when the release build fails, and nothing runs when
+# the dependencies cannot be installed. Prints a summary and exits non-zero if any step failed.
+# Run as root on Debian 12, from anywhere.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
