@@ -3,17 +3,20 @@
 #   1. scripts/install-deps.sh
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --workspace --all-targets -- -D warnings
-#   4. cargo build --release
-#   5. cargo nextest run --workspace --exclude spec-tests --no-tests=pass
+#   4. cargo build --release -p husk -p containerd-shim-husk-v2
+#   5. cargo nextest run --workspace --exclude spec-tests --exclude integration --no-tests=pass
 #      (unit tests, the man page freshness test and the fuzz regression inputs of the husk package)
 #   6. scripts/fuzz.sh: each cargo-fuzz target for FUZZ_SECONDS (default 60) seconds
 #   7. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
 #   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
+#   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
+#      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
 # The nextest runs add --no-fail-fast, so that one run reports every failing test.
 #
-# Every step runs even if an earlier one failed, except that spec-tests against husk are skipped
-# when the release build fails, and nothing runs when the dependencies cannot be installed. Prints a summary and
-# exits non-zero if any step failed. Run as root on Debian 12, from anywhere.
+# Every step runs even if an earlier one failed, except that spec-tests against husk and the
+# containerd integration tests are skipped when the release build fails, and nothing runs when
+# the dependencies cannot be installed. Prints a summary and exits non-zero if any step failed.
+# Run as root on Debian 12, from anywhere.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,6 +62,7 @@ summary() {
 }
 
 HUSK_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/husk
+SHIM_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/containerd-shim-husk-v2
 RUNC_BIN=/usr/sbin/runc
 
 if ! step "install dependencies" scripts/install-deps.sh; then
@@ -68,8 +72,8 @@ fi
 step "cargo fmt" cargo fmt --all -- --check || true
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || true
 built=0
-step "cargo build --release" cargo build --release && built=1
-step "unit tests" cargo nextest run --workspace --exclude spec-tests --no-tests=pass --no-fail-fast || true
+step "cargo build --release" cargo build --release -p husk -p containerd-shim-husk-v2 && built=1
+step "unit tests" cargo nextest run --workspace --exclude spec-tests --exclude integration --no-tests=pass --no-fail-fast || true
 step "fuzz" scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || true
 if ((built)); then
     step "spec-tests: husk" env RUNTIME="$HUSK_BIN" cargo nextest run -p spec-tests --no-fail-fast || true
@@ -77,6 +81,14 @@ else
     skip "spec-tests: husk" "cargo build --release failed"
 fi
 step "spec-tests: runc" env RUNTIME="$RUNC_BIN" cargo nextest run -p spec-tests --no-fail-fast || true
+if ! command -v containerd >/dev/null 2>&1; then
+    skip "integration: containerd" "containerd is not installed (Debian's package containerd)"
+elif ((built)); then
+    step "integration: containerd" env SHIM_BIN="$SHIM_BIN" HUSK_BIN="$HUSK_BIN" \
+        cargo nextest run -p integration --no-fail-fast || true
+else
+    skip "integration: containerd" "cargo build --release failed"
+fi
 
 summary
 exit "$FAILED"

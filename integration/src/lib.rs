@@ -1,0 +1,536 @@
+//! A private containerd for one test: its own config, socket, root and state directory, a bin
+//! directory (first on its PATH) with the shim and husk, and a busybox image built here and
+//! imported. Dropping it stops everything it started, even after a failed assertion: tasks,
+//! containerd, shims, mounts, directories. Every wait is bounded.
+//!
+//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const IMAGE: &str = "husk.test/busybox:latest";
+pub const RUNTIME: &str = "io.containerd.husk.v2";
+/// How long one ctr command may take before `timeout` kills it.
+const CTR_TIMEOUT: &str = "60";
+
+fn target_bin(env: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/x86_64-unknown-linux-gnu/debug")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} missing: build it, or set ${env}",
+        p.display()
+    );
+    p
+}
+
+pub fn shim_bin() -> PathBuf {
+    target_bin("SHIM_BIN", "containerd-shim-husk-v2")
+}
+
+pub fn husk_bin() -> PathBuf {
+    target_bin("HUSK_BIN", "husk")
+}
+
+fn become_subreaper() {
+    // SAFETY: plain prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        r,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+fn sha256(path: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(path));
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)[..64].to_string()
+}
+
+/// Writes `data` as a blob of an OCI layout; returns its descriptor's digest and size.
+fn blob(layout: &Path, data: &[u8]) -> (String, usize) {
+    let tmp = layout.join("blob.tmp");
+    fs::write(&tmp, data).unwrap();
+    let d = sha256(&tmp);
+    fs::rename(&tmp, layout.join("blobs/sha256").join(&d)).unwrap();
+    (format!("sha256:{d}"), data.len())
+}
+
+/// An OCI image archive of /bin/busybox and its applets, uncompressed, made with tar and
+/// sha256sum only.
+fn build_image(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("image-rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+        .expect("copy /bin/busybox (busybox-static)");
+    for a in [
+        "sh", "echo", "sleep", "cat", "true", "ps", "tty", "stty", "ls", "seq", "kill",
+    ] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    let layout = dir.join("image");
+    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    let layer = dir.join("layer.tar");
+    let out = run(Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&layer)
+        .arg("."));
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (layer_digest, layer_size) = blob(&layout, &fs::read(&layer).unwrap());
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    });
+    let (config_digest, config_size) = blob(&layout, config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer_size}],
+    });
+    let (manifest_digest, manifest_size) = blob(&layout, manifest.to_string().as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest_size,
+                       "annotations": {"io.containerd.image.name": IMAGE,
+                                       "org.opencontainers.image.ref.name": "latest"}}],
+    });
+    fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = dir.join("busybox.tar");
+    let out = run(Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&archive)
+        .arg("."));
+    assert!(
+        out.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    archive
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// Environment for containerd, and so for the shims it starts.
+    pub env: Vec<(&'static str, &'static str)>,
+    /// Serve `io.containerd.runc.v2` with our shim too, so that ctr's `--runc-binary` and
+    /// `--runc-root` (which ctr only sends to that runtime name) reach it as runc's options.
+    pub runc_v2_is_husk_shim: bool,
+}
+
+pub struct Containerd {
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    pub ns: String,
+    pid: i32,
+    events: Option<Child>,
+    env: Vec<(&'static str, &'static str)>,
+}
+
+impl Containerd {
+    pub fn start(name: &str) -> Containerd {
+        Self::start_with(
+            name,
+            Options {
+                runc_v2_is_husk_shim: true,
+                ..Options::default()
+            },
+        )
+    }
+
+    pub fn start_with(name: &str, opts: Options) -> Containerd {
+        become_subreaper();
+        let dir = PathBuf::from(format!("/run/husk-it-{}-{name}", std::process::id()));
+        // A previous run's leftovers under the same pid would only confuse.
+        let _ = fs::remove_dir_all(&dir);
+        let bin = dir.join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(shim_bin(), bin.join("containerd-shim-husk-v2")).unwrap();
+        if opts.runc_v2_is_husk_shim {
+            std::os::unix::fs::symlink(shim_bin(), bin.join("containerd-shim-runc-v2")).unwrap();
+        }
+        std::os::unix::fs::symlink(husk_bin(), bin.join("husk")).unwrap();
+        let sock = dir.join("c.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
+            d = dir.display(),
+            s = sock.display()
+        );
+        fs::write(dir.join("config.toml"), config).unwrap();
+        let mut c = Containerd {
+            dir: dir.clone(),
+            sock,
+            ns: format!("it-{}-{name}", std::process::id()),
+            pid: 0,
+            events: None,
+            env: opts.env,
+        };
+        c.spawn();
+        let archive = build_image(&dir);
+        c.ctr_ok(&["image", "import", archive.to_str().unwrap()]);
+        c
+    }
+
+    /// Starts containerd (again) on this directory and waits until it answers.
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("containerd.log"))
+            .unwrap();
+        // runc (BinaryName=runc) is in /usr/sbin, which a CI's PATH may lack.
+        let path = format!(
+            "{}:{}:/usr/local/sbin:/usr/sbin:/sbin",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(self.dir.join("config.toml"))
+            .env("PATH", path)
+            .envs(self.env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd (Debian's package containerd)");
+        self.pid = child.id() as i32;
+        // Reaped by our own waitpid, not by Child.
+        std::mem::forget(child);
+        assert!(
+            wait_for(Duration::from_secs(30), || self
+                .ctr(&["version"])
+                .status
+                .success()),
+            "containerd did not come up; its log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Kills containerd with SIGKILL, as a crash would, and starts it again.
+    pub fn kill9_and_restart(&mut self) {
+        // SAFETY: plain kill of the containerd we started.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        let pid = self.pid;
+        assert!(
+            wait_for(Duration::from_secs(10), || reaped(pid)),
+            "containerd survived SIGKILL"
+        );
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// `ctr` against this containerd and namespace, killed after CTR_TIMEOUT seconds.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        run(Command::new("timeout")
+            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .arg(&self.sock)
+            .args(["-n", &self.ns])
+            .args(self.with_fifo_dir(args)))
+    }
+
+    /// `args` with `--fifo-dir` in our directory for the commands that make IO FIFOs: ctr
+    /// leaves those of a detached task in /run/containerd/fifo otherwise.
+    pub fn with_fifo_dir(&self, args: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let at = match args {
+            ["run", ..] => 1,
+            ["task" | "t" | "tasks", "exec" | "start", ..] => 2,
+            _ => return v,
+        };
+        let dir = self.dir.join("fifo").to_string_lossy().into_owned();
+        v.splice(at..at, ["--fifo-dir".to_string(), dir]);
+        v
+    }
+
+    /// `ctr` with `input` on its stdin.
+    pub fn ctr_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut child = Command::new("timeout")
+            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .arg(&self.sock)
+            .args(["-n", &self.ns])
+            .args(self.with_fifo_dir(args))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ctr");
+        // ctr reads all of it before the container's exit; a short write shows in the output.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().expect("ctr")
+    }
+
+    /// Runs ctr, asserts it succeeded, returns its stdout.
+    pub fn ctr_ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?}: {:?}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The STATUS column of `ctr task ls` for `id`.
+    pub fn task_status(&self, id: &str) -> Option<String> {
+        self.ctr_ok(&["task", "ls"]).lines().find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&id)).then(|| f.get(2).unwrap_or(&"").to_string())
+        })
+    }
+
+    pub fn wait_task_status(&self, id: &str, status: &str) {
+        assert!(
+            wait_for(Duration::from_secs(20), || self.task_status(id).as_deref()
+                == Some(status)),
+            "task {id} never became {status}; it is {:?}",
+            self.task_status(id)
+        );
+    }
+
+    /// Starts `ctr events`, to be read with [`Containerd::events`].
+    pub fn watch_events(&mut self) {
+        let out = fs::File::create(self.dir.join("events.txt")).unwrap();
+        let child = Command::new("ctr")
+            .arg("-a")
+            .arg(&self.sock)
+            .arg("events")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ctr events");
+        self.events = Some(child);
+        // `ctr events` subscribes before it prints anything; a first event proves it listens.
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                self.ctr_ok(&["namespace", "label", &self.ns, "husk.test/probe=1"]);
+                fs::read_to_string(self.dir.join("events.txt")).is_ok_and(|s| !s.is_empty())
+            }),
+            "ctr events printed nothing"
+        );
+    }
+
+    /// The task topics (`/tasks/...`) seen so far for container `id`, in order.
+    pub fn task_events(&self, id: &str) -> Vec<String> {
+        let needle = format!("\"container_id\":\"{id}\"");
+        fs::read_to_string(self.dir.join("events.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Pids of shim processes serving this containerd (their -address is our socket).
+    pub fn shims(&self) -> Vec<i32> {
+        let needle = self.sock.to_string_lossy().into_owned();
+        let mut out = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
+            if is_shim
+                && args
+                    .windows(2)
+                    .any(|w| w[0] == "-address" && w[1] == needle)
+            {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    /// Resident set size of a process, in KiB.
+    pub fn rss_kib(pid: i32) -> u64 {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn cleanup(&mut self) {
+        if let Some(mut e) = self.events.take() {
+            // Gone already is fine.
+            let _ = e.kill();
+            let _ = e.wait();
+        }
+        // Tasks first, through containerd, so that shims end their containers and exit.
+        let tasks = self.ctr(&["task", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&tasks.stdout).split_whitespace() {
+            self.ctr(&["task", "kill", "-a", "-s", "KILL", id]);
+            self.ctr(&["task", "delete", "-f", id]);
+        }
+        let containers = self.ctr(&["container", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&containers.stdout).split_whitespace() {
+            self.ctr(&["container", "rm", id]);
+        }
+        // Whatever a runtime still knows of (containerd gone wrong): force-deleted.
+        for (bin, root) in [
+            (
+                husk_bin(),
+                PathBuf::from("/run/containerd/husk").join(&self.ns),
+            ),
+            (
+                PathBuf::from("runc"),
+                self.dir.join("runc-root").join(&self.ns),
+            ),
+        ] {
+            for e in fs::read_dir(&root).into_iter().flatten().flatten() {
+                run(Command::new(&bin)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name()));
+            }
+            let _ = fs::remove_dir_all(&root);
+        }
+        // containerd-shim-runc-v2's root for this namespace (the RSS measurement runs it).
+        let _ = fs::remove_dir(PathBuf::from("/run/containerd/runc").join(&self.ns));
+        // SAFETY: plain kill of the containerd we started.
+        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        let pid = self.pid;
+        if !wait_for(Duration::from_secs(10), || reaped(pid)) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            wait_for(Duration::from_secs(10), || reaped(pid));
+        }
+        // Shims whose Shutdown never came.
+        for pid in self.shims() {
+            if let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) {
+                let args: Vec<String> = cmdline
+                    .split(|b| *b == 0)
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                if let Some(w) = args.windows(2).find(|w| w[0] == "-socket") {
+                    let _ = fs::remove_file(w[1].trim_start_matches("unix://"));
+                }
+            }
+            // SAFETY: plain kill of a shim of our containerd.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        wait_for(Duration::from_secs(10), || {
+            reap_all();
+            self.shims().is_empty()
+        });
+        unmount_under(&self.dir);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// True once `pid`, our child, has exited and been reaped.
+fn reaped(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, WNOHANG.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    r == pid || r < 0
+}
+
+/// Reaps every exited child: as a subreaper we inherit the shims once their starter exits.
+pub fn reap_all() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid for any child, WNOHANG.
+        if unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } <= 0 {
+            return;
+        }
+    }
+}
+
+fn unmount_under(dir: &Path) {
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let c = std::ffi::CString::new(p).unwrap();
+        // SAFETY: umount2 of a path; failure leaves it for remove_dir_all to report nothing.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // The log goes with the directory; keep its tail in a failed test's output.
+        let log = std::thread::panicking().then(|| self.log());
+        self.cleanup();
+        if let Some(log) = log {
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let mut err = std::io::stderr();
+            let _ = writeln!(err, "containerd log (last lines):");
+            for l in tail.iter().rev() {
+                let _ = writeln!(err, "{l}");
+            }
+        }
+    }
+}

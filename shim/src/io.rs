@@ -1,0 +1,320 @@
+//! A process's stdio. Output FIFOs are handed to the runtime, so the container writes into them
+//! directly and the client sees EOF when the container's last process closes them: nothing is
+//! copied, and nothing is lost when a short-lived container exits. Stdin goes through a pipe fed
+//! by a thread, so that CloseIO can close it whether or not the client ever opened its end.
+//! Terminals come back over a console socket; a thread per direction copies to and from them.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, Read, Write},
+    os::{
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+        unix::{fs::OpenOptionsExt, net::UnixListener},
+    },
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        mpsc, Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use nix::{
+    cmsg_space,
+    sys::socket::{recvmsg, ControlMessageOwned, MsgFlags},
+};
+
+/// How long Delete waits for a terminal's output still in the pty: a process the container left
+/// behind may hold the terminal open for ever.
+const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the stdin copy writes; None once closed.
+pub type Sink = Arc<Mutex<Option<File>>>;
+
+#[derive(Default)]
+pub struct Paths {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// What is kept of a process's stdio after the runtime has started it.
+#[derive(Default)]
+pub struct Io {
+    pub stdin: Option<Sink>,
+    pub stdin_path: String,
+    /// The pty master, for resizes.
+    pub console: Option<File>,
+    /// Disconnected once the terminal's output has all been copied.
+    pub output_done: Option<mpsc::Receiver<()>>,
+}
+
+impl Io {
+    /// Waits (bounded) until the terminal's output has reached the client's FIFO. The client
+    /// stops reading once Delete returns, as with the Go shim, which waits the same way.
+    pub fn wait_output(done: Option<mpsc::Receiver<()>>) {
+        if let Some(rx) = done {
+            // Nothing is sent: the copy ends by dropping its sender, or the timeout passes.
+            let _ = rx.recv_timeout(OUTPUT_DRAIN_TIMEOUT);
+        }
+    }
+
+    /// Closes stdin. A copy still blocked opening the FIFO (its writer never came) is released
+    /// by opening the FIFO's write side once.
+    pub fn close_stdin(&mut self) {
+        if let Some(sink) = self.stdin.take() {
+            sink.lock().unwrap().take();
+            // ENXIO means no reader is blocked: nothing to release.
+            let _ = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.stdin_path);
+        }
+    }
+}
+
+/// A pipe whose ends no concurrently spawned child inherits: the shim's threads spawn runtime
+/// commands at any time.
+pub fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)
+}
+
+/// How long a `binary://` logger may take to say it is ready (by closing its fd 5).
+const LOGGER_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a `binary:///path?key=value` logger, as containerd's shims do for Docker and nerdctl:
+/// the binary reads stdout on fd 3 and stderr on fd 4, and closes fd 5 once ready. Returns the
+/// write ends, for the container.
+fn start_logger(uri: &str, id: &str, namespace: &str) -> io::Result<(File, File)> {
+    let rest = uri.trim_start_matches("binary://");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut cmd = std::process::Command::new(path);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        cmd.arg(k);
+        if !v.is_empty() {
+            cmd.arg(v);
+        }
+    }
+    let (out_r, out_w) = cloexec_pipe()?;
+    let (err_r, err_w) = cloexec_pipe()?;
+    let (wait_r, wait_w) = cloexec_pipe()?;
+    let fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), wait_w.as_raw_fd()];
+    cmd.env("CONTAINER_ID", id)
+        .env("CONTAINER_NAMESPACE", namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only fcntl and dup2, which are async-signal-safe, between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            // Moved out of 3..=5 first, so that no dup2 overwrites a source still to come.
+            let mut high = [0; 3];
+            for (h, fd) in high.iter_mut().zip(fds) {
+                *h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                if *h < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for (i, h) in high.iter().enumerate() {
+                if libc::dup2(*h, 3 + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("logger {path}: {e}")))?;
+    drop((out_r, err_r, wait_w));
+    // EOF (or the timeout): the logger closed fd 5, or died, whose output errors then show.
+    let mut wait = File::from(wait_r);
+    let mut fds = [nix::poll::PollFd::new(
+        wait.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let timeout = nix::poll::PollTimeout::try_from(LOGGER_READY_TIMEOUT)
+        .unwrap_or(nix::poll::PollTimeout::MAX);
+    if nix::poll::poll(&mut fds, timeout)? == 0 {
+        return Err(io::Error::other(format!(
+            "logger {path} not ready within {LOGGER_READY_TIMEOUT:?}"
+        )));
+    }
+    // Only EOF is expected; whatever it wrote is ignored, as by containerd.
+    let _ = wait.read(&mut [0u8; 1]);
+    Ok((File::from(out_w), File::from(err_w)))
+}
+
+fn devnull(write: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .open("/dev/null")
+}
+
+/// Opens an output: a FIFO whose reader the client holds already, or a `file://` log URI.
+fn open_output(path: &str) -> io::Result<File> {
+    if path.is_empty() {
+        return devnull(true);
+    }
+    if let Some(file) = path.strip_prefix("file://") {
+        if let Some(dir) = std::path::Path::new(file).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        return OpenOptions::new().append(true).create(true).open(file);
+    }
+    match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => {
+            nix::fcntl::fcntl(
+                &f,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+            )?;
+            Ok(f)
+        }
+        // No reader yet: read-write never blocks, and the reader gets EOF all the same once the
+        // container's processes have closed it.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            OpenOptions::new().read(true).write(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn spawn_stdin_copy(path: String, sink: Sink) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("stdin".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            // Blocks until the client opens its end, or close_stdin releases it.
+            let Ok(mut fifo) = File::open(&path) else {
+                return;
+            };
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match fifo.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let written = sink
+                    .lock()
+                    .unwrap()
+                    .as_mut()
+                    .map(|w| w.write_all(&buf[..n]).is_ok());
+                if written != Some(true) {
+                    break;
+                }
+            }
+            sink.lock().unwrap().take();
+        })?;
+    Ok(())
+}
+
+fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<()>> {
+    let (done, rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("stdout".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            // Ends with EIO once the last slave is closed; dropping `to` gives the client EOF.
+            let _ = io::copy(&mut from, &mut to);
+            drop(to);
+            drop(done);
+        })?;
+    Ok(rx)
+}
+
+/// Stdio for a process without a terminal: the three files to hand to the runtime.
+pub fn open_pipes(p: &Paths, id: &str, namespace: &str) -> io::Result<([File; 3], Io)> {
+    let (stdout, stderr) = if p.stdout.starts_with("binary://") {
+        start_logger(&p.stdout, id, namespace)?
+    } else {
+        (open_output(&p.stdout)?, open_output(&p.stderr)?)
+    };
+    if p.stdin.is_empty() {
+        return Ok(([devnull(false)?, stdout, stderr], Io::default()));
+    }
+    let (r, w) = cloexec_pipe()?;
+    let sink: Sink = Arc::new(Mutex::new(Some(File::from(w))));
+    spawn_stdin_copy(p.stdin.clone(), sink.clone())?;
+    let io = Io {
+        stdin: Some(sink),
+        stdin_path: p.stdin.clone(),
+        ..Io::default()
+    };
+    Ok(([File::from(r), stdout, stderr], io))
+}
+
+/// The socket the runtime sends the pty master over (`--console-socket`).
+pub struct ConsoleSocket {
+    pub path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleSocket {
+    pub fn new() -> io::Result<Self> {
+        // Unique within the shim (two containers of a pod may run execs of the same id), and
+        // short: a bundle path can exceed a socket address's 108 bytes.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("husk-shim-{}-{n}.sock", std::process::id()));
+        // A stale socket of a dead shim with our pid would make bind fail.
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        Ok(ConsoleSocket { path, listener })
+    }
+
+    /// Takes the master the runtime sent (it has by the time its create or exec returned),
+    /// and starts copying between it and the client's FIFOs.
+    pub fn receive(self, p: &Paths) -> io::Result<Io> {
+        let (conn, _) = self.listener.accept()?;
+        let mut buf = [0u8; 4096];
+        let mut iov = [io::IoSliceMut::new(&mut buf)];
+        let mut space = cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )?;
+        let fd = msg
+            .cmsgs()?
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                io::Error::other("the runtime sent no terminal over the console socket")
+            })?;
+        // SAFETY: SCM_RIGHTS just gave this process the descriptor; nothing else owns it.
+        let master = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut io = Io {
+            console: Some(master.try_clone()?),
+            ..Io::default()
+        };
+        if !p.stdout.is_empty() {
+            io.output_done = Some(spawn_output_copy(
+                master.try_clone()?,
+                open_output(&p.stdout)?,
+            )?);
+        }
+        if !p.stdin.is_empty() {
+            let sink: Sink = Arc::new(Mutex::new(Some(master)));
+            spawn_stdin_copy(p.stdin.clone(), sink.clone())?;
+            io.stdin = Some(sink);
+            io.stdin_path = p.stdin.clone();
+        }
+        Ok(io)
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        // Gone already is fine.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

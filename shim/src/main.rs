@@ -1,0 +1,234 @@
+//! containerd-shim-husk-v2: the containerd shim (task API v2) that runs containers with husk, or
+//! with any runc-compatible runtime named by runc's options (BinaryName).
+
+mod io;
+mod oom;
+mod runtime;
+mod service;
+mod stats;
+
+use std::{
+    env,
+    io::Read,
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use containerd_shim::{
+    api::DeleteResponse,
+    parse,
+    protos::ttrpc::Client,
+    publisher::RemotePublisher,
+    socket_address,
+    util::{read_options, timestamp, write_address},
+    Config, Error, ExitSignal, Flags, Shim, StartOpts,
+};
+
+use nix::sys::signal::{signal, SigHandler, Signal};
+
+use crate::runtime::{command_timeout, find_binary, DEFAULT_BINARY, DEFAULT_ROOT};
+
+const RUNTIME_ID: &str = "io.containerd.husk.v2";
+/// Annotations that put containers into one shim: runc's own, and the CRI plugin's pod id.
+const GROUP_LABELS: [&str; 2] = [
+    "io.containerd.runc.v2.group",
+    "io.kubernetes.cri.sandbox-id",
+];
+
+struct HuskShim {
+    id: String,
+    namespace: String,
+    bundle: String,
+    socket: String,
+    exit: Arc<ExitSignal>,
+}
+
+/// The id of the shim that serves container `id`: its group's, when its spec names one.
+fn grouping(bundle: &Path, id: &str) -> String {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|spec| {
+            GROUP_LABELS
+                .iter()
+                .find_map(|l| spec["annotations"][l].as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| id.to_string())
+}
+
+impl Shim for HuskShim {
+    type T = service::Service;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        // The shim logs into the `log` FIFO of the first container's bundle, whose reader
+        // containerd closes when that container is deleted. The library's handler would turn
+        // each SIGPIPE into a debug log line, that line into the next SIGPIPE, and its signal
+        // thread, which is also the reaper, would never reap again. Ignored, a write fails with
+        // EPIPE instead. Children get SIGPIPE back: std resets it to the default in them.
+        // SAFETY: SIG_IGN installs no handler.
+        if let Err(e) = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) } {
+            log::warn!("ignore SIGPIPE: {e}");
+        }
+        let bundle = if args.bundle.is_empty() {
+            env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        } else {
+            args.bundle.clone()
+        };
+        HuskShim {
+            id: args.id.clone(),
+            namespace: args.namespace.clone(),
+            bundle,
+            socket: args.socket.clone(),
+            exit: Arc::default(),
+        }
+    }
+
+    /// containerd runs this in the bundle; it prints the address of the shim that will serve the
+    /// container, a live one of its group or a new daemon, and nothing else.
+    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+        let group = grouping(Path::new(&self.bundle), &opts.id);
+        let address = socket_address(&opts.address, &opts.namespace, &group);
+        let path = address.trim_start_matches("unix://");
+        if Client::connect(&address).is_ok() {
+            write_address(&address)?;
+            return Ok(address);
+        }
+        // A socket nobody serves is a dead shim's.
+        let _ = std::fs::remove_file(path);
+        let exe = env::current_exe().map_err(|e| Error::Other(format!("current exe: {e}")))?;
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "-namespace",
+            &opts.namespace,
+            "-id",
+            &opts.id,
+            "-address",
+            &opts.address,
+        ])
+        .args(["-socket", &address])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if opts.debug {
+            cmd.arg("-debug");
+        }
+        // Its own session: a signal to containerd's process group must not reach the shim.
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Other(format!("spawn shim: {e}")))?;
+        // The daemon closes its stdout once it serves the socket (or found it served).
+        let mut sink = Vec::new();
+        if let Some(mut out) = child.stdout.take() {
+            // EOF is all that matters here.
+            let _ = out.read_to_end(&mut sink);
+        }
+        if Client::connect(&address).is_err() {
+            return Err(Error::Other(format!("shim failed to serve {address}")));
+        }
+        write_address(&address)?;
+        Ok(address)
+    }
+
+    /// Cleans up after a shim that is gone: the runtime's container, and the rootfs mount.
+    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+        let bundle = Path::new(&self.bundle);
+        let options = read_options(bundle).unwrap_or_default();
+        let name = if options.binary_name.is_empty() {
+            DEFAULT_BINARY
+        } else {
+            &options.binary_name
+        };
+        let root = if options.root.is_empty() {
+            DEFAULT_ROOT
+        } else {
+            &options.root
+        };
+        if let Ok(binary) = find_binary(name) {
+            let mut cmd = Command::new(binary);
+            cmd.arg("--root")
+                .arg(Path::new(root).join(&self.namespace))
+                .arg("--log")
+                .arg(bundle.join("log.json"))
+                .args(["--log-format", "json", "delete", "--force", &self.id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // A container the runtime no longer knows is what we want: its status is not used.
+            if let Ok(mut child) = cmd.spawn() {
+                // Bounded like every runtime command; this process has no reaper to wait on, so
+                // it polls.
+                let deadline = Instant::now() + command_timeout();
+                while let Ok(None) = child.try_wait() {
+                    if Instant::now() >= deadline {
+                        // Ended either way: by us, or just before.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        let rootfs = bundle.join("rootfs");
+        if let Err(e) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH)
+        {
+            log::warn!("unmount {}: {e}", rootfs.display());
+        }
+        Ok(DeleteResponse {
+            exit_status: 128 + libc::SIGKILL as u32,
+            exited_at: Some(timestamp()?).into(),
+            ..Default::default()
+        })
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+        // The library removes the socket named in the `address` file of its working directory,
+        // which is the first container's bundle, gone already when that container was deleted
+        // before the others of its group.
+        if let Err(e) = std::fs::remove_file(self.socket.trim_start_matches("unix://")) {
+            log::warn!("remove {}: {e}", self.socket);
+        }
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+        service::Service::new(&self.namespace, publisher, self.exit.clone())
+    }
+}
+
+fn main() {
+    // One malloc arena for all threads: each thread that allocates would otherwise get an arena
+    // of its own, with pages resident for every one. The shim's threads mostly sleep.
+    // SAFETY: mallopt with an integer; a failure keeps glibc's default.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    // `delete` waits for its runtime command itself: the shim library's reaper, which would
+    // take that child's status, is for the daemon only.
+    let args: Vec<_> = env::args_os().skip(1).collect();
+    let flags = parse(&args).unwrap_or_default();
+    if flags.version {
+        println!(
+            "containerd-shim-husk-v2:\n  Version: {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return;
+    }
+    let action = flags.action;
+    let config = Config {
+        no_reaper: action == "delete",
+        ..Config::default()
+    };
+    containerd_shim::run::<HuskShim>(RUNTIME_ID, Some(config));
+}
