@@ -1,12 +1,9 @@
 //! The `process` section of config.json, checked from inside the container.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-
 use serde_json::json;
 use spec_tests::caps::{self, mask};
 use spec_tests::console::{read_until, ConsoleSocket};
+use spec_tests::fds::ExtraFds;
 use spec_tests::{Container, WAIT};
 
 /// Runs `script` in a container configured by `tweak`; returns its stdout.
@@ -306,57 +303,6 @@ fn no_new_privileges() {
 fn no_seccomp_without_config() {
     let out = run_script("no_seccomp", "cat /proc/self/status", |_| {});
     assert_eq!(caps::status_field(&out, "Seccomp"), "0");
-}
-
-/// Pipes whose write ends become fds 3, 4, ... of the runtime process.
-struct ExtraFds {
-    readers: Vec<std::io::PipeReader>,
-    writers: Vec<std::io::PipeWriter>,
-}
-
-impl ExtraFds {
-    fn new(n: usize) -> ExtraFds {
-        assert!(n <= 8);
-        let (readers, writers) = (0..n).map(|_| std::io::pipe().expect("pipe")).unzip();
-        ExtraFds { readers, writers }
-    }
-
-    /// Makes `cmd` get our write ends as fds 3.. (the originals are close-on-exec).
-    fn install(&self, cmd: &mut std::process::Command) {
-        let raw: Vec<i32> = self.writers.iter().map(|w| w.as_raw_fd()).collect();
-        // SAFETY: only async-signal-safe fcntl/dup2 between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                // First move every source above the targets: a source may itself be fd 3 or 4.
-                let mut high = [0; 8];
-                for (i, fd) in raw.iter().enumerate() {
-                    high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
-                    if high[i] < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                for (i, fd) in high[..raw.len()].iter().enumerate() {
-                    if libc::dup2(*fd, 3 + i as i32) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-    }
-
-    /// Closes our write ends and reads everything each pipe received.
-    fn collect(self) -> Vec<String> {
-        drop(self.writers);
-        self.readers
-            .into_iter()
-            .map(|mut r| {
-                let mut s = String::new();
-                r.read_to_string(&mut s).expect("read pipe");
-                s
-            })
-            .collect()
-    }
 }
 
 #[test]
