@@ -3,7 +3,7 @@
 use serde_json::json;
 use spec_tests::caps::{self, mask};
 use spec_tests::console::{read_until, ConsoleSocket};
-use spec_tests::fds::ExtraFds;
+use spec_tests::fds::{as_listen_pid, ExtraFds};
 use spec_tests::{Container, WAIT};
 
 /// Runs `script` in a container configured by `tweak`; returns its stdout.
@@ -341,13 +341,8 @@ fn listen_fds_are_passed() {
     c.bundle.write_config();
     let rt_cmd =
         c.rt.command(&["run", "--bundle", c.bundle.path().to_str().unwrap(), &c.id]);
-    // sh sets LISTEN_PID to its own pid, then execs the runtime, which keeps that pid.
-    let mut cmd = std::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
-        .arg(rt_cmd.get_program())
-        .args(rt_cmd.get_args())
-        .env("LISTEN_FDS", "1");
+    let mut cmd = as_listen_pid(&rt_cmd);
+    cmd.env("LISTEN_FDS", "1");
     let fds = ExtraFds::new(1);
     fds.install(&mut cmd);
     let out = c.rt.output(cmd);
