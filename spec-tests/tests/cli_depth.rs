@@ -83,38 +83,37 @@ fn debug_logs_run_in_text_on_stderr() {
     c.assert_clean();
 }
 
+/// `args` with `--debug --log <bundle>/<file> --log-format json`, asserted to succeed; its
+/// output and what it logged.
+#[track_caller]
+fn with_json_debug_log(c: &Container, file: &str, args: &[&str]) -> (Output, String) {
+    let log = c.bundle.path().join(file);
+    let globals = [
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ];
+    let out = with_globals(&c.rt, &globals, args, None);
+    out.assert_success();
+    (out, std::fs::read_to_string(&log).unwrap())
+}
+
 #[test]
 fn debug_logs_create_and_exec_as_json_into_the_log_file() {
     // containerd's form: --log FILE --log-format json. The debug lines go to the file, not to
     // stderr, which stays empty on success.
     let mut c = quiet_container("debug_json_log", &["sleep", "1000"]);
     let b = c.bundle.path().to_str().unwrap().to_owned();
-    let log = c.bundle.path().join("create-log.json");
-    let globals = [
-        "--debug",
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-    ];
-    let out = with_globals(&c.rt, &globals, &["create", "-b", &b, &c.id], None);
-    out.assert_success();
+    let (out, log) = with_json_debug_log(&c, "create-log.json", &["create", "-b", &b, &c.id]);
     c.observe();
     assert_eq!(out.stderr, "", "{out}");
-    assert_json_debug(&std::fs::read_to_string(&log).unwrap(), "--debug create");
+    assert_json_debug(&log, "--debug create");
 
-    let log = c.bundle.path().join("exec-log.json");
-    let globals = [
-        "--debug",
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-    ];
-    let out = with_globals(&c.rt, &globals, &["exec", &c.id, "true"], None);
-    out.assert_success();
+    let (out, log) = with_json_debug_log(&c, "exec-log.json", &["exec", &c.id, "true"]);
     assert_eq!(out.stderr, "", "{out}");
-    assert_json_debug(&std::fs::read_to_string(&log).unwrap(), "--debug exec");
+    assert_json_debug(&log, "--debug exec");
     c.delete_force_ok();
 }
 
