@@ -177,6 +177,16 @@ impl Bundle {
         shared
     }
 
+    /// Adds a user namespace that maps the container's ids 0..65536 to the host's uids from
+    /// `uid` and gids from `gid`.
+    pub fn add_user_namespace(&mut self, uid: u32, gid: u32) {
+        self.add_namespace(json!({"type": "user"}));
+        self.config["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": uid, "size": 65536}]);
+        self.config["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": gid, "size": 65536}]);
+    }
+
     /// Appends to `mounts`.
     pub fn add_mount(&mut self, m: Value) {
         self.config["mounts"]
