@@ -18,6 +18,11 @@ const APPLETS: &[&str] = &[
     "ln", "chmod", "uname", "dd", "od", "nproc", "find", "tee", "expr", "seq", "mknod",
 ];
 
+/// A hook running the host's /bin/sh with `script`.
+pub fn sh_hook(script: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
 /// The base config: what `runc spec` prints on this machine (runc 1.1.5), with
 /// `terminal: false` so that tests can capture output without a pty.
 pub fn base_config() -> Value {
@@ -147,6 +152,39 @@ impl Bundle {
             }));
         }
         host
+    }
+
+    /// Sets `hooks` to one [`sh_hook`] of every kind, each running `script(kind, dir)` with `dir`
+    /// the [`Bundle::shared_dir`] as that hook sees it: the host path for the hooks run in the
+    /// runtime's mount namespace and for createContainer (before pivot_root), /shared for
+    /// startContainer (in the container, after pivot_root). Returns the host path.
+    pub fn hook_every_kind(&mut self, script: impl Fn(&str, &str) -> String) -> PathBuf {
+        let shared = self.shared_dir();
+        let host = shared.to_str().expect("bundle path is UTF-8");
+        let mut hooks = serde_json::Map::new();
+        for kind in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "poststart",
+            "poststop",
+        ] {
+            hooks.insert(kind.into(), json!([sh_hook(&script(kind, host))]));
+        }
+        let kind = "startContainer";
+        hooks.insert(kind.into(), json!([sh_hook(&script(kind, "/shared"))]));
+        self.config["hooks"] = Value::Object(hooks);
+        shared
+    }
+
+    /// Adds a user namespace that maps the container's ids 0..65536 to the host's uids from
+    /// `uid` and gids from `gid`.
+    pub fn add_user_namespace(&mut self, uid: u32, gid: u32) {
+        self.add_namespace(json!({"type": "user"}));
+        self.config["linux"]["uidMappings"] =
+            json!([{"containerID": 0, "hostID": uid, "size": 65536}]);
+        self.config["linux"]["gidMappings"] =
+            json!([{"containerID": 0, "hostID": gid, "size": 65536}]);
     }
 
     /// Appends to `mounts`.

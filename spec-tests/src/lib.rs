@@ -21,6 +21,7 @@ pub mod leftovers;
 pub mod mountinfo;
 pub mod proc;
 pub mod runtime;
+pub mod seccomp;
 pub mod seccomp_agent;
 pub mod state;
 pub mod sync;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
+use spec_tests::bundle::sh_hook;
 use spec_tests::cgroup::dir_of_pid;
 use spec_tests::tmp::TempDir;
 use spec_tests::{assert_one_line_naming, Container, Output, Runtime};
@@ -83,38 +84,37 @@ fn debug_logs_run_in_text_on_stderr() {
     c.assert_clean();
 }
 
+/// `args` with `--debug --log <bundle>/<file> --log-format json`, asserted to succeed; its
+/// output and what it logged.
+#[track_caller]
+fn with_json_debug_log(c: &Container, file: &str, args: &[&str]) -> (Output, String) {
+    let log = c.bundle.path().join(file);
+    let globals = [
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ];
+    let out = with_globals(&c.rt, &globals, args, None);
+    out.assert_success();
+    (out, std::fs::read_to_string(&log).unwrap())
+}
+
 #[test]
 fn debug_logs_create_and_exec_as_json_into_the_log_file() {
     // containerd's form: --log FILE --log-format json. The debug lines go to the file, not to
     // stderr, which stays empty on success.
     let mut c = quiet_container("debug_json_log", &["sleep", "1000"]);
     let b = c.bundle.path().to_str().unwrap().to_owned();
-    let log = c.bundle.path().join("create-log.json");
-    let globals = [
-        "--debug",
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-    ];
-    let out = with_globals(&c.rt, &globals, &["create", "-b", &b, &c.id], None);
-    out.assert_success();
+    let (out, log) = with_json_debug_log(&c, "create-log.json", &["create", "-b", &b, &c.id]);
     c.observe();
     assert_eq!(out.stderr, "", "{out}");
-    assert_json_debug(&std::fs::read_to_string(&log).unwrap(), "--debug create");
+    assert_json_debug(&log, "--debug create");
 
-    let log = c.bundle.path().join("exec-log.json");
-    let globals = [
-        "--debug",
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-    ];
-    let out = with_globals(&c.rt, &globals, &["exec", &c.id, "true"], None);
-    out.assert_success();
+    let (out, log) = with_json_debug_log(&c, "exec-log.json", &["exec", &c.id, "true"]);
     assert_eq!(out.stderr, "", "{out}");
-    assert_json_debug(&std::fs::read_to_string(&log).unwrap(), "--debug exec");
+    assert_json_debug(&log, "--debug exec");
     c.delete_force_ok();
 }
 
@@ -348,9 +348,9 @@ fn help_flag_after_the_id_of_exec_is_an_argument() {
     c.delete_force_ok();
 }
 
-/// A hook (host /bin/sh) that writes its working directory to `<dir>/cwd-<kind>`.
-fn pwd_hook(kind: &str, dir: &Path) -> Value {
-    json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("pwd -P > {}/cwd-{kind}", dir.display())]}])
+/// A hook script that writes its working directory to `<dir>/cwd-<kind>`.
+fn pwd_script(kind: &str, dir: &str) -> String {
+    format!("pwd -P > {dir}/cwd-{kind}")
 }
 
 fn read_cwd(shared: &Path, kind: &str) -> PathBuf {
@@ -366,22 +366,7 @@ fn hooks_run_in_the_directories_runc_gives_them() {
     // before pivot_root; startContainer in the process's cwd. runc 1.1 runs poststart at
     // the end of create, in the bundle; husk runs it in `start`, also in the bundle.
     let mut c = Container::new("hooks_cwd");
-    let shared = c.bundle.shared_dir();
-    let mut hooks = serde_json::Map::new();
-    for kind in [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "poststart",
-        "poststop",
-    ] {
-        hooks.insert(kind.into(), pwd_hook(kind, &shared));
-    }
-    hooks.insert(
-        "startContainer".into(),
-        pwd_hook("startContainer", Path::new("/shared")),
-    );
-    c.bundle.config["hooks"] = Value::Object(hooks);
+    let shared = c.bundle.hook_every_kind(pwd_script);
     c.bundle.config["process"]["cwd"] = json!("/tmp");
     c.bundle.set_args(&["sleep", "1000"]);
     c.bundle.write_config();
@@ -421,7 +406,8 @@ fn hooks_run_in_the_directories_runc_gives_them() {
 fn poststop_of_a_foreground_run_runs_in_the_bundle() {
     let mut c = Container::new("poststop_cwd");
     let shared = c.bundle.shared_dir();
-    c.bundle.config["hooks"] = json!({"poststop": pwd_hook("poststop", &shared)});
+    c.bundle.config["hooks"] =
+        json!({"poststop": [sh_hook(&pwd_script("poststop", shared.to_str().unwrap()))]});
     c.bundle.set_args(&["true"]);
     c.bundle.write_config();
     let bundle = std::fs::canonicalize(c.bundle.path()).unwrap();

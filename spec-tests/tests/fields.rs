@@ -33,28 +33,27 @@ fn apparmor_enabled() -> bool {
             .is_ok_and(|s| s.starts_with('Y'))
 }
 
-/// SELinux is enabled: selinuxfs is mounted at /sys/fs/selinux.
-fn selinux_enabled() -> bool {
+/// A filesystem of type `fstype` is mounted somewhere.
+fn fs_mounted(fstype: &str) -> bool {
+    let prefix = format!("{fstype} ");
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .any(|l| {
             l.split(" - ")
                 .nth(1)
-                .is_some_and(|t| t.starts_with("selinuxfs "))
+                .is_some_and(|t| t.starts_with(&prefix))
         })
+}
+
+/// SELinux is enabled: selinuxfs is mounted at /sys/fs/selinux.
+fn selinux_enabled() -> bool {
+    fs_mounted("selinuxfs")
 }
 
 /// A resctrl filesystem is mounted (what runc's intelrdt package looks for).
 fn resctrl_mounted() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| {
-            l.split(" - ")
-                .nth(1)
-                .is_some_and(|t| t.starts_with("resctrl "))
-        })
+    fs_mounted("resctrl")
 }
 
 /// `create` that must fail with one line naming one of `needles`, leaving nothing behind.

@@ -4,13 +4,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use spec_tests::bundle::sh_hook;
 use spec_tests::runtime::is_runc_1_1;
 use spec_tests::{Container, Fifo};
-
-/// A hook running the host's /bin/sh with `script`.
-fn sh_hook(script: &str) -> Value {
-    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
-}
 
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path)
@@ -21,34 +17,10 @@ fn read_json(path: &Path) -> Value {
 /// Sets up every hook kind to save its stdin to `<shared>/<kind>.json` and to append its kind
 /// to `<shared>/order`; the user process appends "user" and reports "started" on a fifo.
 fn all_hooks(c: &mut Container) -> (std::path::PathBuf, Fifo) {
-    let shared = c.bundle.shared_dir();
+    let shared = c
+        .bundle
+        .hook_every_kind(|kind, d| format!("cat > {d}/{kind}.json; echo {kind} >> {d}/order"));
     let fifo = Fifo::new(&shared.join("fifo"));
-    let d = shared.display();
-    let mut hooks = serde_json::Map::new();
-    // These run in the runtime's (host) mount namespace, createContainer in the container's
-    // before pivot_root: all see the host path.
-    for kind in [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "poststart",
-        "poststop",
-    ] {
-        hooks.insert(
-            kind.into(),
-            json!([sh_hook(&format!(
-                "cat > {d}/{kind}.json; echo {kind} >> {d}/order"
-            ))]),
-        );
-    }
-    // startContainer runs inside the container after pivot_root: its path is the rootfs's.
-    hooks.insert(
-        "startContainer".into(),
-        json!([sh_hook(
-            "cat > /shared/startContainer.json; echo startContainer >> /shared/order"
-        )]),
-    );
-    c.bundle.config["hooks"] = Value::Object(hooks);
     c.bundle
         .set_script("echo user >> /shared/order; echo started > /shared/fifo; sleep 1000");
     (shared, fifo)

@@ -17,15 +17,6 @@ use spec_tests::runtime::is_runc_1_1;
 use spec_tests::tmp::TempDir;
 use spec_tests::{assert_one_line_naming, Container};
 
-/// The container's user namespace maps its ids 0..65536 to the host's 100000..165536.
-fn user_namespace(c: &mut Container) {
-    c.bundle.add_namespace(json!({"type": "user"}));
-    c.bundle.config["linux"]["uidMappings"] =
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c.bundle.config["linux"]["gidMappings"] =
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-}
-
 /// Makes `rootfs/<dir>` as the host's root, so that a container whose root is not the host's
 /// need not create the mount point (it could not, in a rootfs owned by host root).
 fn mount_point(c: &Container, dir: &str) -> PathBuf {
@@ -279,7 +270,7 @@ fn bind_ro_in_a_user_namespace_keeps_the_locked_flags() {
     let src = host.tmpfs("", LOCKABLE);
     std::fs::write(src.join("f"), "data\n").unwrap();
     let mut c = Container::new("bind_locked");
-    user_namespace(&mut c);
+    c.bundle.add_user_namespace(100000, 100000);
     mount_point(&c, "/v");
     c.bundle.add_mount(bind("/v", &src, &["bind", "ro"]));
     let out = run_ok(
@@ -306,7 +297,7 @@ fn bind_asking_to_clear_a_locked_flag_is_refused() {
     let mut host = HostMounts::new("bind-clear");
     let src = host.tmpfs("", LOCKABLE);
     let mut c = Container::new("bind_clear_locked");
-    user_namespace(&mut c);
+    c.bundle.add_user_namespace(100000, 100000);
     mount_point(&c, "/v");
     c.bundle
         .add_mount(bind("/v", &src, &["bind", "ro", "exec"]));
@@ -364,8 +355,12 @@ fn recursive_clear_makes_submounts_writable() {
 
 // ---- id-mapped mounts ----
 
-/// Whether the filesystem under /tmp (where the test directories are) can be id-mapped.
-fn idmap_supported() -> Option<&'static str> {
+/// Why id-mapped mounts cannot be tested here, if they cannot: runc 1.1 has none, and the
+/// filesystem under /tmp (where the test directories are) may not support them.
+fn idmap_untestable() -> Option<&'static str> {
+    if is_runc_1_1() {
+        return Some("skipped: runc 1.1.5 has no id-mapped mounts (runc 1.2 has)");
+    }
     let mut s: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and a statfs buffer.
     let r = unsafe { libc::statfs(c"/tmp".as_ptr(), &mut s) };
@@ -381,11 +376,7 @@ fn idmap_supported() -> Option<&'static str> {
 
 #[test]
 fn idmapped_mount_shows_the_mapped_owner() {
-    if is_runc_1_1() {
-        eprintln!("skipped: runc 1.1.5 has no id-mapped mounts (runc 1.2 has)");
-        return;
-    }
-    if let Some(why) = idmap_supported() {
+    if let Some(why) = idmap_untestable() {
         eprintln!("{why}");
         return;
     }
@@ -405,18 +396,14 @@ fn idmapped_mount_shows_the_mapped_owner() {
 
 #[test]
 fn idmap_option_takes_the_container_user_namespace_mapping() {
-    if is_runc_1_1() {
-        eprintln!("skipped: runc 1.1.5 has no id-mapped mounts (runc 1.2 has)");
-        return;
-    }
-    if let Some(why) = idmap_supported() {
+    if let Some(why) = idmap_untestable() {
         eprintln!("{why}");
         return;
     }
     let host = HostMounts::new("idmap-userns");
     std::fs::write(host.path().join("f"), "").unwrap();
     let mut c = Container::new("idmap_userns");
-    user_namespace(&mut c);
+    c.bundle.add_user_namespace(100000, 100000);
     mount_point(&c, "/m");
     mount_point(&c, "/plain");
     c.bundle
@@ -474,7 +461,7 @@ fn user_namespace_bind_source_behind_a_root_only_directory() {
     std::fs::set_permissions(&vol, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(vol.join("f"), "behind 0700\n").unwrap();
     let mut c = Container::new("userns_private_src");
-    user_namespace(&mut c);
+    c.bundle.add_user_namespace(100000, 100000);
     mount_point(&c, "/vol");
     c.bundle.add_mount(bind("/vol", &vol, &["rbind", "ro"]));
     assert_eq!(run_ok(&mut c, "cat /vol/f"), "behind 0700\n");

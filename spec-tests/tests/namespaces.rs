@@ -152,19 +152,11 @@ fn time_namespace() {
     c.assert_clean();
 }
 
-fn user_ns_config(c: &mut Container) {
-    c.bundle.add_namespace(json!({"type": "user"}));
-    c.bundle.config["linux"]["uidMappings"] =
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c.bundle.config["linux"]["gidMappings"] =
-        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-}
-
 #[test]
 fn user_namespace_mappings() {
     let null_before = std::fs::metadata("/dev/null").unwrap();
     let mut c = Container::new("userns");
-    user_ns_config(&mut c);
+    c.bundle.add_user_namespace(100000, 200000);
     c.bundle.set_script(
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; stat -c '%u:%g' /bin/busybox",
     );
@@ -196,7 +188,7 @@ fn user_namespace_mappings() {
 #[test]
 fn user_namespace_seen_from_host() {
     let mut c = Container::new("userns_host");
-    user_ns_config(&mut c);
+    c.bundle.add_user_namespace(100000, 200000);
     c.bundle.set_args(&["sleep", "1000"]);
     let pid = c.create_ok();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -123,11 +123,7 @@ fn no_pivot_fresh_procfs_refused_in_user_namespace() {
     // In a user namespace the host's /proc is locked and cannot be unmounted; runc covers it
     // with a tmpfs instead, which the nested namespace then finds locked over it.
     proc_refused("np_proc_userns", true, |c| {
-        c.bundle.add_namespace(json!({"type": "user"}));
-        c.bundle.config["linux"]["uidMappings"] =
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c.bundle.config["linux"]["gidMappings"] =
-            json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c.bundle.add_user_namespace(100000, 100000);
     });
 }
 

@@ -242,6 +242,18 @@ fn create_in_a_busy_cgroup_warns() {
     drop(cgs);
 }
 
+/// A running `sleep` whose cgroup in `h` is frozen behind the runtime's back (not by `pause`),
+/// with the guard that thaws and removes that cgroup.
+fn frozen_outside(name: &str, h: &Hierarchy) -> (Container, Cgroups) {
+    let mut c = Container::new(name);
+    c.bundle.set_args(&["sleep", "1000"]);
+    let pid = c.run_detached_ok();
+    let dir = cgroup::dir_of_pid(pid, if h.v2 { "" } else { "freezer" });
+    let cgs = Cgroups(vec![dir.clone()]);
+    freeze(h, &dir, true);
+    (c, cgs)
+}
+
 /// A running container frozen behind the runtime's back (not by `pause`): runc reads the
 /// freezer, calls it paused, and `delete --force` thaws it to kill it.
 #[test]
@@ -250,12 +262,7 @@ fn delete_force_of_a_container_frozen_outside() {
         eprintln!("skipped: no freezer on this host");
         return;
     };
-    let mut c = Container::new("frozen_outside");
-    c.bundle.set_args(&["sleep", "1000"]);
-    let pid = c.run_detached_ok();
-    let dir = cgroup::dir_of_pid(pid, if h.v2 { "" } else { "freezer" });
-    let _cgs = Cgroups(vec![dir.clone()]);
-    freeze(&h, &dir, true);
+    let (mut c, _cgs) = frozen_outside("frozen_outside", &h);
     assert_eq!(c.status(), "paused");
     let out = run_within(&c.rt, &["delete", "--force", &c.id]);
     out.assert_success();
@@ -269,12 +276,7 @@ fn exec_in_a_container_frozen_outside_is_refused() {
         eprintln!("skipped: no freezer on this host");
         return;
     };
-    let mut c = Container::new("exec_frozen");
-    c.bundle.set_args(&["sleep", "1000"]);
-    let pid = c.run_detached_ok();
-    let dir = cgroup::dir_of_pid(pid, if h.v2 { "" } else { "freezer" });
-    let cgs = Cgroups(vec![dir.clone()]);
-    freeze(&h, &dir, true);
+    let (mut c, cgs) = frozen_outside("exec_frozen", &h);
     let out = run_within(&c.rt, &["exec", &c.id, "true"]);
     let err = out.assert_failure();
     assert!(err.contains("paused"), "{out}");
@@ -632,12 +634,7 @@ fn exec_in_a_container_whose_unified_cgroup_is_frozen_fails() {
         eprintln!("skipped: runc 1.1.5 hangs (it checks only the v1 freezer)");
         return;
     }
-    let mut c = Container::new("exec_frozen2");
-    c.bundle.set_args(&["sleep", "1000"]);
-    let pid = c.run_detached_ok();
-    let dir = cgroup::dir_of_pid(pid, "");
-    let cgs = Cgroups(vec![dir.clone()]);
-    freeze(&h, &dir, true);
+    let (mut c, cgs) = frozen_outside("exec_frozen2", &h);
     let out = run_within(&c.rt, &["exec", &c.id, "true"]);
     let err = out.assert_failure();
     assert!(err.contains("frozen"), "{out}");

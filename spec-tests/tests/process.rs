@@ -1,12 +1,9 @@
 //! The `process` section of config.json, checked from inside the container.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-
 use serde_json::json;
 use spec_tests::caps::{self, mask};
 use spec_tests::console::{read_until, ConsoleSocket};
+use spec_tests::fds::{as_listen_pid, ExtraFds};
 use spec_tests::{Container, WAIT};
 
 /// Runs `script` in a container configured by `tweak`; returns its stdout.
@@ -308,57 +305,6 @@ fn no_seccomp_without_config() {
     assert_eq!(caps::status_field(&out, "Seccomp"), "0");
 }
 
-/// Pipes whose write ends become fds 3, 4, ... of the runtime process.
-struct ExtraFds {
-    readers: Vec<std::io::PipeReader>,
-    writers: Vec<std::io::PipeWriter>,
-}
-
-impl ExtraFds {
-    fn new(n: usize) -> ExtraFds {
-        assert!(n <= 8);
-        let (readers, writers) = (0..n).map(|_| std::io::pipe().expect("pipe")).unzip();
-        ExtraFds { readers, writers }
-    }
-
-    /// Makes `cmd` get our write ends as fds 3.. (the originals are close-on-exec).
-    fn install(&self, cmd: &mut std::process::Command) {
-        let raw: Vec<i32> = self.writers.iter().map(|w| w.as_raw_fd()).collect();
-        // SAFETY: only async-signal-safe fcntl/dup2 between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                // First move every source above the targets: a source may itself be fd 3 or 4.
-                let mut high = [0; 8];
-                for (i, fd) in raw.iter().enumerate() {
-                    high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64);
-                    if high[i] < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                for (i, fd) in high[..raw.len()].iter().enumerate() {
-                    if libc::dup2(*fd, 3 + i as i32) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-    }
-
-    /// Closes our write ends and reads everything each pipe received.
-    fn collect(self) -> Vec<String> {
-        drop(self.writers);
-        self.readers
-            .into_iter()
-            .map(|mut r| {
-                let mut s = String::new();
-                r.read_to_string(&mut s).expect("read pipe");
-                s
-            })
-            .collect()
-    }
-}
-
 #[test]
 fn preserve_fds() {
     let mut c = Container::new("preserve_fds");
@@ -395,13 +341,8 @@ fn listen_fds_are_passed() {
     c.bundle.write_config();
     let rt_cmd =
         c.rt.command(&["run", "--bundle", c.bundle.path().to_str().unwrap(), &c.id]);
-    // sh sets LISTEN_PID to its own pid, then execs the runtime, which keeps that pid.
-    let mut cmd = std::process::Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
-        .arg(rt_cmd.get_program())
-        .args(rt_cmd.get_args())
-        .env("LISTEN_FDS", "1");
+    let mut cmd = as_listen_pid(&rt_cmd);
+    cmd.env("LISTEN_FDS", "1");
     let fds = ExtraFds::new(1);
     fds.install(&mut cmd);
     let out = c.rt.output(cmd);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use spec_tests::console::{read_until, ConsoleSocket};
 use spec_tests::runtime::is_runc_1_1;
-use spec_tests::{assert_one_line_naming, caps, proc, Container, Fifo, Runtime, WAIT};
+use spec_tests::{assert_one_line_naming, caps, proc, seccomp, Container, Fifo, Runtime, WAIT};
 
 /// A static helper for the rootfs (busybox cannot make raw syscalls): for each syscall number
 /// given, calls it with invalid arguments and prints `NR=ERRNO` (0 when it succeeded). Only
@@ -49,103 +49,21 @@ fn install_syscall_probe(bundle: &Path) {
     );
 }
 
-/// What a static binary, busybox's sleep and the runtimes' last steps need (runc's Go runtime
-/// among them); the highest of these on x86_64 is faccessat2 (439).
-const ALLOWED: &[&str] = &[
-    "access",
-    "arch_prctl",
-    "brk",
-    "capget",
-    "capset",
-    "chdir",
-    "clock_nanosleep",
-    "clone",
-    "close",
-    "close_range",
-    "dup",
-    "dup2",
-    "dup3",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_pwait",
-    "epoll_wait",
-    "execve",
-    "exit",
-    "exit_group",
-    "faccessat",
-    "faccessat2",
-    "fchdir",
-    "fcntl",
-    "fstat",
-    "fstatfs",
-    "futex",
-    "getcwd",
-    "getdents64",
-    "getegid",
-    "geteuid",
-    "getgid",
-    "getgroups",
-    "getpgrp",
-    "getpid",
-    "getppid",
-    "getrandom",
-    "getrlimit",
-    "gettid",
-    "getuid",
-    "ioctl",
-    "lseek",
-    "madvise",
-    "mmap",
-    "mprotect",
-    "munmap",
-    "nanosleep",
-    "newfstatat",
-    "open",
-    "openat",
-    "pipe",
-    "pipe2",
-    "poll",
-    "prctl",
-    "pread64",
-    "prlimit64",
-    "read",
-    "readlink",
-    "readlinkat",
-    "rseq",
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "sched_getaffinity",
-    "sched_yield",
-    "set_robust_list",
-    "set_tid_address",
-    "setgid",
-    "setgroups",
-    "setresgid",
-    "setresuid",
-    "setsid",
-    "setuid",
-    "sigaltstack",
-    "stat",
-    "statx",
-    "tgkill",
-    "uname",
-    "wait4",
-    "write",
-    "writev",
-];
-
 /// 1000 and 440 (process_madvise) are beyond the profile's highest syscall, mkdir (83) is
 /// known to the profile's architecture but not allowed, getpid (39) is allowed.
 const PROBED: &[&str] = &["/bin/probe", "1000", "440", "83", "39"];
 
+/// The shared allow-list and what busybox's sleep adds; its highest syscall is faccessat2 (439).
 fn enosys_profile(architectures: bool) -> Value {
     let mut p = json!({
         "defaultAction": "SCMP_ACT_ERRNO",
-        "syscalls": [{"names": ALLOWED, "action": "SCMP_ACT_ALLOW"}]
+        "syscalls": [{
+            "names": seccomp::allowed(&["clock_nanosleep", "clone"]),
+            "action": "SCMP_ACT_ALLOW"
+        }]
     });
     if architectures {
-        p["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+        p["architectures"] = json!(seccomp::X86_ARCHITECTURES);
     }
     p
 }

@@ -910,11 +910,7 @@ fn host_dev_null_keeps_owner_and_mode() {
         let mut c = Container::new(name);
         c.bundle.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
         if userns {
-            c.bundle.add_namespace(json!({"type": "user"}));
-            c.bundle.config["linux"]["uidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            c.bundle.config["linux"]["gidMappings"] =
-                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c.bundle.add_user_namespace(100000, 100000);
         }
         c.bundle.set_script("cat > /dev/null; id -u");
         assert_eq!(c.run_ok(), "1000\n");

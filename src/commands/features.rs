@@ -439,12 +439,7 @@ pub fn features_json(s: &Supported) -> String {
         },
         annotations,
     };
-    let mut out = Vec::with_capacity(4096);
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    doc.serialize(&mut ser)
-        .expect("serialising a fixed struct cannot fail");
-    String::from_utf8(out).expect("serde_json emits UTF-8")
+    super::output::marshal_indent(&doc, b"    ")
 }
 
 #[cfg(test)]

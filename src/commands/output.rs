@@ -40,6 +40,17 @@ pub fn state_json(s: &State, status: Status) -> String {
     serde_json::to_string_pretty(&ContainerState::new(s, status)).unwrap_or_default()
 }
 
+/// Go's `json.MarshalIndent(v, "", indent)`, for values whose serialisation cannot fail (fixed
+/// structs, string-keyed maps).
+pub fn marshal_indent(v: &impl Serialize, indent: &[u8]) -> String {
+    let mut out = Vec::with_capacity(4096);
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(indent);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    v.serialize(&mut ser)
+        .expect("serialising a fixed struct cannot fail");
+    String::from_utf8(out).expect("serde_json emits UTF-8")
+}
+
 /// Go's text/tabwriter with runc's settings (minwidth 12, padding 3, spaces): every cell but
 /// the last of a line is padded to its column's width.
 pub fn table(rows: &[Vec<String>]) -> String {

@@ -526,15 +526,7 @@ fn mount_one(
         }
     }
     for p in &opts.propagation {
-        let top = root.resolve(dest)?;
-        mount(
-            None::<&str>,
-            fd_path(top.as_fd()).as_str(),
-            None::<&str>,
-            *p,
-            None::<&str>,
-        )
-        .ctx("set propagation")?;
+        remount(root.resolve(dest)?.as_fd(), *p).ctx("set propagation")?;
     }
     if bind && (opts.rec_set | opts.rec_clr) != 0 {
         set_recursive(root.resolve(dest)?.as_fd(), opts.rec_set, opts.rec_clr)?;
@@ -804,18 +796,8 @@ fn mount_flags(fd: BorrowedFd) -> Result<MsFlags> {
 /// unless the request would clear one of them or asks for another access-time mode: then the
 /// mount cannot be what was asked for, and fails.
 fn remount_bind(fd: BorrowedFd, set: MsFlags, clear: MsFlags) -> Result<()> {
-    let target = fd_path(fd);
     let flags = set | MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    let remount = |flags| {
-        mount(
-            None::<&str>,
-            target.as_str(),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-    };
-    let refused = match remount(flags) {
+    let refused = match remount(fd, flags) {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
@@ -824,35 +806,26 @@ fn remount_bind(fd: BorrowedFd, set: MsFlags, clear: MsFlags) -> Result<()> {
     if locked.intersects(clear) || (!atime.is_empty() && atime != locked & ATIME) {
         return Err(refused).ctx("remount");
     }
-    remount(flags | locked).ctx("remount")
+    remount(fd, flags | locked).ctx("remount")
 }
 
 /// A bind remount must keep the flags the kernel locked on the source mount (nosuid, nodev,
 /// noexec, atime), or it fails with EPERM inside a user namespace.
 fn remount_keep_locked(fd: BorrowedFd, flags: MsFlags) -> Result<()> {
-    let st = nix::sys::statvfs::fstatvfs(fd).ctx("statvfs")?;
-    use nix::sys::statvfs::FsFlags;
-    let mut keep = MsFlags::empty();
-    for (f, m) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if st.flags().contains(f) {
-            keep |= m;
-        }
-    }
+    // Read-only is the caller's to choose; strictatime is only inferred from statvfs.
+    let keep = mount_flags(fd)? & LOCKABLE.difference(MsFlags::MS_RDONLY | MsFlags::MS_STRICTATIME);
+    remount(fd, flags | keep | MsFlags::MS_REMOUNT).ctx("remount")
+}
+
+/// mount(2) on the mount at `fd` with only `flags`: a remount or a change of propagation.
+fn remount(fd: BorrowedFd, flags: MsFlags) -> nix::Result<()> {
     mount(
         None::<&str>,
         fd_path(fd).as_str(),
         None::<&str>,
-        flags | keep | MsFlags::MS_REMOUNT,
+        flags,
         None::<&str>,
     )
-    .ctx("remount")
 }
 
 /// cgroup v1: a tmpfs with one directory per hierarchy, each showing the container's own
