@@ -68,11 +68,7 @@ pub fn default_spec(rootless: bool) -> String {
 
 /// Pure variant of [`default_spec`]: renders the example spec for the given options.
 pub fn default_spec_with(opts: &SpecOptions) -> String {
-    let spec = example(opts);
-    let mut out = Vec::with_capacity(4096);
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    spec.serialize(&mut ser)
+    let out = crate::util::json_tab_indented(&example(opts))
         .expect("serialising a fixed struct cannot fail");
     // runc writes the MarshalIndent bytes as is: no trailing newline.
     String::from_utf8(out).expect("serde_json emits UTF-8")
