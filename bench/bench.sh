@@ -10,7 +10,8 @@
 #   state      `state` of that running container
 #   list       `list` with that running container
 #   run100     100 sequential `run`s of /bin/true in one command (total time)
-#   rss        peak RSS of `run` of /bin/true (/usr/bin/time -f %M; median of RSS_RUNS)
+#   rss        peak RSS of `run` of /bin/true (/usr/bin/time -f %M; median of RSS_RUNS), each
+#              binary read from disk (its page cache dropped first; notes/rss.md)
 #
 # Prints a table (stdout) of each runtime's mean per benchmark with husk/crun and husk/runc
 # ratios, and writes bench/results/latest.json (summary plus every hyperfine --export-json).
@@ -382,6 +383,13 @@ for rt in "${RTS[@]}"; do
     fi
     kib=()
     why=
+    # The figure depends on how the binary's pages came into the page cache (a fresh copy sits
+    # in 64 KiB folios that a fault maps whole; a file read from disk in single pages: up to
+    # 300 KiB apart, notes/rss.md). Every binary is measured read from disk: its cached pages
+    # dropped, then one unmeasured run to read it back.
+    sync "${BIN[$rt]}" && dd if="${BIN[$rt]}" iflag=nocache count=0 status=none ||
+        log "$rt: could not drop the binary's cached pages; rss measured as cached"
+    try_once 30 "${BIN[$rt]}" --root "${ROOT[$rt]}" run -b "$BUNDLE" "$ID-$rt-rss" >/dev/null || true
     for ((i = 0; i < RSS_RUNS; i++)); do
         if ! why=$(try_once 30 /usr/bin/time -f %M -o "$WORK/rss" \
             "${BIN[$rt]}" --root "${ROOT[$rt]}" run -b "$BUNDLE" "$ID-$rt-rss"); then

@@ -43,11 +43,8 @@ pub fn state_json(s: &State, status: Status) -> String {
 /// Go's `json.MarshalIndent(v, "", indent)`, for values whose serialisation cannot fail (fixed
 /// structs, string-keyed maps).
 pub fn marshal_indent(v: &impl Serialize, indent: &[u8]) -> String {
-    let mut out = Vec::with_capacity(4096);
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(indent);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    v.serialize(&mut ser)
-        .expect("serialising a fixed struct cannot fail");
+    let out =
+        crate::util::json_indented(v, indent).expect("serialising a fixed struct cannot fail");
     String::from_utf8(out).expect("serde_json emits UTF-8")
 }
 

@@ -58,7 +58,10 @@ pub fn refuse_unsupported(spec: &Spec) -> Result<()> {
 /// know, found by writing `parsed` back. `what` prefixes the message (the file or flag the JSON
 /// came from; empty for config.json).
 pub fn warn_dropped<T: Serialize>(what: &str, raw: &Value, parsed: &T) {
-    let Ok(known) = serde_json::to_value(parsed) else {
+    // Through bytes, not serde_json::to_value: see util::json_indented.
+    let Ok(known) =
+        crate::util::json_indented(parsed, b"\t").and_then(|b| serde_json::from_slice::<Value>(&b))
+    else {
         return;
     };
     let mut dropped = Vec::new();

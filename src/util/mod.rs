@@ -47,6 +47,20 @@ pub fn read_regular(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(data)
 }
 
+/// `value` as Go's `json.MarshalIndent(v, "", indent)` writes it. Every JSON of an oci-spec
+/// type husk writes or re-reads goes through this one serializer, so each type's serializer is
+/// compiled in once (the config audit's own copy, through serde_json's `Value` serializer, made
+/// the binary 22 KB larger; `run` maps nearly all of husk's code in, so size is peak RSS).
+pub fn json_indented<T: serde::Serialize + ?Sized>(
+    value: &T,
+    indent: &[u8],
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(4096);
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(indent);
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))?;
+    Ok(out)
+}
+
 /// Creates (or truncates) the file at `path` for writing, without waiting: a fifo in its place
 /// that nobody reads is an error (ENXIO), a symlink too (ELOOP), where a plain open would wait
 /// for a reader or write through the link.
