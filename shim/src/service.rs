@@ -579,7 +579,12 @@ fn unmount_rootfs(rootfs: &Path) {
 
 /// One reaped child: a container's init or exec process, a process of a create or exec that
 /// has not told its pid yet, or anything else (a runtime command, an orphan), which is dropped.
-fn on_exit(inner: &(Mutex<Inner>, Condvar), events: &mpsc::Sender<Event>, pid: u32, code: u32) {
+fn on_exit(
+    inner: &Arc<(Mutex<Inner>, Condvar)>,
+    events: &mpsc::Sender<Event>,
+    pid: u32,
+    code: u32,
+) {
     let mut guard = inner.0.lock().unwrap();
     let g = &mut *guard;
     for (cid, c) in g.containers.iter_mut() {
@@ -592,6 +597,25 @@ fn on_exit(inner: &(Mutex<Inner>, Condvar), events: &mpsc::Sender<Event>, pid: u
                 .map(|(eid, p)| (eid.as_str(), p))
         };
         if let Some((id, p)) = found {
+            // A terminal's last output may still be in the pty when its process exits. The exit
+            // (event and Wait) waits until the copy has put it in the client's FIFO, as with the
+            // Go shim: a client that sees the exit stops reading (ctr run -t lost a short-lived
+            // container's whole output that way). Not on this thread, which serves every exit.
+            if let Some(done) = p.io.output_done.take() {
+                let (inner, events) = (inner.clone(), events.clone());
+                let waiter = std::thread::Builder::new()
+                    .name("exit-output".into())
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        io::Io::wait_output(Some(done));
+                        // The copy is over: this time the exit is published at once.
+                        on_exit(&inner, &events, pid, code);
+                    });
+                if waiter.is_ok() {
+                    return;
+                }
+                // No thread: the exit goes now, the output perhaps after it.
+            }
             set_exited(p, code);
             // Before its start event, the exit waits for it (see Service::started).
             if p.started {
