@@ -598,9 +598,9 @@ fn on_exit(
         };
         if let Some((id, p)) = found {
             // A terminal's last output may still be in the pty when its process exits. The exit
-            // (event and Wait) waits until the copy has put it in the client's FIFO, as with the
-            // Go shim: a client that sees the exit stops reading (ctr run -t lost a short-lived
-            // container's whole output that way). Not on this thread, which serves every exit.
+            // (event and Wait) waits until the copy has put it in the client's FIFO: reported
+            // before, ctr run -t lost a short-lived container's output (the copy got EPIPE).
+            // Not on this thread, which serves every exit.
             if let Some(done) = p.io.output_done.take() {
                 let (inner, events) = (inner.clone(), events.clone());
                 let waiter = std::thread::Builder::new()
