@@ -378,6 +378,22 @@ impl Containerd {
             .collect()
     }
 
+    /// After a refused task: no shim of ours is left (within 10 s: the shim's own `delete`
+    /// runs after containerd gives up) and nothing is mounted below our directory.
+    #[track_caller]
+    pub fn assert_no_shim_or_mount_left(&self) {
+        assert!(
+            wait_for(Duration::from_secs(10), || self.shims().is_empty()),
+            "shims left: {:?}",
+            self.shims()
+        );
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(self.dir.to_str().unwrap()),
+            "mounts left: {mounts}"
+        );
+    }
+
     /// Pids of shim processes serving this containerd (their -address is our socket).
     pub fn shims(&self) -> Vec<i32> {
         let needle = self.sock.to_string_lossy().into_owned();

@@ -531,16 +531,7 @@ fn missing_runtime_binary_is_an_error_and_leaves_nothing() {
         err.contains("no-such-runtime") && err.contains("not found"),
         "stderr: {err}"
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
-        "shims left: {:?}",
-        c.shims()
-    );
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(c.dir.to_str().unwrap()),
-        "mounts left: {mounts}"
-    );
+    c.assert_no_shim_or_mount_left();
 }
 
 /// Short-lived exec processes often exit before the runtime's `exec` has returned: each exit
@@ -653,16 +644,7 @@ fn unsupported_runtime_options_are_refused_and_leave_nothing() {
         err.contains("ConfigPath") && err.contains("not supported"),
         "stderr: {err}"
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
-        "shims left: {:?}",
-        c.shims()
-    );
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(c.dir.to_str().unwrap()),
-        "mounts left: {mounts}"
-    );
+    c.assert_no_shim_or_mount_left();
     assert!(
         fs::read_dir(format!("/run/containerd/husk/{}", c.ns))
             .map_or(true, |mut d| d.next().is_none()),
@@ -712,16 +694,7 @@ fn a_hanging_runtime_is_killed_and_reported() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(
-        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
-        "shims left: {:?}",
-        c.shims()
-    );
-    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(c.dir.to_str().unwrap()),
-        "mounts left: {mounts}"
-    );
+    c.assert_no_shim_or_mount_left();
 }
 
 /// `--log-uri file://...`: stdout and stderr appended to the file, as the Go shim does.
