@@ -378,6 +378,21 @@ impl Containerd {
             .collect()
     }
 
+    /// `ctr ARGS` (a shell word list) on a terminal: ctr -t wants its stdin to be one, and
+    /// script(1) gives it one. Bounded by timeout(1).
+    pub fn ctr_in_terminal(&self, args: &str) -> Output {
+        let cmd = format!(
+            "timeout -k 5 60 ctr -a {} -n {} {args}",
+            self.sock.display(),
+            self.ns
+        );
+        Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
     /// After a refused task: no shim of ours is left (within 10 s: the shim's own `delete`
     /// runs after containerd gives up) and nothing is mounted below our directory.
     #[track_caller]

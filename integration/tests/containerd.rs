@@ -284,18 +284,10 @@ fn kill_all_reaches_every_process_and_exec_kill_one() {
 #[test]
 fn terminal_run_gets_a_pty() {
     let c = Containerd::start("tty");
-    // ctr -t wants its stdin to be a terminal: script(1) gives it one.
-    let cmd = format!(
-        "timeout -k 5 60 ctr -a {} -n {} run --fifo-dir {}/fifo -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
-        c.sock.display(),
-        c.ns,
+    let out = c.ctr_in_terminal(&format!(
+        "run --fifo-dir {}/fifo -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
         c.dir.display()
-    );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    ));
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/0"), "output: {text:?}");
     // ctr resizes the terminal to its own (ResizePty) and logs a failure.
@@ -312,17 +304,10 @@ fn terminal_run_gets_a_pty() {
         "sleep",
         "1000",
     ]);
-    let cmd = format!(
-        "timeout -k 5 60 ctr -a {} -n {} task exec --fifo-dir {}/fifo -t --exec-id e1 t2 sh -c 'tty; exit 9'",
-        c.sock.display(),
-        c.ns,
+    let out = c.ctr_in_terminal(&format!(
+        "task exec --fifo-dir {}/fifo -t --exec-id e1 t2 sh -c 'tty; exit 9'",
         c.dir.display()
-    );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    ));
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/"), "output: {text:?}");
     assert!(!text.contains("resize"), "output: {text:?}");

@@ -29,7 +29,7 @@ use containerd_shim::{
 
 use nix::sys::signal::{signal, SigHandler, Signal};
 
-use crate::runtime::{command_timeout, find_binary, DEFAULT_BINARY, DEFAULT_ROOT};
+use crate::runtime::{command_timeout, find_binary};
 
 const RUNTIME_ID: &str = "io.containerd.husk.v2";
 /// Annotations that put containers into one shim: runc's own, and the CRI plugin's pod id.
@@ -146,16 +146,7 @@ impl Shim for HuskShim {
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
         let bundle = Path::new(&self.bundle);
         let options = read_options(bundle).unwrap_or_default();
-        let name = if options.binary_name.is_empty() {
-            DEFAULT_BINARY
-        } else {
-            &options.binary_name
-        };
-        let root = if options.root.is_empty() {
-            DEFAULT_ROOT
-        } else {
-            &options.root
-        };
+        let (name, root) = service::binary_and_root(&options);
         if let Ok(binary) = find_binary(name) {
             let mut cmd = Command::new(binary);
             cmd.arg("--root")

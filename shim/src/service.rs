@@ -193,16 +193,7 @@ impl Service {
     }
 
     fn runtime_for(&self, bundle: &str, options: &Options) -> Result<Runtime, String> {
-        let name = if options.binary_name.is_empty() {
-            DEFAULT_BINARY
-        } else {
-            &options.binary_name
-        };
-        let root = if options.root.is_empty() {
-            DEFAULT_ROOT
-        } else {
-            &options.root
-        };
+        let (name, root) = binary_and_root(options);
         Ok(Runtime {
             binary: find_binary(name)?,
             root: Path::new(root).join(&self.namespace),
@@ -1022,4 +1013,20 @@ impl Task for Service {
             ..Default::default()
         })
     }
+}
+
+/// The runtime binary's name and its --root parent from runc's options, with husk's defaults
+/// where containerd left them empty.
+pub fn binary_and_root(options: &Options) -> (&str, &str) {
+    fn or<'a>(v: &'a str, default: &'static str) -> &'a str {
+        if v.is_empty() {
+            default
+        } else {
+            v
+        }
+    }
+    (
+        or(&options.binary_name, DEFAULT_BINARY),
+        or(&options.root, DEFAULT_ROOT),
+    )
 }
