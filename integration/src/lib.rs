@@ -8,6 +8,7 @@
 use std::{
     fs,
     io::Write,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
@@ -39,6 +40,26 @@ pub fn shim_bin() -> PathBuf {
 
 pub fn husk_bin() -> PathBuf {
     target_bin("HUSK_BIN", "husk")
+}
+
+fn openpty() -> (fs::File, fs::File) {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two descriptors, which are then owned here.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened by openpty and nothing else owns them.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave))
+    }
 }
 
 fn become_subreaper() {
@@ -378,19 +399,77 @@ impl Containerd {
             .collect()
     }
 
-    /// `ctr ARGS` (a shell word list) on a terminal: ctr -t wants its stdin to be one, and
-    /// script(1) gives it one. Bounded by timeout(1).
-    pub fn ctr_in_terminal(&self, args: &str) -> Output {
-        let cmd = format!(
-            "timeout -k 5 60 ctr -a {} -n {} {args}",
-            self.sock.display(),
-            self.ns
-        );
-        Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+    /// `ctr ARGS` with a new pty as its controlling terminal and stdio (ctr -t wants one); the
+    /// output is what ctr wrote to the pty. Nothing is typed into it. A ctr still running after
+    /// 60 s gets SIGQUIT first, so that its goroutines' stacks land in the output, then SIGKILL.
+    pub fn ctr_in_terminal(&self, args: &[&str]) -> Output {
+        let (master, slave) = openpty();
+        let mut cmd = Command::new("ctr");
+        cmd.arg("-a")
+            .arg(&self.sock)
+            .args(["-n", &self.ns])
+            .args(args);
+        for fd in 0..3 {
+            let f = slave.try_clone().unwrap();
+            match fd {
+                0 => cmd.stdin(f),
+                1 => cmd.stdout(f),
+                _ => cmd.stderr(f),
+            };
+        }
+        // SAFETY: setsid and ioctl are async-signal-safe; the child makes stdin (the pty's
+        // slave) its controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn ctr");
+        // The reader sees EIO only once no copy of the slave is left here.
+        drop((cmd, slave));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut reader = master;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once every process holding the slave is gone.
+            while let Ok(n @ 1..) = std::io::Read::read(&mut reader, &mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut status = None;
+        let done = wait_for(Duration::from_secs(60), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        if !done {
+            // SAFETY: kill of our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) };
+            if !wait_for(Duration::from_secs(5), || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            }) {
+                child.kill().unwrap();
+                status = Some(child.wait().unwrap());
+            }
+        }
+        let mut stdout = Vec::new();
+        while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(5)) {
+            stdout.extend(chunk);
+        }
+        Output {
+            status: status.unwrap(),
+            stdout,
+            stderr: if done {
+                Vec::new()
+            } else {
+                b"ctr did not exit within 60 s".to_vec()
+            },
+        }
     }
 
     /// After a refused task: no shim of ours is left (within 10 s: the shim's own `delete`

@@ -102,7 +102,12 @@ fn stdin_reaches_the_container_and_its_end_is_eof() {
         ],
         b"via exec\n",
     );
-    assert_eq!(stdout(&out), "via exec\nend\n");
+    assert_eq!(
+        stdout(&out),
+        "via exec\nend\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -284,10 +289,21 @@ fn kill_all_reaches_every_process_and_exec_kill_one() {
 #[test]
 fn terminal_run_gets_a_pty() {
     let c = Containerd::start("tty");
-    let out = c.ctr_in_terminal(&format!(
-        "run --fifo-dir {}/fifo -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
-        c.dir.display()
-    ));
+    let fifo = format!("{}/fifo", c.dir.display());
+    let out = c.ctr_in_terminal(&[
+        "run",
+        "--fifo-dir",
+        &fifo,
+        "-t",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "t1",
+        "sh",
+        "-c",
+        "tty; exit 7",
+    ]);
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/0"), "output: {text:?}");
     // ctr resizes the terminal to its own (ResizePty) and logs a failure.
@@ -304,10 +320,19 @@ fn terminal_run_gets_a_pty() {
         "sleep",
         "1000",
     ]);
-    let out = c.ctr_in_terminal(&format!(
-        "task exec --fifo-dir {}/fifo -t --exec-id e1 t2 sh -c 'tty; exit 9'",
-        c.dir.display()
-    ));
+    let out = c.ctr_in_terminal(&[
+        "task",
+        "exec",
+        "--fifo-dir",
+        &fifo,
+        "-t",
+        "--exec-id",
+        "e1",
+        "t2",
+        "sh",
+        "-c",
+        "tty; exit 9",
+    ]);
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/"), "output: {text:?}");
     assert!(!text.contains("resize"), "output: {text:?}");

@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{mpsc, Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
 };
 
 use containerd_shim::{
@@ -31,6 +31,7 @@ use containerd_shim::{
 use log::{error, warn};
 
 use crate::{
+    events::{Events, PUBLISH_TIMEOUT},
     io::{self, ConsoleSocket, Paths},
     oom::Oom,
     runtime::{command_timeout, find_binary, Runtime, DEFAULT_BINARY, DEFAULT_ROOT},
@@ -39,8 +40,6 @@ use crate::{
 
 const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
 const CRI_OPTIONS: &str = "runtimeoptions.v1.Options";
-/// containerd answers at once; a hung one must not stop the events after it for ever.
-const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn err(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
@@ -107,12 +106,10 @@ struct Inner {
     early: HashMap<u32, u32>,
 }
 
-pub type Event = (&'static str, Box<dyn MessageDyn>);
-
 pub struct Service {
     inner: Arc<(Mutex<Inner>, Condvar)>,
     oom: Option<Arc<Oom>>,
-    events: Mutex<mpsc::Sender<Event>>,
+    events: Events,
     exit: Arc<ExitSignal>,
     namespace: String,
 }
@@ -120,35 +117,10 @@ pub struct Service {
 impl Service {
     pub fn new(namespace: &str, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Self {
         let inner: Arc<(Mutex<Inner>, Condvar)> = Arc::default();
-        let (tx, rx) = mpsc::channel::<Event>();
-        let ns = namespace.to_string();
-        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
-        // One thread publishes, so events leave in the order they were queued.
-        std::thread::Builder::new()
-            .name("events".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                let mut publisher = publisher;
-                let ctx = || ttrpc::context::with_timeout(PUBLISH_TIMEOUT.as_nanos() as i64);
-                for (topic, event) in rx {
-                    let again = event.clone_box();
-                    if let Err(e) = publisher.publish(ctx(), topic, &ns, event) {
-                        // A containerd started again listens on a new socket: connect anew.
-                        let retried = RemotePublisher::new(&address).and_then(|p| {
-                            p.publish(ctx(), topic, &ns, again)?;
-                            Ok(p)
-                        });
-                        match retried {
-                            Ok(p) => publisher = p,
-                            Err(e2) => warn!("publish {topic}: {e}; after reconnecting: {e2}"),
-                        }
-                    }
-                }
-            })
-            .expect("spawn the events thread");
+        let events = Events::start(namespace, publisher).expect("spawn the events thread");
         // Subscribed before any child exists, so that no exit is missed.
         let sub = monitor_subscribe(Topic::All).expect("subscribe to exits");
-        let (reaped, tx2) = (inner.clone(), tx.clone());
+        let (reaped, tx2) = (inner.clone(), events.clone());
         std::thread::Builder::new()
             .name("exits".into())
             .stack_size(128 * 1024)
@@ -160,13 +132,13 @@ impl Service {
                 }
             })
             .expect("spawn the exits thread");
-        let oom = Oom::start(tx.clone())
+        let oom = Oom::start(events.clone())
             .map_err(|e| warn!("oom watcher: {e}"))
             .ok();
         Service {
             inner,
             oom,
-            events: Mutex::new(tx),
+            events,
             exit,
             namespace: namespace.to_string(),
         }
@@ -177,8 +149,7 @@ impl Service {
     }
 
     fn send(&self, topic: &'static str, event: impl MessageDyn) {
-        // The receiver lives as long as the process.
-        let _ = self.events.lock().unwrap().send((topic, Box::new(event)));
+        self.events.send(topic, Box::new(event));
     }
 
     fn container<'a>(inner: &'a mut Inner, id: &str) -> TtrpcResult<&'a mut Container> {
@@ -570,12 +541,7 @@ fn unmount_rootfs(rootfs: &Path) {
 
 /// One reaped child: a container's init or exec process, a process of a create or exec that
 /// has not told its pid yet, or anything else (a runtime command, an orphan), which is dropped.
-fn on_exit(
-    inner: &Arc<(Mutex<Inner>, Condvar)>,
-    events: &mpsc::Sender<Event>,
-    pid: u32,
-    code: u32,
-) {
+fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code: u32) {
     let mut guard = inner.0.lock().unwrap();
     let g = &mut *guard;
     for (cid, c) in g.containers.iter_mut() {
@@ -610,8 +576,7 @@ fn on_exit(
             set_exited(p, code);
             // Before its start event, the exit waits for it (see Service::started).
             if p.started {
-                // The receiver lives as long as the process.
-                let _ = events.send(("/tasks/exit", Box::new(exit_event(cid, id, p))));
+                events.send("/tasks/exit", Box::new(exit_event(cid, id, p)));
             }
             inner.1.notify_all();
             return;
@@ -956,6 +921,8 @@ impl Task for Service {
 
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtrpcResult<Empty> {
         if self.lock().containers.is_empty() {
+            // A few events at most are queued: Delete's, an exit's.
+            self.events.flush(4 * PUBLISH_TIMEOUT);
             self.exit.signal();
         }
         Ok(Empty::new())
