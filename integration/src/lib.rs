@@ -591,7 +591,27 @@ impl Containerd {
         });
         unmount_under(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
+        // The runtime removes a container's cgroup, not its namespace's parent (runc neither).
+        for h in fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            remove_empty_cgroups(&h.path().join(&self.ns));
+        }
+        remove_empty_cgroups(&Path::new("/sys/fs/cgroup").join(&self.ns));
     }
+}
+
+/// rmdir of a cgroup and its descendants, deepest first; one still in use stays.
+fn remove_empty_cgroups(dir: &Path) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_cgroups(&e.path());
+        }
+    }
+    // Missing, or busy: either way nothing more to do here.
+    let _ = fs::remove_dir(dir);
 }
 
 /// True once `pid`, our child, has exited and been reaped.

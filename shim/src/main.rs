@@ -60,6 +60,24 @@ fn grouping(bundle: &Path, id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// As the Go shim does: the daemon goes into runc's options' ShimCgroup, which containerd
+/// sends on `start`'s stdin, and its OOM score is one above containerd's (so that it goes
+/// before containerd, and after the containers, whose scores are higher still).
+fn place(pid: u32) -> containerd_shim::Result<()> {
+    let mut data = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut data)
+        .map_err(|e| Error::Other(format!("read runtime options from stdin: {e}")))?;
+    if let Some(o) = service::parse_start_options(&data).map_err(Error::Other)? {
+        if !o.shim_cgroup.is_empty() {
+            containerd_shim::cgroup::add_task_to_cgroup(&o.shim_cgroup, pid).map_err(|e| {
+                Error::Other(format!("failed to join cgroup {}: {e}", o.shim_cgroup))
+            })?;
+        }
+    }
+    containerd_shim::cgroup::adjust_oom_score(pid)
+}
+
 impl Shim for HuskShim {
     type T = service::Service;
 
@@ -138,6 +156,14 @@ impl Shim for HuskShim {
         }
         if Client::connect(&address).is_err() {
             return Err(Error::Other(format!("shim failed to serve {address}")));
+        }
+        if let Err(e) = place(child.id()) {
+            // The daemon serves nobody yet; it leaves with its socket.
+            if let Err(k) = child.kill() {
+                log::warn!("kill shim {}: {k}", child.id());
+            }
+            let _ = std::fs::remove_file(path);
+            return Err(e);
         }
         write_address(&address)?;
         Ok(address)

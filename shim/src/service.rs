@@ -350,13 +350,36 @@ impl Service {
             Ok((pid, io))
         }
     }
+}
 
+/// The runtime options containerd writes on `start`'s stdin (an Any): runc's, or none (no
+/// options, or the CRI plugin's, which name nothing the start needs).
+pub fn parse_start_options(data: &[u8]) -> Result<Option<Options>, String> {
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let any = Any::parse_from_bytes(data).map_err(|e| format!("runtime options: {e}"))?;
+    if !any.type_url.ends_with(RUNC_OPTIONS) {
+        return Ok(None);
+    }
+    Options::parse_from_bytes(&any.value)
+        .map(Some)
+        .map_err(|e| format!("runtime options: {e}"))
+}
+
+impl Service {
     fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, String> {
         let options = match req.options.as_ref() {
             None => Options::default(),
             Some(any) if any.type_url.ends_with(RUNC_OPTIONS) => {
-                Options::parse_from_bytes(&any.value)
-                    .map_err(|e| format!("runtime options: {e}"))?
+                let o = Options::parse_from_bytes(&any.value)
+                    .map_err(|e| format!("runtime options: {e}"))?;
+                // The Go shim copies stdio through pipes owned by them; this one hands the
+                // client's FIFOs to the container as they are.
+                if o.io_uid != 0 || o.io_gid != 0 {
+                    return Err("runtime options: IoUid and IoGid are not supported".into());
+                }
+                o
             }
             // What containerd's CRI plugin sends for every runtime type but runc's: TypeUrl (1)
             // and ConfigPath (2), both strings, laid out as Any's type_url and value are.
