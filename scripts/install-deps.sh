@@ -6,6 +6,7 @@
 # Run as root (or as a user with sudo). The Rust toolchain (rustup, with rustfmt and clippy)
 # must already be installed; cargo-nextest and cargo-fuzz are installed from the crate registry if missing
 # (cargo-fuzz builds in about 30 s on 2 cores; scripts/fuzz.sh runs it on the stable toolchain).
+# CRIU 4.1.1 is built from source by scripts/install-criu.sh (about a minute the first time).
 set -euo pipefail
 
 PACKAGES=(
@@ -71,5 +72,9 @@ else
     log "installing cargo-fuzz from the crate registry"
     cargo install cargo-fuzz --locked
 fi
+
+# --- CRIU (checkpoint/restore) ---------------------------------------------------------------
+# Debian 12's criu 3.17 fails on recent kernels; this builds CRIU 4.1.1 once and caches it.
+"$(dirname "${BASH_SOURCE[0]}")/install-criu.sh"
 
 log "done"
