@@ -227,6 +227,71 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
     );
 }
 
+/// A container in the host's pid namespace: its init's exit does not end its other processes,
+/// so the shim kills them (as the Go shim does) and reports their exits.
+#[test]
+fn processes_outliving_init_without_a_pid_namespace_are_killed() {
+    let mut c = Containerd::start("sharedpid");
+    // Not /proc/1's: this machine's PID 1 holds a capability root lacks, so it cannot be opened.
+    let host_pid_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--with-ns",
+        &host_pid_ns,
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "h1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("h1", "RUNNING");
+    c.ctr_ok(&[
+        "task",
+        "exec",
+        "-d",
+        "--exec-id",
+        "e1",
+        "h1",
+        "sleep",
+        "1001",
+    ]);
+    let pids = || -> Vec<String> {
+        c.ctr_ok(&["task", "ps", "h1"])
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert!(wait_for(Duration::from_secs(10), || pids().len() == 2));
+    let init = c.ctr_ok(&["task", "ls"]);
+    let init_pid = init
+        .lines()
+        .find(|l| l.starts_with("h1 "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    let exec_pid = pids().into_iter().find(|p| *p != init_pid).unwrap();
+    c.watch_events();
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "h1"]);
+    c.wait_task_status("h1", "STOPPED");
+    assert!(
+        wait_for(Duration::from_secs(10), || !std::path::Path::new(&format!(
+            "/proc/{exec_pid}"
+        ))
+        .exists()),
+        "exec {exec_pid} outlived init: {:?}",
+        fs::read_to_string(format!("/proc/{exec_pid}/cmdline"))
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.task_events("h1").len() == 2),
+        "events: {:?}",
+        c.task_events("h1")
+    );
+    c.ctr_ok(&["task", "delete", "h1"]);
+}
+
 #[test]
 fn kill_all_reaches_every_process_and_exec_kill_one() {
     let c = Containerd::start("killall");

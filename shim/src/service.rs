@@ -82,6 +82,9 @@ struct Container {
     bundle: String,
     runtime: Runtime,
     rootfs_mounted: bool,
+    /// Without a pid namespace of its own, the container's other processes outlive its init:
+    /// the shim kills them when it exits, as the Go shim does.
+    kill_all_on_exit: bool,
     init: Process,
     execs: HashMap<String, Process>,
 }
@@ -425,6 +428,7 @@ impl Service {
             bundle: req.bundle.clone(),
             runtime: rt.clone(),
             rootfs_mounted: mounted,
+            kill_all_on_exit: shares_pid_namespace(bundle),
             init: Process::new(paths_of(&req.stdin, &req.stdout, &req.stderr, req.terminal)),
             execs: HashMap::new(),
         };
@@ -564,11 +568,44 @@ fn unmount_rootfs(rootfs: &Path) {
 
 /// One reaped child: a container's init or exec process, a process of a create or exec that
 /// has not told its pid yet, or anything else (a runtime command, an orphan), which is dropped.
+/// `kill --all` of a container whose init has exited; not on the exits thread, which the
+/// command's own exit goes through.
+fn kill_all_of(rt: Runtime, id: String) {
+    let spawned = std::thread::Builder::new()
+        .name("kill-all".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Err(e) = rt.run("kill", &["kill", "--all", &id, "9"], None) {
+                warn!("{id}: kill the processes left after init's exit: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        warn!("{e}");
+    }
+}
+
+/// True unless the spec at `bundle` asks for a new pid namespace.
+fn shares_pid_namespace(bundle: &Path) -> bool {
+    let spec = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(spec) = spec else {
+        return false;
+    };
+    !spec["linux"]["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|ns| ns["type"] == "pid" && ns["path"].as_str().unwrap_or("").is_empty())
+}
+
 fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code: u32) {
     let mut guard = inner.0.lock().unwrap();
     let g = &mut *guard;
     for (cid, c) in g.containers.iter_mut() {
-        let found = if c.init.pid == pid && c.init.status != Status::STOPPED {
+        let is_init = c.init.pid == pid && c.init.status != Status::STOPPED;
+        let kill_all = (is_init && c.kill_all_on_exit).then(|| c.runtime.clone());
+        let found = if is_init {
             Some((cid.as_str(), &mut c.init))
         } else {
             c.execs
@@ -602,6 +639,9 @@ fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code
                 events.send("/tasks/exit", Box::new(exit_event(cid, id, p)));
             }
             inner.1.notify_all();
+            if let Some(rt) = kill_all {
+                kill_all_of(rt, cid.clone());
+            }
             return;
         }
     }
