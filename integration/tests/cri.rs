@@ -255,7 +255,10 @@ fn pod_with_two_containers_runs_under_one_shim() {
         ids.push(id);
     }
     let (worker, sleeper) = (&ids[0], &ids[1]);
+    // husk runs them (its root for the CRI namespace is shared, so checked by id).
+    let root = Path::new("/run/containerd/husk").join(CRI_NAMESPACE);
     for id in ids.iter().chain([&pod]) {
+        assert!(root.join(id).exists(), "husk does not know {id}");
         let cgroup = Path::new("/sys/fs/cgroup/pids")
             .join(CRI_NAMESPACE)
             .join(id);
@@ -398,8 +401,6 @@ fn pod_with_two_containers_runs_under_one_shim() {
         .containers;
     assert!(left.is_empty(), "containers left: {left:?}");
     c.assert_no_shim_or_mount_left();
-    // Nor anything in husk's state (its root for the CRI namespace is shared, so by id).
-    let root = Path::new("/run/containerd/husk").join(CRI_NAMESPACE);
     for id in ids.iter().chain([&pod]) {
         assert!(!root.join(id).exists(), "husk still knows {id}");
         // containerd's default spec puts each container's cgroup at /<namespace>/<id>.
