@@ -93,6 +93,31 @@ impl Cri {
         .expect("ContainerStatus: no status")
     }
 
+    /// CreateContainer and StartContainer in `pod`; returns the container's id.
+    fn run_container(
+        &self,
+        pod: &str,
+        pod_config: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> String {
+        let req = CreateContainerRequest {
+            pod_sandbox_id: pod.to_string(),
+            config: Some(config),
+            sandbox_config: Some(pod_config.clone()),
+        };
+        let id = self
+            .rt(|mut c| async move { c.create_container(req).await })
+            .expect("CreateContainer")
+            .container_id;
+        let container_id = id.clone();
+        self.rt(|mut c| async move {
+            c.start_container(StartContainerRequest { container_id })
+                .await
+        })
+        .expect("StartContainer");
+        id
+    }
+
     fn exec_sync(&self, id: &str, cmd: &[&str]) -> ExecSyncResponse {
         let req = ExecSyncRequest {
             container_id: id.to_string(),
@@ -135,6 +160,19 @@ fn container_config(name: &str, command: &[&str], pid: NamespaceMode) -> Contain
         }),
         ..Default::default()
     }
+}
+
+/// Waits until the CRI log `path` has `line` from stdout.
+#[track_caller]
+fn wait_for_log(path: &Path, line: &str) {
+    let needle = format!(" stdout F {line}\n");
+    assert!(
+        wait_for(Duration::from_secs(20), || fs::read_to_string(path)
+            .is_ok_and(|l| l.contains(&needle))),
+        "{line:?} never reached {}: {:?}",
+        path.display(),
+        fs::read_to_string(path)
+    );
 }
 
 /// The shims serving `c`, each checked to be ours.
@@ -224,8 +262,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
 
     // `worker` has a pid namespace of its own, and ends with status 7 once an exec has written
     // to its FIFO and exited; `sleeper` shares the pod's, and runs until the pod stops.
-    let mut ids = Vec::new();
-    for config in [
+    let ids: Vec<String> = [
         container_config(
             "worker",
             &[
@@ -236,24 +273,10 @@ fn pod_with_two_containers_runs_under_one_shim() {
             NamespaceMode::Container,
         ),
         container_config("sleeper", &["sleep", "2147483647"], NamespaceMode::Pod),
-    ] {
-        let req = CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(config),
-            sandbox_config: Some(pod_config.clone()),
-        };
-        let id = cri
-            .rt(|mut c| async move { c.create_container(req).await })
-            .expect("CreateContainer")
-            .container_id;
-        let container_id = id.clone();
-        cri.rt(|mut c| async move {
-            c.start_container(StartContainerRequest { container_id })
-                .await
-        })
-        .expect("StartContainer");
-        ids.push(id);
-    }
+    ]
+    .into_iter()
+    .map(|config| cri.run_container(&pod, &pod_config, config))
+    .collect();
     let (worker, sleeper) = (&ids[0], &ids[1]);
     // husk runs them (its root for the CRI namespace is shared, so checked by id).
     let root = Path::new("/run/containerd/husk").join(CRI_NAMESPACE);
@@ -336,17 +359,32 @@ fn pod_with_two_containers_runs_under_one_shim() {
     expected.sort();
     assert_eq!(listed, expected, "ListContainerStats of the pod");
 
+    // A resource update reaches the container's cgroup, through the shim's Update.
+    let req = UpdateContainerResourcesRequest {
+        container_id: worker.clone(),
+        linux: Some(LinuxContainerResources {
+            memory_limit_in_bytes: 64 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    cri.rt(|mut c| async move { c.update_container_resources(req).await })
+        .expect("UpdateContainerResources");
+    let limit = Path::new("/sys/fs/cgroup/memory")
+        .join(CRI_NAMESPACE)
+        .join(worker)
+        .join("memory.limit_in_bytes");
+    assert_eq!(
+        fs::read_to_string(&limit).unwrap_or_default().trim(),
+        (64 << 20).to_string()
+    );
+
     // The worker ends: its status shows it, with its exit code, and its output reached the
     // CRI log. The FIFO is there once "started" is logged. The exec keeps it open until it
     // exits, so that the worker, its pid namespace's init, ends only then: the end of that
     // init kills what is left in the namespace, which would make the exec's status 137.
     let log = logs.join("worker.log");
-    assert!(
-        wait_for(Duration::from_secs(20), || fs::read_to_string(&log)
-            .is_ok_and(|l| l.contains(" stdout F started\n"))),
-        "worker.log: {:?}",
-        fs::read_to_string(&log)
-    );
+    wait_for_log(&log, "started");
     let out = cri.exec_sync(worker, &["sh", "-c", "exec > /go; echo go"]);
     assert_eq!(out.exit_code, 0, "writing to the FIFO: {out:?}");
     assert!(
@@ -358,17 +396,81 @@ fn pod_with_two_containers_runs_under_one_shim() {
         cri.container_status(worker)
     );
     assert_eq!(cri.container_status(worker).exit_code, 7);
-    assert!(
-        wait_for(Duration::from_secs(10), || fs::read_to_string(&log)
-            .is_ok_and(|l| l.contains(" stdout F go\n"))),
-        "worker.log: {:?}",
-        fs::read_to_string(&log)
-    );
+    wait_for_log(&log, "go");
     assert_eq!(
         cri.container_status(sleeper).state,
         ContainerState::ContainerRunning as i32
     );
     assert_eq!(our_shims(&c), shims, "a container's exit changed the shims");
+
+    // StopContainer with a grace period, as the kubelet stops one container: SIGTERM (the
+    // image names no stop signal), which this one traps to exit 0, and RemoveContainer. Its
+    // background sleep outlives its shell in the pod's pid namespace until the runtime's
+    // delete.
+    let graceful = cri.run_container(
+        &pod,
+        &pod_config,
+        container_config(
+            "graceful",
+            &[
+                "sh",
+                "-c",
+                "trap 'exit 0' TERM; echo up; sleep 2147483647 & wait",
+            ],
+            NamespaceMode::Pod,
+        ),
+    );
+    assert_eq!(our_shims(&c), shims, "a third container got another shim");
+    wait_for_log(&logs.join("graceful.log"), "up");
+    let container_id = graceful.clone();
+    cri.rt(|mut c| async move {
+        c.stop_container(StopContainerRequest {
+            container_id,
+            timeout: 20,
+        })
+        .await
+    })
+    .expect("StopContainer");
+    let status = cri.container_status(&graceful);
+    assert_eq!(
+        (status.state, status.exit_code),
+        (ContainerState::ContainerExited as i32, 0),
+        "{status:?}"
+    );
+    let container_id = graceful.clone();
+    cri.rt(|mut c| async move {
+        c.remove_container(RemoveContainerRequest { container_id })
+            .await
+    })
+    .expect("RemoveContainer");
+    assert!(
+        !root.join(&graceful).exists(),
+        "husk still knows {graceful}"
+    );
+    // Its cgroup could go only once the orphaned sleep was gone too.
+    let cgroup = Path::new("/sys/fs/cgroup/pids")
+        .join(CRI_NAMESPACE)
+        .join(&graceful);
+    assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
+    let left = cri.rt(|mut c| async move {
+        c.list_containers(ListContainersRequest { filter: None })
+            .await
+    });
+    let mut left: Vec<String> = left
+        .expect("ListContainers")
+        .containers
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    left.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(left, expected, "containers after RemoveContainer");
+    assert_eq!(
+        our_shims(&c),
+        shims,
+        "a removed container changed the shims"
+    );
 
     let id = pod.clone();
     cri.rt(|mut c| async move {
