@@ -189,18 +189,9 @@ fn our_shims(c: &Containerd) -> Vec<i32> {
     shims
 }
 
-#[test]
-fn pod_with_two_containers_runs_under_one_shim() {
-    let c = Containerd::start_with(
-        "cri",
-        Options {
-            cri: true,
-            ..Options::default()
-        },
-    );
-    let cri = Cri::connect(&c.sock);
-
-    // The CRI plugin initializes after containerd serves, and learns of imported images from
+/// Waits until the CRI plugin is ready and has the imported images.
+fn wait_ready(cri: &Cri) {
+    // The plugin initializes after containerd serves, and learns of imported images from
     // their events.
     assert!(
         wait_for(Duration::from_secs(30), || cri
@@ -216,10 +207,26 @@ fn pod_with_two_containers_runs_under_one_shim() {
             && cri.image_present(IMAGE)),
         "the CRI plugin never saw the imported images"
     );
+}
 
-    let logs = c.dir.join("pod-logs");
-    fs::create_dir_all(&logs).unwrap();
-    let pod_config = PodSandboxConfig {
+/// A containerd with the CRI plugin, and a client of it, ready.
+fn start(name: &str) -> (Containerd, Cri) {
+    let c = Containerd::start_with(
+        name,
+        Options {
+            cri: true,
+            ..Options::default()
+        },
+    );
+    let cri = Cri::connect(&c.sock);
+    wait_ready(&cri);
+    (c, cri)
+}
+
+/// A pod on the host's network whose containers log below `logs`.
+fn pod_config(logs: &Path) -> PodSandboxConfig {
+    fs::create_dir_all(logs).unwrap();
+    PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: "pod".to_string(),
             uid: format!("uid-{}", std::process::id()),
@@ -235,30 +242,86 @@ fn pod_with_two_containers_runs_under_one_shim() {
             ..Default::default()
         }),
         ..Default::default()
-    };
-    let req = RunPodSandboxRequest {
-        config: Some(pod_config.clone()),
-        runtime_handler: CRI_HANDLER.to_string(),
-    };
-    let pod = cri
-        .rt(|mut c| async move { c.run_pod_sandbox(req).await })
-        .expect("RunPodSandbox")
-        .pod_sandbox_id;
-    let shims = our_shims(&c);
-    assert_eq!(shims.len(), 1, "shims after RunPodSandbox: {shims:?}");
-    let id = pod.clone();
-    let status = cri
-        .rt(|mut c| async move {
+    }
+}
+
+impl Cri {
+    /// RunPodSandbox with our runtime handler; returns the pod's id.
+    fn run_pod(&self, config: &PodSandboxConfig) -> String {
+        let req = RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: CRI_HANDLER.to_string(),
+        };
+        self.rt(|mut c| async move { c.run_pod_sandbox(req).await })
+            .expect("RunPodSandbox")
+            .pod_sandbox_id
+    }
+
+    fn pod_state(&self, pod: &str) -> i32 {
+        let pod_sandbox_id = pod.to_string();
+        self.rt(|mut c| async move {
             c.pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: id,
+                pod_sandbox_id,
                 verbose: false,
             })
             .await
         })
         .expect("PodSandboxStatus")
         .status
-        .expect("PodSandboxStatus: no status");
-    assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
+        .expect("PodSandboxStatus: no status")
+        .state
+    }
+
+    fn stop_pod(&self, pod: &str) {
+        let pod_sandbox_id = pod.to_string();
+        self.rt(|mut c| async move {
+            c.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id })
+                .await
+        })
+        .expect("StopPodSandbox");
+    }
+
+    /// RemovePodSandbox, after which the plugin knows no container.
+    fn remove_pod(&self, pod: &str) {
+        let pod_sandbox_id = pod.to_string();
+        self.rt(|mut c| async move {
+            c.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id })
+                .await
+        })
+        .expect("RemovePodSandbox");
+        assert_eq!(
+            self.container_ids(),
+            Vec::<String>::new(),
+            "containers left"
+        );
+    }
+
+    /// The ids of every container the plugin knows, sorted.
+    fn container_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .rt(|mut c| async move {
+                c.list_containers(ListContainersRequest { filter: None })
+                    .await
+            })
+            .expect("ListContainers")
+            .containers
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+#[test]
+fn pod_with_two_containers_runs_under_one_shim() {
+    let (c, cri) = start("cri");
+    let logs = c.dir.join("pod-logs");
+    let pod_config = pod_config(&logs);
+    let pod = cri.run_pod(&pod_config);
+    let shims = our_shims(&c);
+    assert_eq!(shims.len(), 1, "shims after RunPodSandbox: {shims:?}");
+    assert_eq!(cri.pod_state(&pod), PodSandboxState::SandboxReady as i32);
 
     // `worker` has a pid namespace of its own, and ends with status 7 once an exec has written
     // to its FIFO and exited; `sleeper` shares the pod's, and runs until the pod stops.
@@ -452,32 +515,20 @@ fn pod_with_two_containers_runs_under_one_shim() {
         .join(CRI_NAMESPACE)
         .join(&graceful);
     assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
-    let left = cri.rt(|mut c| async move {
-        c.list_containers(ListContainersRequest { filter: None })
-            .await
-    });
-    let mut left: Vec<String> = left
-        .expect("ListContainers")
-        .containers
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    left.sort();
     let mut expected = ids.clone();
     expected.sort();
-    assert_eq!(left, expected, "containers after RemoveContainer");
+    assert_eq!(
+        cri.container_ids(),
+        expected,
+        "containers after RemoveContainer"
+    );
     assert_eq!(
         our_shims(&c),
         shims,
         "a removed container changed the shims"
     );
 
-    let id = pod.clone();
-    cri.rt(|mut c| async move {
-        c.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: id })
-            .await
-    })
-    .expect("StopPodSandbox");
+    cri.stop_pod(&pod);
     assert_eq!(
         cri.container_status(sleeper).state,
         ContainerState::ContainerExited as i32
@@ -488,20 +539,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
         "shims left after StopPodSandbox: {:?}",
         c.shims()
     );
-    let id = pod.clone();
-    cri.rt(|mut c| async move {
-        c.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: id })
-            .await
-    })
-    .expect("RemovePodSandbox");
-    let left = cri
-        .rt(|mut c| async move {
-            c.list_containers(ListContainersRequest { filter: None })
-                .await
-        })
-        .expect("ListContainers")
-        .containers;
-    assert!(left.is_empty(), "containers left: {left:?}");
+    cri.remove_pod(&pod);
     c.assert_no_shim_or_mount_left();
     for id in ids.iter().chain([&pod]) {
         assert!(!root.join(id).exists(), "husk still knows {id}");
@@ -511,4 +549,48 @@ fn pod_with_two_containers_runs_under_one_shim() {
             .join(id);
         assert!(!cgroup.exists(), "cgroup left: {}", cgroup.display());
     }
+}
+
+/// containerd killed with SIGKILL under a running pod: the pod and its container keep running
+/// in their shim, and the restarted CRI plugin finds them there, execs into the container, and
+/// stops and removes the pod.
+#[test]
+fn pod_survives_containerd_kill9() {
+    let (mut c, cri) = start("crirestart");
+    let pod_config = pod_config(&c.dir.join("pod-logs"));
+    let pod = cri.run_pod(&pod_config);
+    let container = cri.run_container(
+        &pod,
+        &pod_config,
+        container_config(
+            "sleeper",
+            &["sleep", "2147483647"],
+            NamespaceMode::Container,
+        ),
+    );
+    let shims = our_shims(&c);
+    assert_eq!(shims.len(), 1, "shims: {shims:?}");
+    drop(cri);
+
+    c.kill9_and_restart();
+    let cri = Cri::connect(&c.sock);
+    wait_ready(&cri);
+    assert_eq!(our_shims(&c), shims, "the restart changed the shims");
+    assert_eq!(cri.pod_state(&pod), PodSandboxState::SandboxReady as i32);
+    assert_eq!(
+        cri.container_status(&container).state,
+        ContainerState::ContainerRunning as i32
+    );
+    let out = cri.exec_sync(&container, &["echo", "still here"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "still here\n");
+    assert_eq!(out.exit_code, 0);
+
+    cri.stop_pod(&pod);
+    assert!(
+        wait_for(Duration::from_secs(10), || c.shims().is_empty()),
+        "shims left after StopPodSandbox: {:?}",
+        c.shims()
+    );
+    cri.remove_pod(&pod);
+    c.assert_no_shim_or_mount_left();
 }
