@@ -16,7 +16,8 @@ use tonic::{
 /// How long one CRI call may take; tonic fails it after that.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A blocking CRI client: each call runs to its end on a runtime of its own thread.
+/// A blocking CRI client: each call runs to its end on the calling thread (a current-thread
+/// runtime, which drives the connection only inside a call).
 struct Cri {
     rt: tokio::runtime::Runtime,
     runtime: RuntimeServiceClient<Channel>,
@@ -53,7 +54,7 @@ impl Cri {
     }
 
     /// One RuntimeService call.
-    fn rt<T, Fut>(
+    fn call<T, Fut>(
         &self,
         call: impl FnOnce(RuntimeServiceClient<Channel>) -> Fut,
     ) -> Result<T, Status>
@@ -81,7 +82,7 @@ impl Cri {
 
     fn container_status(&self, id: &str) -> ContainerStatus {
         let id = id.to_string();
-        self.rt(|mut c| async move {
+        self.call(|mut c| async move {
             c.container_status(ContainerStatusRequest {
                 container_id: id,
                 verbose: false,
@@ -106,11 +107,11 @@ impl Cri {
             sandbox_config: Some(pod_config.clone()),
         };
         let id = self
-            .rt(|mut c| async move { c.create_container(req).await })
+            .call(|mut c| async move { c.create_container(req).await })
             .expect("CreateContainer")
             .container_id;
         let container_id = id.clone();
-        self.rt(|mut c| async move {
+        self.call(|mut c| async move {
             c.start_container(StartContainerRequest { container_id })
                 .await
         })
@@ -124,7 +125,7 @@ impl Cri {
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
             timeout: 30,
         };
-        self.rt(|mut c| async move { c.exec_sync(req).await })
+        self.call(|mut c| async move { c.exec_sync(req).await })
             .unwrap_or_else(|e| panic!("ExecSync {cmd:?}: {e}"))
     }
 }
@@ -195,7 +196,7 @@ fn wait_ready(cri: &Cri) {
     // their events.
     assert!(
         wait_for(Duration::from_secs(30), || cri
-            .rt(|mut c| async move { c.status(StatusRequest { verbose: false }).await })
+            .call(|mut c| async move { c.status(StatusRequest { verbose: false }).await })
             .is_ok_and(|s| s.status.is_some_and(|s| s
                 .conditions
                 .iter()
@@ -252,14 +253,14 @@ impl Cri {
             config: Some(config.clone()),
             runtime_handler: CRI_HANDLER.to_string(),
         };
-        self.rt(|mut c| async move { c.run_pod_sandbox(req).await })
+        self.call(|mut c| async move { c.run_pod_sandbox(req).await })
             .expect("RunPodSandbox")
             .pod_sandbox_id
     }
 
     fn pod_state(&self, pod: &str) -> i32 {
         let pod_sandbox_id = pod.to_string();
-        self.rt(|mut c| async move {
+        self.call(|mut c| async move {
             c.pod_sandbox_status(PodSandboxStatusRequest {
                 pod_sandbox_id,
                 verbose: false,
@@ -274,7 +275,7 @@ impl Cri {
 
     fn stop_pod(&self, pod: &str) {
         let pod_sandbox_id = pod.to_string();
-        self.rt(|mut c| async move {
+        self.call(|mut c| async move {
             c.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id })
                 .await
         })
@@ -284,7 +285,7 @@ impl Cri {
     /// RemovePodSandbox, after which the plugin knows no container.
     fn remove_pod(&self, pod: &str) {
         let pod_sandbox_id = pod.to_string();
-        self.rt(|mut c| async move {
+        self.call(|mut c| async move {
             c.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id })
                 .await
         })
@@ -299,7 +300,7 @@ impl Cri {
     /// The ids of every container the plugin knows, sorted.
     fn container_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = self
-            .rt(|mut c| async move {
+            .call(|mut c| async move {
                 c.list_containers(ListContainersRequest { filter: None })
                     .await
             })
@@ -383,7 +384,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
     // Stats: the shim's cgroup v1 metrics, as the CRI plugin decodes them.
     let container_id = worker.clone();
     let stats = cri
-        .rt(|mut c| async move {
+        .call(|mut c| async move {
             c.container_stats(ContainerStatsRequest { container_id })
                 .await
         })
@@ -402,7 +403,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
     );
     let pod_sandbox_id = pod.clone();
     let listed = cri
-        .rt(|mut c| async move {
+        .call(|mut c| async move {
             c.list_container_stats(ListContainerStatsRequest {
                 filter: Some(ContainerStatsFilter {
                     pod_sandbox_id,
@@ -431,7 +432,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
         }),
         ..Default::default()
     };
-    cri.rt(|mut c| async move { c.update_container_resources(req).await })
+    cri.call(|mut c| async move { c.update_container_resources(req).await })
         .expect("UpdateContainerResources");
     let limit = Path::new("/sys/fs/cgroup/memory")
         .join(CRI_NAMESPACE)
@@ -486,7 +487,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
     assert_eq!(our_shims(&c), shims, "a third container got another shim");
     wait_for_log(&logs.join("graceful.log"), "up");
     let container_id = graceful.clone();
-    cri.rt(|mut c| async move {
+    cri.call(|mut c| async move {
         c.stop_container(StopContainerRequest {
             container_id,
             timeout: 20,
@@ -501,7 +502,7 @@ fn pod_with_two_containers_runs_under_one_shim() {
         "{status:?}"
     );
     let container_id = graceful.clone();
-    cri.rt(|mut c| async move {
+    cri.call(|mut c| async move {
         c.remove_container(RemoveContainerRequest { container_id })
             .await
     })
