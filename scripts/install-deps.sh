@@ -14,8 +14,9 @@ PACKAGES=(
     build-essential pkg-config libseccomp-dev git ca-certificates
     # reference runtimes and the container rootfs
     runc crun busybox-static
-    # the shim's integration tests (containerd 1.6, with ctr and the Go shim to compare with)
-    containerd
+    # the shim's integration tests (containerd 1.6, with ctr and the Go shim to compare with;
+    # protoc for the CRI client's generated code)
+    containerd protobuf-compiler
     # tests and benchmarks
     bats hyperfine jq time iproute2 procps util-linux coreutils perl-base
 )

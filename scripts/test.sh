@@ -10,6 +10,7 @@
 #   7. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
 #   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
+#      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
 # The nextest runs add --no-fail-fast, so that one run reports every failing test.
 #

@@ -15,6 +15,13 @@ use std::{
 };
 
 pub const IMAGE: &str = "husk.test/busybox:latest";
+/// The CRI plugin's sandbox image: busybox whose entrypoint blocks until it is signalled, as
+/// the pause binary does.
+pub const PAUSE_IMAGE: &str = "husk.test/pause:latest";
+/// The containerd namespace the CRI plugin always works in.
+pub const CRI_NAMESPACE: &str = "k8s.io";
+/// The CRI runtime handler that [`Options::cri`] registers for our shim.
+pub const CRI_HANDLER: &str = "husk";
 pub const RUNTIME: &str = "io.containerd.husk.v2";
 /// How long one ctr command may take before `timeout` kills it.
 const CTR_TIMEOUT: &str = "60";
@@ -109,8 +116,8 @@ fn blob(layout: &Path, data: &[u8]) -> (String, usize) {
 }
 
 /// An OCI image archive of /bin/busybox and its applets, uncompressed, made with tar and
-/// sha256sum only.
-fn build_image(dir: &Path) -> PathBuf {
+/// sha256sum only; with `pause`, the same layer also as [`PAUSE_IMAGE`].
+fn build_image(dir: &Path, pause: bool) -> PathBuf {
     let rootfs = dir.join("image-rootfs");
     fs::create_dir_all(rootfs.join("bin")).unwrap();
     fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
@@ -135,28 +142,47 @@ fn build_image(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let (layer_digest, layer_size) = blob(&layout, &fs::read(&layer).unwrap());
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    });
-    let (config_digest, config_size) = blob(&layout, config.to_string().as_bytes());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": layer_size}],
-    });
-    let (manifest_digest, manifest_size) = blob(&layout, manifest.to_string().as_bytes());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "digest": manifest_digest, "size": manifest_size,
-                       "annotations": {"io.containerd.image.name": IMAGE,
-                                       "org.opencontainers.image.ref.name": "latest"}}],
-    });
+    let mut images = vec![(
+        IMAGE,
+        serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]}),
+    )];
+    if pause {
+        // Ends on SIGTERM or SIGINT like pause; as pid 1 it would ignore them untrapped.
+        let entrypoint = [
+            "/bin/sh",
+            "-c",
+            "trap 'exit 0' TERM INT; sleep 2147483647 & wait",
+        ];
+        images.push((
+            PAUSE_IMAGE,
+            serde_json::json!({"Env": ["PATH=/bin"], "Entrypoint": entrypoint}),
+        ));
+    }
+    let mut manifests = Vec::new();
+    for (name, image_config) in images {
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": image_config,
+            "rootfs": {"type": "layers", "diff_ids": [&layer_digest]},
+        });
+        let (config_digest, config_size) = blob(&layout, config.to_string().as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": &layer_digest, "size": layer_size}],
+        });
+        let (manifest_digest, manifest_size) = blob(&layout, manifest.to_string().as_bytes());
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "annotations": {"io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": "latest"},
+        }));
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
     fs::write(layout.join("index.json"), index.to_string()).unwrap();
     fs::write(
         layout.join("oci-layout"),
@@ -185,6 +211,10 @@ pub struct Options {
     /// Serve `io.containerd.runc.v2` with our shim too, so that ctr's `--runc-binary` and
     /// `--runc-root` (which ctr only sends to that runtime name) reach it as runc's options.
     pub runc_v2_is_husk_shim: bool,
+    /// Enable the CRI plugin, with a runtime handler [`CRI_HANDLER`] of our runtime type, no
+    /// CNI configuration (pods use the host's network) and the images in [`CRI_NAMESPACE`],
+    /// which becomes this containerd's `ns`.
+    pub cri: bool,
 }
 
 pub struct Containerd {
@@ -220,24 +250,37 @@ impl Containerd {
         }
         std::os::unix::fs::symlink(husk_bin(), bin.join("husk")).unwrap();
         let sock = dir.join("c.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+        // Top-level keys come before the first table.
+        let disabled = if opts.cri {
+            ""
+        } else {
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+        };
+        let mut config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{disabled}\
              [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
             d = dir.display(),
             s = sock.display()
         );
+        if opts.cri {
+            config += &cri_config(&dir);
+        }
         fs::write(dir.join("config.toml"), config).unwrap();
+        let ns = if opts.cri {
+            CRI_NAMESPACE.to_string()
+        } else {
+            format!("it-{}-{name}", std::process::id())
+        };
         let mut c = Containerd {
             dir: dir.clone(),
             sock,
-            ns: format!("it-{}-{name}", std::process::id()),
+            ns,
             pid: 0,
             events: None,
             env: opts.env,
         };
         c.spawn();
-        let archive = build_image(&dir);
+        let archive = build_image(&dir, opts.cri);
         c.ctr_ok(&["image", "import", archive.to_str().unwrap()]);
         c
     }
@@ -538,9 +581,15 @@ impl Containerd {
             self.ctr(&["task", "delete", "-f", id]);
         }
         let containers = self.ctr(&["container", "ls", "-q"]);
-        for id in String::from_utf8_lossy(&containers.stdout).split_whitespace() {
+        let ours: Vec<String> = String::from_utf8_lossy(&containers.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        for id in &ours {
             self.ctr(&["container", "rm", id]);
         }
+        // The CRI namespace's runtime root is not ours alone: only our containers go.
+        let private = self.ns != CRI_NAMESPACE;
         // Whatever a runtime still knows of (containerd gone wrong): force-deleted.
         for (bin, root) in [
             (
@@ -553,13 +602,21 @@ impl Containerd {
             ),
         ] {
             for e in fs::read_dir(&root).into_iter().flatten().flatten() {
+                if !private && !ours.iter().any(|id| e.file_name() == id.as_str()) {
+                    continue;
+                }
                 run(Command::new(&bin)
                     .arg("--root")
                     .arg(&root)
                     .args(["delete", "--force"])
                     .arg(e.file_name()));
             }
-            let _ = fs::remove_dir_all(&root);
+            // An empty shared root may go too; another user's entries keep it.
+            let _ = if private {
+                fs::remove_dir_all(&root)
+            } else {
+                fs::remove_dir(&root)
+            };
         }
         // containerd-shim-runc-v2's root for this namespace (the RSS measurement runs it).
         let _ = fs::remove_dir(PathBuf::from("/run/containerd/runc").join(&self.ns));
@@ -591,27 +648,29 @@ impl Containerd {
         });
         unmount_under(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
-        // The runtime removes a container's cgroup, not its namespace's parent (runc neither).
-        for h in fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            remove_empty_cgroups(&h.path().join(&self.ns));
-        }
-        remove_empty_cgroups(&Path::new("/sys/fs/cgroup").join(&self.ns));
+        remove_namespace_cgroups(&self.ns);
     }
 }
 
-/// rmdir of a cgroup and its descendants, deepest first; one still in use stays.
-fn remove_empty_cgroups(dir: &Path) {
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_empty_cgroups(&e.path());
-        }
+/// The CRI plugin's section of the config: our shim as runtime handler [`CRI_HANDLER`] (and the
+/// default, so that nothing reaches another runtime), the sandbox image built here, and CNI
+/// directories of our own that stay empty: containerd 1.6 then logs that it found no network
+/// config and reports NetworkReady false, which matters only to pods not on the host network.
+/// The plugin gives a sandbox oom_score_adj -998, which only CAP_SYS_RESOURCE may set and the
+/// bounding set here lacks (runc 1.1 fails on it as husk does); `restrict_oom_score_adj` keeps
+/// every container's at or above containerd's own, as for a containerd without that capability.
+fn cri_config(dir: &Path) -> String {
+    let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+    let d = dir.display();
+    for sub in ["cni/bin", "cni/net.d"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    // Missing, or busy: either way nothing more to do here.
-    let _ = fs::remove_dir(dir);
+    format!(
+        "[{cri}]\n  sandbox_image = \"{PAUSE_IMAGE}\"\n  restrict_oom_score_adj = true\n\
+         [{cri}.cni]\n  bin_dir = \"{d}/cni/bin\"\n  conf_dir = \"{d}/cni/net.d\"\n\
+         [{cri}.containerd]\n  default_runtime_name = \"{CRI_HANDLER}\"\n\
+         [{cri}.containerd.runtimes.{CRI_HANDLER}]\n  runtime_type = \"{RUNTIME}\"\n"
+    )
 }
 
 /// True once `pid`, our child, has exited and been reaped.
@@ -631,6 +690,22 @@ pub fn reap_all() {
             return;
         }
     }
+}
+
+/// The runtime leaves the parent cgroup `/<ns>` that containerd's default spec puts each
+/// container under (`/<ns>/<id>`). rmdir removes it only once empty, so a shared namespace's
+/// (the CRI one) goes only when nobody else uses it.
+fn remove_namespace_cgroups(ns: &str) {
+    for e in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // Busy or absent is fine: see above.
+        let _ = fs::remove_dir(e.path().join(ns));
+    }
+    // A pure cgroup v2 host's.
+    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(ns));
 }
 
 fn unmount_under(dir: &Path) {
