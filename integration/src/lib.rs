@@ -3,7 +3,9 @@
 //! imported. Dropping it stops everything it started, even after a failed assertion: tasks,
 //! containerd, shims, mounts, directories. Every wait is bounded.
 //!
-//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds.
+//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds;
+//! $CONTAINERD_BIN, by default Debian's `containerd` on $PATH (with the `ctr` beside it, when
+//! there is one, as the client).
 
 use std::{
     fs,
@@ -39,6 +41,13 @@ pub fn shim_bin() -> PathBuf {
 
 pub fn husk_bin() -> PathBuf {
     target_bin("HUSK_BIN", "husk")
+}
+
+/// Where scripts/install-containerd17.sh unpacks Debian 13's containerd 1.7.
+pub const CONTAINERD17: &str = "/var/cache/husk/containerd-1.7/usr/bin/containerd";
+
+fn containerd_bin() -> PathBuf {
+    std::env::var_os("CONTAINERD_BIN").map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
 }
 
 fn become_subreaper() {
@@ -164,6 +173,8 @@ pub struct Options {
     /// Serve `io.containerd.runc.v2` with our shim too, so that ctr's `--runc-binary` and
     /// `--runc-root` (which ctr only sends to that runtime name) reach it as runc's options.
     pub runc_v2_is_husk_shim: bool,
+    /// The containerd binary, instead of $CONTAINERD_BIN or Debian's.
+    pub containerd: Option<PathBuf>,
 }
 
 pub struct Containerd {
@@ -173,6 +184,9 @@ pub struct Containerd {
     pid: i32,
     events: Option<Child>,
     env: Vec<(&'static str, &'static str)>,
+    containerd: PathBuf,
+    /// The `ctr` of the same containerd when it has one beside it, else the one on $PATH.
+    pub ctr: PathBuf,
 }
 
 impl Containerd {
@@ -199,6 +213,13 @@ impl Containerd {
         }
         std::os::unix::fs::symlink(husk_bin(), bin.join("husk")).unwrap();
         let sock = dir.join("c.sock");
+        let containerd = opts.containerd.unwrap_or_else(containerd_bin);
+        let ctr = containerd.with_file_name("ctr");
+        let ctr = if containerd.is_absolute() && ctr.exists() {
+            ctr
+        } else {
+            PathBuf::from("ctr")
+        };
         let config = format!(
             "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
              disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
@@ -214,6 +235,8 @@ impl Containerd {
             pid: 0,
             events: None,
             env: opts.env,
+            containerd,
+            ctr,
         };
         c.spawn();
         let archive = build_image(&dir);
@@ -234,7 +257,7 @@ impl Containerd {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let child = Command::new("containerd")
+        let child = Command::new(&self.containerd)
             .arg("--config")
             .arg(self.dir.join("config.toml"))
             .env("PATH", path)
@@ -243,7 +266,7 @@ impl Containerd {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("start containerd (Debian's package containerd)");
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.containerd.display()));
         self.pid = child.id() as i32;
         // Reaped by our own waitpid, not by Child.
         std::mem::forget(child);
@@ -276,7 +299,9 @@ impl Containerd {
     /// `ctr` against this containerd and namespace, killed after CTR_TIMEOUT seconds.
     pub fn ctr(&self, args: &[&str]) -> Output {
         run(Command::new("timeout")
-            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .args(["-k", "5", CTR_TIMEOUT])
+            .arg(&self.ctr)
+            .arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
             .args(self.with_fifo_dir(args)))
@@ -299,7 +324,9 @@ impl Containerd {
     /// `ctr` with `input` on its stdin.
     pub fn ctr_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = Command::new("timeout")
-            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .args(["-k", "5", CTR_TIMEOUT])
+            .arg(&self.ctr)
+            .arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
             .args(self.with_fifo_dir(args))
@@ -346,7 +373,7 @@ impl Containerd {
     /// Starts `ctr events`, to be read with [`Containerd::events`].
     pub fn watch_events(&mut self) {
         let out = fs::File::create(self.dir.join("events.txt")).unwrap();
-        let child = Command::new("ctr")
+        let child = Command::new(&self.ctr)
             .arg("-a")
             .arg(&self.sock)
             .arg("events")
@@ -382,7 +409,8 @@ impl Containerd {
     /// script(1) gives it one. Bounded by timeout(1).
     pub fn ctr_in_terminal(&self, args: &str) -> Output {
         let cmd = format!(
-            "timeout -k 5 60 ctr -a {} -n {} {args}",
+            "timeout -k 5 60 {} -a {} -n {} {args}",
+            self.ctr.display(),
             self.sock.display(),
             self.ns
         );
@@ -471,6 +499,10 @@ impl Containerd {
             (
                 PathBuf::from("runc"),
                 self.dir.join("runc-root").join(&self.ns),
+            ),
+            (
+                PathBuf::from("crun"),
+                self.dir.join("crun-root").join(&self.ns),
             ),
         ] {
             for e in fs::read_dir(&root).into_iter().flatten().flatten() {

@@ -645,6 +645,7 @@ fn a_hanging_runtime_is_killed_and_reported() {
         Options {
             env: vec![("HUSK_SHIM_RUNTIME_TIMEOUT", "3")],
             runc_v2_is_husk_shim: true,
+            ..Options::default()
         },
     );
     let hanging = c.dir.join("bin/husk-hangs-in-create");
