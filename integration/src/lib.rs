@@ -7,6 +7,8 @@
 //! $CONTAINERD_BIN, by default Debian's `containerd` on $PATH (with the `ctr` beside it, when
 //! there is one, as the client).
 
+pub mod grpc;
+
 use std::{
     fs,
     io::Write,
@@ -47,7 +49,9 @@ pub fn husk_bin() -> PathBuf {
 pub const CONTAINERD17: &str = "/var/cache/husk/containerd-1.7/usr/bin/containerd";
 
 fn containerd_bin() -> PathBuf {
-    std::env::var_os("CONTAINERD_BIN").map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
+    std::env::var_os("CONTAINERD_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
 }
 
 fn become_subreaper() {
@@ -338,6 +342,57 @@ impl Containerd {
         // ctr reads all of it before the container's exit; a short write shows in the output.
         let _ = child.stdin.take().unwrap().write_all(input);
         child.wait_with_output().expect("ctr")
+    }
+
+    /// Creates container `id` running `args`, as `ctr container create --runtime RUNTIME` would,
+    /// but with runc's options (`containerd.runc.v1.Options`: BinaryName, Root), which ctr
+    /// sends only to the runtime named io.containerd.runc.v2. ctr makes a template container,
+    /// whose spec and snapshot `id` takes through containerd's Containers API.
+    pub fn create_with_runc_options(&self, id: &str, binary: &str, root: &str, args: &[&str]) {
+        let template = format!("{id}-template");
+        self.ctr_ok(&[
+            "container",
+            "create",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            &template,
+        ]);
+        // The arguments go into the spec here: ctr's `container create` takes a `-c` among them
+        // for its own --config (1.6), or passes a `--` on (1.7).
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&self.ctr_ok(&["container", "info", "--spec", &template]))
+                .expect("ctr container info --spec");
+        spec["process"]["args"] = serde_json::json!(args);
+        let mut options = Vec::new();
+        grpc::field(&mut options, 6, binary.as_bytes());
+        grpc::field(&mut options, 7, root.as_bytes());
+        let mut runtime = Vec::new();
+        grpc::field(&mut runtime, 1, RUNTIME.as_bytes());
+        let options = grpc::any("containerd.runc.v1.Options", &options);
+        grpc::field(&mut runtime, 2, &options);
+        let mut container = Vec::new();
+        grpc::field(&mut container, 1, id.as_bytes());
+        grpc::field(&mut container, 3, IMAGE.as_bytes());
+        grpc::field(&mut container, 4, &runtime);
+        let spec = grpc::any(
+            "types.containerd.io/opencontainers/runtime-spec/1/Spec",
+            spec.to_string().as_bytes(),
+        );
+        grpc::field(&mut container, 5, &spec);
+        grpc::field(&mut container, 6, b"overlayfs");
+        grpc::field(&mut container, 7, template.as_bytes());
+        let mut request = Vec::new();
+        grpc::field(&mut request, 1, &container);
+        grpc::call(
+            &self.sock,
+            &self.ns,
+            "/containerd.services.containers.v1.Containers/Create",
+            &request,
+        )
+        .unwrap_or_else(|e| panic!("create container {id}: {e}"));
+        // The snapshot is the new container's now: removing it goes with `id`.
+        self.ctr_ok(&["container", "delete", "--keep-snapshot", &template]);
     }
 
     /// Runs ctr, asserts it succeeded, returns its stdout.

@@ -1,91 +1,73 @@
-//! One shim, two runtimes: runc's options type (BinaryName, Root) makes containerd-shim-husk-v2
-//! drive runc or crun instead of husk.
+//! One shim, three runtimes: runc's options type (`containerd.runc.v1.Options`: BinaryName,
+//! Root) makes the shim of `io.containerd.husk.v2` drive runc or crun instead of husk.
 //!
-//! ctr sends runc's options (`--runc-binary`, `--runc-root`) only to the runtime named
-//! io.containerd.runc.v2, so that name is served by our shim here (the harness's
-//! `runc_v2_is_husk_shim`); each test checks that the shim that ran is ours.
+//! ctr sends runc's options only to the runtime named io.containerd.runc.v2, so the container
+//! is made through containerd's Containers API (Containerd::create_with_runc_options), and ctr
+//! starts, execs in, kills and deletes its task. That name stays the Go shim's here.
 
 use std::{fs, path::Path, time::Duration};
 
-use integration::{wait_for, Containerd, IMAGE};
+use integration::{wait_for, Containerd, Options};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Why crun 1.8 cannot run on this host, when it cannot: on a cgroup v1 host with a cgroup2 at
-/// /sys/fs/cgroup/unified, it refuses while any controller (here hugetlb, which no v1 hierarchy
-/// holds) is available on that cgroup2.
-fn crun_refusal(stderr: &str) -> Option<String> {
-    if !stderr.contains("hybrid mode not supported") {
-        return None;
+/// Why the runtime cannot run here, when it says so: crun 1.8 refuses a cgroup v1 host whose
+/// cgroup2 at /sys/fs/cgroup/unified still holds a controller (hugetlb, unless a v1 hierarchy
+/// has it), and runtime-spec versions after 1.1 (containerd 1.7 writes 1.2.0).
+fn refusal(stderr: &str) -> Option<String> {
+    if stderr.contains("hybrid mode not supported") {
+        let controllers =
+            fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
+        return Some(format!(
+            "the runtime refuses this cgroup hybrid host ({}): controllers on the cgroup2 at \
+             /sys/fs/cgroup/unified: {:?}; a v1 hierarchy for them (mkdir \
+             /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup \
+             /sys/fs/cgroup/hugetlb) lets it run",
+            stderr.trim(),
+            controllers.trim()
+        ));
     }
-    let controllers =
-        fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
-    Some(format!(
-        "crun refuses this cgroup hybrid host (\"{}\"): controllers on the cgroup2 at \
-         /sys/fs/cgroup/unified: {:?}; mounting a v1 hierarchy for them (mkdir \
-         /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb) \
-         lets it run",
-        stderr.trim(),
-        controllers.trim()
-    ))
+    stderr.contains("unknown version specified").then(|| {
+        format!(
+            "the runtime refuses the spec's ociVersion: {}",
+            stderr.trim()
+        )
+    })
 }
 
-/// Runs, execs in, kills and deletes containers with `binary` chosen by runc's options, and
-/// checks that the runtime's state (`state_file` of its container directory) was under `Root`.
+/// Runs a container to its exit, then one that it execs in, kills and deletes, with `binary`
+/// chosen by runc's options, and checks that the runtime's own state (`state_file` in its
+/// container directory) was under the Root it was given.
 fn drives(name: &str, binary: &str, state_file: &str) {
     if !Path::new(binary).exists() {
         println!("skipped: {binary} is not installed");
         return;
     }
-    let c = Containerd::start(name);
+    let c = Containerd::start_with(
+        name,
+        Options {
+            runc_v2_is_husk_shim: false,
+            ..Options::default()
+        },
+    );
     let root = c.dir.join(format!("{name}-root"));
     let root_s = root.to_str().unwrap();
-    let rt = [
-        "--runtime",
-        "io.containerd.runc.v2",
-        "--runc-binary",
-        binary,
-        "--runc-root",
-        root_s,
-    ];
-    let with = |head: &[&'static str], tail: &[&str]| -> Vec<String> {
-        head.iter()
-            .chain(rt.iter())
-            .chain(std::iter::once(&IMAGE))
-            .chain(tail.iter())
-            .map(|s| s.to_string())
-            .collect()
-    };
-    let run = |args: Vec<String>| c.ctr(&args.iter().map(String::as_str).collect::<Vec<_>>());
 
-    let out = run(with(
-        &["run", "--rm"],
-        &["r1", "sh", "-c", "echo hi; exit 4"],
-    ));
+    c.create_with_runc_options("r1", binary, root_s, &["sh", "-c", "echo hi; exit 4"]);
+    let out = c.ctr(&["task", "start", "r1"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    // crun 1.8 knows runtime-spec versions up to 1.1; containerd 1.7 writes ociVersion 1.2.0.
-    if err.contains("unknown version specified") {
-        println!(
-            "skipped: {binary} refuses the spec's ociVersion: {}",
-            err.trim()
-        );
-        return;
-    }
-    if let Some(why) = crun_refusal(&err) {
-        println!("skipped: {why}");
+    if let Some(why) = refusal(&err) {
+        println!("skipped: {binary}: {why}");
         return;
     }
     assert_eq!(stdout(&out), "hi\n", "stderr: {err}");
     assert_eq!(out.status.code(), Some(4), "stderr: {err}");
+    c.ctr_ok(&["container", "delete", "r1"]);
 
-    let out = run(with(&["run", "-d"], &["r2", "sleep", "1000"]));
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    c.create_with_runc_options("r2", binary, root_s, &["sleep", "1000"]);
+    c.ctr_ok(&["task", "start", "-d", "r2"]);
     c.wait_task_status("r2", "RUNNING");
     let shims = c.shims();
     assert_eq!(shims.len(), 1, "shims: {shims:?}");
@@ -122,6 +104,7 @@ fn drives(name: &str, binary: &str, state_file: &str) {
     c.wait_task_status("r2", "STOPPED");
     c.ctr_ok(&["task", "delete", "r2"]);
     assert!(!state.exists(), "{} left after delete", state.display());
+    c.ctr_ok(&["container", "delete", "r2"]);
     assert!(
         wait_for(Duration::from_secs(10), || c.shims().is_empty()),
         "shim left after delete: {:?}",
@@ -130,11 +113,11 @@ fn drives(name: &str, binary: &str, state_file: &str) {
 }
 
 #[test]
-fn the_shim_drives_runc_by_binary_name() {
+fn the_husk_shim_drives_runc_by_binary_name() {
     drives("runc", "/usr/sbin/runc", "state.json");
 }
 
 #[test]
-fn the_shim_drives_crun_by_binary_name() {
+fn the_husk_shim_drives_crun_by_binary_name() {
     drives("crun", "/usr/bin/crun", "status");
 }
