@@ -571,10 +571,13 @@ impl Containerd {
         }
         // containerd-shim-runc-v2's root for this namespace (the RSS measurement runs it).
         let _ = fs::remove_dir(PathBuf::from("/run/containerd/runc").join(&self.ns));
-        // SAFETY: plain kill of the containerd we started.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        // No pid when containerd never started: kill(0) would signal our own process group.
         let pid = self.pid;
-        if !wait_for(Duration::from_secs(10), || reaped(pid)) {
+        // SAFETY: plain kill of the containerd we started.
+        if pid > 0
+            && unsafe { libc::kill(pid, libc::SIGTERM) } == 0
+            && !wait_for(Duration::from_secs(10), || reaped(pid))
+        {
             // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             wait_for(Duration::from_secs(10), || reaped(pid));
