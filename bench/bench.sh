@@ -94,7 +94,6 @@ want() { [[ " ${ONLY_LIST[*]} " == *" $1 "* ]]; }
 WORK=$(mktemp -d /tmp/husk-bench.XXXXXX)
 ID=hb$$ # container id prefix
 CURRENT= # pid of the background job run_bg waits for
-MOUNTED_HUGETLB=
 declare -A BIN ROOT STATUS WHY
 RTS=() # runtimes in the report, in order
 
@@ -109,14 +108,7 @@ cleanup() {
         if [[ -n ${ROOT[$rt]:-} ]]; then delete_all "${BIN[$rt]}" "${ROOT[$rt]}"; fi
     done
     rm -rf --one-file-system "$WORK"
-    if [[ -n $MOUNTED_HUGETLB && -z ${KEEP_HUGETLB:-} ]]; then
-        if umount /sys/fs/cgroup/hugetlb 2>/dev/null; then
-            rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-            log "unmounted the hugetlb cgroup hierarchy mounted for crun (KEEP_HUGETLB=1 keeps it)"
-        else
-            log "warning: could not unmount /sys/fs/cgroup/hugetlb"
-        fi
-    fi
+    unmount_hugetlb
     exit "$rc"
 }
 trap cleanup EXIT
@@ -155,25 +147,6 @@ for rt in "${WANTED[@]}"; do
 done
 ((${#RTS[@]})) || die "no runtimes selected"
 
-# crun 1.8 refuses cgroup v1 hybrid setups ("cgroups in hybrid mode not supported") unless the
-# hugetlb controller is mounted as v1. Mount it if it is not mounted in this mount namespace.
-mount_hugetlb_for_crun() {
-    [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]] && return 0 # pure v2: crun is fine
-    grep -qs '^hugetlb\s.*1$' /proc/cgroups || return 0              # no hugetlb controller
-    # Already mounted as v1 in this mount namespace? (mountinfo: "... - cgroup SRC rw,hugetlb")
-    if awk '{ split($0, p, " - "); split(p[2], f, " ") }
-            f[1] == "cgroup" && f[3] ~ /(^|,)hugetlb(,|$)/ { found = 1 }
-            END { exit !found }' /proc/self/mountinfo; then
-        return 0
-    fi
-    log "mounting a cgroup v1 hugetlb hierarchy at /sys/fs/cgroup/hugetlb for crun"
-    if mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; then
-        MOUNTED_HUGETLB=1
-    else
-        rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-        log "warning: mounting the hugetlb hierarchy failed; crun will probably fail"
-    fi
-}
 if [[ ${STATUS[crun]:-} == ok ]]; then mount_hugetlb_for_crun; fi
 
 version_of() {

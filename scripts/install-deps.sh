@@ -48,6 +48,9 @@ else
     log "Debian packages: all present"
 fi
 
+# --- containerd 1.7 beside Debian's 1.6, for the shim's integration tests ---------------------
+"${SUDO[@]}" "$(dirname "$0")/install-containerd17.sh"
+
 # --- Rust toolchain --------------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"

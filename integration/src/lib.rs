@@ -3,7 +3,11 @@
 //! imported. Dropping it stops everything it started, even after a failed assertion: tasks,
 //! containerd, shims, mounts, directories. Every wait is bounded.
 //!
-//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds.
+//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds;
+//! $CONTAINERD_BIN, by default Debian's `containerd` on $PATH (with the `ctr` beside it, when
+//! there is one, as the client).
+
+pub mod grpc;
 
 use std::{
     fs,
@@ -67,6 +71,15 @@ fn openpty() -> (fs::File, fs::File) {
         use std::os::fd::FromRawFd;
         (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave))
     }
+}
+
+/// Where scripts/install-containerd17.sh unpacks Debian 13's containerd 1.7.
+pub const CONTAINERD17: &str = "/var/cache/husk/containerd-1.7/usr/bin/containerd";
+
+fn containerd_bin() -> PathBuf {
+    std::env::var_os("CONTAINERD_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
 }
 
 fn become_subreaper() {
@@ -215,6 +228,8 @@ pub struct Options {
     /// CNI configuration (pods use the host's network) and the images in [`CRI_NAMESPACE`],
     /// which becomes this containerd's `ns`.
     pub cri: bool,
+    /// The containerd binary, instead of $CONTAINERD_BIN or Debian's.
+    pub containerd: Option<PathBuf>,
 }
 
 pub struct Containerd {
@@ -224,6 +239,9 @@ pub struct Containerd {
     pid: i32,
     events: Option<Child>,
     env: Vec<(&'static str, &'static str)>,
+    containerd: PathBuf,
+    /// The `ctr` of the same containerd when it has one beside it, else the one on $PATH.
+    pub ctr: PathBuf,
 }
 
 impl Containerd {
@@ -250,6 +268,13 @@ impl Containerd {
         }
         std::os::unix::fs::symlink(husk_bin(), bin.join("husk")).unwrap();
         let sock = dir.join("c.sock");
+        let containerd = opts.containerd.unwrap_or_else(containerd_bin);
+        let ctr = containerd.with_file_name("ctr");
+        let ctr = if containerd.is_absolute() && ctr.exists() {
+            ctr
+        } else {
+            PathBuf::from("ctr")
+        };
         // Top-level keys come before the first table.
         let disabled = if opts.cri {
             ""
@@ -278,6 +303,8 @@ impl Containerd {
             pid: 0,
             events: None,
             env: opts.env,
+            containerd,
+            ctr,
         };
         c.spawn();
         let archive = build_image(&dir, opts.cri);
@@ -298,7 +325,7 @@ impl Containerd {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let child = Command::new("containerd")
+        let child = Command::new(&self.containerd)
             .arg("--config")
             .arg(self.dir.join("config.toml"))
             .env("PATH", path)
@@ -307,7 +334,7 @@ impl Containerd {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("start containerd (Debian's package containerd)");
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.containerd.display()));
         self.pid = child.id() as i32;
         // Reaped by our own waitpid, not by Child.
         std::mem::forget(child);
@@ -340,7 +367,9 @@ impl Containerd {
     /// `ctr` against this containerd and namespace, killed after CTR_TIMEOUT seconds.
     pub fn ctr(&self, args: &[&str]) -> Output {
         run(Command::new("timeout")
-            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .args(["-k", "5", CTR_TIMEOUT])
+            .arg(&self.ctr)
+            .arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
             .args(self.with_fifo_dir(args)))
@@ -363,7 +392,9 @@ impl Containerd {
     /// `ctr` with `input` on its stdin.
     pub fn ctr_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = Command::new("timeout")
-            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .args(["-k", "5", CTR_TIMEOUT])
+            .arg(&self.ctr)
+            .arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
             .args(self.with_fifo_dir(args))
@@ -375,6 +406,57 @@ impl Containerd {
         // ctr reads all of it before the container's exit; a short write shows in the output.
         let _ = child.stdin.take().unwrap().write_all(input);
         child.wait_with_output().expect("ctr")
+    }
+
+    /// Creates container `id` running `args`, as `ctr container create --runtime RUNTIME` would,
+    /// but with runc's options (`containerd.runc.v1.Options`: BinaryName, Root), which ctr
+    /// sends only to the runtime named io.containerd.runc.v2. ctr makes a template container,
+    /// whose spec and snapshot `id` takes through containerd's Containers API.
+    pub fn create_with_runc_options(&self, id: &str, binary: &str, root: &str, args: &[&str]) {
+        let template = format!("{id}-template");
+        self.ctr_ok(&[
+            "container",
+            "create",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            &template,
+        ]);
+        // The arguments go into the spec here: ctr's `container create` takes a `-c` among them
+        // for its own --config (1.6), or passes a `--` on (1.7).
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&self.ctr_ok(&["container", "info", "--spec", &template]))
+                .expect("ctr container info --spec");
+        spec["process"]["args"] = serde_json::json!(args);
+        let mut options = Vec::new();
+        grpc::field(&mut options, 6, binary.as_bytes());
+        grpc::field(&mut options, 7, root.as_bytes());
+        let mut runtime = Vec::new();
+        grpc::field(&mut runtime, 1, RUNTIME.as_bytes());
+        let options = grpc::any("containerd.runc.v1.Options", &options);
+        grpc::field(&mut runtime, 2, &options);
+        let mut container = Vec::new();
+        grpc::field(&mut container, 1, id.as_bytes());
+        grpc::field(&mut container, 3, IMAGE.as_bytes());
+        grpc::field(&mut container, 4, &runtime);
+        let spec = grpc::any(
+            "types.containerd.io/opencontainers/runtime-spec/1/Spec",
+            spec.to_string().as_bytes(),
+        );
+        grpc::field(&mut container, 5, &spec);
+        grpc::field(&mut container, 6, b"overlayfs");
+        grpc::field(&mut container, 7, template.as_bytes());
+        let mut request = Vec::new();
+        grpc::field(&mut request, 1, &container);
+        grpc::call(
+            &self.sock,
+            &self.ns,
+            "/containerd.services.containers.v1.Containers/Create",
+            &request,
+        )
+        .unwrap_or_else(|e| panic!("create container {id}: {e}"));
+        // The snapshot is the new container's now: removing it goes with `id`.
+        self.ctr_ok(&["container", "delete", "--keep-snapshot", &template]);
     }
 
     /// Runs ctr, asserts it succeeded, returns its stdout.
@@ -410,7 +492,7 @@ impl Containerd {
     /// Starts `ctr events`, to be read with [`Containerd::events`].
     pub fn watch_events(&mut self) {
         let out = fs::File::create(self.dir.join("events.txt")).unwrap();
-        let child = Command::new("ctr")
+        let child = Command::new(&self.ctr)
             .arg("-a")
             .arg(&self.sock)
             .arg("events")
@@ -447,7 +529,7 @@ impl Containerd {
     /// 60 s gets SIGQUIT first, so that its goroutines' stacks land in the output, then SIGKILL.
     pub fn ctr_in_terminal(&self, args: &[&str]) -> Output {
         let (master, slave) = openpty();
-        let mut cmd = Command::new("ctr");
+        let mut cmd = Command::new(&self.ctr);
         cmd.arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
@@ -600,6 +682,10 @@ impl Containerd {
                 PathBuf::from("runc"),
                 self.dir.join("runc-root").join(&self.ns),
             ),
+            (
+                PathBuf::from("crun"),
+                self.dir.join("crun-root").join(&self.ns),
+            ),
         ] {
             for e in fs::read_dir(&root).into_iter().flatten().flatten() {
                 if !private && !ours.iter().any(|id| e.file_name() == id.as_str()) {
@@ -620,10 +706,13 @@ impl Containerd {
         }
         // containerd-shim-runc-v2's root for this namespace (the RSS measurement runs it).
         let _ = fs::remove_dir(PathBuf::from("/run/containerd/runc").join(&self.ns));
-        // SAFETY: plain kill of the containerd we started.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        // No pid when containerd never started: kill(0) would signal our own process group.
         let pid = self.pid;
-        if !wait_for(Duration::from_secs(10), || reaped(pid)) {
+        // SAFETY: plain kill of the containerd we started.
+        if pid > 0
+            && unsafe { libc::kill(pid, libc::SIGTERM) } == 0
+            && !wait_for(Duration::from_secs(10), || reaped(pid))
+        {
             // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             wait_for(Duration::from_secs(10), || reaped(pid));
