@@ -410,9 +410,25 @@ impl Containerd {
 
     /// Creates container `id` running `args`, as `ctr container create --runtime RUNTIME` would,
     /// but with runc's options (`containerd.runc.v1.Options`: BinaryName, Root), which ctr
-    /// sends only to the runtime named io.containerd.runc.v2. ctr makes a template container,
-    /// whose spec and snapshot `id` takes through containerd's Containers API.
+    /// sends only to the runtime named io.containerd.runc.v2.
     pub fn create_with_runc_options(&self, id: &str, binary: &str, root: &str, args: &[&str]) {
+        let mut options = Vec::new();
+        grpc::field(&mut options, 6, binary.as_bytes());
+        grpc::field(&mut options, 7, root.as_bytes());
+        self.create_with_options(id, &options, |spec| {
+            spec["process"]["args"] = serde_json::json!(args)
+        });
+    }
+
+    /// Creates container `id` with `options` (an encoded `containerd.runc.v1.Options`) and the
+    /// spec ctr would make, changed by `edit`. ctr makes a template container, whose spec and
+    /// snapshot `id` takes through containerd's Containers API.
+    pub fn create_with_options(
+        &self,
+        id: &str,
+        options: &[u8],
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) {
         let template = format!("{id}-template");
         self.ctr_ok(&[
             "container",
@@ -427,13 +443,10 @@ impl Containerd {
         let mut spec: serde_json::Value =
             serde_json::from_str(&self.ctr_ok(&["container", "info", "--spec", &template]))
                 .expect("ctr container info --spec");
-        spec["process"]["args"] = serde_json::json!(args);
-        let mut options = Vec::new();
-        grpc::field(&mut options, 6, binary.as_bytes());
-        grpc::field(&mut options, 7, root.as_bytes());
+        edit(&mut spec);
         let mut runtime = Vec::new();
         grpc::field(&mut runtime, 1, RUNTIME.as_bytes());
-        let options = grpc::any("containerd.runc.v1.Options", &options);
+        let options = grpc::any("containerd.runc.v1.Options", options);
         grpc::field(&mut runtime, 2, &options);
         let mut container = Vec::new();
         grpc::field(&mut container, 1, id.as_bytes());

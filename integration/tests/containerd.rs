@@ -1012,3 +1012,39 @@ fn the_shims_rpcs_answer_as_the_protocol_requires() {
         Code::NOT_FOUND
     );
 }
+
+/// runc's options' IoUid/IoGid: the container's stdio pipes belong to them, as with the Go shim
+/// (for user-namespaced containers, whose root is not the host's). Without them the container
+/// writes straight into the FIFOs that ctr made, root's. Either way the runtime then gives its
+/// process's user the files (runc's fixStdioPermissions), keeping their group.
+#[test]
+fn io_uid_and_gid_own_the_containers_stdio() {
+    use containerd_shim_protos::{protobuf::Message, shim::oci::Options as RuncOptions};
+    let c = Containerd::start("iouid");
+    let script = "stat -L -c %u:%g /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2 >&2; cat";
+    for (id, (uid, gid), want) in [
+        ("u1", (2000, 3000), "1000:3000\n1000:3000\n1000:3000\nin\n"),
+        ("u2", (0, 0), "1000:0\n1000:0\n1000:0\nin\n"),
+    ] {
+        let options = RuncOptions {
+            io_uid: uid,
+            io_gid: gid,
+            ..Default::default()
+        };
+        c.create_with_options(id, &options.write_to_bytes().unwrap(), |spec| {
+            spec["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+            spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+        });
+        let out = c.ctr_stdin(&["task", "start", id], b"in\n");
+        // ctr copies the container's stderr to its own.
+        let both = String::from_utf8_lossy(&out.stderr).into_owned() + &stdout(&out);
+        assert_eq!(
+            both,
+            want,
+            "{id} stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `task start` without -d deleted the task once it exited.
+        c.ctr_ok(&["container", "delete", id]);
+    }
+}

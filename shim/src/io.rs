@@ -3,6 +3,8 @@
 //! copied, and nothing is lost when a short-lived container exits. Stdin goes through a pipe fed
 //! by a thread, so that CloseIO can close it whether or not the client ever opened its end.
 //! Terminals come back over a console socket; a thread per direction copies to and from them.
+//! With runc's options' IoUid/IoGid, the container gets pipes owned by them instead (copied to
+//! the FIFOs), as the Go shim does: a container user can then reopen /proc/self/fd/1.
 
 use std::{
     fs::{File, OpenOptions},
@@ -228,17 +230,50 @@ fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<
     Ok(rx)
 }
 
+/// A pipe whose ends belong to `owner`; the container gets the write end, and a thread copies
+/// what comes out of it into `to`.
+fn owned_output(to: File, owner: (u32, u32)) -> io::Result<File> {
+    let (r, w) = cloexec_pipe()?;
+    chown(&r, owner)?;
+    chown(&w, owner)?;
+    // Nothing waits for this copy: the client reads its FIFO to EOF, which comes when the
+    // copy ends.
+    drop(spawn_output_copy(File::from(r), to)?);
+    Ok(File::from(w))
+}
+
+fn chown(fd: &impl AsFd, (uid, gid): (u32, u32)) -> io::Result<()> {
+    nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)
+}
+
 /// Stdio for a process without a terminal: the three files to hand to the runtime.
-pub fn open_pipes(p: &Paths, id: &str, namespace: &str) -> io::Result<([File; 3], Io)> {
+pub fn open_pipes(
+    p: &Paths,
+    id: &str,
+    namespace: &str,
+    owner: Option<(u32, u32)>,
+) -> io::Result<([File; 3], Io)> {
     let (stdout, stderr) = if p.stdout.starts_with("binary://") {
         start_logger(&p.stdout, id, namespace)?
     } else {
-        (open_output(&p.stdout)?, open_output(&p.stderr)?)
+        let (mut out, mut err) = (open_output(&p.stdout)?, open_output(&p.stderr)?);
+        if let Some(owner) = owner {
+            if !p.stdout.is_empty() {
+                out = owned_output(out, owner)?;
+            }
+            if !p.stderr.is_empty() {
+                err = owned_output(err, owner)?;
+            }
+        }
+        (out, err)
     };
     if p.stdin.is_empty() {
         return Ok(([devnull(false)?, stdout, stderr], Io::default()));
     }
     let (r, w) = cloexec_pipe()?;
+    if let Some(owner) = owner {
+        chown(&r, owner)?;
+    }
     let sink: Sink = Arc::new(Mutex::new(Some(File::from(w))));
     spawn_stdin_copy(p.stdin.clone(), sink.clone())?;
     let io = Io {

@@ -85,6 +85,8 @@ struct Container {
     /// Without a pid namespace of its own, the container's other processes outlive its init:
     /// the shim kills them when it exits, as the Go shim does.
     kill_all_on_exit: bool,
+    /// runc's options' IoUid/IoGid: who owns the pipes of the container's processes.
+    io_owner: Option<(u32, u32)>,
     init: Process,
     execs: HashMap<String, Process>,
 }
@@ -238,10 +240,10 @@ impl Service {
             self.started(id, "", p);
             return Ok(p.pid);
         }
-        let (rt, bundle, paths, spec) = {
+        let (rt, bundle, owner, paths, spec) = {
             let mut inner = self.lock();
             let c = Self::container(&mut inner, id)?;
-            let (rt, bundle) = (c.runtime.clone(), c.bundle.clone());
+            let (rt, bundle, owner) = (c.runtime.clone(), c.bundle.clone(), c.io_owner);
             let p = c.process(exec_id)?;
             if p.status != Status::CREATED {
                 return Err(err(
@@ -255,14 +257,14 @@ impl Service {
                 &p.paths.stderr,
                 p.paths.terminal,
             );
-            (rt, bundle, paths, p.spec.clone())
+            (rt, bundle, owner, paths, p.spec.clone())
         };
         let dir = Path::new(&bundle);
         let process_json = dir.join(format!("{exec_id}.json"));
         let pid_file = dir.join(format!("{exec_id}.pid"));
         std::fs::write(&process_json, &spec)
             .map_err(|e| err(Code::UNKNOWN, format!("write process spec: {e}")))?;
-        let res = self.exec_with_io(&rt, id, exec_id, &paths, &process_json, &pid_file);
+        let res = self.exec_with_io(&rt, id, exec_id, (&paths, owner), &process_json, &pid_file);
         // Only the runtime reads them, during the exec.
         let _ = std::fs::remove_file(&process_json);
         let _ = std::fs::remove_file(&pid_file);
@@ -308,7 +310,7 @@ impl Service {
         rt: &Runtime,
         id: &str,
         exec_id: &str,
-        paths: &Paths,
+        (paths, owner): (&Paths, Option<(u32, u32)>),
         process_json: &Path,
         pid_file: &Path,
     ) -> Result<(u32, io::Io), String> {
@@ -346,8 +348,8 @@ impl Service {
             });
             Ok((pid, io))
         } else {
-            let (stdio, io) =
-                io::open_pipes(paths, id, &self.namespace).map_err(|e| format!("stdio: {e}"))?;
+            let (stdio, io) = io::open_pipes(paths, id, &self.namespace, owner)
+                .map_err(|e| format!("stdio: {e}"))?;
             args.push(id);
             let pid = self.run_with_pid(rt, "exec", &args, Some(stdio), pid_file, register)?;
             Ok((pid, io))
@@ -375,14 +377,8 @@ impl Service {
         let options = match req.options.as_ref() {
             None => Options::default(),
             Some(any) if any.type_url.ends_with(RUNC_OPTIONS) => {
-                let o = Options::parse_from_bytes(&any.value)
-                    .map_err(|e| format!("runtime options: {e}"))?;
-                // The Go shim copies stdio through pipes owned by them; this one hands the
-                // client's FIFOs to the container as they are.
-                if o.io_uid != 0 || o.io_gid != 0 {
-                    return Err("runtime options: IoUid and IoGid are not supported".into());
-                }
-                o
+                Options::parse_from_bytes(&any.value)
+                    .map_err(|e| format!("runtime options: {e}"))?
             }
             // What containerd's CRI plugin sends for every runtime type but runc's: TypeUrl (1)
             // and ConfigPath (2), both strings, laid out as Any's type_url and value are.
@@ -429,6 +425,8 @@ impl Service {
             runtime: rt.clone(),
             rootfs_mounted: mounted,
             kill_all_on_exit: shares_pid_namespace(bundle),
+            io_owner: (options.io_uid != 0 || options.io_gid != 0)
+                .then_some((options.io_uid, options.io_gid)),
             init: Process::new(paths_of(&req.stdin, &req.stdout, &req.stderr, req.terminal)),
             execs: HashMap::new(),
         };
@@ -482,6 +480,7 @@ impl Service {
         container: Container,
     ) -> Result<u32, String> {
         let pid_file = bundle.join("init.pid");
+        let owner = container.io_owner;
         let (b, p) = (bundle.to_string_lossy(), pid_file.to_string_lossy());
         let mut args = vec!["create", "--bundle", &b, "--pid-file", &p];
         if options.no_pivot_root {
@@ -510,7 +509,7 @@ impl Service {
                     .map_err(|e| format!("console: {e}"))?,
             )
         } else {
-            let (stdio, io) = io::open_pipes(&c_paths(req), &req.id, &self.namespace)
+            let (stdio, io) = io::open_pipes(&c_paths(req), &req.id, &self.namespace, owner)
                 .map_err(|e| format!("stdio: {e}"))?;
             args.push(&req.id);
             (
