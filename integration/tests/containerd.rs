@@ -944,13 +944,14 @@ fn the_shims_rpcs_answer_as_the_protocol_requires() {
     assert_eq!(c.shims(), [r.shim_pid as i32]);
     assert_eq!(r.task_pid, task_pid);
 
+    // Without an image directory, from containerd or from runc's options.
     let req = CheckpointTaskRequest {
         id: "p1".into(),
         ..Default::default()
     };
     assert_eq!(
         code(client.checkpoint(ctx(), &req).unwrap_err()),
-        Code::UNIMPLEMENTED
+        Code::INVALID_ARGUMENT
     );
 
     // Update: containerd's Any of a runtime-spec LinuxResources, in JSON.

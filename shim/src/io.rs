@@ -1,10 +1,10 @@
-//! A process's stdio. Output FIFOs are handed to the runtime, so the container writes into them
-//! directly and the client sees EOF when the container's last process closes them: nothing is
-//! copied, and nothing is lost when a short-lived container exits. Stdin goes through a pipe fed
-//! by a thread, so that CloseIO can close it whether or not the client ever opened its end.
-//! Terminals come back over a console socket; a thread per direction copies to and from them.
-//! With runc's options' IoUid/IoGid, the container gets pipes owned by them instead (copied to
-//! the FIFOs), as the Go shim does: a container user can then reopen /proc/self/fd/1.
+//! A process's stdio. As with the Go shim, the container gets pipes, and a thread per stream
+//! copies them into the client's FIFOs (or files): CRIU can checkpoint a pipe, not a FIFO that
+//! lies outside the container's mounts, and runc's options' IoUid/IoGid name the pipes' owner.
+//! The client sees EOF once the container's last process has closed its end and the copy has
+//! drained it; Delete waits (bounded) for that. Stdin goes through a pipe fed by a thread, so
+//! that CloseIO can close it whether or not the client ever opened its end. Terminals come back
+//! over a console socket; a thread per direction copies to and from them.
 
 use std::{
     fs::{File, OpenOptions},
@@ -48,7 +48,7 @@ pub struct Io {
     pub stdin_path: String,
     /// The pty master, for resizes.
     pub console: Option<File>,
-    /// Disconnected once the terminal's output has all been copied.
+    /// Disconnected once the output has all been copied.
     pub output_done: Option<mpsc::Receiver<()>>,
 }
 
@@ -216,8 +216,8 @@ fn spawn_stdin_copy(path: String, sink: Sink) -> io::Result<()> {
     Ok(())
 }
 
-fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<()>> {
-    let (done, rx) = mpsc::channel::<()>();
+/// Copies `from` into `to` on a thread of its own, which drops `done` when the copy is over.
+fn spawn_output_copy(mut from: File, mut to: File, done: mpsc::Sender<()>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("stdout".into())
         .stack_size(64 * 1024)
@@ -227,18 +227,18 @@ fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<
             drop(to);
             drop(done);
         })?;
-    Ok(rx)
+    Ok(())
 }
 
-/// A pipe whose ends belong to `owner`; the container gets the write end, and a thread copies
+/// A pipe, owned by `owner` when given; the container gets the write end, and a thread copies
 /// what comes out of it into `to`.
-fn owned_output(to: File, owner: (u32, u32)) -> io::Result<File> {
+fn piped_output(to: File, owner: Option<(u32, u32)>, done: &mpsc::Sender<()>) -> io::Result<File> {
     let (r, w) = cloexec_pipe()?;
-    chown(&r, owner)?;
-    chown(&w, owner)?;
-    // Nothing waits for this copy: the client reads its FIFO to EOF, which comes when the
-    // copy ends.
-    drop(spawn_output_copy(File::from(r), to)?);
+    if let Some(owner) = owner {
+        chown(&r, owner)?;
+        chown(&w, owner)?;
+    }
+    spawn_output_copy(File::from(r), to, done.clone())?;
     Ok(File::from(w))
 }
 
@@ -253,22 +253,24 @@ pub fn open_pipes(
     namespace: &str,
     owner: Option<(u32, u32)>,
 ) -> io::Result<([File; 3], Io)> {
-    let (stdout, stderr) = if p.stdout.starts_with("binary://") {
-        start_logger(&p.stdout, id, namespace)?
+    let (stdout, stderr, output_done) = if p.stdout.starts_with("binary://") {
+        let (out, err) = start_logger(&p.stdout, id, namespace)?;
+        (out, err, None)
     } else {
-        let (mut out, mut err) = (open_output(&p.stdout)?, open_output(&p.stderr)?);
-        if let Some(owner) = owner {
-            if !p.stdout.is_empty() {
-                out = owned_output(out, owner)?;
-            }
-            if !p.stderr.is_empty() {
-                err = owned_output(err, owner)?;
-            }
-        }
-        (out, err)
+        let (done, rx) = mpsc::channel::<()>();
+        let piped = |path: &str| match open_output(path)? {
+            f if path.is_empty() => Ok::<_, io::Error>(f),
+            f => piped_output(f, owner, &done),
+        };
+        let (out, err) = (piped(&p.stdout)?, piped(&p.stderr)?);
+        (out, err, Some(rx))
     };
     if p.stdin.is_empty() {
-        return Ok(([devnull(false)?, stdout, stderr], Io::default()));
+        let io = Io {
+            output_done,
+            ..Io::default()
+        };
+        return Ok(([devnull(false)?, stdout, stderr], io));
     }
     let (r, w) = cloexec_pipe()?;
     if let Some(owner) = owner {
@@ -279,6 +281,7 @@ pub fn open_pipes(
     let io = Io {
         stdin: Some(sink),
         stdin_path: p.stdin.clone(),
+        output_done,
         ..Io::default()
     };
     Ok(([File::from(r), stdout, stderr], io))
@@ -332,10 +335,9 @@ impl ConsoleSocket {
             ..Io::default()
         };
         if !p.stdout.is_empty() {
-            io.output_done = Some(spawn_output_copy(
-                master.try_clone()?,
-                open_output(&p.stdout)?,
-            )?);
+            let (done, rx) = mpsc::channel::<()>();
+            spawn_output_copy(master.try_clone()?, open_output(&p.stdout)?, done)?;
+            io.output_done = Some(rx);
         }
         if !p.stdin.is_empty() {
             let sink: Sink = Arc::new(Mutex::new(Some(master)));

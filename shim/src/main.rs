@@ -1,6 +1,7 @@
 //! containerd-shim-husk-v2: the containerd shim (task API v2) that runs containers with husk, or
 //! with any runc-compatible runtime named by runc's options (BinaryName).
 
+mod checkpoint;
 mod events;
 mod io;
 mod oom;

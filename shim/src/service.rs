@@ -31,6 +31,7 @@ use containerd_shim::{
 use log::{error, warn};
 
 use crate::{
+    checkpoint::{self, Restore},
     events::{Events, PUBLISH_TIMEOUT},
     io::{self, ConsoleSocket, Paths},
     oom::Oom,
@@ -87,6 +88,8 @@ struct Container {
     kill_all_on_exit: bool,
     /// runc's options' IoUid/IoGid: who owns the pipes of the container's processes.
     io_owner: Option<(u32, u32)>,
+    /// Created from a checkpoint: Start restores it instead of starting it.
+    restore: Option<Restore>,
     init: Process,
     execs: HashMap<String, Process>,
 }
@@ -219,7 +222,7 @@ impl Service {
     fn start_process(&self, id: &str, exec_id: &str) -> TtrpcResult<u32> {
         if exec_id.is_empty() {
             let rt = self.runtime_of(id)?;
-            {
+            let restore = {
                 let mut inner = self.lock();
                 let c = Self::container(&mut inner, id)?;
                 if c.init.status != Status::CREATED {
@@ -228,6 +231,10 @@ impl Service {
                         format!("container {id} is not created"),
                     ));
                 }
+                c.restore.take()
+            };
+            if let Some(r) = restore {
+                return self.restore_init(id, r);
             }
             rt.run("start", &["start", id], None)
                 .map_err(|e| err(Code::UNKNOWN, e))?;
@@ -395,9 +402,6 @@ impl Service {
             }
             Some(any) => return Err(format!("unknown runtime options type {:?}", any.type_url)),
         };
-        if !req.checkpoint.is_empty() {
-            return Err("restore from a checkpoint is not implemented".into());
-        }
         let rt = self.runtime_for(&req.bundle, &options)?;
         let bundle = Path::new(&req.bundle);
         // What `delete` reads when this shim is gone.
@@ -427,16 +431,26 @@ impl Service {
             kill_all_on_exit: shares_pid_namespace(bundle),
             io_owner: (options.io_uid != 0 || options.io_gid != 0)
                 .then_some((options.io_uid, options.io_gid)),
+            restore: (!req.checkpoint.is_empty()).then(|| Restore {
+                image: req.checkpoint.clone(),
+                parent: req.parent_checkpoint.clone(),
+                work: options.criu_work_path.clone(),
+                no_pivot: options.no_pivot_root,
+            }),
             init: Process::new(paths_of(&req.stdin, &req.stdout, &req.stderr, req.terminal)),
             execs: HashMap::new(),
         };
-        let res = self.create_with_io(req, &rt, bundle, &options, container);
+        // As with the Go shim, the runtime first hears of a restored container at Start.
+        let res = if container.restore.is_some() {
+            self.lock().containers.insert(req.id.clone(), container);
+            Ok(0)
+        } else {
+            self.create_with_io(req, &rt, bundle, &options, container)
+        };
         match res {
             Ok(pid) => {
-                if let Some(oom) = &self.oom {
-                    if let Err(e) = oom.watch(&req.id, pid) {
-                        warn!("watch {} for oom: {e}", req.id);
-                    }
+                if pid != 0 {
+                    self.watch_oom(&req.id, pid);
                 }
                 self.send(
                     "/tasks/create",
@@ -471,6 +485,87 @@ impl Service {
         }
     }
 
+    /// Runs the runtime's create or restore of a container's init, with its stdio (a console
+    /// socket or pipes) after `args` and the id last.
+    #[allow(clippy::too_many_arguments)]
+    fn run_init(
+        &self,
+        rt: &Runtime,
+        what: &str,
+        mut args: Vec<String>,
+        id: &str,
+        paths: &Paths,
+        owner: Option<(u32, u32)>,
+        pid_file: &Path,
+        register: impl FnOnce(&mut Inner, u32, Option<u32>) -> Result<(), String>,
+    ) -> Result<(u32, io::Io), String> {
+        if paths.terminal {
+            let sock = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
+            args.extend([
+                "--console-socket".into(),
+                sock.path.display().to_string(),
+                id.into(),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let pid = self.run_with_pid(rt, what, &args, None, pid_file, register)?;
+            let io = sock.receive(paths).map_err(|e| format!("console: {e}"))?;
+            Ok((pid, io))
+        } else {
+            let (stdio, io) = io::open_pipes(paths, id, &self.namespace, owner)
+                .map_err(|e| format!("stdio: {e}"))?;
+            args.push(id.into());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let pid = self.run_with_pid(rt, what, &args, Some(stdio), pid_file, register)?;
+            Ok((pid, io))
+        }
+    }
+
+    /// Start of a container created from a checkpoint: the runtime restores it, running.
+    fn restore_init(&self, id: &str, r: Restore) -> TtrpcResult<u32> {
+        let (rt, bundle, owner, paths) = {
+            let mut inner = self.lock();
+            let c = Self::container(&mut inner, id)?;
+            let p = &c.init.paths;
+            let paths = paths_of(&p.stdin, &p.stdout, &p.stderr, p.terminal);
+            (c.runtime.clone(), c.bundle.clone(), c.io_owner, paths)
+        };
+        let bundle = PathBuf::from(bundle);
+        let pid_file = bundle.join("init.pid");
+        let register = |inner: &mut Inner, pid: u32, early: Option<u32>| {
+            let p = &mut Self::container(inner, id)
+                .map_err(|_| format!("container {id} was deleted during its restore"))?
+                .init;
+            p.pid = pid;
+            p.status = Status::RUNNING;
+            if let Some(code) = early {
+                set_exited(p, code);
+            }
+            Ok(())
+        };
+        let args = r.args(&bundle, &pid_file);
+        let (pid, io) = self
+            .run_init(&rt, "restore", args, id, &paths, owner, &pid_file, register)
+            .map_err(|e| {
+                // Whatever the runtime left of a restore that failed goes.
+                let _ = rt.run("delete", &["delete", "--force", id], None);
+                err(Code::UNKNOWN, e)
+            })?;
+        self.watch_oom(id, pid);
+        let mut inner = self.lock();
+        let c = Self::container(&mut inner, id)?;
+        c.init.io = io;
+        self.started(id, "", &mut c.init);
+        Ok(pid)
+    }
+
+    fn watch_oom(&self, id: &str, pid: u32) {
+        if let Some(oom) = &self.oom {
+            if let Err(e) = oom.watch(id, pid) {
+                warn!("watch {id} for oom: {e}");
+            }
+        }
+    }
+
     fn create_with_io(
         &self,
         req: &api::CreateTaskRequest,
@@ -482,12 +577,14 @@ impl Service {
         let pid_file = bundle.join("init.pid");
         let owner = container.io_owner;
         let (b, p) = (bundle.to_string_lossy(), pid_file.to_string_lossy());
-        let mut args = vec!["create", "--bundle", &b, "--pid-file", &p];
+        let mut args: Vec<String> = ["create", "--bundle", &b, "--pid-file", &p]
+            .map(String::from)
+            .into();
         if options.no_pivot_root {
-            args.push("--no-pivot");
+            args.push("--no-pivot".into());
         }
         if options.no_new_keyring {
-            args.push("--no-new-keyring");
+            args.push("--no-new-keyring".into());
         }
         let register = |inner: &mut Inner, pid: u32, early: Option<u32>| {
             let mut c = container;
@@ -498,25 +595,16 @@ impl Service {
             inner.containers.insert(req.id.clone(), c);
             Ok(())
         };
-        let (pid, io) = if req.terminal {
-            let sock = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
-            let s = sock.path.to_string_lossy().into_owned();
-            args.extend(["--console-socket", &s, &req.id]);
-            let pid = self.run_with_pid(rt, "create", &args, None, &pid_file, register)?;
-            (
-                pid,
-                sock.receive(&c_paths(req))
-                    .map_err(|e| format!("console: {e}"))?,
-            )
-        } else {
-            let (stdio, io) = io::open_pipes(&c_paths(req), &req.id, &self.namespace, owner)
-                .map_err(|e| format!("stdio: {e}"))?;
-            args.push(&req.id);
-            (
-                self.run_with_pid(rt, "create", &args, Some(stdio), &pid_file, register)?,
-                io,
-            )
-        };
+        let (pid, io) = self.run_init(
+            rt,
+            "create",
+            args,
+            &req.id,
+            &c_paths(req),
+            owner,
+            &pid_file,
+            register,
+        )?;
         let mut inner = self.lock();
         if let Some(c) = inner.containers.get_mut(&req.id) {
             c.init.io = io;
@@ -617,7 +705,8 @@ fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code
             // (event and Wait) waits until the copy has put it in the client's FIFO: reported
             // before, ctr run -t lost a short-lived container's output (the copy got EPIPE).
             // Not on this thread, which serves every exit.
-            if let Some(done) = p.io.output_done.take() {
+            let terminal_done = p.paths.terminal.then(|| p.io.output_done.take()).flatten();
+            if let Some(done) = terminal_done {
                 let (inner, events) = (inner.clone(), events.clone());
                 let waiter = std::thread::Builder::new()
                     .name("exit-output".into())
@@ -990,8 +1079,24 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("checkpoint"))
+    fn checkpoint(&self, _: &TtrpcContext, req: api::CheckpointTaskRequest) -> TtrpcResult<Empty> {
+        let (rt, bundle) = {
+            let mut inner = self.lock();
+            let c = Self::container(&mut inner, &req.id)?;
+            if !matches!(c.init.status, Status::RUNNING | Status::PAUSED) {
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {} is not running", req.id),
+                ));
+            }
+            (c.runtime.clone(), PathBuf::from(&c.bundle))
+        };
+        let cp = checkpoint::checkpoint(&req.id, &bundle, &req.path, req.options.as_ref())
+            .map_err(|e| err(Code::INVALID_ARGUMENT, e))?;
+        let args: Vec<&str> = cp.args.iter().map(String::as_str).collect();
+        rt.run("checkpoint", &args, None)
+            .map_err(|e| err(Code::UNKNOWN, cp.failed(&bundle, e)))?;
+        Ok(Empty::new())
     }
 
     /// The resources come as containerd marshals a runtime-spec LinuxResources: JSON in an
