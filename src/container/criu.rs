@@ -62,13 +62,7 @@ impl Swrk {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| {
-            Error::msg(format!(
-                "exec: {:?}: {}",
-                criu.display().to_string(),
-                crate::error::io_text(&e)
-            ))
-        })?;
+        let child = cmd.spawn().map_err(|e| spawn_error(criu, &e))?;
         drop(theirs);
         Ok(Swrk { sock: ours, child })
     }
@@ -178,6 +172,19 @@ impl Swrk {
             .map_err(|e| Error::msg(format!("decode criu response: {e}")))?;
         Ok((resp, fd))
     }
+}
+
+/// Why CRIU could not be started, in Go's words: a bare name is looked up on $PATH.
+fn spawn_error(criu: &Path, e: &std::io::Error) -> Error {
+    let bare = !criu.as_os_str().as_encoded_bytes().contains(&b'/');
+    Error::msg(if bare && e.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "exec: {:?}: executable file not found in $PATH",
+            criu.display().to_string()
+        )
+    } else {
+        format!("fork/exec {}: {}", criu.display(), crate::error::io_text(e))
+    })
 }
 
 /// CRIU's version as runc counts it (major*10000 + minor*100 + sublevel; a git build counts as
@@ -360,7 +367,7 @@ mod tests {
         let e = check_version(Path::new("/nonexistent/criu"), MIN_VERSION).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "CRIU version check failed: exec: \"/nonexistent/criu\": no such file or directory"
+            "CRIU version check failed: fork/exec /nonexistent/criu: no such file or directory"
         );
     }
 }

@@ -150,6 +150,14 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    // As runc: the id is taken before anything else is checked.
+    dir.create(o.id)?;
+    let mut undo = Undo {
+        dir: &dir,
+        cgroup: None,
+        pid: None,
+        armed: true,
+    };
     let (console, relay) =
         crate::container::tty::console_ends(o.console_socket, terminal, !o.detach)?;
     // In the foreground without a socket, husk keeps the pty master itself.
@@ -166,13 +174,6 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     let images = open_dir(&o.images)?;
     let descriptors = read_descriptors(&o.images)?;
 
-    dir.create(o.id)?;
-    let mut undo = Undo {
-        dir: &dir,
-        cgroup: None,
-        pid: None,
-        armed: true,
-    };
     let mut state = State {
         id: o.id.to_string(),
         pid: nix::unistd::getpid().as_raw(),

@@ -1,0 +1,387 @@
+//! `checkpoint` and `restore` through CRIU: a counting container is dumped and restored and
+//! goes on counting from where it was; --leave-running, a pre-dump then a dump on top of it,
+//! a restore under another id and after a delete, a bind mount; and the refusals: a missing
+//! image path, a missing or broken CRIU, a container that is not running, an id in use.
+//!
+//! Both runtimes are given `--criu /usr/local/sbin/criu` (CRIU 4.1.1): Debian's criu 3.17
+//! fails on this kernel, and runc 1.1 would look for `criu` on $PATH. The tests skip, saying
+//! why, when that CRIU is missing or `criu check` fails.
+//!
+//! The container sends its stdio to its own /dev/null: a file or pipe of the test's would be
+//! a file CRIU cannot reach from the container's mounts (runc's tests use pipes, which the
+//! restore reconnects; see descriptors.json).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use spec_tests::runtime::is_runc_1_1;
+use spec_tests::tmp::TempDir;
+use spec_tests::{assert_one_line_naming, Container, Output, WAIT};
+
+const CRIU: &str = "/usr/local/sbin/criu";
+
+/// Counts, one step every 50 ms, into a file the test reads from the host.
+const COUNTER: &str =
+    "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > DIR/n; sleep 0.05; done";
+
+/// True when CRIU can be used here; otherwise says why the test is skipped.
+fn criu_works() -> bool {
+    if !Path::new(CRIU).exists() {
+        eprintln!(
+            "skipped: {CRIU} is missing (CRIU 4 is needed: Debian's 3.17 fails on this kernel)"
+        );
+        return false;
+    }
+    match Command::new(CRIU).arg("check").output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!(
+                "skipped: `{CRIU} check` fails: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run {CRIU}: {e}");
+            false
+        }
+    }
+}
+
+/// A container counting into /tmp/n of its (writable) rootfs, or into the bind-mounted
+/// /shared with `in_bind`.
+fn counter(name: &str, in_bind: bool) -> Container {
+    let mut c = Container::new(name);
+    let dir = if in_bind {
+        c.bundle.shared_dir();
+        "/shared"
+    } else {
+        "/tmp"
+    };
+    c.bundle.set_script(&COUNTER.replace("DIR", dir));
+    c.bundle.config["root"]["readonly"] = json!(false);
+    c
+}
+
+fn count_file(c: &Container) -> PathBuf {
+    let shared = c.bundle.path().join("shared/n");
+    if c.bundle.config["mounts"].to_string().contains("/shared") {
+        shared
+    } else {
+        c.bundle.rootfs().join("tmp/n")
+    }
+}
+
+fn count(c: &Container) -> Option<u64> {
+    std::fs::read_to_string(count_file(c))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The first count other than `from` (polled every 10 ms: a file has no readiness to wait on).
+#[track_caller]
+fn next_count(c: &Container, from: Option<u64>) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(n) = count(c) {
+            if Some(n) != from {
+                return n;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the count stayed at {from:?} for {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The count once the counter has passed `n`.
+#[track_caller]
+fn count_past(c: &Container, n: u64) -> u64 {
+    let mut last = count(c);
+    loop {
+        let now = next_count(c, last);
+        if now > n {
+            return now;
+        }
+        last = Some(now);
+    }
+}
+
+/// `--criu CRIU <args>`.
+fn with_criu(c: &Container, args: &[&str]) -> Output {
+    let mut a = vec!["--criu", CRIU];
+    a.extend_from_slice(args);
+    c.rt.run_args(&a)
+}
+
+fn checkpoint(c: &Container, images: &Path, extra: &[&str]) -> Output {
+    let mut a = vec!["checkpoint", "--image-path", images.to_str().unwrap()];
+    a.extend_from_slice(extra);
+    a.push(&c.id);
+    with_criu(c, &a)
+}
+
+fn restore(c: &Container, images: &Path, extra: &[&str]) -> Output {
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let mut a = vec![
+        "restore",
+        "-d",
+        "--bundle",
+        &bundle,
+        "--image-path",
+        images.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    a.push(&c.id);
+    with_criu(c, &a)
+}
+
+/// Restores from `images` and checks that the count goes on from `before`, the last count
+/// read before the dump (a restart would count from 1 again). The dump may have caught the
+/// counter half-way through rewriting its file, which is then empty until the restore.
+#[track_caller]
+fn restore_continues(c: &Container, images: &Path, before: u64) {
+    let stopped = count(c);
+    restore(c, images, &[]).assert_success();
+    let first = next_count(c, stopped);
+    assert!(
+        before < first && first <= before + 40,
+        "counted {before} before the dump ({stopped:?} after it), {first} after the restore"
+    );
+}
+
+/// The restored container is a container like any other: state, exec, pause, kill, delete.
+#[track_caller]
+fn use_and_delete(c: &mut Container) {
+    c.observe();
+    assert_eq!(c.status(), "running");
+    let out = c.exec(&["cat", "/proc/self/status"]);
+    assert!(out.success(), "exec in the restored container:\n{out}");
+    c.rt.run_args(&["pause", &c.id]).assert_success();
+    assert_eq!(c.status(), "paused");
+    c.rt.run_args(&["resume", &c.id]).assert_success();
+    c.kill("KILL").assert_success();
+    c.wait_exited();
+    c.delete_ok();
+}
+
+#[test]
+fn a_restored_counter_goes_on_from_where_it_stopped() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("counter", false);
+    c.run_detached_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    // The dump ended the container: its processes, state and cgroup are gone.
+    assert!(
+        !c.rt.state(&c.id).success(),
+        "the checkpointed container still exists"
+    );
+    assert!(images.join("descriptors.json").exists());
+    restore_continues(&c, &images, before);
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn leave_running_keeps_the_container_and_restores_after_delete() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("leave", false);
+    let pid = c.run_detached_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &["--leave-running"]).assert_success();
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.state()["pid"], pid);
+    let after = next_count(&c, count(&c));
+    // Far enough past the dump that the restored count cannot be taken for this one.
+    let last = count_past(&c, after + 3);
+    c.rt.delete_force(&c.id).assert_success();
+    c.wait_exited();
+    let last = count(&c).unwrap_or(last);
+    restore(&c, &images, &[]).assert_success();
+    let first = next_count(&c, Some(last));
+    assert!(
+        before < first && first <= after,
+        "dumped between {before} and {after}, killed at {last}, restored at {first}"
+    );
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn a_dump_on_top_of_a_pre_dump() {
+    if !criu_works() {
+        return;
+    }
+    let dirty = Command::new(CRIU)
+        .args(["check", "--feature", "mem_dirty_track"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !dirty {
+        eprintln!(
+            "skipped: `criu check --feature mem_dirty_track` fails (the kernel has no soft-dirty \
+             page tracking), so CRIU cannot pre-dump"
+        );
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let mut c = counter("predump", false);
+    c.run_detached_ok();
+    count_past(&c, 5);
+    checkpoint(&c, &img.path().join("parent"), &["--pre-dump"]).assert_success();
+    // A pre-dump leaves the container running.
+    assert_eq!(c.status(), "running");
+    let before = next_count(&c, count(&c));
+    let images = img.path().join("final");
+    checkpoint(&c, &images, &["--parent-path", "../parent"]).assert_success();
+    assert!(!c.rt.state(&c.id).success());
+    // CRIU links the dump to the pages of its parent.
+    assert!(
+        images.join("parent").symlink_metadata().is_ok(),
+        "no parent link in {}",
+        images.display()
+    );
+    restore_continues(&c, &images, before);
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn restore_under_a_new_id_with_a_bind_mount() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("newid", true);
+    c.run_detached_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    let old = c.id.clone();
+    c.id = format!("{old}-again");
+    restore_continues(&c, &images, before);
+    assert!(!c.rt.state(&old).success(), "{old} came back");
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn restore_from_a_missing_image_path_leaves_nothing() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("missing");
+    let mut c = counter("missing", false);
+    c.bundle.write_config();
+    let out = restore(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &[images.to_str().unwrap()]);
+    c.assert_clean();
+}
+
+#[test]
+fn a_missing_or_broken_criu_is_named_and_changes_nothing() {
+    if !criu_works() {
+        return;
+    }
+    let dir = TempDir::new("ckpt");
+    let images = dir.path().join("images");
+    let fake = dir.path().join("fake-criu");
+    std::fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("no-criu");
+    let mut c = counter("nocriu", false);
+    let pid = c.run_detached_ok();
+    for (criu, needle) in [
+        (missing.to_str().unwrap(), missing.to_str().unwrap()),
+        (fake.to_str().unwrap(), "CRIU version check failed"),
+    ] {
+        let id = c.id.clone();
+        let img = images.to_str().unwrap();
+        let out =
+            c.rt.run_args(&["--criu", criu, "checkpoint", "--image-path", img, &id]);
+        let err = out.assert_failure();
+        if is_runc_1_1() {
+            eprintln!(
+                "runc 1.1 also logs \"container still running\" after a failed checkpoint \
+                 (its deferred destroy); only the failure is checked"
+            );
+            assert!(err.contains(needle), "{out}");
+        } else {
+            assert_one_line_naming(err, &[needle]);
+        }
+        assert_eq!(c.status(), "running");
+        assert_eq!(c.state()["pid"], pid);
+        // A restore that cannot start CRIU leaves nothing under its id.
+        let mut other = counter("nocriu-restore", false);
+        other.bundle.write_config();
+        let bundle = other.bundle.path().to_str().unwrap().to_owned();
+        let out = other.rt.run_args(&[
+            "--criu",
+            criu,
+            "restore",
+            "-d",
+            "--bundle",
+            &bundle,
+            "--image-path",
+            img,
+            &other.id,
+        ]);
+        out.assert_failure();
+        other.assert_clean();
+    }
+    c.delete_force_ok();
+}
+
+#[test]
+fn checkpoint_of_a_container_that_is_not_running_is_refused() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("notrunning");
+    c.bundle.set_script("exit 0");
+    c.create_ok();
+    let out = checkpoint(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["created"]);
+    assert!(!images.exists(), "the image path was made for nothing");
+    assert_eq!(c.status(), "created");
+    c.start_ok();
+    c.wait_exited();
+    let out = checkpoint(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["stopped"]);
+    c.delete_ok();
+    let out = checkpoint(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["does not exist"]);
+}
+
+#[test]
+fn restore_onto_an_id_in_use_is_refused() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("inuse", false);
+    let pid = c.run_detached_ok();
+    next_count(&c, None);
+    checkpoint(&c, &images, &["--leave-running"]).assert_success();
+    let out = restore(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["already exists"]);
+    // The container in place is untouched.
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.state()["pid"], pid);
+    next_count(&c, count(&c));
+    c.delete_force_ok();
+}
