@@ -11,11 +11,13 @@
 //! a file CRIU cannot reach from the container's mounts (runc's tests use pipes, which the
 //! restore reconnects; see descriptors.json).
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use spec_tests::console::{read_until, ConsoleSocket};
 use spec_tests::runtime::is_runc_1_1;
 use spec_tests::tmp::TempDir;
 use spec_tests::{assert_one_line_naming, Container, Output, WAIT};
@@ -384,4 +386,176 @@ fn restore_onto_an_id_in_use_is_refused() {
     assert_eq!(c.state()["pid"], pid);
     next_count(&c, count(&c));
     c.delete_force_ok();
+}
+
+#[test]
+fn a_terminal_goes_to_the_console_socket_of_the_restore() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("tty");
+    // The counter in the background; the shell answers one line typed on the terminal.
+    c.bundle.set_script(
+        "(i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done) & read x; echo \"got $x\"; wait",
+    );
+    c.bundle.config["root"]["readonly"] = json!(false);
+    c.bundle.config["process"]["terminal"] = json!(true);
+    let sock = ConsoleSocket::new();
+    c.create_with_console(&sock).assert_success();
+    let master = sock.receive(WAIT);
+    c.start_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    drop(master);
+    let sock = ConsoleSocket::new();
+    let path = sock.path();
+    let stopped = count(&c);
+    restore(&c, &images, &["--console-socket", path.to_str().unwrap()]).assert_success();
+    let master = sock.receive(WAIT);
+    let first = next_count(&c, stopped);
+    assert!(
+        before < first && first <= before + 40,
+        "{before} then {first}"
+    );
+    let line = b"hello\n";
+    // SAFETY: writing a live buffer of the given size to the pty master.
+    let n = unsafe { libc::write(master.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+    assert_eq!(n, line.len() as isize, "write to the restored terminal");
+    read_until(&master, "got hello", WAIT);
+    use_and_delete(&mut c);
+}
+
+/// Pipes the container's stdio came with are reconnected on restore to the restore's own
+/// stdio (runc's descriptors.json): what the restored container reads and prints goes through
+/// the restore's pipes.
+#[test]
+fn stdio_pipes_are_reconnected_on_restore() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("pipes");
+    c.bundle
+        .set_script("while read x; do echo \"got $x\"; done");
+    c.bundle.write_config();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let id = c.id.clone();
+    let (stdin, mut stdout) = run_piped(&c, &["run", "-d", "--bundle", &bundle, &id]);
+    c.observe();
+    stdin.write_line("one");
+    assert_eq!(stdout.read_line(), "got one");
+    let img_path = images.to_str().unwrap().to_owned();
+    let ckpt = ["--criu", CRIU, "checkpoint", "--image-path", &img_path, &id];
+    c.rt.run_args(&ckpt).assert_success();
+    drop((stdin, stdout));
+    let descriptors = std::fs::read_to_string(images.join("descriptors.json")).unwrap();
+    assert!(descriptors.contains("pipe:"), "{descriptors}");
+    let (stdin, mut stdout) = run_piped(
+        &c,
+        &[
+            "--criu",
+            CRIU,
+            "restore",
+            "-d",
+            "--bundle",
+            &bundle,
+            "--image-path",
+            &img_path,
+            &id,
+        ],
+    );
+    stdin.write_line("two");
+    assert_eq!(stdout.read_line(), "got two");
+    use_and_delete(&mut c);
+}
+
+/// One end of a pipe.
+struct Pipe {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Pipe {
+    /// (read end, write end).
+    fn pair() -> (Pipe, Pipe) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two fds, owned below.
+        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+        assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh fds we own.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        (
+            Pipe {
+                fd: a,
+                buf: Vec::new(),
+            },
+            Pipe {
+                fd: b,
+                buf: Vec::new(),
+            },
+        )
+    }
+
+    #[track_caller]
+    fn write_line(&self, line: &str) {
+        let data = format!("{line}\n");
+        // SAFETY: writing a live buffer of the given size.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        assert_eq!(
+            n,
+            data.len() as isize,
+            "write: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// The next line, waiting at most [`WAIT`] for it.
+    #[track_caller]
+    fn read_line(&mut self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return String::from_utf8_lossy(&line[..i]).into_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                spec_tests::proc::poll_readable(&self.fd, left),
+                "no line within {WAIT:?} (have {:?})",
+                String::from_utf8_lossy(&self.buf)
+            );
+            let mut chunk = [0u8; 4096];
+            // SAFETY: reading into a local buffer of the given size.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            assert!(n > 0, "read: {n} {}", std::io::Error::last_os_error());
+            self.buf.extend_from_slice(&chunk[..n as usize]);
+        }
+    }
+}
+
+/// Runs a runtime command to its end (bounded, asserted) with its stdin and its stdout and
+/// stderr on fresh pipes, which a detached container inherits; returns the test's ends.
+#[track_caller]
+fn run_piped(c: &Container, args: &[&str]) -> (Pipe, Pipe) {
+    let (in_r, in_w) = Pipe::pair();
+    let (out_r, out_w) = Pipe::pair();
+    let mut cmd = c.rt.command(args);
+    cmd.stdin(Stdio::from(in_r.fd))
+        .stdout(Stdio::from(out_w.fd.try_clone().unwrap()))
+        .stderr(Stdio::from(out_w.fd));
+    let mut child = cmd.spawn().expect("spawn the runtime");
+    drop(cmd);
+    let pid = child.id() as i32;
+    if !spec_tests::proc::wait_exit(pid, spec_tests::runtime::COMMAND_TIMEOUT) {
+        child.kill().expect("kill hung runtime");
+        child.wait().expect("wait killed runtime");
+        panic!("{args:?} did not finish");
+    }
+    let status = child.wait().expect("wait runtime");
+    assert!(status.success(), "{args:?}: {status}");
+    (in_w, out_r)
 }
