@@ -559,3 +559,180 @@ fn run_piped(c: &Container, args: &[&str]) -> (Pipe, Pipe) {
     assert!(status.success(), "{args:?}: {status}");
     (in_w, out_r)
 }
+
+/// A process of ours in a fresh network namespace, alive until dropped.
+struct NetnsHolder(std::process::Child);
+
+impl NetnsHolder {
+    fn new() -> NetnsHolder {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new("/bin/busybox");
+        cmd.arg("cat").stdin(Stdio::piped()).stdout(Stdio::null());
+        // SAFETY: unshare is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // spawn returns after exec succeeded, so the namespace exists by then.
+        NetnsHolder(cmd.spawn().expect("spawn netns holder"))
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take()); // EOF: cat exits
+        if let Err(e) = self.0.wait() {
+            eprintln!("spec-tests: waiting for netns holder: {e}");
+        }
+    }
+}
+
+/// A joined network namespace is external to the dump: the restored container is back in it.
+#[test]
+fn a_joined_network_namespace_is_joined_again() {
+    if !criu_works() {
+        return;
+    }
+    let holder = NetnsHolder::new();
+    let want = std::fs::read_link(holder.path()).unwrap();
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("netns", false);
+    for ns in c.bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if ns["type"] == "network" {
+            ns["path"] = json!(holder.path());
+        }
+    }
+    let pid = c.run_detached_ok();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        want
+    );
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    restore_continues(&c, &images, before);
+    c.observe();
+    let pid = c.pid();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        want,
+        "the restored container is not in the joined network namespace"
+    );
+    use_and_delete(&mut c);
+}
+
+/// A TCP connection over the container's loopback, established across the dump: refused
+/// without --tcp-established, carried on with it.
+#[test]
+fn an_established_tcp_connection_needs_tcp_established() {
+    if !criu_works() {
+        return;
+    }
+    if !tcp_options_readable() {
+        eprintln!(
+            "skipped: this kernel refuses SO_PASSCRED on a TCP socket (EOPNOTSUPP), which CRIU \
+             4.1.1 reads for every socket it dumps: no TCP socket can be checkpointed here"
+        );
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("tcp");
+    std::os::unix::fs::symlink("busybox", c.bundle.rootfs().join("bin/nc")).unwrap();
+    // The server writes what it receives to /tmp/n; the client sends the count, retrying
+    // until the server listens.
+    c.bundle.set_script(
+        "exec </dev/null >/dev/null 2>&1; ip link set lo up; sleep 1000000 | nc -l -p 5000 > /tmp/n & \
+         until (i=0; while :; do i=$((i+1)); echo $i || exit; sleep 0.05; done) | nc 127.0.0.1 5000; do :; done",
+    );
+    c.bundle.config["root"]["readonly"] = json!(false);
+    // To bring the loopback up.
+    for set in ["bounding", "effective", "permitted"] {
+        c.bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_NET_ADMIN"));
+    }
+    c.run_detached_ok();
+    count_past_lines(&c, 5);
+    let out = checkpoint(&c, &images, &[]);
+    out.assert_failure();
+    assert_eq!(
+        c.status(),
+        "running",
+        "a refused dump must leave the container running"
+    );
+    let before = count_past_lines(&c, 5);
+    checkpoint(&c, &images, &["--tcp-established"]).assert_success();
+    assert!(!c.rt.state(&c.id).success());
+    let stopped = last_line(&c);
+    restore(&c, &images, &["--tcp-established"]).assert_success();
+    let deadline = Instant::now() + WAIT;
+    let first = loop {
+        match last_line(&c) {
+            Some(n) if Some(n) != stopped => break n,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing more came over the connection"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        before < first && first <= before + 40,
+        "received {before} before the dump, {first} after the restore"
+    );
+    use_and_delete(&mut c);
+}
+
+/// The last whole line the server received.
+fn last_line(c: &Container) -> Option<u64> {
+    let text = std::fs::read_to_string(c.bundle.rootfs().join("tmp/n")).ok()?;
+    let whole = &text[..text.rfind('\n')?];
+    whole.lines().last()?.trim().parse().ok()
+}
+
+/// The last line received once it is past `n` (polled every 10 ms, bounded).
+#[track_caller]
+fn count_past_lines(c: &Container, n: u64) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = last_line(c).filter(|&v| v > n) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the count did not pass {n}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether the socket options CRIU reads of every socket can be read of a TCP one.
+fn tcp_options_readable() -> bool {
+    // SAFETY: a fresh socket, closed below; getsockopt writes one int.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        );
+        libc::close(fd);
+        r == 0
+    }
+}

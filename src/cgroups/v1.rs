@@ -23,8 +23,14 @@ pub(super) struct Hierarchy {
 }
 
 pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let mut out = Vec::new();
+    let mut out: Vec<Hierarchy> = Vec::new();
     for m in crate::util::mountinfo::read()? {
+        // Only the host's own mounts, once each: CRIU mounts every hierarchy again in its
+        // cgroup "yard" (under its work directory) while it runs, and those mounts can be
+        // seen from here.
+        if !m.mount_point.starts_with(super::CGROUP_ROOT) {
+            continue;
+        }
         // A hybrid host also has the unified hierarchy (no controllers); runc joins it too.
         let controllers = match m.fs_type.as_str() {
             "cgroup" => m
@@ -42,6 +48,9 @@ pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
             "cgroup2" => Vec::new(),
             _ => continue,
         };
+        if out.iter().any(|h| h.controllers == controllers) {
+            continue;
+        }
         out.push(Hierarchy {
             mount: m.mount_point,
             controllers,
