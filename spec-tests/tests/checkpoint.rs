@@ -269,12 +269,61 @@ fn restore_under_a_new_id_with_a_bind_mount() {
     let mut c = counter("newid", true);
     c.run_detached_ok();
     let before = count_past(&c, 5);
-    checkpoint(&c, &images, &[]).assert_success();
+    let work = img.path().join("work");
+    let work_arg = work.to_str().unwrap();
+    checkpoint(&c, &images, &["--work-path", work_arg]).assert_success();
+    // CRIU's log goes to the work path, not beside the images.
+    assert!(work.join("dump.log").exists(), "no dump.log in {work_arg}");
     let old = c.id.clone();
     c.id = format!("{old}-again");
-    restore_continues(&c, &images, before);
+    let stopped = count(&c);
+    restore(&c, &images, &["--work-path", work_arg]).assert_success();
+    assert!(
+        work.join("restore.log").exists(),
+        "no restore.log in {work_arg}"
+    );
+    let first = next_count(&c, stopped);
+    assert!(
+        before < first && first <= before + 40,
+        "{before} then {first}"
+    );
     assert!(!c.rt.state(&old).success(), "{old} came back");
     use_and_delete(&mut c);
+}
+
+/// Without -d, restore waits for the container, deletes it and exits with its status.
+#[test]
+fn a_foreground_restore_exits_with_the_container() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("foreground");
+    // Counts to 40, then exits with 3.
+    c.bundle.set_script(
+        "exec </dev/null >/dev/null 2>&1; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done; exit 3",
+    );
+    c.bundle.config["root"]["readonly"] = json!(false);
+    c.run_detached_ok();
+    count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let img_arg = images.to_str().unwrap();
+    let out = with_criu(
+        &c,
+        &[
+            "restore",
+            "--bundle",
+            &bundle,
+            "--image-path",
+            img_arg,
+            &c.id,
+        ],
+    );
+    assert_eq!(out.code(), 3, "{out}");
+    assert_eq!(count(&c), Some(40));
+    c.assert_clean();
 }
 
 #[test]
