@@ -326,6 +326,41 @@ fn a_foreground_restore_exits_with_the_container() {
     c.assert_clean();
 }
 
+/// Flag values that cannot be used are refused, naming the flag, and the container runs on.
+#[test]
+fn bad_checkpoint_flag_values_are_refused() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("badflags", false);
+    let pid = c.run_detached_ok();
+    for (flag, value, needle) in [
+        ("--manage-cgroups-mode", "bogus", "manage"),
+        ("--empty-ns", "ipc", "ipc"),
+        ("--parent-path", "/abs", "parent-path"),
+        ("--parent-path", "nothere", "nothere"),
+        ("--page-server", "nonsense", "page-server"),
+        ("--page-server", "1.2.3.4:x", "port"),
+    ] {
+        let out = checkpoint(&c, &images, &[flag, value]);
+        let err = out.assert_failure();
+        if is_runc_1_1() {
+            // runc 1.1 logs "container still running" too for some (its deferred destroy).
+            assert!(
+                err.to_lowercase().contains(needle),
+                "{flag} {value}:\n{out}"
+            );
+        } else {
+            assert_one_line_naming(err, &[needle]);
+        }
+        assert_eq!(c.state()["pid"], pid, "{flag} {value}");
+        assert_eq!(c.status(), "running", "{flag} {value}");
+    }
+    c.delete_force_ok();
+}
+
 #[test]
 fn restore_from_a_missing_image_path_leaves_nothing() {
     if !criu_works() {
