@@ -148,9 +148,9 @@ fn restore(c: &Container, images: &Path, extra: &[&str]) -> Output {
 /// read before the dump (a restart would count from 1 again). The dump may have caught the
 /// counter half-way through rewriting its file, which is then empty until the restore.
 #[track_caller]
-fn restore_continues(c: &Container, images: &Path, before: u64) {
+fn restore_continues(c: &Container, images: &Path, before: u64, extra: &[&str]) {
     let stopped = count(c);
-    restore(c, images, &[]).assert_success();
+    restore(c, images, extra).assert_success();
     let first = next_count(c, stopped);
     assert!(
         before < first && first <= before + 40,
@@ -190,7 +190,15 @@ fn a_restored_counter_goes_on_from_where_it_stopped() {
         "the checkpointed container still exists"
     );
     assert!(images.join("descriptors.json").exists());
-    restore_continues(&c, &images, before);
+    let pid_file = img.path().join("pid");
+    restore_continues(
+        &c,
+        &images,
+        before,
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    let written = std::fs::read_to_string(&pid_file).expect("--pid-file written");
+    assert_eq!(written, c.state()["pid"].to_string());
     use_and_delete(&mut c);
 }
 
@@ -255,7 +263,7 @@ fn a_dump_on_top_of_a_pre_dump() {
         "no parent link in {}",
         images.display()
     );
-    restore_continues(&c, &images, before);
+    restore_continues(&c, &images, before, &[]);
     use_and_delete(&mut c);
 }
 
@@ -705,7 +713,7 @@ fn a_joined_network_namespace_is_joined_again() {
     );
     let before = count_past(&c, 5);
     checkpoint(&c, &images, &[]).assert_success();
-    restore_continues(&c, &images, before);
+    restore_continues(&c, &images, before, &[]);
     c.observe();
     let pid = c.pid();
     assert_eq!(

@@ -336,3 +336,43 @@ fn check_status_fd(fd: i32) -> Result<Option<OwnedFd>> {
     // SAFETY: the caller passed this fd to us to be written and closed.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_keys_are_runcs() {
+        assert_eq!(ns_key("net"), "extRootNetNS");
+        assert_eq!(ns_key("pid"), "extRootPidNS");
+    }
+
+    #[test]
+    fn host_mounts_are_binds_devices_and_cgroup_binds() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/data/", "type": "bind", "source": "rel", "options": ["rbind"]},
+                {"destination": "/opt", "source": "/srv", "options": ["bind", "ro"]},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}
+            ],
+            "linux": {"devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]}
+        }))
+        .unwrap();
+        let cg = [PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/x")];
+        let got = host_mounts(&spec, &cg, &|p| Path::new("/b").join(p));
+        let want = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(got[0], want("/data", "/b/rel"));
+        assert_eq!(got[1], want("/opt", "/srv"));
+        if !crate::cgroups::is_v2() {
+            assert_eq!(
+                got[2],
+                want("/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpu,cpuacct/x")
+            );
+        }
+        assert!(got.contains(&want("/dev/null", "/dev/null")));
+        assert!(got.contains(&want("/dev/fuse", "/dev/fuse")));
+    }
+}
