@@ -369,6 +369,52 @@ fn bad_checkpoint_flag_values_are_refused() {
     c.delete_force_ok();
 }
 
+/// A restore SIGKILLed with the rootfs bound in its state directory (husk's HUSK_FAULT test
+/// hook): `delete --force` cleans up without reaching through the bind into the rootfs.
+#[test]
+fn a_restore_killed_half_way_is_cleaned_by_delete() {
+    if !criu_works() {
+        return;
+    }
+    if !spec_tests::runtime::is_husk() {
+        eprintln!("skipped: HUSK_FAULT is husk's own test hook; other runtimes have none");
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("killed", false);
+    c.run_detached_ok();
+    count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let img_arg = images.to_str().unwrap();
+    let args = [
+        "--criu",
+        CRIU,
+        "restore",
+        "-d",
+        "--bundle",
+        &bundle,
+        "--image-path",
+        img_arg,
+        &c.id,
+    ];
+    let mut cmd = c.rt.command(&args);
+    cmd.env("HUSK_FAULT", "criu-root");
+    let out = c.rt.output(cmd);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc::SIGKILL),
+        "{out}"
+    );
+    c.rt.delete_force(&c.id).assert_success();
+    assert!(
+        c.bundle.rootfs().join("bin/busybox").exists(),
+        "delete removed the rootfs through the bind"
+    );
+    c.assert_clean();
+}
+
 #[test]
 fn restore_from_a_missing_image_path_leaves_nothing() {
     if !criu_works() {

@@ -50,7 +50,8 @@ pub struct Restored {
 }
 
 const RESTORE_LOG: &str = "restore.log";
-const CRIU_ROOT: &str = "criu-root";
+/// Where the rootfs is bound for CRIU, in the state directory.
+pub const CRIU_ROOT: &str = "criu-root";
 
 /// Undoes a restore that failed part-way.
 struct Undo<'a> {
@@ -206,6 +207,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     cg.set(&resources)?;
 
     let root_bind = RootBind::new(&dir, &rootfs)?;
+    crate::util::fault::point("criu-root");
     let mut opts = criu::base_opts(&images, RESTORE_LOG);
     opts.set_evasive_devices(true);
     opts.set_rst_sibling(true);
