@@ -41,9 +41,9 @@ pub struct Global {
     /// root, is supported yet)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
-    /// path to the criu binary used for checkpoint and restore (not supported yet)
-    #[arg(long)]
-    pub criu: Option<PathBuf>,
+    /// path to the criu binary used for checkpoint and restore
+    #[arg(long, default_value = "criu")]
+    pub criu: PathBuf,
     /// print the version
     #[arg(short = 'v', long = "version")]
     pub version: bool,
@@ -94,6 +94,10 @@ pub enum Command {
     Spec(Spec),
     /// show the enabled features
     Features,
+    /// checkpoint a running container
+    Checkpoint(Checkpoint),
+    /// restore a container from a previous checkpoint
+    Restore(Restore),
 }
 
 #[derive(Args, Debug)]
@@ -320,6 +324,96 @@ pub struct Update {
     /// the string of Intel RDT/MBA memory bandwidth schema
     #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
+    /// the container id
+    pub id: String,
+}
+
+/// The CRIU flags that `checkpoint` and `restore` share.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CriuFlags {
+    /// path for saving criu image files (checkpoint), or to restore from (restore)
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// path for saving work files and logs
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// allow open tcp connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// allow shell jobs
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// use userfaultfd to lazily restore memory pages
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// handle file locks, for safety
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// cgroups mode: soft|full|strict|ignore (default: soft)
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// create a namespace, but don't restore its properties
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Checkpoint {
+    #[command(flatten)]
+    pub criu: CriuFlags,
+    /// path for previous criu image files in pre-dump
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<PathBuf>,
+    /// leave the process running after checkpointing
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// criu writes \0 to this FD once lazy-pages is ready
+    #[arg(long = "status-fd", default_value_t = -1, allow_hyphen_values = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// dump container's memory information only, leave the container running after this
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// the container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Restore {
+    #[command(flatten)]
+    pub criu: CriuFlags,
+    /// path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// path to the root of the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// specify the file to write the process id to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// disable the use of the subreaper used to reap reparented processes
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// do not use pivot root to jail process inside rootfs
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Specify an LSM profile to be used during restore in the form of TYPE:NAME.
+    #[arg(long = "lsm-profile")]
+    pub lsm_profile: Option<String>,
+    /// Specify an LSM mount context to be used during restore.
+    #[arg(long = "lsm-mount-context")]
+    pub lsm_mount_context: Option<String>,
     /// the container id
     pub id: String,
 }

@@ -146,7 +146,7 @@ pub fn errno_text(e: nix::errno::Errno) -> String {
     e.desc().to_lowercase()
 }
 
-fn io_text(e: &std::io::Error) -> String {
+pub(crate) fn io_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => errno_text(nix::errno::Errno::from_raw(n)),
         None => e.to_string(),

@@ -77,9 +77,6 @@ fn run(cli: &Cli) -> Result<i32> {
     if let Some(v) = &g.rootless {
         check_rootless(v)?;
     }
-    if g.criu.is_some() {
-        anyhow::bail!("--criu: checkpoint/restore is not supported yet");
-    }
     let Some(cmd) = &cli.command else {
         use clap::CommandFactory;
         Cli::command().print_help()?;
@@ -102,6 +99,8 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Exec(e) => commands::exec::run(root, e),
         Command::Spec(s) => commands::spec::run(s),
         Command::Features => commands::features::run(),
+        Command::Checkpoint(c) => commands::checkpoint::run(root, &g.criu, c),
+        Command::Restore(r) => commands::restore::run(root, &g.criu, r),
     }
 }
 

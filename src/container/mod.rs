@@ -2,11 +2,14 @@
 //! side, crate::init) and plays its part of the setup; the rest acts on an existing container
 //! through its state directory: start, kill, delete, pause/resume, update, ps, list.
 
+pub mod checkpoint;
 pub mod create;
+pub mod criu;
 pub mod exec;
 pub mod fields;
 pub mod mount_sources;
 pub mod pidfd_socket;
+pub mod restore;
 pub mod start;
 pub mod state;
 pub mod tty;

@@ -205,6 +205,13 @@ impl StateDir {
     }
 
     pub fn remove(&self) -> Result<()> {
+        // A restore killed half-way leaves the rootfs bound in here (container::restore): it is
+        // unbound first, so that removing the directory cannot reach into the rootfs. Mostly
+        // there is nothing to unbind (EINVAL, ENOENT).
+        let _ = nix::mount::umount2(
+            &self.path.join(crate::container::restore::CRIU_ROOT),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

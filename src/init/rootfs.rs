@@ -932,7 +932,7 @@ fn mount_cgroup(root: &Root, dest: &Path, opts: &MountOpts, plan: &RootfsPlan) -
 }
 
 /// (path, major, minor): the devices every container gets.
-const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+pub(crate) const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/null", 1, 3),
     ("/dev/zero", 1, 5),
     ("/dev/full", 1, 7),

@@ -1,0 +1,876 @@
+//! `checkpoint` and `restore` through CRIU: a counting container is dumped and restored and
+//! goes on counting from where it was; --leave-running, a pre-dump then a dump on top of it,
+//! a restore under another id and after a delete, a bind mount; and the refusals: a missing
+//! image path, a missing or broken CRIU, a container that is not running, an id in use.
+//!
+//! Both runtimes are given `--criu /usr/local/sbin/criu` (CRIU 4.1.1): Debian's criu 3.17
+//! fails on this kernel, and runc 1.1 would look for `criu` on $PATH. The tests skip, saying
+//! why, when that CRIU is missing or `criu check` fails.
+//!
+//! The container sends its stdio to its own /dev/null: a file or pipe of the test's would be
+//! a file CRIU cannot reach from the container's mounts (runc's tests use pipes, which the
+//! restore reconnects; see descriptors.json).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use spec_tests::console::{read_until, ConsoleSocket};
+use spec_tests::runtime::is_runc_1_1;
+use spec_tests::tmp::TempDir;
+use spec_tests::{assert_one_line_naming, Container, Output, WAIT};
+
+const CRIU: &str = "/usr/local/sbin/criu";
+
+/// Counts, one step every 50 ms, into a file the test reads from the host.
+const COUNTER: &str =
+    "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > DIR/n; sleep 0.05; done";
+
+/// True when CRIU can be used here; otherwise says why the test is skipped.
+fn criu_works() -> bool {
+    if !Path::new(CRIU).exists() {
+        eprintln!(
+            "skipped: {CRIU} is missing (CRIU 4 is needed: Debian's 3.17 fails on this kernel)"
+        );
+        return false;
+    }
+    match Command::new(CRIU).arg("check").output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!(
+                "skipped: `{CRIU} check` fails: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run {CRIU}: {e}");
+            false
+        }
+    }
+}
+
+/// A container counting into /tmp/n of its (writable) rootfs, or into the bind-mounted
+/// /shared with `in_bind`.
+fn counter(name: &str, in_bind: bool) -> Container {
+    let mut c = Container::new(name);
+    let dir = if in_bind {
+        c.bundle.shared_dir();
+        "/shared"
+    } else {
+        "/tmp"
+    };
+    c.bundle.set_script(&COUNTER.replace("DIR", dir));
+    c.bundle.config["root"]["readonly"] = json!(false);
+    c
+}
+
+fn count_file(c: &Container) -> PathBuf {
+    let shared = c.bundle.path().join("shared/n");
+    if c.bundle.config["mounts"].to_string().contains("/shared") {
+        shared
+    } else {
+        c.bundle.rootfs().join("tmp/n")
+    }
+}
+
+fn count(c: &Container) -> Option<u64> {
+    std::fs::read_to_string(count_file(c))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The first count other than `from` (polled every 10 ms: a file has no readiness to wait on).
+#[track_caller]
+fn next_count(c: &Container, from: Option<u64>) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(n) = count(c) {
+            if Some(n) != from {
+                return n;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the count stayed at {from:?} for {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The count once the counter has passed `n`.
+#[track_caller]
+fn count_past(c: &Container, n: u64) -> u64 {
+    let mut last = count(c);
+    loop {
+        let now = next_count(c, last);
+        if now > n {
+            return now;
+        }
+        last = Some(now);
+    }
+}
+
+/// `--criu CRIU <args>`.
+fn with_criu(c: &Container, args: &[&str]) -> Output {
+    let mut a = vec!["--criu", CRIU];
+    a.extend_from_slice(args);
+    c.rt.run_args(&a)
+}
+
+fn checkpoint(c: &Container, images: &Path, extra: &[&str]) -> Output {
+    let mut a = vec!["checkpoint", "--image-path", images.to_str().unwrap()];
+    a.extend_from_slice(extra);
+    a.push(&c.id);
+    with_criu(c, &a)
+}
+
+fn restore(c: &Container, images: &Path, extra: &[&str]) -> Output {
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let mut a = vec![
+        "restore",
+        "-d",
+        "--bundle",
+        &bundle,
+        "--image-path",
+        images.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    a.push(&c.id);
+    with_criu(c, &a)
+}
+
+/// Restores from `images` and checks that the count goes on from `before`, the last count
+/// read before the dump (a restart would count from 1 again). The dump may have caught the
+/// counter half-way through rewriting its file, which is then empty until the restore.
+#[track_caller]
+fn restore_continues(c: &Container, images: &Path, before: u64, extra: &[&str]) {
+    let stopped = count(c);
+    restore(c, images, extra).assert_success();
+    let first = next_count(c, stopped);
+    assert!(
+        before < first && first <= before + 40,
+        "counted {before} before the dump ({stopped:?} after it), {first} after the restore"
+    );
+}
+
+/// The restored container is a container like any other: state, exec, pause, kill, delete.
+#[track_caller]
+fn use_and_delete(c: &mut Container) {
+    c.observe();
+    assert_eq!(c.status(), "running");
+    let out = c.exec(&["cat", "/proc/self/status"]);
+    assert!(out.success(), "exec in the restored container:\n{out}");
+    c.rt.run_args(&["pause", &c.id]).assert_success();
+    assert_eq!(c.status(), "paused");
+    c.rt.run_args(&["resume", &c.id]).assert_success();
+    c.kill("KILL").assert_success();
+    c.wait_exited();
+    c.delete_ok();
+}
+
+#[test]
+fn a_restored_counter_goes_on_from_where_it_stopped() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("counter", false);
+    c.run_detached_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    // The dump ended the container: its processes, state and cgroup are gone.
+    assert!(
+        !c.rt.state(&c.id).success(),
+        "the checkpointed container still exists"
+    );
+    assert!(images.join("descriptors.json").exists());
+    let pid_file = img.path().join("pid");
+    restore_continues(
+        &c,
+        &images,
+        before,
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    let written = std::fs::read_to_string(&pid_file).expect("--pid-file written");
+    assert_eq!(written, c.state()["pid"].to_string());
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn leave_running_keeps_the_container_and_restores_after_delete() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("leave", false);
+    let pid = c.run_detached_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &["--leave-running"]).assert_success();
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.state()["pid"], pid);
+    let after = next_count(&c, count(&c));
+    // Far enough past the dump that the restored count cannot be taken for this one.
+    let last = count_past(&c, after + 3);
+    c.rt.delete_force(&c.id).assert_success();
+    c.wait_exited();
+    let last = count(&c).unwrap_or(last);
+    restore(&c, &images, &[]).assert_success();
+    let first = next_count(&c, Some(last));
+    assert!(
+        before < first && first <= after,
+        "dumped between {before} and {after}, killed at {last}, restored at {first}"
+    );
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn a_dump_on_top_of_a_pre_dump() {
+    if !criu_works() {
+        return;
+    }
+    let dirty = Command::new(CRIU)
+        .args(["check", "--feature", "mem_dirty_track"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !dirty {
+        eprintln!(
+            "skipped: `criu check --feature mem_dirty_track` fails (the kernel has no soft-dirty \
+             page tracking), so CRIU cannot pre-dump"
+        );
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let mut c = counter("predump", false);
+    c.run_detached_ok();
+    count_past(&c, 5);
+    checkpoint(&c, &img.path().join("parent"), &["--pre-dump"]).assert_success();
+    // A pre-dump leaves the container running.
+    assert_eq!(c.status(), "running");
+    let before = next_count(&c, count(&c));
+    let images = img.path().join("final");
+    checkpoint(&c, &images, &["--parent-path", "../parent"]).assert_success();
+    assert!(!c.rt.state(&c.id).success());
+    // CRIU links the dump to the pages of its parent.
+    assert!(
+        images.join("parent").symlink_metadata().is_ok(),
+        "no parent link in {}",
+        images.display()
+    );
+    restore_continues(&c, &images, before, &[]);
+    use_and_delete(&mut c);
+}
+
+#[test]
+fn restore_under_a_new_id_with_a_bind_mount() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("newid", true);
+    c.run_detached_ok();
+    let before = count_past(&c, 5);
+    let work = img.path().join("work");
+    let work_arg = work.to_str().unwrap();
+    checkpoint(&c, &images, &["--work-path", work_arg]).assert_success();
+    // CRIU's log goes to the work path, not beside the images.
+    assert!(work.join("dump.log").exists(), "no dump.log in {work_arg}");
+    let old = c.id.clone();
+    c.id = format!("{old}-again");
+    let stopped = count(&c);
+    restore(&c, &images, &["--work-path", work_arg]).assert_success();
+    assert!(
+        work.join("restore.log").exists(),
+        "no restore.log in {work_arg}"
+    );
+    let first = next_count(&c, stopped);
+    assert!(
+        before < first && first <= before + 40,
+        "{before} then {first}"
+    );
+    assert!(!c.rt.state(&old).success(), "{old} came back");
+    use_and_delete(&mut c);
+}
+
+/// Without -d, restore waits for the container, deletes it and exits with its status.
+#[test]
+fn a_foreground_restore_exits_with_the_container() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("foreground");
+    // Counts to 40, then exits with 3.
+    c.bundle.set_script(
+        "exec </dev/null >/dev/null 2>&1; i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done; exit 3",
+    );
+    c.bundle.config["root"]["readonly"] = json!(false);
+    c.run_detached_ok();
+    count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let img_arg = images.to_str().unwrap();
+    let out = with_criu(
+        &c,
+        &[
+            "restore",
+            "--bundle",
+            &bundle,
+            "--image-path",
+            img_arg,
+            &c.id,
+        ],
+    );
+    assert_eq!(out.code(), 3, "{out}");
+    assert_eq!(count(&c), Some(40));
+    c.assert_clean();
+}
+
+/// Flag values that cannot be used are refused, naming the flag, and the container runs on.
+#[test]
+fn bad_checkpoint_flag_values_are_refused() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("badflags", false);
+    let pid = c.run_detached_ok();
+    for (flag, value, needle) in [
+        ("--manage-cgroups-mode", "bogus", "manage"),
+        ("--empty-ns", "ipc", "ipc"),
+        ("--parent-path", "/abs", "parent-path"),
+        ("--parent-path", "nothere", "nothere"),
+        ("--page-server", "nonsense", "page-server"),
+        ("--page-server", "1.2.3.4:x", "port"),
+    ] {
+        let out = checkpoint(&c, &images, &[flag, value]);
+        let err = out.assert_failure();
+        if is_runc_1_1() {
+            // runc 1.1 logs "container still running" too for some (its deferred destroy).
+            assert!(
+                err.to_lowercase().contains(needle),
+                "{flag} {value}:\n{out}"
+            );
+        } else {
+            assert_one_line_naming(err, &[needle]);
+        }
+        assert_eq!(c.state()["pid"], pid, "{flag} {value}");
+        assert_eq!(c.status(), "running", "{flag} {value}");
+    }
+    c.delete_force_ok();
+}
+
+/// A restore SIGKILLed with the rootfs bound in its state directory (husk's HUSK_FAULT test
+/// hook): `delete --force` cleans up without reaching through the bind into the rootfs.
+#[test]
+fn a_restore_killed_half_way_is_cleaned_by_delete() {
+    if !criu_works() {
+        return;
+    }
+    if !spec_tests::runtime::is_husk() {
+        eprintln!("skipped: HUSK_FAULT is husk's own test hook; other runtimes have none");
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("killed", false);
+    c.run_detached_ok();
+    count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let img_arg = images.to_str().unwrap();
+    let args = [
+        "--criu",
+        CRIU,
+        "restore",
+        "-d",
+        "--bundle",
+        &bundle,
+        "--image-path",
+        img_arg,
+        &c.id,
+    ];
+    let mut cmd = c.rt.command(&args);
+    cmd.env("HUSK_FAULT", "criu-root");
+    let out = c.rt.output(cmd);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc::SIGKILL),
+        "{out}"
+    );
+    c.rt.delete_force(&c.id).assert_success();
+    assert!(
+        c.bundle.rootfs().join("bin/busybox").exists(),
+        "delete removed the rootfs through the bind"
+    );
+    c.assert_clean();
+}
+
+#[test]
+fn restore_from_a_missing_image_path_leaves_nothing() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("missing");
+    let mut c = counter("missing", false);
+    c.bundle.write_config();
+    let out = restore(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &[images.to_str().unwrap()]);
+    c.assert_clean();
+}
+
+#[test]
+fn a_missing_or_broken_criu_is_named_and_changes_nothing() {
+    if !criu_works() {
+        return;
+    }
+    let dir = TempDir::new("ckpt");
+    let images = dir.path().join("images");
+    let fake = dir.path().join("fake-criu");
+    std::fs::write(&fake, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("no-criu");
+    let mut c = counter("nocriu", false);
+    let pid = c.run_detached_ok();
+    for (criu, needle) in [
+        (missing.to_str().unwrap(), missing.to_str().unwrap()),
+        (fake.to_str().unwrap(), "CRIU version check failed"),
+    ] {
+        let id = c.id.clone();
+        let img = images.to_str().unwrap();
+        let out =
+            c.rt.run_args(&["--criu", criu, "checkpoint", "--image-path", img, &id]);
+        let err = out.assert_failure();
+        if is_runc_1_1() {
+            eprintln!(
+                "runc 1.1 also logs \"container still running\" after a failed checkpoint \
+                 (its deferred destroy); only the failure is checked"
+            );
+            assert!(err.contains(needle), "{out}");
+        } else {
+            assert_one_line_naming(err, &[needle]);
+        }
+        assert_eq!(c.status(), "running");
+        assert_eq!(c.state()["pid"], pid);
+        // A restore that cannot start CRIU leaves nothing under its id.
+        let mut other = counter("nocriu-restore", false);
+        other.bundle.write_config();
+        let bundle = other.bundle.path().to_str().unwrap().to_owned();
+        let out = other.rt.run_args(&[
+            "--criu",
+            criu,
+            "restore",
+            "-d",
+            "--bundle",
+            &bundle,
+            "--image-path",
+            img,
+            &other.id,
+        ]);
+        out.assert_failure();
+        other.assert_clean();
+    }
+    c.delete_force_ok();
+}
+
+#[test]
+fn checkpoint_of_a_container_that_is_not_running_is_refused() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("notrunning");
+    c.bundle.set_script("exit 0");
+    c.create_ok();
+    let out = checkpoint(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["created"]);
+    assert!(!images.exists(), "the image path was made for nothing");
+    assert_eq!(c.status(), "created");
+    c.start_ok();
+    c.wait_exited();
+    let out = checkpoint(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["stopped"]);
+    c.delete_ok();
+    let out = checkpoint(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["does not exist"]);
+}
+
+#[test]
+fn restore_onto_an_id_in_use_is_refused() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("inuse", false);
+    let pid = c.run_detached_ok();
+    next_count(&c, None);
+    checkpoint(&c, &images, &["--leave-running"]).assert_success();
+    let out = restore(&c, &images, &[]);
+    assert_one_line_naming(out.assert_failure(), &["already exists"]);
+    // The container in place is untouched.
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.state()["pid"], pid);
+    next_count(&c, count(&c));
+    c.delete_force_ok();
+}
+
+#[test]
+fn a_terminal_goes_to_the_console_socket_of_the_restore() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("tty");
+    // The counter in the background; the shell answers one line typed on the terminal.
+    c.bundle.set_script(
+        "(i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done) & read x; echo \"got $x\"; wait",
+    );
+    c.bundle.config["root"]["readonly"] = json!(false);
+    c.bundle.config["process"]["terminal"] = json!(true);
+    let sock = ConsoleSocket::new();
+    c.create_with_console(&sock).assert_success();
+    let master = sock.receive(WAIT);
+    c.start_ok();
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    drop(master);
+    let sock = ConsoleSocket::new();
+    let path = sock.path();
+    let stopped = count(&c);
+    restore(&c, &images, &["--console-socket", path.to_str().unwrap()]).assert_success();
+    let master = sock.receive(WAIT);
+    let first = next_count(&c, stopped);
+    assert!(
+        before < first && first <= before + 40,
+        "{before} then {first}"
+    );
+    let line = b"hello\n";
+    // SAFETY: writing a live buffer of the given size to the pty master.
+    let n = unsafe { libc::write(master.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+    assert_eq!(n, line.len() as isize, "write to the restored terminal");
+    read_until(&master, "got hello", WAIT);
+    use_and_delete(&mut c);
+}
+
+/// Pipes the container's stdio came with are reconnected on restore to the restore's own
+/// stdio (runc's descriptors.json): what the restored container reads and prints goes through
+/// the restore's pipes.
+#[test]
+fn stdio_pipes_are_reconnected_on_restore() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("pipes");
+    c.bundle
+        .set_script("while read x; do echo \"got $x\"; done");
+    c.bundle.write_config();
+    let bundle = c.bundle.path().to_str().unwrap().to_owned();
+    let id = c.id.clone();
+    let (stdin, mut stdout) = run_piped(&c, &["run", "-d", "--bundle", &bundle, &id]);
+    c.observe();
+    stdin.write_line("one");
+    assert_eq!(stdout.read_line(), "got one");
+    let img_path = images.to_str().unwrap().to_owned();
+    let ckpt = ["--criu", CRIU, "checkpoint", "--image-path", &img_path, &id];
+    c.rt.run_args(&ckpt).assert_success();
+    drop((stdin, stdout));
+    let descriptors = std::fs::read_to_string(images.join("descriptors.json")).unwrap();
+    assert!(descriptors.contains("pipe:"), "{descriptors}");
+    let (stdin, mut stdout) = run_piped(
+        &c,
+        &[
+            "--criu",
+            CRIU,
+            "restore",
+            "-d",
+            "--bundle",
+            &bundle,
+            "--image-path",
+            &img_path,
+            &id,
+        ],
+    );
+    stdin.write_line("two");
+    assert_eq!(stdout.read_line(), "got two");
+    use_and_delete(&mut c);
+}
+
+/// One end of a pipe.
+struct Pipe {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl Pipe {
+    /// (read end, write end).
+    fn pair() -> (Pipe, Pipe) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two fds, owned below.
+        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+        assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh fds we own.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        (
+            Pipe {
+                fd: a,
+                buf: Vec::new(),
+            },
+            Pipe {
+                fd: b,
+                buf: Vec::new(),
+            },
+        )
+    }
+
+    #[track_caller]
+    fn write_line(&self, line: &str) {
+        let data = format!("{line}\n");
+        // SAFETY: writing a live buffer of the given size.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        assert_eq!(
+            n,
+            data.len() as isize,
+            "write: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// The next line, waiting at most [`WAIT`] for it.
+    #[track_caller]
+    fn read_line(&mut self) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return String::from_utf8_lossy(&line[..i]).into_owned();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                spec_tests::proc::poll_readable(&self.fd, left),
+                "no line within {WAIT:?} (have {:?})",
+                String::from_utf8_lossy(&self.buf)
+            );
+            let mut chunk = [0u8; 4096];
+            // SAFETY: reading into a local buffer of the given size.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            assert!(n > 0, "read: {n} {}", std::io::Error::last_os_error());
+            self.buf.extend_from_slice(&chunk[..n as usize]);
+        }
+    }
+}
+
+/// Runs a runtime command to its end (bounded, asserted) with its stdin and its stdout and
+/// stderr on fresh pipes, which a detached container inherits; returns the test's ends.
+#[track_caller]
+fn run_piped(c: &Container, args: &[&str]) -> (Pipe, Pipe) {
+    let (in_r, in_w) = Pipe::pair();
+    let (out_r, out_w) = Pipe::pair();
+    let mut cmd = c.rt.command(args);
+    cmd.stdin(Stdio::from(in_r.fd))
+        .stdout(Stdio::from(out_w.fd.try_clone().unwrap()))
+        .stderr(Stdio::from(out_w.fd));
+    let mut child = cmd.spawn().expect("spawn the runtime");
+    drop(cmd);
+    let pid = child.id() as i32;
+    if !spec_tests::proc::wait_exit(pid, spec_tests::runtime::COMMAND_TIMEOUT) {
+        child.kill().expect("kill hung runtime");
+        child.wait().expect("wait killed runtime");
+        panic!("{args:?} did not finish");
+    }
+    let status = child.wait().expect("wait runtime");
+    assert!(status.success(), "{args:?}: {status}");
+    (in_w, out_r)
+}
+
+/// A process of ours in a fresh network namespace, alive until dropped.
+struct NetnsHolder(std::process::Child);
+
+impl NetnsHolder {
+    fn new() -> NetnsHolder {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new("/bin/busybox");
+        cmd.arg("cat").stdin(Stdio::piped()).stdout(Stdio::null());
+        // SAFETY: unshare is async-signal-safe; it runs in the child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        // spawn returns after exec succeeded, so the namespace exists by then.
+        NetnsHolder(cmd.spawn().expect("spawn netns holder"))
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take()); // EOF: cat exits
+        if let Err(e) = self.0.wait() {
+            eprintln!("spec-tests: waiting for netns holder: {e}");
+        }
+    }
+}
+
+/// A joined network namespace is external to the dump: the restored container is back in it.
+#[test]
+fn a_joined_network_namespace_is_joined_again() {
+    if !criu_works() {
+        return;
+    }
+    let holder = NetnsHolder::new();
+    let want = std::fs::read_link(holder.path()).unwrap();
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("netns", false);
+    for ns in c.bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if ns["type"] == "network" {
+            ns["path"] = json!(holder.path());
+        }
+    }
+    let pid = c.run_detached_ok();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        want
+    );
+    let before = count_past(&c, 5);
+    checkpoint(&c, &images, &[]).assert_success();
+    restore_continues(&c, &images, before, &[]);
+    c.observe();
+    let pid = c.pid();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        want,
+        "the restored container is not in the joined network namespace"
+    );
+    use_and_delete(&mut c);
+}
+
+/// A TCP connection over the container's loopback, established across the dump: refused
+/// without --tcp-established, carried on with it.
+#[test]
+fn an_established_tcp_connection_needs_tcp_established() {
+    if !criu_works() {
+        return;
+    }
+    if !tcp_options_readable() {
+        eprintln!(
+            "skipped: this kernel refuses SO_PASSCRED on a TCP socket (EOPNOTSUPP), which CRIU \
+             4.1.1 reads for every socket it dumps: no TCP socket can be checkpointed here"
+        );
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = Container::new("tcp");
+    std::os::unix::fs::symlink("busybox", c.bundle.rootfs().join("bin/nc")).unwrap();
+    // The server writes what it receives to /tmp/n; the client sends the count, retrying
+    // until the server listens.
+    c.bundle.set_script(
+        "exec </dev/null >/dev/null 2>&1; ip link set lo up; sleep 1000000 | nc -l -p 5000 > /tmp/n & \
+         until (i=0; while :; do i=$((i+1)); echo $i || exit; sleep 0.05; done) | nc 127.0.0.1 5000; do :; done",
+    );
+    c.bundle.config["root"]["readonly"] = json!(false);
+    // To bring the loopback up.
+    for set in ["bounding", "effective", "permitted"] {
+        c.bundle.config["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_NET_ADMIN"));
+    }
+    c.run_detached_ok();
+    count_past_lines(&c, 5);
+    let out = checkpoint(&c, &images, &[]);
+    out.assert_failure();
+    assert_eq!(
+        c.status(),
+        "running",
+        "a refused dump must leave the container running"
+    );
+    let before = count_past_lines(&c, 5);
+    checkpoint(&c, &images, &["--tcp-established"]).assert_success();
+    assert!(!c.rt.state(&c.id).success());
+    let stopped = last_line(&c);
+    restore(&c, &images, &["--tcp-established"]).assert_success();
+    let deadline = Instant::now() + WAIT;
+    let first = loop {
+        match last_line(&c) {
+            Some(n) if Some(n) != stopped => break n,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing more came over the connection"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        before < first && first <= before + 40,
+        "received {before} before the dump, {first} after the restore"
+    );
+    use_and_delete(&mut c);
+}
+
+/// The last whole line the server received.
+fn last_line(c: &Container) -> Option<u64> {
+    let text = std::fs::read_to_string(c.bundle.rootfs().join("tmp/n")).ok()?;
+    let whole = &text[..text.rfind('\n')?];
+    whole.lines().last()?.trim().parse().ok()
+}
+
+/// The last line received once it is past `n` (polled every 10 ms, bounded).
+#[track_caller]
+fn count_past_lines(c: &Container, n: u64) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = last_line(c).filter(|&v| v > n) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the count did not pass {n}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether the socket options CRIU reads of every socket can be read of a TCP one.
+fn tcp_options_readable() -> bool {
+    // SAFETY: a fresh socket, closed below; getsockopt writes one int.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        );
+        libc::close(fd);
+        r == 0
+    }
+}
