@@ -93,10 +93,21 @@ fn write_script(dir: &Path, name: &str, text: &str) {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod script");
 }
 
-/// The exit code in a wait status (panics unless the process exited normally).
+/// Reaps the container's init (our child: we are a subreaper and the runtime has exited) and
+/// returns its exit code. Not `proc::reap`: while it waits it reaps the zombies of nested pid
+/// namespaces, the init among them, and its status would be lost. Nothing of the container
+/// is reparented to us here (its init reaps), so a plain wait on the pidfd is enough.
 #[track_caller]
-fn exit_code(status: Option<i32>) -> i32 {
-    let s = status.expect("the container init was our child");
+fn init_exit_code(pid: i32) -> i32 {
+    let fd = pidfd_open(pid).expect("the container init is unreaped");
+    assert!(
+        proc::poll_readable(&fd, WAIT),
+        "container init {pid} still running after {WAIT:?}"
+    );
+    let mut s = 0;
+    // SAFETY: waitpid on a specific pid with a valid status pointer.
+    let r = unsafe { libc::waitpid(pid, &mut s, libc::WNOHANG) };
+    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
     assert!(libc::WIFEXITED(s), "init did not exit normally: {s:#x}");
     libc::WEXITSTATUS(s)
 }
@@ -193,7 +204,7 @@ fn orphans_are_reaped(init: Init) {
     }
     go.write_line("go");
     out.expect_line("zombies=0");
-    assert_eq!(exit_code(proc::reap(init_pid, WAIT)), 7);
+    assert_eq!(init_exit_code(init_pid), 7);
     c.delete_ok();
 }
 
@@ -205,7 +216,7 @@ fn term_reaches_child_exit_code_is_childs(init: Init) {
     let pid = c.run_detached_ok();
     out.expect_line("ready");
     c.kill("TERM").assert_success();
-    assert_eq!(exit_code(proc::reap(pid, WAIT)), 42);
+    assert_eq!(init_exit_code(pid), 42);
     c.delete_ok();
 }
 
@@ -216,7 +227,7 @@ fn term_kills_child_128_plus_signal(init: Init) {
     let pid = c.run_detached_ok();
     out.expect_line("ready");
     c.kill("TERM").assert_success();
-    assert_eq!(exit_code(proc::reap(pid, WAIT)), 128 + libc::SIGTERM);
+    assert_eq!(init_exit_code(pid), 128 + libc::SIGTERM);
     c.delete_ok();
 }
 
@@ -253,7 +264,7 @@ fn group_case(init: Init, group: bool) {
         go.write_line("go");
         member.expect_line("usr1");
     }
-    assert_eq!(exit_code(proc::reap(pid, WAIT)), 42);
+    assert_eq!(init_exit_code(pid), 42);
     c.delete_ok();
 }
 
@@ -294,12 +305,29 @@ fn killed_child_128_plus_signal(init: Init) {
 /// `pid pgrp tpgid` of the child shell, from its /proc/<pid>/stat.
 const SHOW_GROUP: &str = "set -- $(cat /proc/$$/stat); echo \"ids $1 $5 $8 end\"";
 
+/// (pid, pgrp, tpgid) from the output of [`SHOW_GROUP`].
+#[track_caller]
+fn ids(text: &str) -> (i32, i32, i32) {
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("ids "))
+        .unwrap_or_else(|| panic!("no ids line in {text:?}"));
+    let n: Vec<i32> = line
+        .split_whitespace()
+        .take(3)
+        .map(|w| w.parse().unwrap_or_else(|_| panic!("{line:?}")))
+        .collect();
+    (n[0], n[1], n[2])
+}
+
 fn child_has_own_group_without_tty(init: Init) {
     let (mut c, _) = container(init, "pgrp", &[], SHOW_GROUP);
-    let out = c.run_ok();
-    // The child is pid 2, leads its own group (the init's is 0, inherited from the runtime),
-    // and there is no terminal.
-    assert_eq!(out, "ids 2 2 -1 end\n");
+    let (pid, pgrp, tpgid) = ids(&c.run_ok());
+    // The child leads its own group, and there is no terminal.
+    assert!(
+        pid > 1 && pgrp == pid && tpgid == -1,
+        "{pid} {pgrp} {tpgid}"
+    );
     c.assert_clean();
 }
 
@@ -310,16 +338,14 @@ fn child_gets_tty_foreground(init: Init) {
     c.create_with_console(&sock).assert_success();
     let master = sock.receive(WAIT);
     c.start_ok();
-    let text = read_until(&master, " end", WAIT);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("ids "))
-        .unwrap_or_else(|| panic!("no ids line in {text:?}"));
-    // The init leads the session (it was made the tty's session leader by the runtime); the
-    // child's group got the foreground.
-    assert_eq!(line.trim_end(), "ids 2 2 2 end");
+    let (pid, pgrp, tpgid) = ids(&read_until(&master, " end", WAIT));
+    // The child leads its own group, which has the tty's foreground.
+    assert!(
+        pid > 1 && pgrp == pid && tpgid == pid,
+        "{pid} {pgrp} {tpgid}"
+    );
     let init_pid = c.pid();
-    assert_eq!(exit_code(proc::reap(init_pid, WAIT)), 0);
+    assert_eq!(init_exit_code(init_pid), 0);
     c.delete_ok();
 }
 
@@ -383,14 +409,23 @@ fn subreaper_case(init: Init, args: &[&str], env: &[(&str, &str)]) {
         .parse()
         .expect("orphan pid is a number");
     let fd = pidfd_open(orphan).expect("orphan alive");
+    let parent = proc::stat(orphan).expect("orphan alive").ppid;
+    // Killed before any assertion, so that a failure leaves no orphan behind.
+    // SAFETY: pidfd_send_signal with a pidfd we hold: never another process.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            0,
+            0,
+        )
+    };
+    assert_eq!(r, 0, "kill the orphan: {}", std::io::Error::last_os_error());
     assert_eq!(
-        proc::stat(orphan).expect("orphan alive").ppid,
-        init_pid,
+        parent, init_pid,
         "the orphan was not reparented to the init"
     );
-    // SAFETY: kill with plain integers; the pidfd holds the pid, which is not reused while
-    // the orphan is unreaped.
-    assert_eq!(unsafe { libc::kill(orphan, libc::SIGKILL) }, 0);
     wait_reaped(&fd, "the orphan");
     go.write_line("go");
     assert_eq!(host_exit_code(child), 5);
