@@ -54,6 +54,7 @@ both!(
     orphans_are_reaped,
     term_reaches_child_exit_code_is_childs,
     term_kills_child_128_plus_signal,
+    forwards_signals_but_not_tty_stops,
     group_flag_signals_whole_group,
     without_group_flag_only_child,
     remap_exit_code,
@@ -110,6 +111,21 @@ fn init_exit_code(pid: i32) -> i32 {
     assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
     assert!(libc::WIFEXITED(s), "init did not exit normally: {s:#x}");
     libc::WEXITSTATUS(s)
+}
+
+/// `kill ID SIG` for a signal after which the init may exit. Not `Container::kill`: while
+/// the harness waits for a runtime command it reaps the zombies of nested pid namespaces, and
+/// would take the init's exit status from [`init_exit_code`].
+#[track_caller]
+fn kill_last(c: &Container, sig: &str) {
+    let mut cmd = c.rt.command(&["kill", &c.id, sig]);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the runtime");
+    assert_eq!(host_exit_code(child), 0, "kill {sig}");
 }
 
 /// Waits until the process of `pidfd` has been reaped (by whoever is its parent): a pidfd
@@ -215,7 +231,7 @@ fn term_reaches_child_exit_code_is_childs(init: Init) {
     let mut out = Fifo::new(&shared.join("out"));
     let pid = c.run_detached_ok();
     out.expect_line("ready");
-    c.kill("TERM").assert_success();
+    kill_last(&c, "TERM");
     assert_eq!(init_exit_code(pid), 42);
     c.delete_ok();
 }
@@ -226,7 +242,29 @@ fn term_kills_child_128_plus_signal(init: Init) {
     let mut out = Fifo::new(&shared.join("out"));
     let pid = c.run_detached_ok();
     out.expect_line("ready");
-    c.kill("TERM").assert_success();
+    kill_last(&c, "TERM");
+    assert_eq!(init_exit_code(pid), 128 + libc::SIGTERM);
+    c.delete_ok();
+}
+
+fn forwards_signals_but_not_tty_stops(init: Init) {
+    // The child names each signal it traps; SIGTTIN is one the init ignores itself.
+    let script = "for s in HUP USR1 USR2 WINCH TTIN 40; do trap \"echo $s > /shared/out\" $s; done
+        sleep 1000 & s=$!
+        echo ready > /shared/out
+        while :; do wait $s; done";
+    let (mut c, shared) = container(init, "forward", &[], script);
+    let mut out = Fifo::new(&shared.join("out"));
+    let pid = c.run_detached_ok();
+    out.expect_line("ready");
+    c.kill("TTIN").assert_success();
+    // One at a time: the init takes pending signals lowest number first, and the shell runs
+    // its traps in the same order.
+    for sig in ["HUP", "USR1", "USR2", "WINCH", "40"] {
+        c.kill(sig).assert_success();
+        out.expect_line(sig);
+    }
+    kill_last(&c, "TERM");
     assert_eq!(init_exit_code(pid), 128 + libc::SIGTERM);
     c.delete_ok();
 }
@@ -332,7 +370,10 @@ fn child_has_own_group_without_tty(init: Init) {
 }
 
 fn child_gets_tty_foreground(init: Init) {
-    let (mut c, _) = container(init, "tty", &[], SHOW_GROUP);
+    // Waits for the test: the init must not exit while the harness waits for `start`.
+    let script = format!("{SHOW_GROUP}; read x < /shared/go");
+    let (mut c, shared) = container(init, "tty", &[], &script);
+    let go = Fifo::new(&shared.join("go"));
     c.bundle.config["process"]["terminal"] = json!(true);
     let sock = ConsoleSocket::new();
     c.create_with_console(&sock).assert_success();
@@ -344,8 +385,8 @@ fn child_gets_tty_foreground(init: Init) {
         pid > 1 && pgrp == pid && tpgid == pid,
         "{pid} {pgrp} {tpgid}"
     );
-    let init_pid = c.pid();
-    assert_eq!(init_exit_code(init_pid), 0);
+    go.write_line("go");
+    assert_eq!(init_exit_code(c.pid()), 0);
     c.delete_ok();
 }
 
@@ -372,7 +413,9 @@ fn spawn_on_host(
 #[track_caller]
 fn host_exit_code(mut child: std::process::Child) -> i32 {
     let pid = child.id() as i32;
-    if !proc::wait_exit(pid, WAIT) {
+    // Not proc::wait_exit, which reaps zombies of nested pid namespaces while it waits.
+    let fd = pidfd_open(pid).expect("our child is unreaped");
+    if !proc::poll_readable(&fd, WAIT) {
         child.kill().expect("kill the init");
         child.wait().expect("wait the init");
         panic!("the init did not exit within {WAIT:?}");
