@@ -56,6 +56,7 @@ both!(
     term_kills_child_128_plus_signal,
     forwards_signals_but_not_tty_stops,
     group_flag_signals_whole_group,
+    group_env_signals_whole_group,
     without_group_flag_only_child,
     remap_exit_code,
     killed_child_128_plus_signal,
@@ -66,6 +67,7 @@ both!(
     warns_off_pid_1_without_subreaper,
     no_program_is_a_usage_error,
     exec_failures,
+    parent_death_signal,
 );
 
 /// A container whose process is `init INIT_ARGS -- sh -c SCRIPT`, with /shared from the host.
@@ -273,12 +275,21 @@ fn forwards_signals_but_not_tty_stops(init: Init) {
 /// which signal reached it first: TERM (from the init, with -g) or USR1 (sent by the child
 /// once the test has seen the child's TERM).
 fn group_case(init: Init, group: bool) {
+    group_case_with(init, group, if group { &["-g"] } else { &[] }, None);
+}
+
+fn group_case_with(init: Init, group: bool, args: &[&str], env: Option<&str>) {
     let script = "trap 'echo term > /shared/out; read x < /shared/go; kill -USR1 $m 2>/dev/null; wait $m; exit 42' TERM
         sh /shared/member.sh & m=$!
         echo ready > /shared/out
         sleep 1000 & wait";
-    let args: &[&str] = if group { &["-g"] } else { &[] };
     let (mut c, shared) = container(init, "group", args, script);
+    if let Some(var) = env {
+        c.bundle.config["process"]["env"]
+            .as_array_mut()
+            .expect("env is an array")
+            .push(json!(var));
+    }
     write_script(
         &shared,
         "member.sh",
@@ -308,6 +319,11 @@ fn group_case(init: Init, group: bool) {
 
 fn group_flag_signals_whole_group(init: Init) {
     group_case(init, true);
+}
+
+fn group_env_signals_whole_group(init: Init) {
+    // Set at all counts, even empty.
+    group_case_with(init, true, &[], Some("TINI_KILL_PROCESS_GROUP="));
 }
 
 fn without_group_flag_only_child(init: Init) {
@@ -555,4 +571,69 @@ fn husk_init_is_static() {
         text.contains("statically linked") || text.contains("not a dynamic executable"),
         "{text}"
     );
+}
+
+/// `-p SIGTERM`: when the init's parent exits, the init gets SIGTERM, which it forwards like
+/// any other; the child dies of it. The init is then reparented to us (a subreaper).
+fn parent_death_signal(init: Init) {
+    proc::become_subreaper();
+    let tmp = tmp_dir("init-p");
+    let d = tmp.path();
+    let mut out = Fifo::new(&d.join("out"));
+    let go = Fifo::new(&d.join("go"));
+    let script = format!(
+        "{init} -s -p SIGTERM -- sh -c 'echo ready $$ > {d}/out; exec sleep 1000' &
+         echo pid $! > {d}/out
+         read x < {d}/go",
+        init = init.host_path(),
+        d = d.display()
+    );
+    let parent = spawn_sh(d, &script);
+    // The parent's line and the child's, in either order.
+    let mut lines = [out.read_line(WAIT), out.read_line(WAIT)];
+    lines.sort();
+    let pid_after = |prefix: &str, line: &str| -> i32 {
+        line.strip_prefix(prefix)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{lines:?}"))
+    };
+    let init_pid = pid_after("pid ", &lines[0]);
+    let _guard = KillOnDrop(vec![
+        pidfd_open(init_pid).expect("init alive"),
+        pidfd_open(pid_after("ready ", &lines[1])).expect("child alive"),
+    ]);
+    go.write_line("go");
+    assert_eq!(host_exit_code(parent), 0);
+    assert_eq!(init_exit_code(init_pid), 128 + libc::SIGTERM);
+}
+
+/// SIGKILLs its processes in order when dropped, and reaps those that are (or, as orphans of
+/// the one before, become) our children, so that a failing test leaves nothing behind.
+struct KillOnDrop(Vec<OwnedFd>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for fd in &self.0 {
+            let fd = fd.as_raw_fd();
+            // Both best effort: gone already (ESRCH) or not our child (ECHILD) is the usual case.
+            // SAFETY: a pidfd we hold, plain integers.
+            unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd, libc::SIGKILL, 0, 0) };
+            // SAFETY: waitid on a pidfd we hold, with a zeroed siginfo to fill.
+            unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PIDFD, fd as libc::id_t, &mut info, libc::WEXITED);
+            }
+        }
+    }
+}
+
+/// `sh -c SCRIPT` on the host as our child, output in files of `dir`.
+fn spawn_sh(dir: &Path, script: &str) -> std::process::Child {
+    Command::new("/bin/sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(dir.join("sh.out")).expect("stdout file"))
+        .stderr(fs::File::create(dir.join("sh.err")).expect("stderr file"))
+        .spawn()
+        .expect("spawn sh")
 }
