@@ -72,7 +72,12 @@ both!(
 
 /// A container whose process is `init INIT_ARGS -- sh -c SCRIPT`, with /shared from the host.
 fn container(init: Init, name: &str, init_args: &[&str], script: &str) -> (Container, PathBuf) {
-    let mut c = Container::new(name);
+    // Both inits' cases may run at once in one process (cargo test): the ids must differ.
+    let tag = match init {
+        Init::Husk => "hi",
+        Init::Tini => "tini",
+    };
+    let mut c = Container::new(&format!("{name}-{tag}"));
     let shared = c.bundle.shared_dir();
     let sbin = c.bundle.rootfs().join("sbin");
     fs::create_dir_all(&sbin).expect("mkdir sbin");
