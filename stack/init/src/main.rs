@@ -105,14 +105,12 @@ fn log(level: Level, msg: fmt::Arguments) {
     if above.is_some_and(|a| VERBOSITY.load(Ordering::Relaxed) <= a) {
         return;
     }
-    let line = format!("[{label} husk-init ({})] {msg}\n", std::process::id());
-    // A message that cannot be written (closed stdout or stderr) must not stop the init.
-    let _ = if matches!(level, Level::Fatal | Level::Warn) {
-        std::io::stderr().write_all(line.as_bytes())
+    let line = format_args!("[{label} husk-init ({})] {msg}\n", std::process::id());
+    if matches!(level, Level::Fatal | Level::Warn) {
+        say(&mut std::io::stderr(), line);
     } else {
-        let mut out = std::io::stdout();
-        out.write_all(line.as_bytes()).and_then(|()| out.flush())
-    };
+        say(&mut std::io::stdout(), line);
+    }
 }
 
 macro_rules! fatal { ($($a:tt)*) => { log(Level::Fatal, format_args!($($a)*)) } }
@@ -145,7 +143,7 @@ enum Parsed {
 fn parse(args: &[Vec<u8>], env: &dyn Fn(&str) -> Option<OsString>) -> Parsed {
     let argv0 = String::from_utf8_lossy(args.first().map_or(&b"husk-init"[..], |a| a));
     if args.len() == 2 && args[1] == b"--version" {
-        println!("{VERSION}");
+        say(&mut std::io::stdout(), format_args!("{VERSION}\n"));
         return Parsed::Exit(0);
     }
     let posix = env("POSIXLY_CORRECT").is_some();
@@ -185,7 +183,12 @@ fn parse(args: &[Vec<u8>], env: &dyn Fn(&str) -> Option<OsString>) -> Parsed {
                     return Parsed::Exit(0);
                 }
                 b'l' => {
-                    println!("husk-init is part of husk, licensed under the Apache License 2.0.");
+                    say(
+                        &mut std::io::stdout(),
+                        format_args!(
+                            "husk-init is part of husk, licensed under the Apache License 2.0.\n"
+                        ),
+                    );
                     return Parsed::Exit(0);
                 }
                 b's' => o.subreaper = true,
@@ -201,7 +204,13 @@ fn parse(args: &[Vec<u8>], env: &dyn Fn(&str) -> Option<OsString>) -> Parsed {
                         i += 1;
                         &args[i - 1][..]
                     } else {
-                        eprintln!("{argv0}: option requires an argument -- '{}'", c as char);
+                        say(
+                            &mut std::io::stderr(),
+                            format_args!(
+                                "{argv0}: option requires an argument -- '{}'\n",
+                                c as char
+                            ),
+                        );
                         usage(&argv0, &mut std::io::stderr());
                         return Parsed::Exit(1);
                     };
@@ -225,7 +234,10 @@ fn parse(args: &[Vec<u8>], env: &dyn Fn(&str) -> Option<OsString>) -> Parsed {
                     }
                 }
                 _ => {
-                    eprintln!("{argv0}: invalid option -- '{}'", c as char);
+                    say(
+                        &mut std::io::stderr(),
+                        format_args!("{argv0}: invalid option -- '{}'\n", c as char),
+                    );
                     usage(&argv0, &mut std::io::stderr());
                     return Parsed::Exit(1);
                 }
@@ -291,12 +303,21 @@ fn atoi(s: &[u8]) -> i64 {
     }
 }
 
+/// Writes to stdout or stderr; unlike print!, never panics: a message that cannot be written
+/// (a closed or full pipe) must not stop the init, and the exit code still tells.
+fn say(out: &mut dyn Write, msg: fmt::Arguments) {
+    // One write, so that a line is not split among other processes' output.
+    let text = msg.to_string();
+    // Ignored on purpose, see above.
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn usage(argv0: &str, out: &mut dyn Write) {
     let name = argv0.rsplit('/').next().unwrap_or(argv0);
-    // Nothing to do if the usage cannot be printed; the exit code still says it.
-    let _ = write!(
+    say(
         out,
-        "{name} ({VERSION})\n\
+        format_args!(
+            "{name} ({VERSION})\n\
          Usage: {name} [OPTIONS] PROGRAM -- [ARGS] | --version\n\n\
          Execute a program under the supervision of a valid init process ({name})\n\n\
          Command line options:\n\n  \
@@ -313,6 +334,7 @@ fn usage(argv0: &str, out: &mut dyn Write) {
          TINI_SUBREAPER: Register as a process subreaper (requires Linux >= 3.4).\n  \
          TINI_VERBOSITY: Set the verbosity level (default: 1).\n  \
          TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.\n\n"
+        ),
     );
 }
 
