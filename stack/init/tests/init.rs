@@ -26,7 +26,14 @@ impl Init {
     fn host_path(self) -> &'static str {
         match self {
             Init::Husk => env!("CARGO_BIN_EXE_husk-init"),
-            Init::Tini => "/usr/bin/tini-static",
+            Init::Tini => {
+                let p = "/usr/bin/tini-static";
+                assert!(
+                    Path::new(p).exists(),
+                    "{p} missing: install Debian's tini (scripts/install-deps.sh)"
+                );
+                p
+            }
         }
     }
 }
