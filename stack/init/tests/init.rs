@@ -207,12 +207,21 @@ fn orphans_are_reaped(init: Init) {
         echo zombies=$z > /shared/out
         exit 7";
     let (mut c, shared) = container(init, "orphans", &[], script);
-    write_script(&shared, "orphan.sh", "read x < /shared/release\n");
+    write_script(
+        &shared,
+        "orphan.sh",
+        "echo up > /shared/up; read x < /shared/release\n",
+    );
     let mut out = Fifo::new(&shared.join("out"));
+    let mut up = Fifo::new(&shared.join("up"));
     let go = Fifo::new(&shared.join("go"));
     let release = Fifo::new(&shared.join("release"));
     let init_pid = c.run_detached_ok();
     out.expect_line("ready");
+    // Each orphan has run its script (exec'd, so its command line is the script's).
+    for _ in 0..3 {
+        up.expect_line("up");
+    }
     let orphans = find_in_container(init_pid, &["sh", "/shared/orphan.sh"]);
     assert_eq!(orphans.len(), 3, "orphans found: {orphans:?}");
     let fds: Vec<OwnedFd> = orphans
