@@ -14,6 +14,8 @@ PACKAGES=(
     build-essential pkg-config libseccomp-dev git ca-certificates
     # reference runtimes and the container rootfs
     runc crun busybox-static
+    # tini 0.19: the reference for husk-init (its tests run each case against tini-static)
+    tini
     # the shim's integration tests (containerd 1.6, with ctr and the Go shim to compare with;
     # protoc for the CRI client's generated code)
     containerd protobuf-compiler

@@ -47,26 +47,28 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
 }
 
 pub(crate) fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
-    // Signal 0 is None to kill(2)'s wrapper: nothing is sent, only the pid is checked.
-    let signal = match sig {
-        0 => None,
-        n => Some(Signal::try_from(n).ctx("signal")?),
-    };
     if all {
         let cg = cgroups::from_paths(state.cgroup_paths.clone());
         for pid in cg.pids()? {
-            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+            match send_signal(pid, sig) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                 Err(e) => return Err(e).with_ctx(|| format!("kill {pid}")),
             }
         }
         return Ok(());
     }
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), signal) {
+    match send_signal(state.pid, sig) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::ESRCH) => Err(Error::NotRunning),
         Err(e) => Err(e).ctx("kill"),
     }
+}
+
+/// kill(2) with the number as given: nix's Signal cannot name the real-time signals, which runc
+/// sends (`kill ID 40`, `kill ID RTMIN+3`); 0 only checks that the process exists.
+fn send_signal(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill takes plain integers.
+    nix::errno::Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
 /// Deletes the container; its poststop hooks run in `hooks_cwd`, or in ours (see `run_hooks`).
