@@ -1,20 +1,22 @@
 //! UDP: a flow per client address. Each flow has its own socket connected to the container, so
-//! that the container sees one peer per client and its replies can be told apart; a thread per
-//! flow sends the replies back to that client from the host socket. A flow with no datagram
-//! either way for `IDLE` ends.
+//! that the container sees one peer per client and its replies can be told apart; its replies
+//! go back to that client from the host socket. A flow with no datagram either way for `IDLE`
+//! ends. One thread and an epoll set serve the host socket and every flow: a request and its
+//! reply are handled on one CPU, which cost less than waking a thread per flow (notes/proxy.md).
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{bind, SockType, SockaddrStorage};
 
 /// docker-proxy's UDPConnTrackTimeout.
 const IDLE: Duration = Duration::from_secs(90);
+/// How often idle flows are looked for: a flow ends between `IDLE` and `IDLE + SWEEP` idle.
+const SWEEP: Duration = Duration::from_secs(5);
 
 /// The largest UDP payload (IPv6 without jumbograms); datagrams are never cut.
 const BUF: usize = 65535;
@@ -27,144 +29,151 @@ pub fn listen(addr: SocketAddr) -> Result<UdpSocket, (&'static str, io::Error)> 
 
 struct Flow {
     to_container: UdpSocket,
-    /// Milliseconds since `Table::epoch` of the flow's last datagram, either way.
-    last: AtomicU64,
-}
-
-struct Table {
-    epoch: Instant,
-    flows: Mutex<HashMap<SocketAddr, Arc<Flow>>>,
-}
-
-impl Table {
-    fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
+    last: Instant,
 }
 
 pub fn serve(host: UdpSocket, container: SocketAddr) -> ! {
-    let host = Arc::new(host);
-    let table = Arc::new(Table {
-        epoch: Instant::now(),
-        flows: Mutex::new(HashMap::new()),
-    });
+    if let Err(e) = run(host, container) {
+        eprintln!("husk-proxy: udp: {}", crate::errno_text(e));
+        std::process::exit(1);
+    }
+    unreachable!("the loop ends only with an error")
+}
+
+fn run(host: UdpSocket, container: SocketAddr) -> io::Result<()> {
+    // Non-blocking: a full send buffer drops the datagram, as the network may, and does not
+    // hold up every other flow.
+    host.set_nonblocking(true)?;
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    let host_fd = host.as_raw_fd();
+    epoll.add(
+        host.as_fd(),
+        EpollEvent::new(EpollFlags::EPOLLIN, host_fd as u64),
+    )?;
+    let mut flows: HashMap<SocketAddr, Flow> = HashMap::new();
+    // Flow sockets by descriptor, the epoll token.
+    let mut clients: HashMap<RawFd, SocketAddr> = HashMap::new();
     let mut buf = vec![0u8; BUF];
+    let mut events = [EpollEvent::empty(); 64];
+    let mut next_sweep = Instant::now() + SWEEP;
     loop {
-        let (n, client) = match host.recv_from(&mut buf) {
-            Ok(r) => r,
-            // An ICMP error for an earlier reply to a client; the next datagram may be fine.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Interrupted | ErrorKind::ConnectionRefused
-                ) =>
-            {
-                continue
-            }
-            Err(e) => {
-                eprintln!("husk-proxy: receiving: {}", crate::errno_text(e));
-                std::process::exit(1);
-            }
+        // Without flows there is nothing to expire: no wake-ups.
+        let timeout = if flows.is_empty() {
+            EpollTimeout::NONE
+        } else {
+            let ms = next_sweep
+                .saturating_duration_since(Instant::now())
+                .as_millis();
+            EpollTimeout::try_from(ms as u32 + 1).unwrap_or(EpollTimeout::NONE)
         };
-        // Held while sending, so that an expiring flow cannot be dropped between its lookup
-        // and the datagram that keeps it alive.
-        let mut flows = table.flows.lock().unwrap_or_else(|p| p.into_inner());
-        let flow = match flows.get(&client) {
-            Some(f) => f.clone(),
-            None => match open_flow(&host, &table, client, container) {
-                Ok(f) => {
-                    flows.insert(client, f.clone());
-                    f
-                }
-                Err(e) => {
-                    eprintln!(
-                        "husk-proxy: can't proxy a datagram to udp/{container}: {}",
-                        crate::errno_text(e)
-                    );
-                    continue;
-                }
-            },
+        let n = match epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
         };
-        flow.last.store(table.now(), Ordering::Relaxed);
-        if let Err(e) = flow.to_container.send(&buf[..n]) {
-            // Refused: an earlier datagram found no one listening in the container. Lost, as
-            // a datagram may be; the flow stays.
-            if e.kind() != ErrorKind::ConnectionRefused {
-                eprintln!(
-                    "husk-proxy: can't proxy a datagram to udp/{container}: {}",
-                    crate::errno_text(e)
-                );
+        let now = Instant::now();
+        for ev in &events[..n] {
+            let fd = ev.data() as RawFd;
+            if fd == host_fd {
+                let (len, client) = match host.recv_from(&mut buf) {
+                    Ok(r) => r,
+                    Err(e) if transient(&e) => continue,
+                    Err(e) => return Err(e),
+                };
+                let flow = match flows.entry(client) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => match open_flow(&epoll, container) {
+                        Ok(sock) => {
+                            clients.insert(sock.as_raw_fd(), client);
+                            v.insert(Flow {
+                                to_container: sock,
+                                last: now,
+                            })
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "husk-proxy: can't proxy a datagram to udp/{container}: {}",
+                                crate::errno_text(e)
+                            );
+                            continue;
+                        }
+                    },
+                };
+                flow.last = now;
+                if let Err(e) = flow.to_container.send(&buf[..len]) {
+                    // Refused: an earlier datagram found no one on the port in the container;
+                    // full: the datagram is lost, as the network may lose it. The flow stays.
+                    if !transient(&e) {
+                        eprintln!(
+                            "husk-proxy: can't proxy a datagram to udp/{container}: {}",
+                            crate::errno_text(e)
+                        );
+                    }
+                }
+            } else if let Some(client) = clients.get(&fd).copied() {
+                let flow = flows.get_mut(&client).expect("flows and clients agree");
+                match flow.to_container.recv(&mut buf) {
+                    Ok(len) => {
+                        flow.last = now;
+                        // A reply the client's side cannot take is lost, as any datagram may be.
+                        let _ = host.send_to(&buf[..len], client);
+                    }
+                    Err(e) if transient(&e) => {}
+                    Err(e) => {
+                        eprintln!("husk-proxy: flow of udp/{client}: {}", crate::errno_text(e));
+                        close_flow(&epoll, &mut flows, &mut clients, client);
+                    }
+                }
             }
+        }
+        if now >= next_sweep {
+            let idle: Vec<SocketAddr> = flows
+                .iter()
+                .filter(|(_, f)| now.duration_since(f.last) >= IDLE)
+                .map(|(c, _)| *c)
+                .collect();
+            for client in idle {
+                close_flow(&epoll, &mut flows, &mut clients, client);
+            }
+            next_sweep = now + SWEEP;
         }
     }
 }
 
-fn open_flow(
-    host: &Arc<UdpSocket>,
-    table: &Arc<Table>,
-    client: SocketAddr,
-    container: SocketAddr,
-) -> io::Result<Arc<Flow>> {
+/// Errors after which the socket still works: a signal, a full buffer, or a refusal (ICMP port
+/// unreachable for an earlier datagram).
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::ConnectionRefused
+    )
+}
+
+fn open_flow(epoll: &Epoll, container: SocketAddr) -> io::Result<UdpSocket> {
     let any: SocketAddr = if container.is_ipv4() {
-        "0.0.0.0:0".parse().unwrap()
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
-        "[::]:0".parse().unwrap()
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
     let sock = UdpSocket::bind(any)?;
     sock.connect(container)?;
-    let flow = Arc::new(Flow {
-        to_container: sock,
-        last: AtomicU64::new(table.now()),
-    });
-    let (host, table, f) = (host.clone(), table.clone(), flow.clone());
-    std::thread::Builder::new()
-        .stack_size(crate::STACK)
-        .spawn(move || replies(&host, &table, &f, client))?;
-    Ok(flow)
+    sock.set_nonblocking(true)?;
+    epoll.add(
+        sock.as_fd(),
+        EpollEvent::new(EpollFlags::EPOLLIN, sock.as_raw_fd() as u64),
+    )?;
+    Ok(sock)
 }
 
-/// Sends the container's replies on `flow` back to `client`, until the flow is idle for `IDLE`.
-fn replies(host: &UdpSocket, table: &Table, flow: &Flow, client: SocketAddr) {
-    let mut buf = vec![0u8; BUF];
-    loop {
-        let idle = table.now() - flow.last.load(Ordering::Relaxed);
-        let left = IDLE.as_millis() as u64 - idle.min(IDLE.as_millis() as u64);
-        if left == 0 {
-            let mut flows = table.flows.lock().unwrap_or_else(|p| p.into_inner());
-            // Checked again under the lock: the receiver touches `last` while holding it.
-            if table.now() - flow.last.load(Ordering::Relaxed) >= IDLE.as_millis() as u64 {
-                flows.remove(&client);
-                return;
-            }
-            continue;
-        }
-        // A zero timeout would mean none; `left` is at least 1 ms here.
-        if flow
-            .to_container
-            .set_read_timeout(Some(Duration::from_millis(left)))
-            .is_err()
-        {
-            return;
-        }
-        match flow.to_container.recv(&mut buf) {
-            Ok(n) => {
-                flow.last.store(table.now(), Ordering::Relaxed);
-                // A reply the client's side refuses is lost, as any datagram may be.
-                let _ = host.send_to(&buf[..n], client);
-            }
-            Err(e) => match e.kind() {
-                // The container had no one on the port for an earlier datagram.
-                ErrorKind::ConnectionRefused
-                | ErrorKind::WouldBlock
-                | ErrorKind::TimedOut
-                | ErrorKind::Interrupted => {}
-                _ => {
-                    eprintln!("husk-proxy: flow of udp/{client}: {}", crate::errno_text(e));
-                    let mut flows = table.flows.lock().unwrap_or_else(|p| p.into_inner());
-                    flows.remove(&client);
-                    return;
-                }
-            },
-        }
+fn close_flow(
+    epoll: &Epoll,
+    flows: &mut HashMap<SocketAddr, Flow>,
+    clients: &mut HashMap<RawFd, SocketAddr>,
+    client: SocketAddr,
+) {
+    if let Some(flow) = flows.remove(&client) {
+        // Closing the socket takes it out of the set anyway; this only says so first.
+        let _ = epoll.delete(flow.to_container.as_fd());
+        clients.remove(&flow.to_container.as_raw_fd());
     }
 }
