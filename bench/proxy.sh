@@ -5,8 +5,9 @@
 #
 # Each round runs, for each proxy in turn (the order alternates between rounds, since this
 # machine's speed drifts):
-#   tcp  BYTES through one TCP connection, client to server: throughput (MB/s) and the proxy's
-#        CPU time (user + system, /proc/PID/stat) per GB
+#   tcp    BYTES through one TCP connection, client to server: throughput (MB/s) and the
+#          proxy's CPU time (user + system, /proc/PID/stat, finished threads included) per GB
+#   tcpN   the same BYTES spread over CONNS connections at once
 #   udp  COUNT 64-byte request/response round trips through one UDP flow: round-trip time
 #        (p50, p99, mean, in us) and the proxy's CPU time per round trip
 # and the same without a proxy ("direct"), the floor. The load and the server standing in for
@@ -18,7 +19,7 @@
 #   HUSK_PROXY=path     husk-proxy (default target/x86_64-unknown-linux-gnu/release/husk-proxy,
 #                       built with proxy-load if either is missing)
 #   DOCKER_PROXY=path   docker-proxy (default /usr/sbin/docker-proxy, Debian's docker.io)
-#   ROUNDS=5 BYTES=1073741824 COUNT=20000
+#   ROUNDS=5 BYTES=1073741824 CONNS=64 COUNT=20000
 #   BENCH_TIMEOUT=120   seconds one measurement may take
 #   OUT=bench/results/proxy.json   every measurement, with the summary
 #
@@ -41,6 +42,7 @@ die() { bench_log "error: $*"; exit 1; }
 command -v jq >/dev/null || die "jq not found; run scripts/install-deps.sh"
 ROUNDS=${ROUNDS:-5}
 BYTES=${BYTES:-1073741824}
+CONNS=${CONNS:-64}
 COUNT=${COUNT:-20000}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-120}
 OUT=${OUT:-$REPO/bench/results/proxy.json}
@@ -65,12 +67,11 @@ trap 'rm -rf "$WORK"' EXIT
 RESULTS=$WORK/results.jsonl
 
 measure() { # name proxy-path
-    local name=$1 bin=$2 proto line
-    for proto in tcp udp; do
-        local n=$BYTES
-        [[ $proto == udp ]] && n=$COUNT
-        if ! line=$(timeout -k 5 "$BENCH_TIMEOUT" "$LOAD" "$proto" "$bin" "$n" </dev/null); then
-            die "$name $proto failed"
+    local name=$1 bin=$2 load line
+    for load in "tcp $BYTES 1" "tcp $BYTES $CONNS" "udp $COUNT"; do
+        # shellcheck disable=SC2086 # $load is the words of the command line
+        if ! line=$(timeout -k 5 "$BENCH_TIMEOUT" "$LOAD" ${load%% *} "$bin" ${load#* } </dev/null); then
+            die "$name $load failed"
         fi
         jq -c --arg name "$name" --argjson round "$round" '. + {name: $name, round: $round}' \
             <<<"$line" >>"$RESULTS"
@@ -90,23 +91,27 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 mkdir -p "$(dirname "$OUT")"
-jq -s --arg date "$(date -u +%FT%TZ)" --arg docker "$(dpkg-query -W -f '${Version}' docker.io 2>/dev/null || echo unknown)" '
+jq -s --argjson conns "$CONNS" --arg date "$(date -u +%FT%TZ)" --arg docker "$(dpkg-query -W -f '${Version}' docker.io 2>/dev/null || echo unknown)" '
     def median: sort | if length == 0 then null
         elif length % 2 == 1 then .[length / 2 | floor]
         else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     def med(name; proto; f): [.[] | select(.name == name and .proto == proto) | f] | median;
+    def medn(name; conns; f): [.[] | select(.name == name and .conns == conns) | f] | median;
     def r(a; b): if a == null or b == null or b == 0 then null else (a / b * 100 | round / 100) end;
     . as $all
     | (reduce ("husk", "docker", "direct") as $n ({};
         .[$n] = {
-          tcp_mb_per_s: ($all | med($n; "tcp"; .mb_per_s)),
-          tcp_cpu_secs_per_gb: ($all | med($n; "tcp"; .cpu_secs_per_gb)),
+          tcp_mb_per_s: ($all | medn($n; 1; .mb_per_s)),
+          tcp_cpu_secs_per_gb: ($all | medn($n; 1; .cpu_secs_per_gb)),
+          tcpN_mb_per_s: ($all | medn($n; $conns; .mb_per_s)),
+          tcpN_cpu_secs_per_gb: ($all | medn($n; $conns; .cpu_secs_per_gb)),
           udp_rtt_us_p50: ($all | med($n; "udp"; .rtt_us_p50)),
           udp_rtt_us_p99: ($all | med($n; "udp"; .rtt_us_p99)),
           udp_rtt_us_mean: ($all | med($n; "udp"; .rtt_us_mean)),
           udp_cpu_us_per_rtt: ($all | med($n; "udp"; .cpu_us_per_rtt))
         })) as $m
-    | {date: $date, docker_io: $docker, rounds: ($all | map(.round) | max), medians: $m,
+    | {date: $date, docker_io: $docker, rounds: ($all | map(.round) | max), conns: $conns,
+       medians: $m,
        "husk/docker": ($m.husk | to_entries | map({(.key): r(.value; $m.docker[.key])}) | add),
        goal: {"throughput husk/docker >= 1": r($m.husk.tcp_mb_per_s; $m.docker.tcp_mb_per_s),
               "cpu per GB husk/docker <= 1": r($m.husk.tcp_cpu_secs_per_gb; $m.docker.tcp_cpu_secs_per_gb)},

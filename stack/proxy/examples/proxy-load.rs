@@ -3,7 +3,8 @@
 //! it and prints one JSON line: wall time and the proxy's CPU time (user + system, from
 //! /proc/PID/stat, which counts its finished threads too).
 //!
-//!   proxy-load tcp PROXY BYTES     one connection, BYTES from the client to the server
+//!   proxy-load tcp PROXY BYTES [CONNS]   BYTES from clients to the server, over CONNS
+//!                                        connections at once (default 1)
 //!   proxy-load udp PROXY COUNT     COUNT 64-byte request/response round trips
 //!
 //! PROXY "direct" skips the proxy: the floor.
@@ -17,13 +18,13 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    if a.len() != 4 {
-        eprintln!("usage: proxy-load tcp|udp PROXY|direct BYTES|COUNT");
+    if a.len() != 4 && !(a.len() == 5 && a[1] == "tcp") {
+        eprintln!("usage: proxy-load tcp|udp PROXY|direct BYTES|COUNT [CONNS]");
         std::process::exit(2);
     }
     let n: u64 = a[3].parse().expect("BYTES|COUNT");
     match a[1].as_str() {
-        "tcp" => tcp(&a[2], n),
+        "tcp" => tcp(&a[2], n, a.get(4).map_or(1, |c| c.parse().expect("CONNS"))),
         "udp" => udp(&a[2], n),
         m => panic!("unknown mode {m}"),
     }
@@ -131,39 +132,60 @@ fn start(bin: &str, proto: &str, container: SocketAddr) -> Proxy {
     panic!("{bin}: no free port in 10 tries");
 }
 
-fn tcp(bin: &str, bytes: u64) {
+fn tcp(bin: &str, bytes: u64, conns: u64) {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr().unwrap();
     let sink = std::thread::spawn(move || {
-        let (mut c, _) = server.accept().unwrap();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            match c.read(&mut buf).unwrap() {
-                0 => return total,
-                n => total += n as u64,
-            }
-        }
+        let readers: Vec<_> = (0..conns)
+            .map(|_| {
+                let (mut c, _) = server.accept().unwrap();
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut total = 0u64;
+                    loop {
+                        match c.read(&mut buf).unwrap() {
+                            0 => return total,
+                            n => total += n as u64,
+                        }
+                    }
+                })
+            })
+            .collect();
+        readers.into_iter().map(|r| r.join().unwrap()).sum::<u64>()
     });
     let p = start(bin, "tcp", addr);
-    let mut c = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
-    let buf = vec![0x5au8; 1 << 20];
+    let clients: Vec<TcpStream> = (0..conns)
+        .map(|_| TcpStream::connect(("127.0.0.1", p.port)).unwrap())
+        .collect();
     let cpu0 = p.cpu();
     let t0 = Instant::now();
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        c.write_all(&buf[..n]).unwrap();
-        left -= n as u64;
+    let writers: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            // The first connections take the remainder.
+            let mut left = bytes / conns + u64::from((i as u64) < bytes % conns);
+            std::thread::spawn(move || {
+                let buf = vec![0x5au8; 1 << 20];
+                while left > 0 {
+                    let n = left.min(buf.len() as u64) as usize;
+                    c.write_all(&buf[..n]).unwrap();
+                    left -= n as u64;
+                }
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
     }
-    c.shutdown(std::net::Shutdown::Write).unwrap();
     let got = sink.join().unwrap();
     let secs = t0.elapsed().as_secs_f64();
     let cpu = p.cpu() - cpu0;
     assert_eq!(got, bytes, "bytes lost");
     let gb = bytes as f64 / 1e9;
     println!(
-        "{{\"proto\":\"tcp\",\"proxy\":\"{bin}\",\"bytes\":{bytes},\"secs\":{secs:.4},\"mb_per_s\":{:.1},\"cpu_secs\":{cpu:.3},\"cpu_secs_per_gb\":{:.4}}}",
+        "{{\"proto\":\"tcp\",\"proxy\":\"{bin}\",\"conns\":{conns},\"bytes\":{bytes},\"secs\":{secs:.4},\"mb_per_s\":{:.1},\"cpu_secs\":{cpu:.3},\"cpu_secs_per_gb\":{:.4}}}",
         bytes as f64 / 1e6 / secs,
         cpu / gb
     );

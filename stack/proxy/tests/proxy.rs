@@ -103,11 +103,15 @@ fn wait_exit(child: &mut Child, bound: Duration) -> ExitStatus {
 }
 
 fn args(proto: &str, host_port: i64, container: SocketAddr) -> Vec<String> {
+    args_on(proto, "127.0.0.1", host_port, container)
+}
+
+fn args_on(proto: &str, host_ip: &str, host_port: i64, container: SocketAddr) -> Vec<String> {
     [
         "-proto".to_string(),
         proto.into(),
         "-host-ip".into(),
-        "127.0.0.1".into(),
+        host_ip.into(),
         "-host-port".into(),
         host_port.to_string(),
         "-container-ip".into(),
@@ -120,27 +124,28 @@ fn args(proto: &str, host_port: i64, container: SocketAddr) -> Vec<String> {
 
 /// A free loopback port, as the kernel hands out ephemeral ones.
 fn free_port(proto: &str) -> u16 {
-    if proto == "udp" {
-        UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+    free_port_on(proto, "127.0.0.1")
+}
+
+fn free_port_on(proto: &str, ip: &str) -> u16 {
+    let addr = if proto == "udp" {
+        UdpSocket::bind((ip, 0)).unwrap().local_addr()
     } else {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
+        TcpListener::bind((ip, 0)).unwrap().local_addr()
+    };
+    addr.unwrap().port()
 }
 
 /// Starts a proxy on a free loopback port towards `container`. Another test may take the port
 /// between its choice and the proxy's bind: another port then.
 fn start(bin: &str, proto: &str, container: SocketAddr) -> Proxy {
+    start_on(bin, proto, "127.0.0.1", container)
+}
+
+fn start_on(bin: &str, proto: &str, host_ip: &str, container: SocketAddr) -> Proxy {
     for _ in 0..10 {
-        let port = free_port(proto);
-        let mut s = spawn(bin, &args(proto, port.into(), container));
+        let port = free_port_on(proto, host_ip);
+        let mut s = spawn(bin, &args_on(proto, host_ip, port.into(), container));
         if s.status == "0\n" {
             return Proxy {
                 child: s.child,
@@ -158,7 +163,11 @@ fn start(bin: &str, proto: &str, container: SocketAddr) -> Proxy {
 }
 
 fn connect(port: u16) -> TcpStream {
-    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    connect_on("127.0.0.1", port)
+}
+
+fn connect_on(ip: &str, port: u16) -> TcpStream {
+    let c = TcpStream::connect((ip, port)).unwrap();
     c.set_read_timeout(Some(BOUND)).unwrap();
     c.set_write_timeout(Some(BOUND)).unwrap();
     c
@@ -166,7 +175,11 @@ fn connect(port: u16) -> TcpStream {
 
 /// A TCP server that runs `handle` on each connection, in a thread of its own.
 fn tcp_server<F: Fn(TcpStream) + Send + Clone + 'static>(handle: F) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    tcp_server_on("127.0.0.1", handle)
+}
+
+fn tcp_server_on<F: Fn(TcpStream) + Send + Clone + 'static>(ip: &str, handle: F) -> SocketAddr {
+    let l = TcpListener::bind((ip, 0)).unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
         for c in l.incoming() {
@@ -197,7 +210,11 @@ fn echo(mut c: TcpStream) {
 
 /// A UDP echo server; each datagram's source is sent on the channel.
 fn udp_echo() -> (SocketAddr, mpsc::Receiver<SocketAddr>) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp_echo_on("127.0.0.1")
+}
+
+fn udp_echo_on(ip: &str) -> (SocketAddr, mpsc::Receiver<SocketAddr>) {
+    let s = UdpSocket::bind((ip, 0)).unwrap();
     let addr = s.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -234,6 +251,28 @@ fn tcp_echo(bin: &str) {
     let mut got = [0u8; 16];
     c.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hello, container");
+}
+
+/// IPv6: -host-ip ::1 binds an IPv6-only socket, as Go's "tcp6"/"udp6" do.
+fn ipv6_echo(bin: &str) {
+    let p = start_on(bin, "tcp", "::1", tcp_server_on("::1", echo));
+    let mut c = connect_on("::1", p.port);
+    c.write_all(b"over ipv6").unwrap();
+    let mut got = [0u8; 9];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"over ipv6");
+    let (server, _) = udp_echo_on("::1");
+    let p = start_on(bin, "udp", "::1", server);
+    let u = UdpSocket::bind("[::1]:0").unwrap();
+    u.set_read_timeout(Some(BOUND)).unwrap();
+    u.send_to(b"datagram", ("::1", p.port)).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = u.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"datagram");
+    assert_eq!(
+        from,
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, p.port))
+    );
 }
 
 /// The client shuts its write side after its request; the server answers only after it has
@@ -355,6 +394,46 @@ fn udp_several_clients(bin: &str) {
     assert_eq!(sources.len(), 8, "a flow per client: {sources:?}");
 }
 
+/// A datagram that finds no one on the container's port (ICMP port unreachable) does not end
+/// the flow: once the server is there, the same client gets its replies. The error may cost
+/// the next datagram (docker-proxy reports it on its next write), hence a second one. Whether
+/// the first one was refused or reached the server just bound is up to the scheduler; either
+/// way the flow must carry on.
+fn udp_flow_survives_refusal(bin: &str) {
+    let reserved = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server_addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let p = start(bin, "udp", server_addr);
+    let c = udp_client();
+    c.connect(("127.0.0.1", p.port)).unwrap();
+    c.send(b"nobody there").unwrap();
+    // Taken back for the server; another test could have taken it meanwhile, very unlikely.
+    let server = UdpSocket::bind(server_addr).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        loop {
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            server.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    let mut buf = [0u8; 64];
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    c.send(b"one").unwrap();
+    let n = match c.recv(&mut buf) {
+        Ok(n) => n,
+        Err(_) => {
+            c.set_read_timeout(Some(BOUND)).unwrap();
+            c.send(b"two").unwrap();
+            c.recv(&mut buf).expect("a reply once the server listens")
+        }
+    };
+    assert!(
+        matches!(&buf[..n], b"nobody there" | b"one" | b"two"),
+        "{:?}",
+        &buf[..n]
+    );
+}
+
 fn fails_to_start(bin: &str, args: &[String]) -> (String, ExitStatus) {
     let mut s = spawn(bin, args);
     let rc = wait_exit(&mut s.child, BOUND);
@@ -456,11 +535,13 @@ macro_rules! both {
 
 both!(
     tcp_echo,
+    ipv6_echo,
     tcp_client_half_close,
     tcp_server_half_close,
     tcp_many_parallel,
     udp_echo_one_flow,
     udp_several_clients,
+    udp_flow_survives_refusal,
     tcp_port_in_use,
     udp_port_in_use,
     port_out_of_range,
