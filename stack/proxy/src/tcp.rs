@@ -90,24 +90,16 @@ fn forward(client: TcpStream, container: SocketAddr) {
     };
     tune(&client);
     tune(&backend);
-    let (c2, b2) = match (client.try_clone(), backend.try_clone()) {
-        (Ok(c), Ok(b)) => (c, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("husk-proxy: {}", crate::errno_text(e));
-            return;
+    // Scoped: both directions borrow the two sockets, which close when both have ended.
+    std::thread::scope(|scope| {
+        let back = std::thread::Builder::new()
+            .stack_size(crate::STACK)
+            .spawn_scoped(scope, || copy(&backend, &client));
+        match back {
+            Ok(_) => copy(&client, &backend),
+            Err(e) => eprintln!("husk-proxy: starting a connection thread: {e}"),
         }
-    };
-    let back = std::thread::Builder::new()
-        .stack_size(crate::STACK)
-        .spawn(move || copy(&b2, &c2));
-    match back {
-        Ok(back) => {
-            copy(&client, &backend);
-            // A panic there is already reported; the sockets close either way.
-            let _ = back.join();
-        }
-        Err(e) => eprintln!("husk-proxy: starting a connection thread: {e}"),
-    }
+    });
 }
 
 /// Copies `from` to `to` until `from` ends, through a pipe (splice: the bytes stay in the
