@@ -8,8 +8,9 @@
 #   tcp    BYTES through one TCP connection, client to server: throughput (MB/s) and the
 #          proxy's CPU time (user + system, /proc/PID/stat, finished threads included) per GB
 #   tcpN   the same BYTES spread over CONNS connections at once
-#   udp  COUNT 64-byte request/response round trips through one UDP flow: round-trip time
-#        (p50, p99, mean, in us) and the proxy's CPU time per round trip
+#   udp    COUNT 64-byte request/response round trips through one UDP flow: round-trip time
+#          (p50, p99, mean, in us) and the proxy's CPU time per round trip
+#   and the proxy's peak RSS (VmHWM) in the tcpN and udp runs
 # and the same without a proxy ("direct"), the floor. The load and the server standing in for
 # the container are stack/proxy/examples/proxy-load.rs; it starts each proxy as the manager
 # will, reading its status on fd 3. The table gives each proxy's medians over the rounds and
@@ -105,10 +106,12 @@ jq -s --argjson conns "$CONNS" --arg date "$(date -u +%FT%TZ)" --arg docker "$(d
           tcp_cpu_secs_per_gb: ($all | medn($n; 1; .cpu_secs_per_gb)),
           tcpN_mb_per_s: ($all | medn($n; $conns; .mb_per_s)),
           tcpN_cpu_secs_per_gb: ($all | medn($n; $conns; .cpu_secs_per_gb)),
+          tcpN_peak_rss_kib: ($all | medn($n; $conns; .peak_rss_kib)),
           udp_rtt_us_p50: ($all | med($n; "udp"; .rtt_us_p50)),
           udp_rtt_us_p99: ($all | med($n; "udp"; .rtt_us_p99)),
           udp_rtt_us_mean: ($all | med($n; "udp"; .rtt_us_mean)),
-          udp_cpu_us_per_rtt: ($all | med($n; "udp"; .cpu_us_per_rtt))
+          udp_cpu_us_per_rtt: ($all | med($n; "udp"; .cpu_us_per_rtt)),
+          udp_peak_rss_kib: ($all | med($n; "udp"; .peak_rss_kib))
         })) as $m
     | {date: $date, docker_io: $docker, rounds: ($all | map(.round) | max), conns: $conns,
        medians: $m,

@@ -46,6 +46,17 @@ impl Drop for Proxy {
 }
 
 impl Proxy {
+    /// The proxy's peak resident set so far (VmHWM), in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let Some(c) = &self.child else { return 0 };
+        let status = std::fs::read_to_string(format!("/proc/{}/status", c.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// User + system CPU time of the proxy so far, in seconds.
     fn cpu(&self) -> f64 {
         let Some(c) = &self.child else { return 0.0 };
@@ -185,9 +196,10 @@ fn tcp(bin: &str, bytes: u64, conns: u64) {
     assert_eq!(got, bytes, "bytes lost");
     let gb = bytes as f64 / 1e9;
     println!(
-        "{{\"proto\":\"tcp\",\"proxy\":\"{bin}\",\"conns\":{conns},\"bytes\":{bytes},\"secs\":{secs:.4},\"mb_per_s\":{:.1},\"cpu_secs\":{cpu:.3},\"cpu_secs_per_gb\":{:.4}}}",
+        "{{\"proto\":\"tcp\",\"proxy\":\"{bin}\",\"conns\":{conns},\"bytes\":{bytes},\"secs\":{secs:.4},\"mb_per_s\":{:.1},\"cpu_secs\":{cpu:.3},\"cpu_secs_per_gb\":{:.4},\"peak_rss_kib\":{}}}",
         bytes as f64 / 1e6 / secs,
-        cpu / gb
+        cpu / gb,
+        p.peak_rss_kib()
     );
 }
 
@@ -225,10 +237,11 @@ fn udp(bin: &str, count: u64) {
     rtt.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pct = |q: f64| rtt[((rtt.len() as f64 - 1.0) * q) as usize];
     println!(
-        "{{\"proto\":\"udp\",\"proxy\":\"{bin}\",\"count\":{count},\"secs\":{secs:.4},\"rtt_us_p50\":{:.1},\"rtt_us_p99\":{:.1},\"rtt_us_mean\":{:.1},\"cpu_us_per_rtt\":{:.2}}}",
+        "{{\"proto\":\"udp\",\"proxy\":\"{bin}\",\"count\":{count},\"secs\":{secs:.4},\"rtt_us_p50\":{:.1},\"rtt_us_p99\":{:.1},\"rtt_us_mean\":{:.1},\"cpu_us_per_rtt\":{:.2},\"peak_rss_kib\":{}}}",
         pct(0.5),
         pct(0.99),
         rtt.iter().sum::<f64>() / rtt.len() as f64,
-        cpu * 1e6 / count as f64
+        cpu * 1e6 / count as f64,
+        p.peak_rss_kib()
     );
 }
