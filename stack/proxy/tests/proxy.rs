@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -474,7 +473,7 @@ fn port_out_of_range(bin: &str) {
     }
 }
 
-fn stops_on_sigterm(bin: &str, proto: &str) {
+fn stops_on_signal(bin: &str, proto: &str, signal: nix::sys::signal::Signal) {
     let mut p = if proto == "udp" {
         let (server, _) = udp_echo();
         let p = start(bin, proto, server);
@@ -490,11 +489,7 @@ fn stops_on_sigterm(bin: &str, proto: &str) {
         c.read_exact(&mut [0u8; 4]).unwrap();
         p
     };
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(p.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), signal).unwrap();
     let rc = wait_exit(&mut p.child, BOUND);
     assert_eq!(rc.code(), Some(0), "{rc:?} (signal {:?})", rc.signal());
     // The port is free again.
@@ -506,11 +501,15 @@ fn stops_on_sigterm(bin: &str, proto: &str) {
 }
 
 fn tcp_stops_on_sigterm(bin: &str) {
-    stops_on_sigterm(bin, "tcp")
+    stops_on_signal(bin, "tcp", nix::sys::signal::Signal::SIGTERM)
 }
 
 fn udp_stops_on_sigterm(bin: &str) {
-    stops_on_sigterm(bin, "udp")
+    stops_on_signal(bin, "udp", nix::sys::signal::Signal::SIGTERM)
+}
+
+fn tcp_stops_on_sigint(bin: &str) {
+    stops_on_signal(bin, "tcp", nix::sys::signal::Signal::SIGINT)
 }
 
 macro_rules! both {
@@ -547,6 +546,7 @@ both!(
     port_out_of_range,
     tcp_stops_on_sigterm,
     udp_stops_on_sigterm,
+    tcp_stops_on_sigint,
 );
 
 // ---- husk-proxy only: where it is stricter or clearer than docker-proxy (notes/proxy.md) ---
@@ -590,5 +590,4 @@ fn husk_reports_usage_errors_on_fd3() {
         "1\ninvalid value \"abc\" for flag -host-port: parse error"
     );
     assert_eq!(rc.code(), Some(2));
-    assert!(Path::new(HUSK).exists());
 }
