@@ -30,7 +30,9 @@ pub const STACK: usize = 64 * 1024;
 fn main() {
     // Taken before anything else opens a descriptor that could land on 3.
     let status = status_pipe();
-    let config = match flags::parse(std::env::args().skip(1)) {
+    // Not UTF-8 is no reason to panic: such a value is refused like any other bad one.
+    let args = std::env::args_os().skip(1);
+    let config = match flags::parse(args.map(|a| a.to_string_lossy().into_owned())) {
         Ok(c) => c,
         Err(flags::Error::Help) => {
             eprint!("{}", flags::USAGE);
