@@ -112,6 +112,10 @@ fn start(bin: &str, proto: &str, container: SocketAddr) -> Proxy {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
+                // The proxy ends with this tool, even when a timeout kills it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
                 let rc = if w_raw == 3 {
                     libc::fcntl(3, libc::F_SETFD, 0)
                 } else {
@@ -145,6 +149,13 @@ fn start(bin: &str, proto: &str, container: SocketAddr) -> Proxy {
 
 fn tcp(bin: &str, bytes: u64, conns: u64) {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    // std listens with a backlog of 128: hundreds of connections at once overflow it, and the
+    // kernel drops the connections it cannot queue. As many as the system allows, as the
+    // proxies' own listeners.
+    assert_eq!(
+        unsafe { libc::listen(server.as_raw_fd(), libc::SOMAXCONN) },
+        0
+    );
     let addr = server.local_addr().unwrap();
     let sink = std::thread::spawn(move || {
         let readers: Vec<_> = (0..conns)
