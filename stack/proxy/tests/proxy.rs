@@ -33,7 +33,7 @@ impl Drop for Proxy {
     }
 }
 
-/// What the proxy wrote on fd 3 (read until it closed it) and, if it failed, its exit status.
+/// What the proxy wrote on fd 3 (read until it closed it), and the proxy.
 struct Start {
     status: String,
     child: Child,
