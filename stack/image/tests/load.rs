@@ -1,0 +1,408 @@
+//! Loading archives the tests build (docker save and OCI layout), the store's commands, bad
+//! archives leaving the store as it was, and a container run on the unpacked layers.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use husk_image::{Error, Progress, Removed, Store};
+
+fn load(store: &mut Store, archive: &[u8]) -> husk_image::Result<Vec<husk_image::Loaded>> {
+    store.load(archive, None, &mut |_| {})
+}
+
+fn busybox_image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let (l1, l2) = (busybox_layer(), upper_layer());
+    let cfg = config(&[&l1, &l2]);
+    (l1, l2, cfg)
+}
+
+#[test]
+fn docker_save_archive_loads() {
+    let (l1, l2, cfg) = busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let mut events = Vec::new();
+    let loaded = store
+        .load(
+            docker_save("busybox:latest", &[&l1, &l2], &cfg).as_slice(),
+            None,
+            &mut |p| events.push(format!("{p:?}")),
+        )
+        .unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].id, sha256(&cfg));
+    assert_eq!(loaded[0].tags, ["busybox:latest"]);
+    assert!(events.iter().any(|e| e.starts_with("Read")), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.starts_with("Layer")).count(), 2);
+
+    let images = store.images().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].repo_tags, ["busybox:latest"]);
+    assert_eq!(images[0].size, (l1.len() + l2.len()) as u64);
+
+    let inspect = store.inspect("docker.io/library/busybox").unwrap();
+    assert_eq!(inspect.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
+    assert_eq!(inspect.config.env, ["PATH=/bin"]);
+    assert_eq!(inspect.config.working_dir.as_deref(), Some("/tmp"));
+    assert_eq!(inspect.config.user.as_deref(), Some("0:0"));
+    assert_eq!(inspect.config.exposed_ports, ["8080/tcp"]);
+    assert_eq!(inspect.config.stop_signal.as_deref(), Some("SIGTERM"));
+    assert_eq!(inspect.root_fs.layers, [sha256(&l1), sha256(&l2)]);
+    // Top layer first, as lowerdir= wants them.
+    assert_eq!(
+        inspect.layer_dirs,
+        [store.layer_dir(&sha256(&l2)), store.layer_dir(&sha256(&l1))]
+    );
+    let busybox = inspect.layer_dirs[1].join("bin/busybox");
+    assert_eq!(
+        fs::read(&busybox).unwrap(),
+        fs::read("/bin/busybox").unwrap()
+    );
+    assert_eq!(fs::metadata(&busybox).unwrap().mode() & 0o7777, 0o755);
+    let whiteout = fs::symlink_metadata(inspect.layer_dirs[0].join("etc/gone")).unwrap();
+    assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0);
+    // By id too, whole or a prefix.
+    assert_eq!(store.inspect(&sha256(&cfg)).unwrap().id, sha256(&cfg));
+    assert_eq!(
+        store.inspect(&hex(&sha256(&cfg))[..12]).unwrap().id,
+        sha256(&cfg)
+    );
+    assert!(matches!(store.inspect("nothere"), Err(Error::NotFound(_))));
+
+    // Loading it again reuses every layer and changes nothing.
+    let before = snapshot(dir.path());
+    let mut reused = 0;
+    store
+        .load(
+            docker_save("busybox:latest", &[&l1, &l2], &cfg).as_slice(),
+            None,
+            &mut |p| {
+                if let Progress::Layer { reused: true, .. } = p {
+                    reused += 1;
+                }
+            },
+        )
+        .unwrap();
+    assert_eq!(reused, 2);
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn oci_layout_with_gzip_layers_loads() {
+    let (l1, l2, cfg) = busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let archive = oci_layout(Some("busybox:gz"), &[gzip(&l1), gzip(&l2)], &cfg);
+    let loaded = load(&mut store, &archive).unwrap();
+    assert_eq!(loaded[0].tags, ["busybox:gz"]);
+    let inspect = store.inspect("busybox:gz").unwrap();
+    assert_eq!(inspect.root_fs.layers, [sha256(&l1), sha256(&l2)]);
+    assert!(inspect.layer_dirs[1].join("bin/busybox").is_file());
+    // The blobs are kept as loaded (compressed), under their own digests.
+    assert!(dir
+        .path()
+        .join("blobs/sha256")
+        .join(hex(&sha256(&gzip(&l1))))
+        .is_file());
+
+    // Uncompressed, with no name: loaded untagged, found by id; its layers are the ones
+    // already unpacked (same diff_ids).
+    let archive = oci_layout(Some("latest"), &[l1.clone(), l2.clone()], &cfg);
+    let loaded = load(&mut store, &archive).unwrap();
+    assert!(loaded[0].tags.is_empty());
+    assert_eq!(store.images().unwrap().len(), 2);
+    assert_eq!(fs::read_dir(dir.path().join("layers")).unwrap().count(), 2);
+}
+
+#[test]
+fn tag_and_rmi() {
+    let (l1, l2, cfg) = busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    load(
+        &mut store,
+        &docker_save("busybox:latest", &[&l1, &l2], &cfg),
+    )
+    .unwrap();
+    // A second image sharing the bottom layer.
+    let cfg2 = config(&[&l1]);
+    load(&mut store, &docker_save("base:1", &[&l1], &cfg2)).unwrap();
+
+    store.tag("busybox", "mine/bb:v1").unwrap();
+    assert!(matches!(
+        store.tag("busybox", "Bad Name"),
+        Err(Error::Reference(_))
+    ));
+    assert_eq!(
+        store.inspect("mine/bb:v1").unwrap().repo_tags,
+        ["busybox:latest", "mine/bb:v1"]
+    );
+    // By id, an image with two tags needs force.
+    let err = store.rmi(&sha256(&cfg), false).unwrap_err().to_string();
+    assert!(err.contains("must be forced"), "{err}");
+
+    assert_eq!(
+        store.rmi("busybox", false).unwrap(),
+        [Removed::Untagged("busybox:latest".into())]
+    );
+    assert_eq!(
+        store.rmi("mine/bb:v1", false).unwrap(),
+        [
+            Removed::Untagged("mine/bb:v1".into()),
+            Removed::Deleted(sha256(&cfg))
+        ]
+    );
+    // The upper layer and busybox's blobs are gone; the shared layer stays for base:1.
+    assert!(!store.layer_dir(&sha256(&l2)).exists());
+    assert!(store.layer_dir(&sha256(&l1)).join("bin/busybox").exists());
+    assert!(!dir
+        .path()
+        .join("blobs/sha256")
+        .join(hex(&sha256(&cfg)))
+        .exists());
+    assert!(matches!(
+        store.rmi("busybox", false),
+        Err(Error::NotFound(_))
+    ));
+
+    store.rmi("base:1", false).unwrap();
+    assert!(store.images().unwrap().is_empty());
+    assert_eq!(fs::read_dir(dir.path().join("layers")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // The store survives reopening.
+    load(
+        &mut store,
+        &docker_save("busybox:latest", &[&l1, &l2], &cfg),
+    )
+    .unwrap();
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.images().unwrap()[0].repo_tags, ["busybox:latest"]);
+}
+
+/// Each bad archive gets one error naming what is wrong, and the store (already holding an
+/// image) is left exactly as it was.
+#[test]
+fn malformed_archives_leave_the_store_as_it_was() {
+    let (l1, l2, cfg) = busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    load(
+        &mut store,
+        &docker_save("busybox:latest", &[&l1], &config(&[&l1])),
+    )
+    .unwrap();
+    let before = snapshot(dir.path());
+    let images = format!("{:?}", store.images().unwrap());
+
+    let good = oci_layout(Some("x:1"), &[gzip(&l1), gzip(&l2)], &cfg);
+    let evil = layer(&[
+        E::File("etc/ok", b"fine", 0o644),
+        E::File("../x", b"x", 0o644),
+    ]);
+    let cfg_evil = config(&[&l2, &evil]);
+    let wrong_cfg = config(&[&l2, &l1]);
+    let mut cases: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "truncated",
+            good[..good.len() / 2].to_vec(),
+            "malformed archive".into(),
+        ),
+        (
+            "not a tar",
+            b"hello".repeat(200),
+            "malformed archive".into(),
+        ),
+        (
+            "no manifest",
+            outer_tar(&[Outer::File("x".into(), vec![1])]),
+            "neither manifest.json".into(),
+        ),
+        (
+            "layer with ..",
+            docker_save("evil:1", &[&l2, &evil], &cfg_evil),
+            format!(
+                "layer {}: entry ../x: path escapes the layer",
+                sha256(&evil)
+            ),
+        ),
+        (
+            "diff_id mismatch",
+            docker_save("wrong:1", &[&l2, &l2], &wrong_cfg),
+            "the config's diff_id".into(),
+        ),
+    ];
+    // A blob whose content is not its digest: one byte of the config changed.
+    let mut tampered = good.clone();
+    let at = find(&tampered, br#""Labels""#);
+    tampered[at + 1] = b'l';
+    cases.push((
+        "wrong digest",
+        tampered,
+        format!("does not match digest {}", sha256(&cfg)),
+    ));
+    // A blob the manifest names, missing.
+    let missing = {
+        let (l3, cfg3) = (upper_layer(), config(&[&l1, &upper_layer()]));
+        let full = oci_layout(Some("m:1"), &[l1.clone(), l3.clone()], &cfg3);
+        let mut ar = tar::Archive::new(full.as_slice());
+        let mut files = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(hex(&sha256(&l3))) {
+                continue;
+            }
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            files.push(Outer::File(name, data));
+        }
+        outer_tar(&files)
+    };
+    cases.push((
+        "missing blob",
+        missing,
+        format!("layer blob {} is missing", sha256(&upper_layer())),
+    ));
+
+    for (what, archive, want) in cases {
+        let err = load(&mut store, &archive).expect_err(what).to_string();
+        assert!(
+            err.contains(&want),
+            "{what}: {err:?} should contain {want:?}"
+        );
+        assert_eq!(snapshot(dir.path()), before, "{what}: the store changed");
+        assert_eq!(format!("{:?}", store.images().unwrap()), images, "{what}");
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+fn husk_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HUSK_BIN") {
+        return Some(p.into());
+    }
+    let target =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu");
+    ["debug/husk", "release/husk"]
+        .iter()
+        .map(|p| target.join(p))
+        .find(|p| p.is_file())
+}
+
+/// The layers as overlayfs lower directories under a writable upper one, seen merged, and
+/// a container run on them by husk printing a file of the image through busybox.
+#[test]
+fn unpacked_layers_run_under_overlayfs() {
+    let filesystems = fs::read_to_string("/proc/filesystems").unwrap();
+    if !filesystems.lines().any(|l| l.ends_with("\toverlay")) {
+        eprintln!("SKIP: overlayfs is not available on this kernel");
+        return;
+    }
+    let (l1, l2, cfg) = busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("store")).unwrap();
+    load(
+        &mut store,
+        &docker_save("busybox:latest", &[&l1, &l2], &cfg),
+    )
+    .unwrap();
+    let lower: Vec<String> = store
+        .inspect("busybox")
+        .unwrap()
+        .layer_dirs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let bundle = dir.path().join("bundle");
+    for d in ["rootfs", "upper", "work"] {
+        fs::create_dir_all(bundle.join(d)).unwrap();
+    }
+    let mount = format!(
+        "mount -t overlay overlay -o lowerdir={},upperdir={b}/upper,workdir={b}/work {b}/rootfs",
+        lower.join(":"),
+        b = bundle.display()
+    );
+    // The merged view: the whiteout hides etc/gone, the opaque opt/keep shows only the upper.
+    let script = format!(
+        "{mount} && cd {}/rootfs && ls etc opt/keep && test ! -e etc/gone && test ! -e opt/keep/old",
+        bundle.display()
+    );
+    let out = in_private_mounts(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("motd") && listing.contains("new"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("gone") && !listing.contains("old"),
+        "{listing}"
+    );
+
+    let Some(husk) = husk_bin() else {
+        eprintln!(
+            "SKIP: no husk binary (set HUSK_BIN or cargo build -p husk); merged view checked"
+        );
+        return;
+    };
+    let spec = Command::new(&husk)
+        .args(["spec", "--bundle"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        spec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spec.stderr)
+    );
+    let path = bundle.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    config["process"]["terminal"] = false.into();
+    config["process"]["args"] = serde_json::json!(["cat", "/etc/motd"]);
+    config["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+    fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let state = dir.path().join("state");
+    let id = format!("husk-image-test-{}", std::process::id());
+    let script = format!(
+        "{mount} && {} --root {} run --bundle {} {id}",
+        husk.display(),
+        state.display(),
+        bundle.display()
+    );
+    let out = in_private_mounts(&script);
+    assert!(
+        out.status.success(),
+        "husk run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the image\n"
+    );
+}
+
+/// Runs `script` in a mount namespace of its own, so the overlay goes away with it.
+fn in_private_mounts(script: &str) -> std::process::Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-euc", script])
+        .output()
+        .unwrap()
+}
