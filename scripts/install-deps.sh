@@ -19,6 +19,8 @@ PACKAGES=(
     containerd protobuf-compiler
     # tests and benchmarks
     bats hyperfine jq time iproute2 procps util-linux coreutils perl-base
+    # images (stack/image): made by umoci, copied into archives by skopeo
+    skopeo umoci
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

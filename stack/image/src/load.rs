@@ -329,7 +329,7 @@ impl Store {
 
         let loaded = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| d.as_nanos() as u64);
         let txn = self.db.begin_write().map_err(db_err)?;
         let mut out = Vec::new();
         {
@@ -337,7 +337,7 @@ impl Store {
             let mut tags = txn.open_table(TAGS).map_err(db_err)?;
             for plan in plans {
                 let record = Record {
-                    config: plan.config.digest.clone(),
+                    manifest: plan.manifest.digest.clone(),
                     layers: plan
                         .layers
                         .iter()
@@ -352,21 +352,21 @@ impl Store {
                     loaded,
                 };
                 let json = serde_json::to_vec(&record).map_err(db_err)?;
-                images
-                    .insert(plan.manifest.digest.as_str(), json.as_slice())
-                    .map_err(db_err)?;
+                let id = plan.config.digest.as_str();
+                images.insert(id, json.as_slice()).map_err(db_err)?;
                 for t in &plan.tags {
-                    tags.insert(t.as_str(), plan.manifest.digest.as_str())
-                        .map_err(db_err)?;
+                    tags.insert(t.as_str(), id).map_err(db_err)?;
                 }
                 out.push(Loaded {
-                    id: record.config,
-                    manifest_digest: plan.manifest.digest,
+                    id: plan.config.digest,
+                    manifest_digest: record.manifest,
                     tags: plan.tags,
                 });
             }
         }
         txn.commit().map_err(db_err)?;
+        // An image loaded again from another archive may leave its earlier blobs unused.
+        self.sweep()?;
         Ok(out)
     }
 }

@@ -13,17 +13,20 @@ use crate::config::ImageConfig;
 use crate::reference::normalize;
 use crate::{db_err, io_err, sha256_hex, Error, Result};
 
-/// `name:tag` → manifest digest.
+/// `name:tag` → image id.
 pub(crate) const TAGS: TableDefinition<&str, &str> = TableDefinition::new("tags");
-/// manifest digest → [`Record`] (serde_json).
+/// image id (the config's digest, as Docker names images) → [`Record`] (serde_json). The
+/// same image loaded from another archive (other compression, other format) is one image:
+/// the last load's manifest and blobs replace the earlier ones.
 pub(crate) const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 
 /// What the store keeps of one image, beside its blobs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Record {
-    pub config: String,
+    pub manifest: String,
     pub layers: Vec<LayerRecord>,
-    /// Seconds since the epoch when it was loaded: `images` lists the newest first.
+    /// Nanoseconds since the epoch when it was loaded: `images` lists the newest first
+    /// (seconds would tie for loads in quick succession).
     pub loaded: u64,
 }
 
@@ -146,8 +149,8 @@ impl Store {
         Ok(out)
     }
 
-    /// manifest digest → its tags, sorted.
-    fn tags_by_manifest(&self) -> Result<BTreeMap<String, Vec<String>>> {
+    /// image id → its tags, sorted.
+    fn tags_by_id(&self) -> Result<BTreeMap<String, Vec<String>>> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let table = txn.open_table(TAGS).map_err(db_err)?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -162,21 +165,21 @@ impl Store {
 
     /// A reference is a tag (`busybox`, `busybox:1.36`), else an image id or manifest digest,
     /// whole (`sha256:…`) or a prefix of its hex of at least 4 characters, as Docker accepts.
-    /// Returns the manifest digest, the record, and whether the reference was a tag.
+    /// Returns the image id, the record, and whether the reference was a tag.
     fn resolve(&self, reference: &str) -> Result<(String, Record, bool)> {
         let not_found = || Error::NotFound(reference.to_string());
         if let Ok(tag) = normalize(reference) {
             let txn = self.db.begin_read().map_err(db_err)?;
             let table = txn.open_table(TAGS).map_err(db_err)?;
-            if let Some(m) = table.get(tag.as_str()).map_err(db_err)? {
-                let manifest = m.value().to_string();
+            if let Some(id) = table.get(tag.as_str()).map_err(db_err)? {
+                let id = id.value().to_string();
                 let record = self
                     .records()?
                     .into_iter()
-                    .find(|(d, _)| *d == manifest)
+                    .find(|(d, _)| *d == id)
                     .ok_or_else(|| Error::Db(format!("tag {tag} names a missing image")))?
                     .1;
-                return Ok((manifest, record, true));
+                return Ok((id, record, true));
             }
         }
         let prefix = reference.strip_prefix("sha256:").unwrap_or(reference);
@@ -187,7 +190,7 @@ impl Store {
             .records()?
             .into_iter()
             .filter(|(m, r)| {
-                [m, &r.config]
+                [m, &r.manifest]
                     .iter()
                     .any(|d| sha256_hex(d).is_some_and(|h| h.starts_with(prefix)))
             })
@@ -201,26 +204,25 @@ impl Store {
         }
     }
 
-    pub(crate) fn read_config(&self, record: &Record) -> Result<ImageConfiguration> {
-        let path = self.blob_path(&record.config);
+    pub(crate) fn read_config(&self, id: &str) -> Result<ImageConfiguration> {
+        let path = self.blob_path(id);
         let bytes = fs::read(&path).map_err(io_err(path.display()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Db(format!("config {}: {e}", record.config)))
+        serde_json::from_slice(&bytes).map_err(|e| Error::Db(format!("config {id}: {e}")))
     }
 
     /// Every image, newest first.
     pub fn images(&self) -> Result<Vec<ImageSummary>> {
-        let mut tags = self.tags_by_manifest()?;
+        let mut tags = self.tags_by_id()?;
         let mut records = self.records()?;
         records.sort_by(|a, b| b.1.loaded.cmp(&a.1.loaded).then(a.0.cmp(&b.0)));
         records
             .into_iter()
-            .map(|(manifest, record)| {
-                let config = self.read_config(&record)?;
+            .map(|(id, record)| {
+                let config = self.read_config(&id)?;
                 Ok(ImageSummary {
-                    id: record.config.clone(),
-                    repo_tags: tags.remove(&manifest).unwrap_or_default(),
-                    manifest_digest: manifest,
+                    repo_tags: tags.remove(&id).unwrap_or_default(),
+                    id,
+                    manifest_digest: record.manifest,
                     created: config.created().clone(),
                     size: record.layers.iter().map(|l| l.size).sum(),
                 })
@@ -229,15 +231,12 @@ impl Store {
     }
 
     pub fn inspect(&self, reference: &str) -> Result<ImageInspect> {
-        let (manifest, record, _) = self.resolve(reference)?;
-        let config = self.read_config(&record)?;
+        let (id, record, _) = self.resolve(reference)?;
+        let config = self.read_config(&id)?;
         Ok(ImageInspect {
-            id: record.config.clone(),
-            repo_tags: self
-                .tags_by_manifest()?
-                .remove(&manifest)
-                .unwrap_or_default(),
-            manifest_digest: manifest,
+            repo_tags: self.tags_by_id()?.remove(&id).unwrap_or_default(),
+            id,
+            manifest_digest: record.manifest.clone(),
             created: config.created().clone(),
             architecture: config.architecture().to_string(),
             os: config.os().to_string(),
@@ -259,11 +258,11 @@ impl Store {
     /// Gives the image `source` names the tag `target` too (moving it from another image).
     pub fn tag(&mut self, source: &str, target: &str) -> Result<()> {
         let target = normalize(target)?;
-        let (manifest, _, _) = self.resolve(source)?;
+        let (id, _, _) = self.resolve(source)?;
         let txn = self.db.begin_write().map_err(db_err)?;
         txn.open_table(TAGS)
             .map_err(db_err)?
-            .insert(target.as_str(), manifest.as_str())
+            .insert(target.as_str(), id.as_str())
             .map_err(db_err)?;
         txn.commit().map_err(db_err)
     }
@@ -272,17 +271,14 @@ impl Store {
     /// tags is removed only with `force`, as Docker does. Blobs and layers no image uses any
     /// more are deleted. Whether a container still uses the image is the caller's to check.
     pub fn rmi(&mut self, reference: &str, force: bool) -> Result<Vec<Removed>> {
-        let (manifest, record, by_tag) = self.resolve(reference)?;
-        let tags = self
-            .tags_by_manifest()?
-            .remove(&manifest)
-            .unwrap_or_default();
+        let (id, _, by_tag) = self.resolve(reference)?;
+        let tags = self.tags_by_id()?.remove(&id).unwrap_or_default();
         let untag: Vec<String> = if by_tag {
             vec![normalize(reference)?]
         } else if tags.len() > 1 && !force {
             return Err(Error::Conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
-                short_id(&record.config)
+                short_id(&id)
             )));
         } else {
             tags.clone()
@@ -297,14 +293,14 @@ impl Store {
             if delete {
                 txn.open_table(IMAGES)
                     .map_err(db_err)?
-                    .remove(manifest.as_str())
+                    .remove(id.as_str())
                     .map_err(db_err)?;
             }
         }
         txn.commit().map_err(db_err)?;
         let mut out: Vec<Removed> = untag.into_iter().map(Removed::Untagged).collect();
         if delete {
-            out.push(Removed::Deleted(record.config.clone()));
+            out.push(Removed::Deleted(id));
             self.sweep()?;
         }
         Ok(out)
@@ -314,9 +310,9 @@ impl Store {
     pub(crate) fn sweep(&mut self) -> Result<()> {
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
-        for (manifest, record) in self.records()? {
-            blobs.insert(manifest);
-            blobs.insert(record.config);
+        for (id, record) in self.records()? {
+            blobs.insert(id);
+            blobs.insert(record.manifest);
             for l in record.layers {
                 blobs.insert(l.digest);
                 layers.insert(l.diff_id);

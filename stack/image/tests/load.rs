@@ -110,13 +110,39 @@ fn oci_layout_with_gzip_layers_loads() {
         .join(hex(&sha256(&gzip(&l1))))
         .is_file());
 
-    // Uncompressed, with no name: loaded untagged, found by id; its layers are the ones
-    // already unpacked (same diff_ids).
+    // The same image uncompressed, with a bare tag for a name (no repository, so no tag):
+    // one image still (one config), its tag kept, its layers the ones already unpacked,
+    // its blobs now the uncompressed ones.
     let archive = oci_layout(Some("latest"), &[l1.clone(), l2.clone()], &cfg);
     let loaded = load(&mut store, &archive).unwrap();
     assert!(loaded[0].tags.is_empty());
-    assert_eq!(store.images().unwrap().len(), 2);
+    let images = store.images().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].repo_tags, ["busybox:gz"]);
     assert_eq!(fs::read_dir(dir.path().join("layers")).unwrap().count(), 2);
+    assert!(!dir
+        .path()
+        .join("blobs/sha256")
+        .join(hex(&sha256(&gzip(&l1))))
+        .exists());
+    assert!(dir
+        .path()
+        .join("blobs/sha256")
+        .join(hex(&sha256(&l1)))
+        .is_file());
+
+    // A config under a new name is a new image.
+    let cfg2 = config(&[&l1]);
+    load(
+        &mut store,
+        &oci_layout(Some("other:1"), &[gzip(&l1)], &cfg2),
+    )
+    .unwrap();
+    assert_eq!(
+        store.images().unwrap()[0].repo_tags,
+        ["other:1"],
+        "newest first"
+    );
 }
 
 #[test]
@@ -405,4 +431,54 @@ fn in_private_mounts(script: &str) -> std::process::Output {
         .args(["--mount", "--propagation", "private", "sh", "-euc", script])
         .output()
         .unwrap()
+}
+
+/// Archives written by the real tools: an image made by umoci from /bin/busybox, copied by
+/// skopeo into a `docker save` archive (layers linked by symlinks, as Docker writes them)
+/// and into an OCI archive (gzip layers): both load, as one image.
+#[test]
+fn skopeo_archives_load() {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
+    if !have("skopeo") || !have("umoci") {
+        eprintln!("SKIP: skopeo or umoci missing (Debian's packages skopeo, umoci)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let script = format!(
+        "cd {d} && umoci init --layout oci && umoci new --image oci:bb \
+         && umoci unpack --image oci:bb bundle >/dev/null \
+         && mkdir -p bundle/rootfs/bin bundle/rootfs/etc && cp /bin/busybox bundle/rootfs/bin/ \
+         && ln -s busybox bundle/rootfs/bin/sh && echo hi > bundle/rootfs/etc/motd \
+         && umoci repack --image oci:bb bundle && rm -rf bundle \
+         && umoci config --image oci:bb --config.cmd sh --config.env PATH=/bin \
+         && umoci unpack --image oci:bb bundle >/dev/null && rm bundle/rootfs/etc/motd \
+         && umoci repack --image oci:bb bundle \
+         && skopeo copy -q oci:oci:bb docker-archive:docker.tar:busybox:latest \
+         && skopeo copy -q oci:oci:bb oci-archive:oci.tar:busybox:oci"
+    );
+    let out = Command::new("sh").args(["-ec", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut store = Store::open(dir.path().join("store")).unwrap();
+    let noop = &mut |_: Progress| {};
+    let a = store
+        .load_file(&dir.path().join("docker.tar"), noop)
+        .unwrap();
+    let b = store.load_file(&dir.path().join("oci.tar"), noop).unwrap();
+    assert_eq!(a[0].id, b[0].id);
+    let images = store.images().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].repo_tags, ["busybox:latest", "busybox:oci"]);
+    let inspect = store.inspect("busybox:oci").unwrap();
+    assert_eq!(inspect.config.cmd.as_deref(), Some(&["sh".to_string()][..]));
+    let motd = fs::symlink_metadata(inspect.layer_dirs[0].join("etc/motd")).unwrap();
+    assert!(
+        motd.file_type().is_char_device(),
+        "umoci's whiteout of etc/motd"
+    );
+    assert!(inspect.layer_dirs[1].join("bin/busybox").is_file());
 }
