@@ -9,12 +9,16 @@
 
 mod config;
 mod load;
+#[cfg(feature = "pull")]
+mod pull;
 mod reference;
 mod store;
 pub mod unpack;
 
 pub use config::ImageConfig;
 pub use load::{Loaded, Progress};
+#[cfg(feature = "pull")]
+pub use pull::PullOptions;
 pub use reference::normalize;
 pub use store::{ImageInspect, ImageSummary, LayerRecord, Removed, RootFs, Store};
 pub use unpack::{unpack_layer, UnpackError};
@@ -36,6 +40,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}: {1}")]
     Io(String, io::Error),
+    /// A pull failed talking to the registry.
+    #[error("pull {0}")]
+    Pull(String),
     #[error("image metadata: {0}")]
     Db(String),
 }

@@ -54,21 +54,53 @@ fn bad(msg: impl Into<String>) -> Error {
 
 /// A file of the archive, copied out and hashed.
 #[derive(Debug, Clone)]
-struct Staged {
+pub(crate) struct Staged {
     path: PathBuf,
     digest: String,
     size: u64,
 }
 
-enum Item {
+pub(crate) enum Item {
     File(Staged),
     Link(String),
 }
 
 /// The archive's files by their normalised path.
-struct Archive(HashMap<String, Item>);
+pub(crate) struct Archive(HashMap<String, Item>);
 
 impl Archive {
+    /// The files under `dir` (an OCI layout a pull wrote), hashed.
+    #[cfg(feature = "pull")]
+    pub(crate) fn from_dir(dir: &Path) -> Result<Self> {
+        let mut items = HashMap::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d).map_err(io_err(d.display()))? {
+                let path = entry.map_err(io_err(d.display()))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let mut hashing = Hashing {
+                    inner: File::open(&path).map_err(io_err(path.display()))?,
+                    hash: Sha256::new(),
+                };
+                let size =
+                    io::copy(&mut hashing, &mut io::sink()).map_err(io_err(path.display()))?;
+                let name = path.strip_prefix(dir).unwrap_or(&path);
+                items.insert(
+                    name.to_string_lossy().into_owned(),
+                    Item::File(Staged {
+                        path: path.clone(),
+                        digest: digest_of(hashing.hash),
+                        size,
+                    }),
+                );
+            }
+        }
+        Ok(Self(items))
+    }
+
     fn get(&self, path: &str) -> Result<&Staged> {
         let mut p = path.to_string();
         for _ in 0..16 {
@@ -151,7 +183,7 @@ struct DockerManifest {
 }
 
 /// Removes the staging directory however the load ends.
-struct Staging(PathBuf);
+pub(crate) struct Staging(pub(crate) PathBuf);
 
 impl Drop for Staging {
     fn drop(&mut self) {
@@ -237,14 +269,7 @@ impl Store {
         total: Option<u64>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<Loaded>> {
-        self.seq += 1;
-        let staging = Staging(self.root.join(format!("tmp/load-{}", self.seq)));
-        let mut dirs = fs::DirBuilder::new();
-        dirs.mode(0o700);
-        for d in ["", "in", "layers"] {
-            let p = staging.0.join(d);
-            dirs.create(&p).map_err(io_err(p.display()))?;
-        }
+        let staging = self.staging()?;
         let archive = read_archive(
             Counting {
                 inner: reader,
@@ -255,6 +280,29 @@ impl Store {
             },
             &staging.0,
         )?;
+        self.finish_load(archive, &staging, progress)
+    }
+
+    /// A new directory under `tmp/`, removed when the value is dropped.
+    pub(crate) fn staging(&mut self) -> Result<Staging> {
+        self.seq += 1;
+        let staging = Staging(self.root.join(format!("tmp/load-{}", self.seq)));
+        let mut dirs = fs::DirBuilder::new();
+        dirs.mode(0o700);
+        for d in ["", "in", "layers"] {
+            let p = staging.0.join(d);
+            dirs.create(&p).map_err(io_err(p.display()))?;
+        }
+        Ok(staging)
+    }
+
+    /// Everything after reading: the images found in `archive`, checked, unpacked, committed.
+    pub(crate) fn finish_load(
+        &mut self,
+        archive: Archive,
+        staging: &Staging,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<Loaded>> {
         let plans = if archive.0.contains_key("manifest.json") {
             docker_plans(&archive, &staging.0)?
         } else if archive.0.contains_key("index.json") {
@@ -507,7 +555,7 @@ fn docker_plans(archive: &Archive, staging: &Path) -> Result<Vec<Plan>> {
         .collect()
 }
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == "application/vnd.oci.image.index.v1+json"
         || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
 }
@@ -519,6 +567,19 @@ fn this_arch() -> &'static str {
         "aarch64" => "arm64",
         other => other,
     }
+}
+
+/// The manifest for linux on this machine's architecture (or one naming no platform).
+pub(crate) fn platform_manifest(index: &ImageIndex) -> Option<Descriptor> {
+    index
+        .manifests()
+        .iter()
+        .find(|m| {
+            m.platform().as_ref().is_none_or(|p| {
+                p.os().to_string() == "linux" && p.architecture().to_string() == this_arch()
+            })
+        })
+        .cloned()
 }
 
 fn oci_plans(archive: &Archive) -> Result<Vec<Plan>> {
@@ -544,22 +605,13 @@ fn oci_plans(archive: &Archive) -> Result<Vec<Plan>> {
                 &format!("index {}", d.digest()),
                 archive.by_descriptor("index", d)?,
             )?;
-            desc = nested
-                .manifests()
-                .iter()
-                .find(|m| {
-                    m.platform().as_ref().is_none_or(|p| {
-                        p.os().to_string() == "linux" && p.architecture().to_string() == this_arch()
-                    })
-                })
-                .cloned()
-                .ok_or_else(|| {
-                    bad(format!(
-                        "index {} has no image for linux/{}",
-                        d.digest(),
-                        this_arch()
-                    ))
-                })?;
+            desc = platform_manifest(&nested).ok_or_else(|| {
+                bad(format!(
+                    "index {} has no image for linux/{}",
+                    d.digest(),
+                    this_arch()
+                ))
+            })?;
         }
         let annotations = d.annotations().clone().unwrap_or_default();
         // containerd's annotation carries a whole reference; the OCI one is often a bare tag,
