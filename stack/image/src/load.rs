@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -258,11 +258,11 @@ impl Store {
     ) -> Result<Vec<Loaded>> {
         let file = File::open(path).map_err(io_err(path.display()))?;
         let total = file.metadata().map_err(io_err(path.display()))?.len();
-        self.load(BufReader::new(file), Some(total), progress)
+        self.load(file, Some(total), progress)
     }
 
-    /// Loads a `docker save` archive or an OCI image-layout tarball (each uncompressed, as
-    /// `docker save` and `skopeo copy … oci-archive:` write them) from `reader`.
+    /// Loads a `docker save` archive or an OCI image-layout tarball (as `docker save` and
+    /// `skopeo copy … oci-archive:` write them, or gzipped) from `reader`.
     pub fn load(
         &mut self,
         reader: impl Read,
@@ -270,16 +270,24 @@ impl Store {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<Loaded>> {
         let staging = self.staging()?;
-        let archive = read_archive(
-            Counting {
-                inner: reader,
-                done: 0,
-                reported: 0,
-                total,
-                progress,
-            },
-            &staging.0,
-        )?;
+        // Counted before decompression: the total is the file's size.
+        let mut counted = BufReader::new(Counting {
+            inner: reader,
+            done: 0,
+            reported: 0,
+            total,
+            progress,
+        });
+        let head = counted
+            .fill_buf()
+            .map_err(|e| bad(format!("cannot read it: {e}")))?;
+        // `docker save | gzip` is loaded as is, as `docker load` does.
+        let reader: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
+            Box::new(MultiGzDecoder::new(counted))
+        } else {
+            Box::new(counted)
+        };
+        let archive = read_archive(reader, &staging.0)?;
         self.finish_load(archive, &staging, progress)
     }
 
@@ -468,6 +476,10 @@ fn read_archive(reader: impl Read, staging: &Path) -> Result<Archive> {
             }),
         );
     }
+    // To the end (tar's padding, gzip's trailer and its check), so that progress reaches
+    // the total.
+    io::copy(&mut tar.into_inner(), &mut io::sink())
+        .map_err(|e| bad(format!("after the tar's end: {e}")))?;
     Ok(Archive(items))
 }
 

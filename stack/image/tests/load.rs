@@ -482,3 +482,82 @@ fn skopeo_archives_load() {
     );
     assert!(inspect.layer_dirs[1].join("bin/busybox").is_file());
 }
+
+/// The archive's files but index.json, and index.json parsed.
+fn split_index(archive: &[u8]) -> (Vec<Outer>, serde_json::Value) {
+    let mut files = Vec::new();
+    let mut index = None;
+    for e in tar::Archive::new(archive).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if name == "index.json" {
+            index = Some(serde_json::from_slice(&data).unwrap());
+        } else {
+            files.push(Outer::File(name, data));
+        }
+    }
+    (files, index.unwrap())
+}
+
+/// A gzipped archive (`docker save | gzip`), and an OCI layout whose index.json points to a
+/// multi-platform index: this platform's manifest is the one loaded (the other one's blobs
+/// are not even in the archive), named by containerd's annotation.
+#[test]
+fn gzipped_archive_and_nested_index_load() {
+    let (l1, l2, cfg) = busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let gz = gzip(&docker_save("busybox:gz", &[&l1, &l2], &cfg));
+    let mut total = None;
+    store
+        .load(gz.as_slice(), Some(gz.len() as u64), &mut |p| {
+            if let Progress::Read { done, total: t } = p {
+                total = Some((done, t));
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        total,
+        Some((gz.len() as u64, Some(gz.len() as u64))),
+        "counted compressed"
+    );
+    assert_eq!(store.inspect("busybox:gz").unwrap().id, sha256(&cfg));
+
+    let cfg2 = config(&[&l1]);
+    let (mut files, index) = split_index(&oci_layout(None, &[gzip(&l1)], &cfg2));
+    let (arch, other) = match std::env::consts::ARCH {
+        "x86_64" => ("amd64", "arm64"),
+        _ => ("arm64", "amd64"),
+    };
+    let mut ours = index["manifests"][0].clone();
+    ours["platform"] = serde_json::json!({"architecture": arch, "os": "linux"});
+    let theirs = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": format!("sha256:{}", "0".repeat(64)), "size": 1,
+        "platform": {"architecture": other, "os": "linux"},
+    });
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [theirs, ours],
+    }))
+    .unwrap();
+    files.push(Outer::File(
+        format!("blobs/sha256/{}", hex(&sha256(&nested))),
+        nested.clone(),
+    ));
+    files.push(Outer::File(
+        "index.json".into(),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": sha256(&nested), "size": nested.len(),
+            "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"},
+        }]}))
+        .unwrap(),
+    ));
+    let loaded = load(&mut store, &outer_tar(&files)).unwrap();
+    assert_eq!(loaded[0].id, sha256(&cfg2));
+    assert_eq!(loaded[0].tags, ["multi:1"]);
+}
