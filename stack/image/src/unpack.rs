@@ -480,7 +480,8 @@ fn pax_time(v: &str) -> Result<TimeSpec, String> {
         nanos += i64::from(d - b'0') * 10i64.pow(8 - i as u32);
     }
     if secs < 0 && nanos > 0 {
-        return Ok(TimeSpec::new(secs - 1, 1_000_000_000 - nanos));
+        let secs = secs.checked_sub(1).ok_or_else(bad)?;
+        return Ok(TimeSpec::new(secs, 1_000_000_000 - nanos));
     }
     Ok(TimeSpec::new(secs, nanos))
 }
@@ -502,5 +503,7 @@ mod tests {
         assert_eq!(pax_time("12.5").unwrap(), TimeSpec::new(12, 500_000_000));
         assert_eq!(pax_time("7").unwrap(), TimeSpec::new(7, 0));
         assert!(pax_time("x").is_err());
+        assert!(pax_time("-9223372036854775808.5").is_err());
+        assert_eq!(pax_time("-1.25").unwrap(), TimeSpec::new(-2, 750_000_000));
     }
 }
