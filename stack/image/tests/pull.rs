@@ -134,3 +134,10 @@ fn pull_from_a_loopback_registry() {
     assert!(err.to_string().contains(&missing), "{err}");
     assert_eq!(snapshot(&dir.path().join("store")), before);
 }
+
+/// huskd spawns pulls on a multi-threaded runtime: the future must be Send.
+#[allow(dead_code)]
+fn pull_is_send(store: &mut Store, options: &PullOptions) {
+    fn send<T: Send>(_: T) {}
+    send(store.pull("busybox", options, &mut |_| {}));
+}
