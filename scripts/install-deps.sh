@@ -21,6 +21,9 @@ PACKAGES=(
     containerd protobuf-compiler
     # tests and benchmarks
     bats hyperfine jq time iproute2 procps util-linux coreutils perl-base
+    # images (stack/image): made by umoci, copied into archives and pushed by skopeo to
+    # a loopback docker-registry
+    skopeo umoci docker-registry
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -2,10 +2,12 @@
 # Run every check husk has, in order:
 #   1. scripts/install-deps.sh
 #   2. cargo fmt --all -- --check
-#   3. cargo clippy --workspace --all-targets -- -D warnings
+#   3. cargo clippy --workspace --all-targets --features husk-image/pull -- -D warnings
 #   4. cargo build --release -p husk -p containerd-shim-husk-v2
 #   5. cargo nextest run --workspace --exclude spec-tests --exclude integration --no-tests=pass
-#      (unit tests, the man page freshness test and the fuzz regression inputs of the husk package)
+#      --features husk-image/pull (unit tests, the man page freshness test, the fuzz regression
+#      inputs of the husk package, and stack/'s crates' tests: husk-image pulls from a loopback
+#      registry)
 #   6. scripts/fuzz.sh: each cargo-fuzz target for FUZZ_SECONDS (default 60) seconds
 #   7. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
 #   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
@@ -74,10 +76,10 @@ if ! step "install dependencies" scripts/install-deps.sh; then
     exit 1
 fi
 step "cargo fmt" cargo fmt --all -- --check || true
-step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || true
+step "cargo clippy" cargo clippy --workspace --all-targets --features husk-image/pull -- -D warnings || true
 built=0
 step "cargo build --release" cargo build --release -p husk -p containerd-shim-husk-v2 && built=1
-step "unit tests" cargo nextest run --workspace --exclude spec-tests --exclude integration --no-tests=pass --no-fail-fast || true
+step "unit tests" cargo nextest run --workspace --exclude spec-tests --exclude integration --features husk-image/pull --no-tests=pass --no-fail-fast || true
 step "fuzz" scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || true
 if ((built)); then
     step "spec-tests: husk" env RUNTIME="$HUSK_BIN" cargo nextest run -p spec-tests --no-fail-fast || true
