@@ -495,7 +495,14 @@ fn stops_on_signal(bin: &str, proto: &str, signal: nix::sys::signal::Signal) {
     };
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.child.id() as i32), signal).unwrap();
     let rc = wait_exit(&mut p.child, BOUND);
-    assert_eq!(rc.code(), Some(0), "{rc:?} (signal {:?})", rc.signal());
+    // docker-proxy reports ready before the goroutine that catches the signal has subscribed,
+    // so under load it can die of the signal instead (seen in a full unit-test run).
+    let raced = bin == DOCKER && rc.signal() == Some(signal as i32);
+    assert!(
+        rc.code() == Some(0) || raced,
+        "{rc:?} (signal {:?})",
+        rc.signal()
+    );
     // The port is free again.
     if proto == "udp" {
         UdpSocket::bind(("127.0.0.1", p.port)).unwrap();
