@@ -73,8 +73,6 @@ fn openpty() -> (fs::File, fs::File) {
     }
 }
 
-/// Where scripts/install-containerd17.sh unpacks Debian 13's containerd 1.7.
-pub const CONTAINERD17: &str = "/var/cache/husk/containerd-1.7/usr/bin/containerd";
 
 fn containerd_bin() -> PathBuf {
     std::env::var_os("CONTAINERD_BIN")
