@@ -73,7 +73,6 @@ fn openpty() -> (fs::File, fs::File) {
     }
 }
 
-
 fn containerd_bin() -> PathBuf {
     std::env::var_os("CONTAINERD_BIN")
         .filter(|p| !p.is_empty())

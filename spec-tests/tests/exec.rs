@@ -215,18 +215,10 @@ fn exec_of_missing_binary_fails() {
     c.delete_force_ok();
 }
 
-/// Without a pid namespace of its own, a container's other processes outlive its init; the
-/// container is stopped, and `kill --all` still reaches them through its cgroup (runc does;
-/// containerd's shim relies on it).
-#[test]
-fn kill_all_of_a_stopped_container_reaches_processes_that_outlived_init() {
-    let mut c = Container::new("kill_all_stopped");
+/// Starts `c` running `sleep`, and a detached exec of another; returns the exec's pid.
+fn running_with_a_detached_exec(c: &mut Container) -> i32 {
     let shared = c.bundle.shared_dir();
     let mut fifo = Fifo::new(&shared.join("fifo"));
-    let ns = c.bundle.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap();
-    ns.retain(|n| n["type"] != "pid");
     c.bundle.set_args(&["sleep", "1000"]);
     c.create_ok();
     c.start_ok();
@@ -244,6 +236,20 @@ fn kill_all_of_a_stopped_container_reaches_processes_that_outlived_init() {
     .assert_success();
     fifo.expect_line("up");
     let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    exec_pid
+}
+
+/// Without a pid namespace of its own, a container's other processes outlive its init; the
+/// container is stopped, and `kill --all` still reaches them through its cgroup (runc does;
+/// containerd's shim relies on it).
+#[test]
+fn kill_all_of_a_stopped_container_reaches_processes_that_outlived_init() {
+    let mut c = Container::new("kill_all_stopped");
+    let ns = c.bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    let exec_pid = running_with_a_detached_exec(&mut c);
     c.rt.run_args(&["kill", &c.id, "KILL"]).assert_success();
     c.wait_exited();
     assert_eq!(c.status(), "stopped");
@@ -264,25 +270,7 @@ fn kill_all_of_a_stopped_container_reaches_processes_that_outlived_init() {
 #[test]
 fn kill_all_reaches_exec_processes() {
     let mut c = Container::new("kill_all");
-    let shared = c.bundle.shared_dir();
-    let mut fifo = Fifo::new(&shared.join("fifo"));
-    c.bundle.set_args(&["sleep", "1000"]);
-    c.create_ok();
-    c.start_ok();
-    let pid_file = c.bundle.path().join("exec.pid");
-    c.rt.run_args(&[
-        "exec",
-        "-d",
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-        &c.id,
-        "sh",
-        "-c",
-        "echo up > /shared/fifo; exec sleep 1000",
-    ])
-    .assert_success();
-    fifo.expect_line("up");
-    let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let exec_pid = running_with_a_detached_exec(&mut c);
     c.rt.run_args(&["kill", "--all", &c.id, "KILL"])
         .assert_success();
     c.wait_exited();
