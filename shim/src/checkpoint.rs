@@ -66,6 +66,9 @@ pub fn checkpoint(
 ) -> Result<Checkpoint, String> {
     let o = match options {
         None => CheckpointOptions::default(),
+        Some(any) if any.type_url.is_empty() && any.value.is_empty() => {
+            CheckpointOptions::default()
+        }
         Some(any) if any.type_url.ends_with(CHECKPOINT_OPTIONS) => {
             CheckpointOptions::parse_from_bytes(&any.value)
                 .map_err(|e| format!("checkpoint options: {e}"))?

@@ -371,6 +371,7 @@ pub fn parse_start_options(data: &[u8]) -> Result<Option<Options>, String> {
         return Ok(None);
     }
     let any = Any::parse_from_bytes(data).map_err(|e| format!("runtime options: {e}"))?;
+    // An empty Any (no type) is no options too.
     if !any.type_url.ends_with(RUNC_OPTIONS) {
         return Ok(None);
     }
@@ -382,7 +383,9 @@ pub fn parse_start_options(data: &[u8]) -> Result<Option<Options>, String> {
 impl Service {
     fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, String> {
         let options = match req.options.as_ref() {
+            // An empty Any is no options (a container restored by ctr carries one).
             None => Options::default(),
+            Some(any) if any.type_url.is_empty() && any.value.is_empty() => Options::default(),
             Some(any) if any.type_url.ends_with(RUNC_OPTIONS) => {
                 Options::parse_from_bytes(&any.value)
                     .map_err(|e| format!("runtime options: {e}"))?
