@@ -12,6 +12,13 @@
 #   run100     100 sequential `run`s of /bin/true in one command (total time)
 #   rss        peak RSS of `run` of /bin/true (/usr/bin/time -f %M; median of RSS_RUNS), each
 #              binary read from disk (its page cache dropped first; notes/rss.md)
+#   checkpoint `checkpoint --image-path` of a running `sleep` container (made by `run -d` in
+#              hyperfine's --prepare), through CRIU
+#   restore    `restore -d` of that container from one image made beforehand (the previous
+#              restored container deleted in --prepare)
+#   A runtime without `checkpoint` (its `checkpoint --help` fails), or that cannot checkpoint
+#   and restore the container once, is SKIPPED for both, with the reason printed. They need a
+#   CRIU >= 4 on PATH: scripts/install-criu.sh.
 #
 # Prints a table (stdout) of each runtime's mean per benchmark with husk/crun and husk/runc
 # ratios, and writes bench/results/latest.json (summary plus every hyperfine --export-json).
@@ -20,6 +27,7 @@
 # Environment:
 #   HUSK=path        husk binary (default target/x86_64-unknown-linux-gnu/release/husk, built if missing)
 #   RUNTIMES="..."   runtimes to compare (default "husk runc crun youki"; youki only if on PATH)
+#   ONLY="..."       benchmarks to run (default all; e.g. ONLY="checkpoint restore")
 #   WARMUP=3 MIN_RUNS=10 RUNS=   hyperfine --warmup / --min-runs / --runs (RUNS overrides MIN_RUNS)
 #   LOOP_N=100 LOOP_RUNS=3       runs per loop command, and hyperfine runs of the loop
 #   RSS_RUNS=5                   runs measured for peak RSS
@@ -64,7 +72,7 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
 OUT=${OUT:-$REPO/bench/results/latest.json}
 read -r -a WANTED <<<"${RUNTIMES:-husk runc crun youki}"
 
-BENCHES=(run lifecycle exec state list run100 rss)
+BENCHES=(run lifecycle exec state list run100 rss checkpoint restore)
 declare -A LABEL=(
     [run]="run /bin/true (ms)"
     [lifecycle]="create+start+delete (ms)"
@@ -73,13 +81,19 @@ declare -A LABEL=(
     [list]="list (ms)"
     [run100]="${LOOP_N}x run, total (ms)"
     [rss]="peak RSS of run (MiB)"
+    [checkpoint]="checkpoint of sleep (ms)"
+    [restore]="restore -d of sleep (ms)"
 )
+read -r -a ONLY_LIST <<<"${ONLY:-${BENCHES[*]}}"
+for b in "${ONLY_LIST[@]}"; do
+    [[ -n ${LABEL[$b]:-} ]] || die "ONLY: unknown benchmark $b (known: ${BENCHES[*]})"
+done
+want() { [[ " ${ONLY_LIST[*]} " == *" $1 "* ]]; }
 
 # --- temp dirs and cleanup -------------------------------------------------------------------
 WORK=$(mktemp -d /tmp/husk-bench.XXXXXX)
 ID=hb$$ # container id prefix
 CURRENT= # pid of the background job run_bg waits for
-MOUNTED_HUGETLB=
 declare -A BIN ROOT STATUS WHY
 RTS=() # runtimes in the report, in order
 
@@ -94,14 +108,7 @@ cleanup() {
         if [[ -n ${ROOT[$rt]:-} ]]; then delete_all "${BIN[$rt]}" "${ROOT[$rt]}"; fi
     done
     rm -rf --one-file-system "$WORK"
-    if [[ -n $MOUNTED_HUGETLB && -z ${KEEP_HUGETLB:-} ]]; then
-        if umount /sys/fs/cgroup/hugetlb 2>/dev/null; then
-            rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-            log "unmounted the hugetlb cgroup hierarchy mounted for crun (KEEP_HUGETLB=1 keeps it)"
-        else
-            log "warning: could not unmount /sys/fs/cgroup/hugetlb"
-        fi
-    fi
+    unmount_hugetlb
     exit "$rc"
 }
 trap cleanup EXIT
@@ -140,25 +147,6 @@ for rt in "${WANTED[@]}"; do
 done
 ((${#RTS[@]})) || die "no runtimes selected"
 
-# crun 1.8 refuses cgroup v1 hybrid setups ("cgroups in hybrid mode not supported") unless the
-# hugetlb controller is mounted as v1. Mount it if it is not mounted in this mount namespace.
-mount_hugetlb_for_crun() {
-    [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]] && return 0 # pure v2: crun is fine
-    grep -qs '^hugetlb\s.*1$' /proc/cgroups || return 0              # no hugetlb controller
-    # Already mounted as v1 in this mount namespace? (mountinfo: "... - cgroup SRC rw,hugetlb")
-    if awk '{ split($0, p, " - "); split(p[2], f, " ") }
-            f[1] == "cgroup" && f[3] ~ /(^|,)hugetlb(,|$)/ { found = 1 }
-            END { exit !found }' /proc/self/mountinfo; then
-        return 0
-    fi
-    log "mounting a cgroup v1 hugetlb hierarchy at /sys/fs/cgroup/hugetlb for crun"
-    if mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; then
-        MOUNTED_HUGETLB=1
-    else
-        rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-        log "warning: mounting the hugetlb hierarchy failed; crun will probably fail"
-    fi
-}
 if [[ ${STATUS[crun]:-} == ok ]]; then mount_hugetlb_for_crun; fi
 
 version_of() {
@@ -239,6 +227,7 @@ record() { # bench rt status reason [json-file]
 measure() {
     local bench=$1 rt=$2 mode=$3 check=$4 cmd=$5 why json errf
     shift 5
+    want "$bench" || return 0
     if [[ ${STATUS[$rt]} != ok ]]; then
         record "$bench" "$rt" "${STATUS[$rt]}" "${WHY[$rt]}"
         return
@@ -305,7 +294,7 @@ runs_args() {
 }
 mapfile -t RUNS_ARGS < <(runs_args)
 
-bench_header() { log "=== ${LABEL[$1]}"; }
+bench_header() { if want "$1"; then log "=== ${LABEL[$1]}"; fi; }
 
 # (a) run
 bench_header run
@@ -328,7 +317,7 @@ done
 # (c, d, e) exec, state, list against a running `sleep` container per runtime
 declare -A SLEEPER_WHY
 for rt in "${RTS[@]}"; do
-    [[ ${STATUS[$rt]} == ok ]] || continue
+    [[ ${STATUS[$rt]} == ok ]] && { want exec || want state || want list; } || continue
     id=$ID-$rt-sleep
     if ! why=$(try_once 30 "${BIN[$rt]}" --root "${ROOT[$rt]}" run -d -b "$WORK/sleep" "$id"); then
         SLEEPER_WHY[$rt]="\`run -d\` of the sleep container failed: $why"
@@ -377,6 +366,7 @@ done
 # (g) peak RSS of run
 bench_header rss
 for rt in "${RTS[@]}"; do
+    want rss || break
     if [[ ${STATUS[$rt]} != ok ]]; then
         record rss "$rt" "${STATUS[$rt]}" "${WHY[$rt]}"
         continue
@@ -409,6 +399,80 @@ for rt in "${RTS[@]}"; do
         mean_ms: (add / length), median_ms: .[length / 2 | floor], min_ms: .[0], max_ms: .[-1],
         runs: length, kib: $kib}' >>"$RECORDS"
     log "$rt: peak RSS of run: $(printf '%s ' "${kib[@]}")KiB"
+done
+
+# (h, i) checkpoint and restore, through CRIU, of a `sleep` container whose stdio is /dev/null
+# (CRIU cannot dump a container whose stdio is a file outside it).
+
+# Whether a runtime can checkpoint and restore at all: makes $WORK/ref-RT, the image `restore` is
+# timed with, and restores it once. Prints why not on failure.
+cr_reference() { # rt
+    local rt=$1 c id=$ID-$1-cr pid why
+    c=$(rtcmd "$rt")
+    why=$(try_once 10 "${BIN[$rt]}" checkpoint --help) || {
+        echo "\`checkpoint --help\` failed: $why"
+        return 1
+    }
+    why=$(try_once 30 sh -c "$c run -d -b $WORK/sleep $id >/dev/null 2>&1") || {
+        echo "\`run -d\` failed: $why"
+        return 1
+    }
+    # `run -d` may return before the container's process has exec'd sleep.
+    pid=$(timeout 10 "${BIN[$rt]}" --root "${ROOT[$rt]}" state "$id" 2>/dev/null | jq -r .pid) || true
+    for _ in $(seq 50); do
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == sleep ]] && break
+        sleep 0.1
+    done
+    why=$(try_once 60 "${BIN[$rt]}" --root "${ROOT[$rt]}" checkpoint --image-path "$WORK/ref-$rt" "$id") || {
+        echo "a first checkpoint failed: $why"
+        return 1
+    }
+    why=$(try_once 60 "${BIN[$rt]}" --root "${ROOT[$rt]}" restore -d \
+        --image-path "$WORK/ref-$rt" -b "$WORK/sleep" "$id") || {
+        echo "a first restore failed: $why"
+        return 1
+    }
+}
+
+declare -A CR_WHY
+if want checkpoint || want restore; then
+    criu_out=$(timeout 30 criu check 2>&1) || true
+    for rt in "${RTS[@]}"; do
+        [[ ${STATUS[$rt]} == ok ]] || continue
+        if [[ $criu_out != *"Looks good"* ]]; then
+            why="no working CRIU on PATH (criu check: ${criu_out:-not found}); run scripts/install-criu.sh"
+        else
+            why=$(cr_reference "$rt") || true
+        fi
+        delete_all "${BIN[$rt]}" "${ROOT[$rt]}"
+        if [[ -n $why ]]; then
+            CR_WHY[$rt]=$why
+            log "$rt: checkpoint and restore skipped: $why"
+        fi
+    done
+fi
+for bench in checkpoint restore; do
+    bench_header "$bench"
+    for rt in "${RTS[@]}"; do
+        if want "$bench" && [[ -n ${CR_WHY[$rt]:-} ]]; then
+            record "$bench" "$rt" skipped "${CR_WHY[$rt]}"
+            continue
+        fi
+        c=$(rtcmd "$rt")
+        id=$ID-$rt-cr
+        case $bench in
+            checkpoint)
+                prep="$c delete -f $id >/dev/null 2>&1; rm -rf $WORK/img-$rt && $c run -d -b $WORK/sleep $id </dev/null >/dev/null 2>&1"
+                cmd="$c checkpoint --image-path $WORK/img-$rt $id"
+                ;;
+            restore)
+                prep="$c delete -f $id >/dev/null 2>&1 || true"
+                cmd="$c restore -d --image-path $WORK/ref-$rt -b $WORK/sleep $id"
+                ;;
+        esac
+        measure "$bench" "$rt" sh "$prep; $cmd" "$cmd" --prepare "$prep" "${RUNS_ARGS[@]}"
+        if [[ ${STATUS[$rt]} == ok ]]; then delete_all "${BIN[$rt]}" "${ROOT[$rt]}"; fi
+    done
 done
 
 # --- report ----------------------------------------------------------------------------------
@@ -494,10 +558,11 @@ jq -r '
     ([.runtimes | to_entries[] | select(.value.status != "ok")
       | "\(.key): \(.value.status): \(.value.error // "")"] | unique[]),
     ([.summary | to_entries[] | .key as $b | .value | to_entries[]
-      | select(.value.status == "failed") | select(.value.error | startswith("smoke test") | not)
-      | "\(.key) \($b): failed: \(.value.error // "")"][])' "$OUT" | sed 's/^/  /' |
+      | select(.value.status == "failed" or .value.status == "skipped")
+      | select(.value.error | startswith("smoke test") | not)
+      | "\(.key) \($b): \(.value.status): \(.value.error // "")"][])' "$OUT" | sed 's/^/  /' |
     { if IFS= read -r line; then
-        printf '\nfailed or missing (FAILED(x): some runs failed, x is the mean of all runs):\n%s\n' "$line"
+        printf '\nfailed, skipped or missing (FAILED(x): some runs failed, x is the mean of all runs):\n%s\n' "$line"
         cat
     fi; }
 

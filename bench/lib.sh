@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by bench/bench.sh and bench/hangs.sh. Source it; it defines functions only.
+# Helpers shared by the bench/ scripts. Source it; it defines functions (and MOUNTED_HUGETLB) only.
 
 bench_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 
@@ -75,4 +75,38 @@ delete_all() {
     for id in $(printf "%s\n" "${ids[@]}" | sort -u); do
         timeout 20 "$bin" --root "$root" delete -f "$id" </dev/null >/dev/null 2>&1 || true
     done
+}
+
+MOUNTED_HUGETLB=
+# crun 1.8 refuses cgroup v1 hybrid setups ("cgroups in hybrid mode not supported") unless the
+# hugetlb controller is mounted as v1. Mount it if it is not mounted in this mount namespace.
+mount_hugetlb_for_crun() {
+    [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]] && return 0 # pure v2: crun is fine
+    grep -qs '^hugetlb\s.*1$' /proc/cgroups || return 0              # no hugetlb controller
+    # crun minds only a controller left on the cgroup2 beside the v1 ones; none, nothing to do.
+    grep -qsw hugetlb /sys/fs/cgroup/unified/cgroup.controllers || return 0
+    # Already mounted as v1 in this mount namespace? (mountinfo: "... - cgroup SRC rw,hugetlb")
+    if awk '{ split($0, p, " - "); split(p[2], f, " ") }
+            f[1] == "cgroup" && f[3] ~ /(^|,)hugetlb(,|$)/ { found = 1 }
+            END { exit !found }' /proc/self/mountinfo; then
+        return 0
+    fi
+    bench_log "mounting a cgroup v1 hugetlb hierarchy at /sys/fs/cgroup/hugetlb for crun"
+    if mkdir -p /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb; then
+        MOUNTED_HUGETLB=1
+    else
+        rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+        bench_log "warning: mounting the hugetlb hierarchy failed; crun will probably fail"
+    fi
+}
+
+# Unmount what mount_hugetlb_for_crun mounted, unless KEEP_HUGETLB is set. For an EXIT trap.
+unmount_hugetlb() {
+    [[ -n $MOUNTED_HUGETLB && -z ${KEEP_HUGETLB:-} ]] || return 0
+    if umount /sys/fs/cgroup/hugetlb 2>/dev/null; then
+        rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+        bench_log "unmounted the hugetlb cgroup hierarchy mounted for crun (KEEP_HUGETLB=1 keeps it)"
+    else
+        bench_log "warning: could not unmount /sys/fs/cgroup/hugetlb"
+    fi
 }

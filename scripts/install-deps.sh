@@ -6,6 +6,7 @@
 # Run as root (or as a user with sudo). The Rust toolchain (rustup, with rustfmt and clippy)
 # must already be installed; cargo-nextest and cargo-fuzz are installed from the crate registry if missing
 # (cargo-fuzz builds in about 30 s on 2 cores; scripts/fuzz.sh runs it on the stable toolchain).
+# CRIU 4.1.1 is built from source by scripts/install-criu.sh (about a minute the first time).
 set -euo pipefail
 
 PACKAGES=(
@@ -13,8 +14,9 @@ PACKAGES=(
     build-essential pkg-config libseccomp-dev git ca-certificates
     # reference runtimes and the container rootfs
     runc crun busybox-static
-    # the shim's integration tests (containerd 1.6, with ctr and the Go shim to compare with)
-    containerd
+    # the shim's integration tests (containerd 1.6, with ctr and the Go shim to compare with;
+    # protoc for the CRI client's generated code)
+    containerd protobuf-compiler
     # tests and benchmarks
     bats hyperfine jq time iproute2 procps util-linux coreutils perl-base
 )
@@ -46,6 +48,9 @@ else
     log "Debian packages: all present"
 fi
 
+# --- containerd 1.7 beside Debian's 1.6, for the shim's integration tests ---------------------
+"${SUDO[@]}" "$(dirname "$0")/install-containerd17.sh"
+
 # --- Rust toolchain --------------------------------------------------------------------------
 if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
@@ -71,5 +76,9 @@ else
     log "installing cargo-fuzz from the crate registry"
     cargo install cargo-fuzz --locked
 fi
+
+# --- CRIU (checkpoint/restore) ---------------------------------------------------------------
+# Debian 12's criu 3.17 fails on recent kernels; this builds CRIU 4.1.1 once and caches it.
+"$(dirname "${BASH_SOURCE[0]}")/install-criu.sh"
 
 log "done"

@@ -10,7 +10,11 @@
 #   7. spec-tests against husk:  RUNTIME=$PWD/target/x86_64-unknown-linux-gnu/release/husk cargo nextest run -p spec-tests
 #   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
+#      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
+#  10. integration: containerd 1.7: the containerd and runtimes tests again under Debian 13's
+#      containerd 1.7 (CONTAINERD_BIN=/var/cache/husk/containerd-1.7/usr/bin/containerd,
+#      unpacked there by scripts/install-containerd17.sh)
 # The nextest runs add --no-fail-fast, so that one run reports every failing test.
 #
 # Every step runs even if an earlier one failed, except that spec-tests against husk and the
@@ -88,6 +92,16 @@ elif ((built)); then
         cargo nextest run -p integration --no-fail-fast || true
 else
     skip "integration: containerd" "cargo build --release failed"
+fi
+CONTAINERD17=/var/cache/husk/containerd-1.7/usr/bin/containerd
+if [[ ! -x $CONTAINERD17 ]]; then
+    skip "integration: containerd 1.7" "$CONTAINERD17 missing (scripts/install-containerd17.sh)"
+elif ((built)); then
+    step "integration: containerd 1.7" env SHIM_BIN="$SHIM_BIN" HUSK_BIN="$HUSK_BIN" \
+        CONTAINERD_BIN="$CONTAINERD17" \
+        cargo nextest run -p integration --test containerd --test runtimes --no-fail-fast || true
+else
+    skip "integration: containerd 1.7" "cargo build --release failed"
 fi
 
 summary

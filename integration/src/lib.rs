@@ -3,17 +3,29 @@
 //! imported. Dropping it stops everything it started, even after a failed assertion: tasks,
 //! containerd, shims, mounts, directories. Every wait is bounded.
 //!
-//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds.
+//! Binaries: $SHIM_BIN and $HUSK_BIN, by default the workspace's debug builds;
+//! $CONTAINERD_BIN, by default Debian's `containerd` on $PATH (with the `ctr` beside it, when
+//! there is one, as the client).
+
+pub mod grpc;
 
 use std::{
     fs,
     io::Write,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
 pub const IMAGE: &str = "husk.test/busybox:latest";
+/// The CRI plugin's sandbox image: busybox whose entrypoint blocks until it is signalled, as
+/// the pause binary does.
+pub const PAUSE_IMAGE: &str = "husk.test/pause:latest";
+/// The containerd namespace the CRI plugin always works in.
+pub const CRI_NAMESPACE: &str = "k8s.io";
+/// The CRI runtime handler that [`Options::cri`] registers for our shim.
+pub const CRI_HANDLER: &str = "husk";
 pub const RUNTIME: &str = "io.containerd.husk.v2";
 /// How long one ctr command may take before `timeout` kills it.
 const CTR_TIMEOUT: &str = "60";
@@ -39,6 +51,35 @@ pub fn shim_bin() -> PathBuf {
 
 pub fn husk_bin() -> PathBuf {
     target_bin("HUSK_BIN", "husk")
+}
+
+fn openpty() -> (fs::File, fs::File) {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two descriptors, which are then owned here.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened by openpty and nothing else owns them.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (fs::File::from_raw_fd(master), fs::File::from_raw_fd(slave))
+    }
+}
+
+/// Where scripts/install-containerd17.sh unpacks Debian 13's containerd 1.7.
+pub const CONTAINERD17: &str = "/var/cache/husk/containerd-1.7/usr/bin/containerd";
+
+fn containerd_bin() -> PathBuf {
+    std::env::var_os("CONTAINERD_BIN")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
 }
 
 fn become_subreaper() {
@@ -88,8 +129,8 @@ fn blob(layout: &Path, data: &[u8]) -> (String, usize) {
 }
 
 /// An OCI image archive of /bin/busybox and its applets, uncompressed, made with tar and
-/// sha256sum only.
-fn build_image(dir: &Path) -> PathBuf {
+/// sha256sum only; with `pause`, the same layer also as [`PAUSE_IMAGE`].
+fn build_image(dir: &Path, pause: bool) -> PathBuf {
     let rootfs = dir.join("image-rootfs");
     fs::create_dir_all(rootfs.join("bin")).unwrap();
     fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
@@ -114,28 +155,47 @@ fn build_image(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let (layer_digest, layer_size) = blob(&layout, &fs::read(&layer).unwrap());
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    });
-    let (config_digest, config_size) = blob(&layout, config.to_string().as_bytes());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": layer_size}],
-    });
-    let (manifest_digest, manifest_size) = blob(&layout, manifest.to_string().as_bytes());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "digest": manifest_digest, "size": manifest_size,
-                       "annotations": {"io.containerd.image.name": IMAGE,
-                                       "org.opencontainers.image.ref.name": "latest"}}],
-    });
+    let mut images = vec![(
+        IMAGE,
+        serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]}),
+    )];
+    if pause {
+        // Ends on SIGTERM or SIGINT like pause; as pid 1 it would ignore them untrapped.
+        let entrypoint = [
+            "/bin/sh",
+            "-c",
+            "trap 'exit 0' TERM INT; sleep 2147483647 & wait",
+        ];
+        images.push((
+            PAUSE_IMAGE,
+            serde_json::json!({"Env": ["PATH=/bin"], "Entrypoint": entrypoint}),
+        ));
+    }
+    let mut manifests = Vec::new();
+    for (name, image_config) in images {
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": image_config,
+            "rootfs": {"type": "layers", "diff_ids": [&layer_digest]},
+        });
+        let (config_digest, config_size) = blob(&layout, config.to_string().as_bytes());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config_digest, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": &layer_digest, "size": layer_size}],
+        });
+        let (manifest_digest, manifest_size) = blob(&layout, manifest.to_string().as_bytes());
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest_size,
+            "annotations": {"io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": "latest"},
+        }));
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
     fs::write(layout.join("index.json"), index.to_string()).unwrap();
     fs::write(
         layout.join("oci-layout"),
@@ -164,6 +224,12 @@ pub struct Options {
     /// Serve `io.containerd.runc.v2` with our shim too, so that ctr's `--runc-binary` and
     /// `--runc-root` (which ctr only sends to that runtime name) reach it as runc's options.
     pub runc_v2_is_husk_shim: bool,
+    /// Enable the CRI plugin, with a runtime handler [`CRI_HANDLER`] of our runtime type, no
+    /// CNI configuration (pods use the host's network) and the images in [`CRI_NAMESPACE`],
+    /// which becomes this containerd's `ns`.
+    pub cri: bool,
+    /// The containerd binary, instead of $CONTAINERD_BIN or Debian's.
+    pub containerd: Option<PathBuf>,
 }
 
 pub struct Containerd {
@@ -173,6 +239,9 @@ pub struct Containerd {
     pid: i32,
     events: Option<Child>,
     env: Vec<(&'static str, &'static str)>,
+    containerd: PathBuf,
+    /// The `ctr` of the same containerd when it has one beside it, else the one on $PATH.
+    pub ctr: PathBuf,
 }
 
 impl Containerd {
@@ -199,24 +268,46 @@ impl Containerd {
         }
         std::os::unix::fs::symlink(husk_bin(), bin.join("husk")).unwrap();
         let sock = dir.join("c.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+        let containerd = opts.containerd.unwrap_or_else(containerd_bin);
+        let ctr = containerd.with_file_name("ctr");
+        let ctr = if containerd.is_absolute() && ctr.exists() {
+            ctr
+        } else {
+            PathBuf::from("ctr")
+        };
+        // Top-level keys come before the first table.
+        let disabled = if opts.cri {
+            ""
+        } else {
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+        };
+        let mut config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{disabled}\
              [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
             d = dir.display(),
             s = sock.display()
         );
+        if opts.cri {
+            config += &cri_config(&dir);
+        }
         fs::write(dir.join("config.toml"), config).unwrap();
+        let ns = if opts.cri {
+            CRI_NAMESPACE.to_string()
+        } else {
+            format!("it-{}-{name}", std::process::id())
+        };
         let mut c = Containerd {
             dir: dir.clone(),
             sock,
-            ns: format!("it-{}-{name}", std::process::id()),
+            ns,
             pid: 0,
             events: None,
             env: opts.env,
+            containerd,
+            ctr,
         };
         c.spawn();
-        let archive = build_image(&dir);
+        let archive = build_image(&dir, opts.cri);
         c.ctr_ok(&["image", "import", archive.to_str().unwrap()]);
         c
     }
@@ -234,7 +325,7 @@ impl Containerd {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let child = Command::new("containerd")
+        let child = Command::new(&self.containerd)
             .arg("--config")
             .arg(self.dir.join("config.toml"))
             .env("PATH", path)
@@ -243,7 +334,7 @@ impl Containerd {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("start containerd (Debian's package containerd)");
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.containerd.display()));
         self.pid = child.id() as i32;
         // Reaped by our own waitpid, not by Child.
         std::mem::forget(child);
@@ -276,7 +367,9 @@ impl Containerd {
     /// `ctr` against this containerd and namespace, killed after CTR_TIMEOUT seconds.
     pub fn ctr(&self, args: &[&str]) -> Output {
         run(Command::new("timeout")
-            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .args(["-k", "5", CTR_TIMEOUT])
+            .arg(&self.ctr)
+            .arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
             .args(self.with_fifo_dir(args)))
@@ -299,7 +392,9 @@ impl Containerd {
     /// `ctr` with `input` on its stdin.
     pub fn ctr_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = Command::new("timeout")
-            .args(["-k", "5", CTR_TIMEOUT, "ctr", "-a"])
+            .args(["-k", "5", CTR_TIMEOUT])
+            .arg(&self.ctr)
+            .arg("-a")
             .arg(&self.sock)
             .args(["-n", &self.ns])
             .args(self.with_fifo_dir(args))
@@ -311,6 +406,70 @@ impl Containerd {
         // ctr reads all of it before the container's exit; a short write shows in the output.
         let _ = child.stdin.take().unwrap().write_all(input);
         child.wait_with_output().expect("ctr")
+    }
+
+    /// Creates container `id` running `args`, as `ctr container create --runtime RUNTIME` would,
+    /// but with runc's options (`containerd.runc.v1.Options`: BinaryName, Root), which ctr
+    /// sends only to the runtime named io.containerd.runc.v2.
+    pub fn create_with_runc_options(&self, id: &str, binary: &str, root: &str, args: &[&str]) {
+        let mut options = Vec::new();
+        grpc::field(&mut options, 6, binary.as_bytes());
+        grpc::field(&mut options, 7, root.as_bytes());
+        self.create_with_options(id, &options, |spec| {
+            spec["process"]["args"] = serde_json::json!(args)
+        });
+    }
+
+    /// Creates container `id` with `options` (an encoded `containerd.runc.v1.Options`) and the
+    /// spec ctr would make, changed by `edit`. ctr makes a template container, whose spec and
+    /// snapshot `id` takes through containerd's Containers API.
+    pub fn create_with_options(
+        &self,
+        id: &str,
+        options: &[u8],
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) {
+        let template = format!("{id}-template");
+        self.ctr_ok(&[
+            "container",
+            "create",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            &template,
+        ]);
+        // The arguments go into the spec here: ctr's `container create` takes a `-c` among them
+        // for its own --config (1.6), or passes a `--` on (1.7).
+        let mut spec: serde_json::Value =
+            serde_json::from_str(&self.ctr_ok(&["container", "info", "--spec", &template]))
+                .expect("ctr container info --spec");
+        edit(&mut spec);
+        let mut runtime = Vec::new();
+        grpc::field(&mut runtime, 1, RUNTIME.as_bytes());
+        let options = grpc::any("containerd.runc.v1.Options", options);
+        grpc::field(&mut runtime, 2, &options);
+        let mut container = Vec::new();
+        grpc::field(&mut container, 1, id.as_bytes());
+        grpc::field(&mut container, 3, IMAGE.as_bytes());
+        grpc::field(&mut container, 4, &runtime);
+        let spec = grpc::any(
+            "types.containerd.io/opencontainers/runtime-spec/1/Spec",
+            spec.to_string().as_bytes(),
+        );
+        grpc::field(&mut container, 5, &spec);
+        grpc::field(&mut container, 6, b"overlayfs");
+        grpc::field(&mut container, 7, template.as_bytes());
+        let mut request = Vec::new();
+        grpc::field(&mut request, 1, &container);
+        grpc::call(
+            &self.sock,
+            &self.ns,
+            "/containerd.services.containers.v1.Containers/Create",
+            &request,
+        )
+        .unwrap_or_else(|e| panic!("create container {id}: {e}"));
+        // The snapshot is the new container's now: removing it goes with `id`.
+        self.ctr_ok(&["container", "delete", "--keep-snapshot", &template]);
     }
 
     /// Runs ctr, asserts it succeeded, returns its stdout.
@@ -346,7 +505,7 @@ impl Containerd {
     /// Starts `ctr events`, to be read with [`Containerd::events`].
     pub fn watch_events(&mut self) {
         let out = fs::File::create(self.dir.join("events.txt")).unwrap();
-        let child = Command::new("ctr")
+        let child = Command::new(&self.ctr)
             .arg("-a")
             .arg(&self.sock)
             .arg("events")
@@ -378,19 +537,77 @@ impl Containerd {
             .collect()
     }
 
-    /// `ctr ARGS` (a shell word list) on a terminal: ctr -t wants its stdin to be one, and
-    /// script(1) gives it one. Bounded by timeout(1).
-    pub fn ctr_in_terminal(&self, args: &str) -> Output {
-        let cmd = format!(
-            "timeout -k 5 60 ctr -a {} -n {} {args}",
-            self.sock.display(),
-            self.ns
-        );
-        Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+    /// `ctr ARGS` with a new pty as its controlling terminal and stdio (ctr -t wants one); the
+    /// output is what ctr wrote to the pty. Nothing is typed into it. A ctr still running after
+    /// 60 s gets SIGQUIT first, so that its goroutines' stacks land in the output, then SIGKILL.
+    pub fn ctr_in_terminal(&self, args: &[&str]) -> Output {
+        let (master, slave) = openpty();
+        let mut cmd = Command::new(&self.ctr);
+        cmd.arg("-a")
+            .arg(&self.sock)
+            .args(["-n", &self.ns])
+            .args(args);
+        for fd in 0..3 {
+            let f = slave.try_clone().unwrap();
+            match fd {
+                0 => cmd.stdin(f),
+                1 => cmd.stdout(f),
+                _ => cmd.stderr(f),
+            };
+        }
+        // SAFETY: setsid and ioctl are async-signal-safe; the child makes stdin (the pty's
+        // slave) its controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn ctr");
+        // The reader sees EIO only once no copy of the slave is left here.
+        drop((cmd, slave));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut reader = master;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO once every process holding the slave is gone.
+            while let Ok(n @ 1..) = std::io::Read::read(&mut reader, &mut buf) {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut status = None;
+        let done = wait_for(Duration::from_secs(60), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        if !done {
+            // SAFETY: kill of our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGQUIT) };
+            if !wait_for(Duration::from_secs(5), || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            }) {
+                child.kill().unwrap();
+                status = Some(child.wait().unwrap());
+            }
+        }
+        let mut stdout = Vec::new();
+        while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(5)) {
+            stdout.extend(chunk);
+        }
+        Output {
+            status: status.unwrap(),
+            stdout,
+            stderr: if done {
+                Vec::new()
+            } else {
+                b"ctr did not exit within 60 s".to_vec()
+            },
+        }
     }
 
     /// After a refused task: no shim of ours is left (within 10 s: the shim's own `delete`
@@ -459,9 +676,15 @@ impl Containerd {
             self.ctr(&["task", "delete", "-f", id]);
         }
         let containers = self.ctr(&["container", "ls", "-q"]);
-        for id in String::from_utf8_lossy(&containers.stdout).split_whitespace() {
+        let ours: Vec<String> = String::from_utf8_lossy(&containers.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        for id in &ours {
             self.ctr(&["container", "rm", id]);
         }
+        // The CRI namespace's runtime root is not ours alone: only our containers go.
+        let private = self.ns != CRI_NAMESPACE;
         // Whatever a runtime still knows of (containerd gone wrong): force-deleted.
         for (bin, root) in [
             (
@@ -472,22 +695,37 @@ impl Containerd {
                 PathBuf::from("runc"),
                 self.dir.join("runc-root").join(&self.ns),
             ),
+            (
+                PathBuf::from("crun"),
+                self.dir.join("crun-root").join(&self.ns),
+            ),
         ] {
             for e in fs::read_dir(&root).into_iter().flatten().flatten() {
+                if !private && !ours.iter().any(|id| e.file_name() == id.as_str()) {
+                    continue;
+                }
                 run(Command::new(&bin)
                     .arg("--root")
                     .arg(&root)
                     .args(["delete", "--force"])
                     .arg(e.file_name()));
             }
-            let _ = fs::remove_dir_all(&root);
+            // An empty shared root may go too; another user's entries keep it.
+            let _ = if private {
+                fs::remove_dir_all(&root)
+            } else {
+                fs::remove_dir(&root)
+            };
         }
         // containerd-shim-runc-v2's root for this namespace (the RSS measurement runs it).
         let _ = fs::remove_dir(PathBuf::from("/run/containerd/runc").join(&self.ns));
-        // SAFETY: plain kill of the containerd we started.
-        unsafe { libc::kill(self.pid, libc::SIGTERM) };
+        // No pid when containerd never started: kill(0) would signal our own process group.
         let pid = self.pid;
-        if !wait_for(Duration::from_secs(10), || reaped(pid)) {
+        // SAFETY: plain kill of the containerd we started.
+        if pid > 0
+            && unsafe { libc::kill(pid, libc::SIGTERM) } == 0
+            && !wait_for(Duration::from_secs(10), || reaped(pid))
+        {
             // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             wait_for(Duration::from_secs(10), || reaped(pid));
@@ -512,7 +750,29 @@ impl Containerd {
         });
         unmount_under(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
+        remove_namespace_cgroups(&self.ns);
     }
+}
+
+/// The CRI plugin's section of the config: our shim as runtime handler [`CRI_HANDLER`] (and the
+/// default, so that nothing reaches another runtime), the sandbox image built here, and CNI
+/// directories of our own that stay empty: containerd 1.6 then logs that it found no network
+/// config and reports NetworkReady false, which matters only to pods not on the host network.
+/// The plugin gives a sandbox oom_score_adj -998, which only CAP_SYS_RESOURCE may set and the
+/// bounding set here lacks (runc 1.1 fails on it as husk does); `restrict_oom_score_adj` keeps
+/// every container's at or above containerd's own, as for a containerd without that capability.
+fn cri_config(dir: &Path) -> String {
+    let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
+    let d = dir.display();
+    for sub in ["cni/bin", "cni/net.d"] {
+        fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    format!(
+        "[{cri}]\n  sandbox_image = \"{PAUSE_IMAGE}\"\n  restrict_oom_score_adj = true\n\
+         [{cri}.cni]\n  bin_dir = \"{d}/cni/bin\"\n  conf_dir = \"{d}/cni/net.d\"\n\
+         [{cri}.containerd]\n  default_runtime_name = \"{CRI_HANDLER}\"\n\
+         [{cri}.containerd.runtimes.{CRI_HANDLER}]\n  runtime_type = \"{RUNTIME}\"\n"
+    )
 }
 
 /// True once `pid`, our child, has exited and been reaped.
@@ -532,6 +792,22 @@ pub fn reap_all() {
             return;
         }
     }
+}
+
+/// The runtime leaves the parent cgroup `/<ns>` that containerd's default spec puts each
+/// container under (`/<ns>/<id>`). rmdir removes it only once empty, so a shared namespace's
+/// (the CRI one) goes only when nobody else uses it.
+fn remove_namespace_cgroups(ns: &str) {
+    for e in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // Busy or absent is fine: see above.
+        let _ = fs::remove_dir(e.path().join(ns));
+    }
+    // A pure cgroup v2 host's.
+    let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(ns));
 }
 
 fn unmount_under(dir: &Path) {

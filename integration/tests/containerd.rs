@@ -102,7 +102,12 @@ fn stdin_reaches_the_container_and_its_end_is_eof() {
         ],
         b"via exec\n",
     );
-    assert_eq!(stdout(&out), "via exec\nend\n");
+    assert_eq!(
+        stdout(&out),
+        "via exec\nend\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -222,6 +227,71 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
     );
 }
 
+/// A container in the host's pid namespace: its init's exit does not end its other processes,
+/// so the shim kills them (as the Go shim does) and reports their exits.
+#[test]
+fn processes_outliving_init_without_a_pid_namespace_are_killed() {
+    let mut c = Containerd::start("sharedpid");
+    // Not /proc/1's: this machine's PID 1 holds a capability root lacks, so it cannot be opened.
+    let host_pid_ns = format!("pid:/proc/{}/ns/pid", std::process::id());
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--with-ns",
+        &host_pid_ns,
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "h1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("h1", "RUNNING");
+    c.ctr_ok(&[
+        "task",
+        "exec",
+        "-d",
+        "--exec-id",
+        "e1",
+        "h1",
+        "sleep",
+        "1001",
+    ]);
+    let pids = || -> Vec<String> {
+        c.ctr_ok(&["task", "ps", "h1"])
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert!(wait_for(Duration::from_secs(10), || pids().len() == 2));
+    let init = c.ctr_ok(&["task", "ls"]);
+    let init_pid = init
+        .lines()
+        .find(|l| l.starts_with("h1 "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .to_string();
+    let exec_pid = pids().into_iter().find(|p| *p != init_pid).unwrap();
+    c.watch_events();
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "h1"]);
+    c.wait_task_status("h1", "STOPPED");
+    assert!(
+        wait_for(Duration::from_secs(10), || !std::path::Path::new(&format!(
+            "/proc/{exec_pid}"
+        ))
+        .exists()),
+        "exec {exec_pid} outlived init: {:?}",
+        fs::read_to_string(format!("/proc/{exec_pid}/cmdline"))
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.task_events("h1").len() == 2),
+        "events: {:?}",
+        c.task_events("h1")
+    );
+    c.ctr_ok(&["task", "delete", "h1"]);
+}
+
 #[test]
 fn kill_all_reaches_every_process_and_exec_kill_one() {
     let c = Containerd::start("killall");
@@ -284,10 +354,21 @@ fn kill_all_reaches_every_process_and_exec_kill_one() {
 #[test]
 fn terminal_run_gets_a_pty() {
     let c = Containerd::start("tty");
-    let out = c.ctr_in_terminal(&format!(
-        "run --fifo-dir {}/fifo -t --rm --runtime {RUNTIME} {IMAGE} t1 sh -c 'tty; exit 7'",
-        c.dir.display()
-    ));
+    let fifo = format!("{}/fifo", c.dir.display());
+    let out = c.ctr_in_terminal(&[
+        "run",
+        "--fifo-dir",
+        &fifo,
+        "-t",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "t1",
+        "sh",
+        "-c",
+        "tty; exit 7",
+    ]);
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/0"), "output: {text:?}");
     // ctr resizes the terminal to its own (ResizePty) and logs a failure.
@@ -304,10 +385,19 @@ fn terminal_run_gets_a_pty() {
         "sleep",
         "1000",
     ]);
-    let out = c.ctr_in_terminal(&format!(
-        "task exec --fifo-dir {}/fifo -t --exec-id e1 t2 sh -c 'tty; exit 9'",
-        c.dir.display()
-    ));
+    let out = c.ctr_in_terminal(&[
+        "task",
+        "exec",
+        "--fifo-dir",
+        &fifo,
+        "-t",
+        "--exec-id",
+        "e1",
+        "t2",
+        "sh",
+        "-c",
+        "tty; exit 9",
+    ]);
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/"), "output: {text:?}");
     assert!(!text.contains("resize"), "output: {text:?}");
@@ -645,6 +735,7 @@ fn a_hanging_runtime_is_killed_and_reported() {
         Options {
             env: vec![("HUSK_SHIM_RUNTIME_TIMEOUT", "3")],
             runc_v2_is_husk_shim: true,
+            ..Options::default()
         },
     );
     let hanging = c.dir.join("bin/husk-hangs-in-create");
@@ -853,13 +944,14 @@ fn the_shims_rpcs_answer_as_the_protocol_requires() {
     assert_eq!(c.shims(), [r.shim_pid as i32]);
     assert_eq!(r.task_pid, task_pid);
 
+    // Without an image directory, from containerd or from runc's options.
     let req = CheckpointTaskRequest {
         id: "p1".into(),
         ..Default::default()
     };
     assert_eq!(
         code(client.checkpoint(ctx(), &req).unwrap_err()),
-        Code::UNIMPLEMENTED
+        Code::INVALID_ARGUMENT
     );
 
     // Update: containerd's Any of a runtime-spec LinuxResources, in JSON.
@@ -920,4 +1012,40 @@ fn the_shims_rpcs_answer_as_the_protocol_requires() {
         code(client.state(ctx(), &req).unwrap_err()),
         Code::NOT_FOUND
     );
+}
+
+/// runc's options' IoUid/IoGid: the container's stdio pipes belong to them, as with the Go shim
+/// (for user-namespaced containers, whose root is not the host's). Without them the container
+/// writes straight into the FIFOs that ctr made, root's. Either way the runtime then gives its
+/// process's user the files (runc's fixStdioPermissions), keeping their group.
+#[test]
+fn io_uid_and_gid_own_the_containers_stdio() {
+    use containerd_shim_protos::{protobuf::Message, shim::oci::Options as RuncOptions};
+    let c = Containerd::start("iouid");
+    let script = "stat -L -c %u:%g /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2 >&2; cat";
+    for (id, (uid, gid), want) in [
+        ("u1", (2000, 3000), "1000:3000\n1000:3000\n1000:3000\nin\n"),
+        ("u2", (0, 0), "1000:0\n1000:0\n1000:0\nin\n"),
+    ] {
+        let options = RuncOptions {
+            io_uid: uid,
+            io_gid: gid,
+            ..Default::default()
+        };
+        c.create_with_options(id, &options.write_to_bytes().unwrap(), |spec| {
+            spec["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+            spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+        });
+        let out = c.ctr_stdin(&["task", "start", id], b"in\n");
+        // ctr copies the container's stderr to its own.
+        let both = String::from_utf8_lossy(&out.stderr).into_owned() + &stdout(&out);
+        assert_eq!(
+            both,
+            want,
+            "{id} stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `task start` without -d deleted the task once it exited.
+        c.ctr_ok(&["container", "delete", id]);
+    }
 }

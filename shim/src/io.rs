@@ -1,8 +1,10 @@
-//! A process's stdio. Output FIFOs are handed to the runtime, so the container writes into them
-//! directly and the client sees EOF when the container's last process closes them: nothing is
-//! copied, and nothing is lost when a short-lived container exits. Stdin goes through a pipe fed
-//! by a thread, so that CloseIO can close it whether or not the client ever opened its end.
-//! Terminals come back over a console socket; a thread per direction copies to and from them.
+//! A process's stdio. As with the Go shim, the container gets pipes, and a thread per stream
+//! copies them into the client's FIFOs (or files): CRIU can checkpoint a pipe, not a FIFO that
+//! lies outside the container's mounts, and runc's options' IoUid/IoGid name the pipes' owner.
+//! The client sees EOF once the container's last process has closed its end and the copy has
+//! drained it; Delete waits (bounded) for that. Stdin goes through a pipe fed by a thread, so
+//! that CloseIO can close it whether or not the client ever opened its end. Terminals come back
+//! over a console socket; a thread per direction copies to and from them.
 
 use std::{
     fs::{File, OpenOptions},
@@ -46,7 +48,7 @@ pub struct Io {
     pub stdin_path: String,
     /// The pty master, for resizes.
     pub console: Option<File>,
-    /// Disconnected once the terminal's output has all been copied.
+    /// Disconnected once the output has all been copied.
     pub output_done: Option<mpsc::Receiver<()>>,
 }
 
@@ -214,8 +216,8 @@ fn spawn_stdin_copy(path: String, sink: Sink) -> io::Result<()> {
     Ok(())
 }
 
-fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<()>> {
-    let (done, rx) = mpsc::channel::<()>();
+/// Copies `from` into `to` on a thread of its own, which drops `done` when the copy is over.
+fn spawn_output_copy(mut from: File, mut to: File, done: mpsc::Sender<()>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("stdout".into())
         .stack_size(64 * 1024)
@@ -225,25 +227,61 @@ fn spawn_output_copy(mut from: File, mut to: File) -> io::Result<mpsc::Receiver<
             drop(to);
             drop(done);
         })?;
-    Ok(rx)
+    Ok(())
+}
+
+/// A pipe, owned by `owner` when given; the container gets the write end, and a thread copies
+/// what comes out of it into `to`.
+fn piped_output(to: File, owner: Option<(u32, u32)>, done: &mpsc::Sender<()>) -> io::Result<File> {
+    let (r, w) = cloexec_pipe()?;
+    if let Some(owner) = owner {
+        chown(&r, owner)?;
+        chown(&w, owner)?;
+    }
+    spawn_output_copy(File::from(r), to, done.clone())?;
+    Ok(File::from(w))
+}
+
+fn chown(fd: &impl AsFd, (uid, gid): (u32, u32)) -> io::Result<()> {
+    nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into())).map_err(io::Error::from)
 }
 
 /// Stdio for a process without a terminal: the three files to hand to the runtime.
-pub fn open_pipes(p: &Paths, id: &str, namespace: &str) -> io::Result<([File; 3], Io)> {
-    let (stdout, stderr) = if p.stdout.starts_with("binary://") {
-        start_logger(&p.stdout, id, namespace)?
+pub fn open_pipes(
+    p: &Paths,
+    id: &str,
+    namespace: &str,
+    owner: Option<(u32, u32)>,
+) -> io::Result<([File; 3], Io)> {
+    let (stdout, stderr, output_done) = if p.stdout.starts_with("binary://") {
+        let (out, err) = start_logger(&p.stdout, id, namespace)?;
+        (out, err, None)
     } else {
-        (open_output(&p.stdout)?, open_output(&p.stderr)?)
+        let (done, rx) = mpsc::channel::<()>();
+        let piped = |path: &str| match open_output(path)? {
+            f if path.is_empty() => Ok::<_, io::Error>(f),
+            f => piped_output(f, owner, &done),
+        };
+        let (out, err) = (piped(&p.stdout)?, piped(&p.stderr)?);
+        (out, err, Some(rx))
     };
     if p.stdin.is_empty() {
-        return Ok(([devnull(false)?, stdout, stderr], Io::default()));
+        let io = Io {
+            output_done,
+            ..Io::default()
+        };
+        return Ok(([devnull(false)?, stdout, stderr], io));
     }
     let (r, w) = cloexec_pipe()?;
+    if let Some(owner) = owner {
+        chown(&r, owner)?;
+    }
     let sink: Sink = Arc::new(Mutex::new(Some(File::from(w))));
     spawn_stdin_copy(p.stdin.clone(), sink.clone())?;
     let io = Io {
         stdin: Some(sink),
         stdin_path: p.stdin.clone(),
+        output_done,
         ..Io::default()
     };
     Ok(([File::from(r), stdout, stderr], io))
@@ -297,10 +335,9 @@ impl ConsoleSocket {
             ..Io::default()
         };
         if !p.stdout.is_empty() {
-            io.output_done = Some(spawn_output_copy(
-                master.try_clone()?,
-                open_output(&p.stdout)?,
-            )?);
+            let (done, rx) = mpsc::channel::<()>();
+            spawn_output_copy(master.try_clone()?, open_output(&p.stdout)?, done)?;
+            io.output_done = Some(rx);
         }
         if !p.stdin.is_empty() {
             let sink: Sink = Arc::new(Mutex::new(Some(master)));

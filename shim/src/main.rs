@@ -1,6 +1,8 @@
 //! containerd-shim-husk-v2: the containerd shim (task API v2) that runs containers with husk, or
 //! with any runc-compatible runtime named by runc's options (BinaryName).
 
+mod checkpoint;
+mod events;
 mod io;
 mod oom;
 mod runtime;
@@ -57,6 +59,24 @@ fn grouping(bundle: &Path, id: &str) -> String {
                 .find_map(|l| spec["annotations"][l].as_str().map(str::to_string))
         })
         .unwrap_or_else(|| id.to_string())
+}
+
+/// As the Go shim does: the daemon goes into runc's options' ShimCgroup, which containerd
+/// sends on `start`'s stdin, and its OOM score is one above containerd's (so that it goes
+/// before containerd, and after the containers, whose scores are higher still).
+fn place(pid: u32) -> containerd_shim::Result<()> {
+    let mut data = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut data)
+        .map_err(|e| Error::Other(format!("read runtime options from stdin: {e}")))?;
+    if let Some(o) = service::parse_start_options(&data).map_err(Error::Other)? {
+        if !o.shim_cgroup.is_empty() {
+            containerd_shim::cgroup::add_task_to_cgroup(&o.shim_cgroup, pid).map_err(|e| {
+                Error::Other(format!("failed to join cgroup {}: {e}", o.shim_cgroup))
+            })?;
+        }
+    }
+    containerd_shim::cgroup::adjust_oom_score(pid)
 }
 
 impl Shim for HuskShim {
@@ -137,6 +157,14 @@ impl Shim for HuskShim {
         }
         if Client::connect(&address).is_err() {
             return Err(Error::Other(format!("shim failed to serve {address}")));
+        }
+        if let Err(e) = place(child.id()) {
+            // The daemon serves nobody yet; it leaves with its socket.
+            if let Err(k) = child.kill() {
+                log::warn!("kill shim {}: {k}", child.id());
+            }
+            let _ = std::fs::remove_file(path);
+            return Err(e);
         }
         write_address(&address)?;
         Ok(address)

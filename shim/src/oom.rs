@@ -9,7 +9,7 @@ use std::{
     fs::File,
     io::{self, Read, Seek, Write},
     os::fd::AsRawFd,
-    sync::{mpsc, Arc, Mutex},
+    sync::{Arc, Mutex},
 };
 
 use containerd_shim::protos::events::task::TaskOOM;
@@ -19,7 +19,7 @@ use nix::sys::{
     eventfd::{EfdFlags, EventFd},
 };
 
-use crate::service::Event;
+use crate::events::Events;
 
 const MEMORY_V1: &str = "/sys/fs/cgroup/memory";
 
@@ -56,7 +56,7 @@ fn oom_state(oom_control: &mut File) -> io::Result<()> {
 }
 
 impl Oom {
-    pub fn start(events: mpsc::Sender<Event>) -> io::Result<Arc<Oom>> {
+    pub fn start(events: Events) -> io::Result<Arc<Oom>> {
         let oom = Arc::new(Oom {
             epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?,
             watches: Mutex::default(),
@@ -69,7 +69,7 @@ impl Oom {
         Ok(oom)
     }
 
-    fn run(&self, events: mpsc::Sender<Event>) {
+    fn run(&self, events: Events) {
         let mut ready = [EpollEvent::empty(); 8];
         loop {
             let n = match self.epoll.wait(&mut ready, EpollTimeout::NONE) {
@@ -97,8 +97,7 @@ impl Oom {
                             container_id: w.container_id.clone(),
                             ..Default::default()
                         };
-                        // The receiver lives as long as the process.
-                        let _ = events.send(("/tasks/oom", Box::new(oom)));
+                        events.send("/tasks/oom", Box::new(oom));
                     }
                     // The cgroup was removed, which also notifies.
                     Err(_) => {

@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{mpsc, Arc, Condvar, Mutex, MutexGuard},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
 };
 
 use containerd_shim::{
@@ -31,6 +31,8 @@ use containerd_shim::{
 use log::{error, warn};
 
 use crate::{
+    checkpoint::{self, Restore},
+    events::{Events, PUBLISH_TIMEOUT},
     io::{self, ConsoleSocket, Paths},
     oom::Oom,
     runtime::{command_timeout, find_binary, Runtime, DEFAULT_BINARY, DEFAULT_ROOT},
@@ -39,8 +41,6 @@ use crate::{
 
 const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
 const CRI_OPTIONS: &str = "runtimeoptions.v1.Options";
-/// containerd answers at once; a hung one must not stop the events after it for ever.
-const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn err(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
@@ -83,6 +83,13 @@ struct Container {
     bundle: String,
     runtime: Runtime,
     rootfs_mounted: bool,
+    /// Without a pid namespace of its own, the container's other processes outlive its init:
+    /// the shim kills them when it exits, as the Go shim does.
+    kill_all_on_exit: bool,
+    /// runc's options' IoUid/IoGid: who owns the pipes of the container's processes.
+    io_owner: Option<(u32, u32)>,
+    /// Created from a checkpoint: Start restores it instead of starting it.
+    restore: Option<Restore>,
     init: Process,
     execs: HashMap<String, Process>,
 }
@@ -107,12 +114,10 @@ struct Inner {
     early: HashMap<u32, u32>,
 }
 
-pub type Event = (&'static str, Box<dyn MessageDyn>);
-
 pub struct Service {
     inner: Arc<(Mutex<Inner>, Condvar)>,
     oom: Option<Arc<Oom>>,
-    events: Mutex<mpsc::Sender<Event>>,
+    events: Events,
     exit: Arc<ExitSignal>,
     namespace: String,
 }
@@ -120,35 +125,10 @@ pub struct Service {
 impl Service {
     pub fn new(namespace: &str, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Self {
         let inner: Arc<(Mutex<Inner>, Condvar)> = Arc::default();
-        let (tx, rx) = mpsc::channel::<Event>();
-        let ns = namespace.to_string();
-        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
-        // One thread publishes, so events leave in the order they were queued.
-        std::thread::Builder::new()
-            .name("events".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
-                let mut publisher = publisher;
-                let ctx = || ttrpc::context::with_timeout(PUBLISH_TIMEOUT.as_nanos() as i64);
-                for (topic, event) in rx {
-                    let again = event.clone_box();
-                    if let Err(e) = publisher.publish(ctx(), topic, &ns, event) {
-                        // A containerd started again listens on a new socket: connect anew.
-                        let retried = RemotePublisher::new(&address).and_then(|p| {
-                            p.publish(ctx(), topic, &ns, again)?;
-                            Ok(p)
-                        });
-                        match retried {
-                            Ok(p) => publisher = p,
-                            Err(e2) => warn!("publish {topic}: {e}; after reconnecting: {e2}"),
-                        }
-                    }
-                }
-            })
-            .expect("spawn the events thread");
+        let events = Events::start(namespace, publisher).expect("spawn the events thread");
         // Subscribed before any child exists, so that no exit is missed.
         let sub = monitor_subscribe(Topic::All).expect("subscribe to exits");
-        let (reaped, tx2) = (inner.clone(), tx.clone());
+        let (reaped, tx2) = (inner.clone(), events.clone());
         std::thread::Builder::new()
             .name("exits".into())
             .stack_size(128 * 1024)
@@ -160,13 +140,13 @@ impl Service {
                 }
             })
             .expect("spawn the exits thread");
-        let oom = Oom::start(tx.clone())
+        let oom = Oom::start(events.clone())
             .map_err(|e| warn!("oom watcher: {e}"))
             .ok();
         Service {
             inner,
             oom,
-            events: Mutex::new(tx),
+            events,
             exit,
             namespace: namespace.to_string(),
         }
@@ -177,8 +157,7 @@ impl Service {
     }
 
     fn send(&self, topic: &'static str, event: impl MessageDyn) {
-        // The receiver lives as long as the process.
-        let _ = self.events.lock().unwrap().send((topic, Box::new(event)));
+        self.events.send(topic, Box::new(event));
     }
 
     fn container<'a>(inner: &'a mut Inner, id: &str) -> TtrpcResult<&'a mut Container> {
@@ -243,7 +222,7 @@ impl Service {
     fn start_process(&self, id: &str, exec_id: &str) -> TtrpcResult<u32> {
         if exec_id.is_empty() {
             let rt = self.runtime_of(id)?;
-            {
+            let restore = {
                 let mut inner = self.lock();
                 let c = Self::container(&mut inner, id)?;
                 if c.init.status != Status::CREATED {
@@ -252,6 +231,10 @@ impl Service {
                         format!("container {id} is not created"),
                     ));
                 }
+                c.restore.take()
+            };
+            if let Some(r) = restore {
+                return self.restore_init(id, r);
             }
             rt.run("start", &["start", id], None)
                 .map_err(|e| err(Code::UNKNOWN, e))?;
@@ -264,10 +247,10 @@ impl Service {
             self.started(id, "", p);
             return Ok(p.pid);
         }
-        let (rt, bundle, paths, spec) = {
+        let (rt, bundle, owner, paths, spec) = {
             let mut inner = self.lock();
             let c = Self::container(&mut inner, id)?;
-            let (rt, bundle) = (c.runtime.clone(), c.bundle.clone());
+            let (rt, bundle, owner) = (c.runtime.clone(), c.bundle.clone(), c.io_owner);
             let p = c.process(exec_id)?;
             if p.status != Status::CREATED {
                 return Err(err(
@@ -281,14 +264,14 @@ impl Service {
                 &p.paths.stderr,
                 p.paths.terminal,
             );
-            (rt, bundle, paths, p.spec.clone())
+            (rt, bundle, owner, paths, p.spec.clone())
         };
         let dir = Path::new(&bundle);
         let process_json = dir.join(format!("{exec_id}.json"));
         let pid_file = dir.join(format!("{exec_id}.pid"));
         std::fs::write(&process_json, &spec)
             .map_err(|e| err(Code::UNKNOWN, format!("write process spec: {e}")))?;
-        let res = self.exec_with_io(&rt, id, exec_id, &paths, &process_json, &pid_file);
+        let res = self.exec_with_io(&rt, id, exec_id, (&paths, owner), &process_json, &pid_file);
         // Only the runtime reads them, during the exec.
         let _ = std::fs::remove_file(&process_json);
         let _ = std::fs::remove_file(&pid_file);
@@ -334,7 +317,7 @@ impl Service {
         rt: &Runtime,
         id: &str,
         exec_id: &str,
-        paths: &Paths,
+        (paths, owner): (&Paths, Option<(u32, u32)>),
         process_json: &Path,
         pid_file: &Path,
     ) -> Result<(u32, io::Io), String> {
@@ -372,14 +355,31 @@ impl Service {
             });
             Ok((pid, io))
         } else {
-            let (stdio, io) =
-                io::open_pipes(paths, id, &self.namespace).map_err(|e| format!("stdio: {e}"))?;
+            let (stdio, io) = io::open_pipes(paths, id, &self.namespace, owner)
+                .map_err(|e| format!("stdio: {e}"))?;
             args.push(id);
             let pid = self.run_with_pid(rt, "exec", &args, Some(stdio), pid_file, register)?;
             Ok((pid, io))
         }
     }
+}
 
+/// The runtime options containerd writes on `start`'s stdin (an Any): runc's, or none (no
+/// options, or the CRI plugin's, which name nothing the start needs).
+pub fn parse_start_options(data: &[u8]) -> Result<Option<Options>, String> {
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let any = Any::parse_from_bytes(data).map_err(|e| format!("runtime options: {e}"))?;
+    if !any.type_url.ends_with(RUNC_OPTIONS) {
+        return Ok(None);
+    }
+    Options::parse_from_bytes(&any.value)
+        .map(Some)
+        .map_err(|e| format!("runtime options: {e}"))
+}
+
+impl Service {
     fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, String> {
         let options = match req.options.as_ref() {
             None => Options::default(),
@@ -402,9 +402,6 @@ impl Service {
             }
             Some(any) => return Err(format!("unknown runtime options type {:?}", any.type_url)),
         };
-        if !req.checkpoint.is_empty() {
-            return Err("restore from a checkpoint is not implemented".into());
-        }
         let rt = self.runtime_for(&req.bundle, &options)?;
         let bundle = Path::new(&req.bundle);
         // What `delete` reads when this shim is gone.
@@ -431,16 +428,29 @@ impl Service {
             bundle: req.bundle.clone(),
             runtime: rt.clone(),
             rootfs_mounted: mounted,
+            kill_all_on_exit: shares_pid_namespace(bundle),
+            io_owner: (options.io_uid != 0 || options.io_gid != 0)
+                .then_some((options.io_uid, options.io_gid)),
+            restore: (!req.checkpoint.is_empty()).then(|| Restore {
+                image: req.checkpoint.clone(),
+                parent: req.parent_checkpoint.clone(),
+                work: options.criu_work_path.clone(),
+                no_pivot: options.no_pivot_root,
+            }),
             init: Process::new(paths_of(&req.stdin, &req.stdout, &req.stderr, req.terminal)),
             execs: HashMap::new(),
         };
-        let res = self.create_with_io(req, &rt, bundle, &options, container);
+        // As with the Go shim, the runtime first hears of a restored container at Start.
+        let res = if container.restore.is_some() {
+            self.lock().containers.insert(req.id.clone(), container);
+            Ok(0)
+        } else {
+            self.create_with_io(req, &rt, bundle, &options, container)
+        };
         match res {
             Ok(pid) => {
-                if let Some(oom) = &self.oom {
-                    if let Err(e) = oom.watch(&req.id, pid) {
-                        warn!("watch {} for oom: {e}", req.id);
-                    }
+                if pid != 0 {
+                    self.watch_oom(&req.id, pid);
                 }
                 self.send(
                     "/tasks/create",
@@ -475,6 +485,87 @@ impl Service {
         }
     }
 
+    /// Runs the runtime's create or restore of a container's init, with its stdio (a console
+    /// socket or pipes) after `args` and the id last.
+    #[allow(clippy::too_many_arguments)]
+    fn run_init(
+        &self,
+        rt: &Runtime,
+        what: &str,
+        mut args: Vec<String>,
+        id: &str,
+        paths: &Paths,
+        owner: Option<(u32, u32)>,
+        pid_file: &Path,
+        register: impl FnOnce(&mut Inner, u32, Option<u32>) -> Result<(), String>,
+    ) -> Result<(u32, io::Io), String> {
+        if paths.terminal {
+            let sock = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
+            args.extend([
+                "--console-socket".into(),
+                sock.path.display().to_string(),
+                id.into(),
+            ]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let pid = self.run_with_pid(rt, what, &args, None, pid_file, register)?;
+            let io = sock.receive(paths).map_err(|e| format!("console: {e}"))?;
+            Ok((pid, io))
+        } else {
+            let (stdio, io) = io::open_pipes(paths, id, &self.namespace, owner)
+                .map_err(|e| format!("stdio: {e}"))?;
+            args.push(id.into());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let pid = self.run_with_pid(rt, what, &args, Some(stdio), pid_file, register)?;
+            Ok((pid, io))
+        }
+    }
+
+    /// Start of a container created from a checkpoint: the runtime restores it, running.
+    fn restore_init(&self, id: &str, r: Restore) -> TtrpcResult<u32> {
+        let (rt, bundle, owner, paths) = {
+            let mut inner = self.lock();
+            let c = Self::container(&mut inner, id)?;
+            let p = &c.init.paths;
+            let paths = paths_of(&p.stdin, &p.stdout, &p.stderr, p.terminal);
+            (c.runtime.clone(), c.bundle.clone(), c.io_owner, paths)
+        };
+        let bundle = PathBuf::from(bundle);
+        let pid_file = bundle.join("init.pid");
+        let register = |inner: &mut Inner, pid: u32, early: Option<u32>| {
+            let p = &mut Self::container(inner, id)
+                .map_err(|_| format!("container {id} was deleted during its restore"))?
+                .init;
+            p.pid = pid;
+            p.status = Status::RUNNING;
+            if let Some(code) = early {
+                set_exited(p, code);
+            }
+            Ok(())
+        };
+        let args = r.args(&bundle, &pid_file);
+        let (pid, io) = self
+            .run_init(&rt, "restore", args, id, &paths, owner, &pid_file, register)
+            .map_err(|e| {
+                // Whatever the runtime left of a restore that failed goes.
+                let _ = rt.run("delete", &["delete", "--force", id], None);
+                err(Code::UNKNOWN, e)
+            })?;
+        self.watch_oom(id, pid);
+        let mut inner = self.lock();
+        let c = Self::container(&mut inner, id)?;
+        c.init.io = io;
+        self.started(id, "", &mut c.init);
+        Ok(pid)
+    }
+
+    fn watch_oom(&self, id: &str, pid: u32) {
+        if let Some(oom) = &self.oom {
+            if let Err(e) = oom.watch(id, pid) {
+                warn!("watch {id} for oom: {e}");
+            }
+        }
+    }
+
     fn create_with_io(
         &self,
         req: &api::CreateTaskRequest,
@@ -484,13 +575,16 @@ impl Service {
         container: Container,
     ) -> Result<u32, String> {
         let pid_file = bundle.join("init.pid");
+        let owner = container.io_owner;
         let (b, p) = (bundle.to_string_lossy(), pid_file.to_string_lossy());
-        let mut args = vec!["create", "--bundle", &b, "--pid-file", &p];
+        let mut args: Vec<String> = ["create", "--bundle", &b, "--pid-file", &p]
+            .map(String::from)
+            .into();
         if options.no_pivot_root {
-            args.push("--no-pivot");
+            args.push("--no-pivot".into());
         }
         if options.no_new_keyring {
-            args.push("--no-new-keyring");
+            args.push("--no-new-keyring".into());
         }
         let register = |inner: &mut Inner, pid: u32, early: Option<u32>| {
             let mut c = container;
@@ -501,25 +595,16 @@ impl Service {
             inner.containers.insert(req.id.clone(), c);
             Ok(())
         };
-        let (pid, io) = if req.terminal {
-            let sock = ConsoleSocket::new().map_err(|e| format!("console socket: {e}"))?;
-            let s = sock.path.to_string_lossy().into_owned();
-            args.extend(["--console-socket", &s, &req.id]);
-            let pid = self.run_with_pid(rt, "create", &args, None, &pid_file, register)?;
-            (
-                pid,
-                sock.receive(&c_paths(req))
-                    .map_err(|e| format!("console: {e}"))?,
-            )
-        } else {
-            let (stdio, io) = io::open_pipes(&c_paths(req), &req.id, &self.namespace)
-                .map_err(|e| format!("stdio: {e}"))?;
-            args.push(&req.id);
-            (
-                self.run_with_pid(rt, "create", &args, Some(stdio), &pid_file, register)?,
-                io,
-            )
-        };
+        let (pid, io) = self.run_init(
+            rt,
+            "create",
+            args,
+            &req.id,
+            &c_paths(req),
+            owner,
+            &pid_file,
+            register,
+        )?;
         let mut inner = self.lock();
         if let Some(c) = inner.containers.get_mut(&req.id) {
             c.init.io = io;
@@ -570,16 +655,44 @@ fn unmount_rootfs(rootfs: &Path) {
 
 /// One reaped child: a container's init or exec process, a process of a create or exec that
 /// has not told its pid yet, or anything else (a runtime command, an orphan), which is dropped.
-fn on_exit(
-    inner: &Arc<(Mutex<Inner>, Condvar)>,
-    events: &mpsc::Sender<Event>,
-    pid: u32,
-    code: u32,
-) {
+/// `kill --all` of a container whose init has exited; not on the exits thread, which the
+/// command's own exit goes through.
+fn kill_all_of(rt: Runtime, id: String) {
+    let spawned = std::thread::Builder::new()
+        .name("kill-all".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Err(e) = rt.run("kill", &["kill", "--all", &id, "9"], None) {
+                warn!("{id}: kill the processes left after init's exit: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        warn!("{e}");
+    }
+}
+
+/// True unless the spec at `bundle` asks for a new pid namespace.
+fn shares_pid_namespace(bundle: &Path) -> bool {
+    let spec = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let Some(spec) = spec else {
+        return false;
+    };
+    !spec["linux"]["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|ns| ns["type"] == "pid" && ns["path"].as_str().unwrap_or("").is_empty())
+}
+
+fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code: u32) {
     let mut guard = inner.0.lock().unwrap();
     let g = &mut *guard;
     for (cid, c) in g.containers.iter_mut() {
-        let found = if c.init.pid == pid && c.init.status != Status::STOPPED {
+        let is_init = c.init.pid == pid && c.init.status != Status::STOPPED;
+        let kill_all = (is_init && c.kill_all_on_exit).then(|| c.runtime.clone());
+        let found = if is_init {
             Some((cid.as_str(), &mut c.init))
         } else {
             c.execs
@@ -592,7 +705,8 @@ fn on_exit(
             // (event and Wait) waits until the copy has put it in the client's FIFO: reported
             // before, ctr run -t lost a short-lived container's output (the copy got EPIPE).
             // Not on this thread, which serves every exit.
-            if let Some(done) = p.io.output_done.take() {
+            let terminal_done = p.paths.terminal.then(|| p.io.output_done.take()).flatten();
+            if let Some(done) = terminal_done {
                 let (inner, events) = (inner.clone(), events.clone());
                 let waiter = std::thread::Builder::new()
                     .name("exit-output".into())
@@ -610,10 +724,12 @@ fn on_exit(
             set_exited(p, code);
             // Before its start event, the exit waits for it (see Service::started).
             if p.started {
-                // The receiver lives as long as the process.
-                let _ = events.send(("/tasks/exit", Box::new(exit_event(cid, id, p))));
+                events.send("/tasks/exit", Box::new(exit_event(cid, id, p)));
             }
             inner.1.notify_all();
+            if let Some(rt) = kill_all {
+                kill_all_of(rt, cid.clone());
+            }
             return;
         }
     }
@@ -956,13 +1072,31 @@ impl Task for Service {
 
     fn shutdown(&self, _: &TtrpcContext, _: api::ShutdownRequest) -> TtrpcResult<Empty> {
         if self.lock().containers.is_empty() {
+            // A few events at most are queued: Delete's, an exit's.
+            self.events.flush(4 * PUBLISH_TIMEOUT);
             self.exit.signal();
         }
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> TtrpcResult<Empty> {
-        Err(unimplemented("checkpoint"))
+    fn checkpoint(&self, _: &TtrpcContext, req: api::CheckpointTaskRequest) -> TtrpcResult<Empty> {
+        let (rt, bundle) = {
+            let mut inner = self.lock();
+            let c = Self::container(&mut inner, &req.id)?;
+            if !matches!(c.init.status, Status::RUNNING | Status::PAUSED) {
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {} is not running", req.id),
+                ));
+            }
+            (c.runtime.clone(), PathBuf::from(&c.bundle))
+        };
+        let cp = checkpoint::checkpoint(&req.id, &bundle, &req.path, req.options.as_ref())
+            .map_err(|e| err(Code::INVALID_ARGUMENT, e))?;
+        let args: Vec<&str> = cp.args.iter().map(String::as_str).collect();
+        rt.run("checkpoint", &args, None)
+            .map_err(|e| err(Code::UNKNOWN, cp.failed(&bundle, e)))?;
+        Ok(Empty::new())
     }
 
     /// The resources come as containerd marshals a runtime-spec LinuxResources: JSON in an

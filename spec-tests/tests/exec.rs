@@ -215,6 +215,52 @@ fn exec_of_missing_binary_fails() {
     c.delete_force_ok();
 }
 
+/// Without a pid namespace of its own, a container's other processes outlive its init; the
+/// container is stopped, and `kill --all` still reaches them through its cgroup (runc does;
+/// containerd's shim relies on it).
+#[test]
+fn kill_all_of_a_stopped_container_reaches_processes_that_outlived_init() {
+    let mut c = Container::new("kill_all_stopped");
+    let shared = c.bundle.shared_dir();
+    let mut fifo = Fifo::new(&shared.join("fifo"));
+    let ns = c.bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    c.start_ok();
+    let pid_file = c.bundle.path().join("exec.pid");
+    c.rt.run_args(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &c.id,
+        "sh",
+        "-c",
+        "echo up > /shared/fifo; exec sleep 1000",
+    ])
+    .assert_success();
+    fifo.expect_line("up");
+    let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    c.rt.run_args(&["kill", &c.id, "KILL"]).assert_success();
+    c.wait_exited();
+    assert_eq!(c.status(), "stopped");
+    assert!(
+        !spec_tests::proc::wait_exit(exec_pid, std::time::Duration::ZERO),
+        "exec'd process died with init"
+    );
+    c.rt.run_args(&["kill", "--all", &c.id, "KILL"])
+        .assert_success();
+    assert!(
+        spec_tests::proc::wait_exit(exec_pid, WAIT),
+        "exec'd process survived kill --all"
+    );
+    spec_tests::proc::reap(exec_pid, WAIT);
+    c.delete_ok();
+}
+
 #[test]
 fn kill_all_reaches_exec_processes() {
     let mut c = Container::new("kill_all");

@@ -23,14 +23,17 @@ pub(super) struct Hierarchy {
 }
 
 pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
+    Ok(hierarchies_of(crate::util::mountinfo::read()?))
+}
+
+/// The hierarchies mounted side by side where the first one is (/sys/fs/cgroup), the first
+/// mount of each. A hierarchy mounted elsewhere too is the same one again: CRIU mounts them all
+/// under a temporary yard while it dumps, and a directory made there is gone with it. runc
+/// likewise looks only beside its cpu hierarchy.
+fn hierarchies_of(mounts: Vec<procfs::process::MountInfo>) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
-    for m in crate::util::mountinfo::read()? {
-        // Only the host's own mounts, once each: CRIU mounts every hierarchy again in its
-        // cgroup "yard" (under its work directory) while it runs, and those mounts can be
-        // seen from here.
-        if !m.mount_point.starts_with(super::CGROUP_ROOT) {
-            continue;
-        }
+    let mut root: Option<PathBuf> = None;
+    for m in mounts {
         // A hybrid host also has the unified hierarchy (no controllers); runc joins it too.
         let controllers = match m.fs_type.as_str() {
             "cgroup" => m
@@ -48,7 +51,14 @@ pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
             "cgroup2" => Vec::new(),
             _ => continue,
         };
-        if out.iter().any(|h| h.controllers == controllers) {
+        // Mount options come unordered.
+        let mut controllers = controllers;
+        controllers.sort();
+        let parent = m.mount_point.parent().map(Path::to_path_buf);
+        if *root.get_or_insert_with(|| parent.clone().unwrap_or_default())
+            != parent.unwrap_or_default()
+            || out.iter().any(|h| h.controllers == controllers)
+        {
             continue;
         }
         out.push(Hierarchy {
@@ -56,7 +66,7 @@ pub(super) fn hierarchies() -> Result<Vec<Hierarchy>> {
             controllers,
         });
     }
-    Ok(out)
+    out
 }
 
 impl V1 {
@@ -539,4 +549,36 @@ fn blkio(c: &Ctl, b: &LinuxBlockIo) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hierarchies_are_those_beside_the_first_once_each() {
+        let text = "\
+30 23 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n\
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n\
+32 30 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+90 60 0:29 / /tmp/criu.cgyard.x/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+91 60 0:31 / /tmp/criu.cgyard.x/hugetlb rw - cgroup cgroup rw,hugetlb\n\
+92 30 0:30 / /sys/fs/cgroup/memory2 rw - cgroup cgroup rw,memory\n";
+        let hs = hierarchies_of(crate::util::mountinfo::parse(text.as_bytes()).unwrap());
+        let got: Vec<(&str, String)> = hs
+            .iter()
+            .map(|h| (h.mount.to_str().unwrap(), h.controllers.join(",")))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/sys/fs/cgroup/unified", String::new()),
+                ("/sys/fs/cgroup/systemd", "name=systemd".to_string()),
+                ("/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct".to_string()),
+                ("/sys/fs/cgroup/memory", "memory".to_string()),
+            ]
+        );
+    }
 }

@@ -35,8 +35,10 @@ pub fn open_existing(root: &Path, id: &str) -> Result<(StateDir, State)> {
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let (dir, state) = open_existing(root, id)?;
     match state.status(&dir) {
-        // runc: signalling "all" processes of a stopped container is not an error.
-        Status::Stopped => return if all { Ok(()) } else { Err(Error::NotRunning) },
+        Status::Stopped if !all => return Err(Error::NotRunning),
+        // runc: signalling "all" processes of a stopped container is not an error, and reaches
+        // those still in its cgroup (without a pid namespace of its own they outlive init).
+        Status::Stopped if !state.cgroup_paths.first().is_some_and(|d| d.exists()) => return Ok(()),
         // The pid is that of the creating husk, not of the container.
         Status::Creating => return Err(Error::NotRunning),
         _ => {}

@@ -13,7 +13,7 @@ pub fn read() -> Result<Vec<MountInfo>> {
     parse(f).ctx("read /proc/self/mountinfo")
 }
 
-fn parse(r: impl std::io::Read) -> procfs::ProcResult<Vec<MountInfo>> {
+pub(crate) fn parse(r: impl std::io::Read) -> procfs::ProcResult<Vec<MountInfo>> {
     use procfs::FromRead;
     Ok(MountInfos::from_read(r)?
         .into_iter()

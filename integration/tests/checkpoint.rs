@@ -1,0 +1,125 @@
+//! Checkpoint and restore through containerd and the shim (`ctr containers checkpoint --task`
+//! and `ctr containers restore --live`): containerd asks the shim's Checkpoint for an image
+//! directory it then stores as a checkpoint image, and a Create given that checkpoint, which
+//! the shim turns into the runtime's `restore` at Start.
+//!
+//! Skipped, saying why, without a CRIU 4 that passes `criu check` (scripts/install-criu.sh).
+
+use std::{process::Command, time::Duration};
+
+use integration::{wait_for, Containerd, IMAGE, RUNTIME};
+
+fn criu_missing() -> Option<String> {
+    let out = Command::new("criu").arg("check").output();
+    match out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "criu check failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("criu: {e} (scripts/install-criu.sh installs it)")),
+    }
+}
+
+fn counter(c: &Containerd, id: &str) -> u64 {
+    let out = c.ctr_ok(&["task", "exec", "--exec-id", "read", id, "cat", "/n"]);
+    out.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("counter {out:?}: {e}"))
+}
+
+/// A counter that runs on after a checkpoint, in a new container restored from it after the
+/// first was removed: it goes on from where it was, not from 0.
+fn counter_goes_on(name: &str, runtime: &str, runtime_args: &[&str]) {
+    if let Some(why) = criu_missing() {
+        println!("skipped: {why}");
+        return;
+    }
+    let c = Containerd::start(name);
+    let mut run = vec!["run", "-d", "--runtime", runtime];
+    run.extend(runtime_args);
+    run.extend([
+        IMAGE,
+        "k1",
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.05; done",
+    ]);
+    c.ctr_ok(&run);
+    c.wait_task_status("k1", "RUNNING");
+    // Far from 0, so that a container started afresh instead of restored shows.
+    assert!(wait_for(Duration::from_secs(20), || {
+        let out = c.ctr(&["task", "exec", "--exec-id", "r0", "k1", "cat", "/n"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .is_ok_and(|n| n >= 40)
+    }));
+    let out = c.ctr(&[
+        "container",
+        "checkpoint",
+        "--task",
+        "--rw",
+        "k1",
+        "husk.test/ckpt:1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The shim keeps CRIU's log in the bundle and names it.
+    let log = err
+        .split("path= ")
+        .nth(1)
+        .and_then(|p| p.split(':').next())
+        .and_then(|p| std::fs::read_to_string(p.trim()).ok())
+        .unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(30).collect();
+    assert!(
+        out.status.success(),
+        "{err}\nCRIU's log ends:\n{}",
+        tail.join("\n")
+    );
+    let at_checkpoint = counter(&c, "k1");
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "k1"]);
+    c.wait_task_status("k1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "k1"]);
+    c.ctr_ok(&["container", "delete", "k1"]);
+
+    c.ctr_ok(&[
+        "container",
+        "restore",
+        "--live",
+        "--rw",
+        "k1",
+        "husk.test/ckpt:1",
+    ]);
+    c.wait_task_status("k1", "RUNNING");
+    let restored = counter(&c, "k1");
+    // It counts on from its checkpoint (each step takes 50 ms; 400 of them is 20 s).
+    assert!(
+        (40..=at_checkpoint + 400).contains(&restored),
+        "restored counter {restored}, {at_checkpoint} just after the checkpoint"
+    );
+    // It runs on.
+    assert!(
+        wait_for(Duration::from_secs(10), || counter(&c, "k1") > restored),
+        "the restored counter is stuck at {restored}"
+    );
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "k1"]);
+    c.wait_task_status("k1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "k1"]);
+}
+
+#[test]
+fn checkpoint_and_restore_through_the_shim_with_husk() {
+    counter_goes_on("ckpt-husk", RUNTIME, &[]);
+}
+
+/// runc's options reach the shim under the runtime name io.containerd.runc.v2 (the harness
+/// serves it with our shim too), and with them containerd sends runc's CheckpointOptions.
+#[test]
+fn checkpoint_and_restore_through_the_shim_with_runc() {
+    counter_goes_on(
+        "ckpt-runc",
+        "io.containerd.runc.v2",
+        &["--runc-binary", "/usr/sbin/runc"],
+    );
+}
