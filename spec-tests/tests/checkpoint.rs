@@ -28,49 +28,29 @@ const CRIU: &str = "/usr/local/sbin/criu";
 const COUNTER: &str =
     "exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > DIR/n; sleep 0.05; done";
 
-/// When CRIU can be used here, the lock that runs these tests one at a time; otherwise None,
-/// having said why the test is skipped. One at a time, because while CRIU runs its cgroup
-/// "yard" (its own mounts of every hierarchy) shows in the host's mount table, and runc 1.1.5
-/// then takes it for the hugetlb hierarchy this host does not mount: a container it creates
-/// or execs into meanwhile fails.
-fn criu() -> Option<std::fs::File> {
+/// True when CRIU can be used here; otherwise says why the test is skipped. (These tests run
+/// alone, see .config/nextest.toml: a running CRIU's cgroup yard disturbs runc 1.1.5.)
+fn criu_works() -> bool {
     if !Path::new(CRIU).exists() {
         eprintln!(
             "skipped: {CRIU} is missing (CRIU 4 is needed: Debian's 3.17 fails on this kernel)"
         );
-        return None;
+        return false;
     }
     match Command::new(CRIU).arg("check").output() {
-        Ok(o) if o.status.success() => {}
+        Ok(o) if o.status.success() => true,
         Ok(o) => {
             eprintln!(
                 "skipped: `{CRIU} check` fails: {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             );
-            return None;
+            false
         }
         Err(e) => {
             eprintln!("skipped: cannot run {CRIU}: {e}");
-            return None;
+            false
         }
     }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open("/tmp/spec-tests-criu.lock")
-        .expect("open the CRIU tests' lock");
-    // Bounded: the other tests hold it for seconds each.
-    let deadline = Instant::now() + Duration::from_secs(600);
-    // SAFETY: flock on an fd we own.
-    while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the CRIU tests' lock is held for 10 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(lock)
 }
 
 /// A container counting into /tmp/n of its (writable) rootfs, or into the bind-mounted
@@ -196,9 +176,9 @@ fn use_and_delete(c: &mut Container) {
 
 #[test]
 fn a_restored_counter_goes_on_from_where_it_stopped() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = counter("counter", false);
@@ -225,9 +205,9 @@ fn a_restored_counter_goes_on_from_where_it_stopped() {
 
 #[test]
 fn leave_running_keeps_the_container_and_restores_after_delete() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = counter("leave", false);
@@ -253,9 +233,9 @@ fn leave_running_keeps_the_container_and_restores_after_delete() {
 
 #[test]
 fn a_dump_on_top_of_a_pre_dump() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let dirty = Command::new(CRIU)
         .args(["check", "--feature", "mem_dirty_track"])
         .output()
@@ -290,9 +270,9 @@ fn a_dump_on_top_of_a_pre_dump() {
 
 #[test]
 fn restore_under_a_new_id_with_a_bind_mount() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = counter("newid", true);
@@ -323,9 +303,9 @@ fn restore_under_a_new_id_with_a_bind_mount() {
 /// Without -d, restore waits for the container, deletes it and exits with its status.
 #[test]
 fn a_foreground_restore_exits_with_the_container() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = Container::new("foreground");
@@ -358,9 +338,9 @@ fn a_foreground_restore_exits_with_the_container() {
 /// Flag values that cannot be used are refused, naming the flag, and the container runs on.
 #[test]
 fn bad_checkpoint_flag_values_are_refused() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = counter("badflags", false);
@@ -394,9 +374,9 @@ fn bad_checkpoint_flag_values_are_refused() {
 /// hook): `delete --force` cleans up without reaching through the bind into the rootfs.
 #[test]
 fn a_restore_killed_half_way_is_cleaned_by_delete() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     if !spec_tests::runtime::is_husk() {
         eprintln!("skipped: HUSK_FAULT is husk's own test hook; other runtimes have none");
         return;
@@ -438,9 +418,9 @@ fn a_restore_killed_half_way_is_cleaned_by_delete() {
 
 #[test]
 fn restore_from_a_missing_image_path_leaves_nothing() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("missing");
     let mut c = counter("missing", false);
@@ -452,9 +432,9 @@ fn restore_from_a_missing_image_path_leaves_nothing() {
 
 #[test]
 fn a_missing_or_broken_criu_is_named_and_changes_nothing() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let dir = TempDir::new("ckpt");
     let images = dir.path().join("images");
     let fake = dir.path().join("fake-criu");
@@ -506,9 +486,9 @@ fn a_missing_or_broken_criu_is_named_and_changes_nothing() {
 
 #[test]
 fn checkpoint_of_a_container_that_is_not_running_is_refused() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = Container::new("notrunning");
@@ -529,9 +509,9 @@ fn checkpoint_of_a_container_that_is_not_running_is_refused() {
 
 #[test]
 fn restore_onto_an_id_in_use_is_refused() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = counter("inuse", false);
@@ -549,9 +529,9 @@ fn restore_onto_an_id_in_use_is_refused() {
 
 #[test]
 fn a_terminal_goes_to_the_console_socket_of_the_restore() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = Container::new("tty");
@@ -591,9 +571,9 @@ fn a_terminal_goes_to_the_console_socket_of_the_restore() {
 /// the restore's pipes.
 #[test]
 fn stdio_pipes_are_reconnected_on_restore() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let img = TempDir::new("ckpt");
     let images = img.path().join("images");
     let mut c = Container::new("pipes");
@@ -757,9 +737,9 @@ impl Drop for NetnsHolder {
 /// A joined network namespace is external to the dump: the restored container is back in it.
 #[test]
 fn a_joined_network_namespace_is_joined_again() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     let holder = NetnsHolder::new();
     let want = std::fs::read_link(holder.path()).unwrap();
     let img = TempDir::new("ckpt");
@@ -795,9 +775,9 @@ fn a_joined_network_namespace_is_joined_again() {
 /// without --tcp-established, carried on with it.
 #[test]
 fn an_established_tcp_connection_needs_tcp_established() {
-    let Some(_serial) = criu() else {
+    if !criu_works() {
         return;
-    };
+    }
     if !tcp_options_readable() {
         eprintln!(
             "skipped: this kernel refuses SO_PASSCRED on a TCP socket (EOPNOTSUPP), which CRIU \
