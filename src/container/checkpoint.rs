@@ -88,6 +88,7 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOptions) -> Result<()> {
             opts.external.push(ext);
         }
     }
+    opts.cgroup_dump_controller = own_controllers(state.pid)?;
     if let Some(f) = state.freezer_paths.first().or(state.cgroup_paths.first()) {
         opts.set_freeze_cgroup(f.to_string_lossy().into_owned());
     }
@@ -149,6 +150,25 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOptions) -> Result<()> {
     }
     drop(lock);
     Ok(())
+}
+
+/// The cgroup controllers the container has a cgroup of its own in, named as in
+/// /proc/<pid>/cgroup ("cpu,cpuacct", "name=systemd", "" for the unified hierarchy). CRIU is
+/// told to dump only these: in a hierarchy the runtime does not manage (hugetlb, on a host that
+/// does not mount it) the container sits in the root cgroup, and CRIU would record, and a
+/// restore recreate, the host's whole tree there (runc lets it: on this host its restores
+/// copied that tree into new cgroups again and again, hundreds of thousands in a day).
+fn own_controllers(pid: i32) -> Result<Vec<String>> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = std::fs::read_to_string(&path).with_ctx(|| format!("read {path}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':').skip(1);
+            let (ctrls, p) = (f.next()?, f.next()?);
+            (p != "/").then(|| ctrls.to_string())
+        })
+        .collect())
 }
 
 /// runc's `mkdir(path, 0700)` that tolerates an existing directory: a container may be
