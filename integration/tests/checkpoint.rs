@@ -123,3 +123,48 @@ fn checkpoint_and_restore_through_the_shim_with_runc() {
         &["--runc-binary", "/usr/sbin/runc"],
     );
 }
+
+/// runc options' CriuPath reaches the runtime as `--criu` (go-runc's way), so the CRIU that
+/// checkpoints is the one named.
+#[test]
+fn criu_path_names_the_criu_that_checkpoints() {
+    if let Some(why) = criu_missing() {
+        println!("skipped: {why}");
+        return;
+    }
+    let c = Containerd::start("ckpt-criupath");
+    let criu = Command::new("sh")
+        .args(["-c", "command -v criu"])
+        .output()
+        .unwrap();
+    let criu = String::from_utf8_lossy(&criu.stdout).trim().to_string();
+    let wrapper = c.dir.join("criu-logged");
+    let log = c.dir.join("criu-args.log");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nexec {criu} \"$@\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // criu_path is field 8 of runc's options, gone from the protos of containerd 2.0.
+    let mut options = vec![0x42, wrapper.as_os_str().len() as u8];
+    options.extend(wrapper.as_os_str().as_encoded_bytes());
+    c.create_with_options("w1", &options, |spec| {
+        spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    c.ctr_ok(&["task", "start", "-d", "w1"]);
+    c.wait_task_status("w1", "RUNNING");
+    c.ctr_ok(&["task", "checkpoint", "w1"]);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(logged.contains("swrk"), "criu wrapper log: {logged:?}");
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "w1"]);
+    c.wait_task_status("w1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "w1"]);
+}

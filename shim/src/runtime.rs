@@ -33,6 +33,8 @@ pub struct Runtime {
     pub root: PathBuf,
     pub log: PathBuf,
     pub systemd_cgroup: bool,
+    /// runc options' CriuPath, given to the runtime as `--criu` (go-runc does); empty: none.
+    pub criu: String,
     /// How long one runtime command may take before it is killed.
     pub timeout: Duration,
 }
@@ -121,6 +123,9 @@ impl Runtime {
             .arg("json");
         if self.systemd_cgroup {
             cmd.arg("--systemd-cgroup");
+        }
+        if !self.criu.is_empty() {
+            cmd.args(["--criu", &self.criu]);
         }
         cmd.args(args);
         let mut output = None;

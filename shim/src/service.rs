@@ -178,6 +178,7 @@ impl Service {
             root: Path::new(root).join(&self.namespace),
             log: Path::new(bundle).join("log.json"),
             systemd_cgroup: options.systemd_cgroup,
+            criu: criu_path(options),
             timeout: command_timeout(),
         })
     }
@@ -361,6 +362,16 @@ impl Service {
             let pid = self.run_with_pid(rt, "exec", &args, Some(stdio), pid_file, register)?;
             Ok((pid, io))
         }
+    }
+}
+
+/// runc options' CriuPath (field 8), which containerd 1.6 and 1.7 still send and the protos this
+/// shim is built with (containerd 2.0's) have dropped.
+fn criu_path(options: &Options) -> String {
+    use containerd_shim::protos::protobuf::UnknownValueRef;
+    match options.special_fields.unknown_fields().get(8) {
+        Some(UnknownValueRef::LengthDelimited(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
     }
 }
 
@@ -1166,4 +1177,22 @@ pub fn binary_and_root(options: &Options) -> (&str, &str) {
         or(&options.binary_name, DEFAULT_BINARY),
         or(&options.root, DEFAULT_ROOT),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn criu_path_is_read_from_field_8() {
+        // binary_name (6) "runc", criu_path (8) "/x/criu", as containerd 1.6 encodes them.
+        let mut bytes = vec![0x32, 4];
+        bytes.extend(b"runc");
+        bytes.extend([0x42, 7]);
+        bytes.extend(b"/x/criu");
+        let o = Options::parse_from_bytes(&bytes).unwrap();
+        assert_eq!(o.binary_name, "runc");
+        assert_eq!(criu_path(&o), "/x/criu");
+        assert_eq!(criu_path(&Options::default()), "");
+    }
 }
