@@ -35,7 +35,7 @@ fn counter_goes_on(name: &str, runtime: &str, runtime_args: &[&str]) {
         println!("skipped: {why}");
         return;
     }
-    let c = Containerd::start(name);
+    let mut c = Containerd::start(name);
     let mut run = vec!["run", "-d", "--runtime", runtime];
     run.extend(runtime_args);
     run.extend([
@@ -47,6 +47,7 @@ fn counter_goes_on(name: &str, runtime: &str, runtime_args: &[&str]) {
     ]);
     c.ctr_ok(&run);
     c.wait_task_status("k1", "RUNNING");
+    c.watch_events();
     // Far from 0, so that a container started afresh instead of restored shows.
     assert!(wait_for(Duration::from_secs(20), || {
         let out = c.ctr(&["task", "exec", "--exec-id", "r0", "k1", "cat", "/n"]);
@@ -78,6 +79,13 @@ fn counter_goes_on(name: &str, runtime: &str, runtime_args: &[&str]) {
         tail.join("\n")
     );
     let at_checkpoint = counter(&c, "k1");
+    assert!(
+        wait_for(Duration::from_secs(10), || c
+            .task_events("k1")
+            .contains(&"/tasks/checkpointed".to_string())),
+        "events: {:?}",
+        c.task_events("k1")
+    );
     c.ctr_ok(&["task", "kill", "-s", "KILL", "k1"]);
     c.wait_task_status("k1", "STOPPED");
     c.ctr_ok(&["task", "delete", "k1"]);

@@ -12,8 +12,8 @@ use containerd_shim::{
     monitor::{Subject, Topic},
     protos::{
         events::task::{
-            TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
-            TaskResumed, TaskStart,
+            TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit,
+            TaskIO, TaskPaused, TaskResumed, TaskStart,
         },
         protobuf::{
             well_known_types::{any::Any, timestamp::Timestamp},
@@ -1110,6 +1110,14 @@ impl Task for Service {
         let args: Vec<&str> = cp.args.iter().map(String::as_str).collect();
         rt.run("checkpoint", &args, None)
             .map_err(|e| err(Code::UNKNOWN, cp.failed(&bundle, e)))?;
+        self.send(
+            "/tasks/checkpointed",
+            TaskCheckpointed {
+                container_id: req.id.clone(),
+                checkpoint: req.path.clone(),
+                ..Default::default()
+            },
+        );
         Ok(Empty::new())
     }
 
