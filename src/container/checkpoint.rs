@@ -68,18 +68,7 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOptions) -> Result<()> {
     opts.set_lazy_pages(o.lazy_pages);
     opts.set_manage_cgroups_mode(o.cgroup_mode);
     criu::config_file(&mut opts, &state.annotations);
-    let mut log_dir = o.images.clone();
-    let work = match &o.work {
-        Some(w) => {
-            mkdir_or_exists(w)?;
-            log_dir = w.clone();
-            Some(open_dir(w)?)
-        }
-        None => None,
-    };
-    if let Some(w) = &work {
-        opts.set_work_dir_fd(w.as_raw_fd());
-    }
+    let (log_dir, work) = work_dir(&mut opts, &o.images, o.work.as_deref())?;
     for (t, name, min) in [
         (LinuxNamespaceType::Network, "net", 31100),
         (LinuxNamespaceType::Pid, "pid", 31500),
@@ -173,6 +162,22 @@ fn own_controllers(pid: i32) -> Result<Vec<String>> {
 
 /// runc's `mkdir(path, 0700)` that tolerates an existing directory: a container may be
 /// checkpointed many times into the same one.
+/// CRIU's work directory (`--work-path`), made and opened, given to CRIU; returns where its
+/// logs go (the work directory, or the images') and the open directory to keep until the end.
+pub fn work_dir(
+    opts: &mut criu::Opts,
+    images: &Path,
+    work: Option<&Path>,
+) -> Result<(PathBuf, Option<OwnedFd>)> {
+    let Some(w) = work else {
+        return Ok((images.to_path_buf(), None));
+    };
+    mkdir_or_exists(w)?;
+    let fd = open_dir(w)?;
+    opts.set_work_dir_fd(fd.as_raw_fd());
+    Ok((w.to_path_buf(), Some(fd)))
+}
+
 pub fn mkdir_or_exists(p: &Path) -> Result<()> {
     match nix::unistd::mkdir(p, nix::sys::stat::Mode::from_bits_truncate(0o700)) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),

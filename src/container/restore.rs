@@ -7,7 +7,7 @@
 
 use crate::cgroups::{self, CgroupManager};
 use crate::container::checkpoint::{
-    ext_mount, host_mounts, joined, mkdir_or_exists, ns_key, open_dir, DESCRIPTORS,
+    ext_mount, host_mounts, joined, ns_key, open_dir, work_dir, DESCRIPTORS,
 };
 use crate::container::criu::{self, ReqType, Swrk};
 use crate::container::state::{ExecBase, State, StateDir, Status};
@@ -227,20 +227,9 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
         opts.set_lsm_mount_context(c.into());
     }
     criu::config_file(&mut opts, &state.annotations);
-    let mut log_dir = o.images.clone();
-    let work = match &o.work {
-        Some(w) => {
-            mkdir_or_exists(w)?;
-            log_dir = w.clone();
-            Some(open_dir(w)?)
-        }
-        None => None,
-    };
+    let (log_dir, work) = work_dir(&mut opts, &o.images, o.work.as_deref())?;
     let mut keep = vec![images.as_raw_fd()];
-    if let Some(w) = &work {
-        opts.set_work_dir_fd(w.as_raw_fd());
-        keep.push(w.as_raw_fd());
-    }
+    keep.extend(work.iter().map(|w| w.as_raw_fd()));
     let ns_fds = namespaces(&spec, &mut opts, version)?;
     keep.extend(ns_fds.iter().map(|f| f.as_raw_fd()));
     make_mountpoints(&spec, &rootfs)?;
