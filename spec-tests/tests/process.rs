@@ -373,3 +373,21 @@ fn terminal_via_console_socket() {
     c.wait_exited();
     c.delete_ok();
 }
+
+/// Stdio that is the host's /dev/null (`run -d` with stdin /dev/null, which runc passes
+/// through, as husk does) is reopened as the container's own /dev/null, on a mount the container
+/// has (runc's reOpenDevNull). CRIU cannot dump a descriptor on a mount outside the container.
+#[test]
+fn host_dev_null_stdio_becomes_the_containers_own() {
+    let mut c = Container::new("devnull_stdio");
+    let shared = c.bundle.shared_dir();
+    let mut fifo = spec_tests::Fifo::new(&shared.join("fifo"));
+    c.bundle.set_script(
+        "m=$(sed -n 's/^mnt_id:[[:space:]]*//p' /proc/self/fdinfo/0); \
+         echo $(grep -c \"^$m \" /proc/self/mountinfo) $(readlink /proc/self/fd/0) \
+         > /shared/fifo; exec sleep 1000",
+    );
+    c.run_detached_ok();
+    fifo.expect_line("1 /dev/null");
+    c.delete_force_ok();
+}

@@ -145,6 +145,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     creation_hooks(&args, chan, own_pid)?;
     rootfs::enter(&root, args.no_pivot)?;
     drop(root);
+    rootfs::reopen_dev_null()?;
 
     let spec = args.spec;
     let process = spec

@@ -1157,6 +1157,33 @@ fn unmount_host_pseudo_fs(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// runc's reOpenDevNull: stdio that is the host's /dev/null (inherited from `run -d
+/// </dev/null`) becomes the container's own, on a mount the container has: CRIU cannot dump a
+/// descriptor on a mount outside it. A container without /dev/null keeps what it has.
+pub fn reopen_dev_null() -> Result<()> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::{fstat, Mode, SFlag};
+    let null = match open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        r => r.ctx("open /dev/null")?,
+    };
+    let rdev = fstat(&null).ctx("stat /dev/null")?.st_rdev;
+    for fd in 0..3 {
+        // SAFETY: a stdio descriptor of this process, borrowed for fstat; a closed one fails.
+        let Ok(st) = fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }) else {
+            continue;
+        };
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && st.st_rdev == rdev
+        {
+            // SAFETY: dup2 onto a stdio descriptor this process owns.
+            nix::errno::Errno::result(unsafe { libc::dup2(null.as_raw_fd(), fd) })
+                .ctx("reopen /dev/null as stdio")?;
+        }
+    }
+    Ok(())
+}
+
 /// After the pivot: makes the tmpfs and /dev mounts that were asked for read-only so, hides
 /// `masked` paths (/dev/null over files, a read-only tmpfs over directories) and makes
 /// `readonly` paths read-only.
