@@ -14,8 +14,9 @@ PACKAGES=(
     build-essential pkg-config libseccomp-dev git ca-certificates
     # reference runtimes and the container rootfs
     runc crun busybox-static
-    # tini 0.19: the reference for husk-init (its tests run each case against tini-static)
-    tini
+    # tini 0.19: the reference for husk-init (its tests run each case against tini-static);
+    # docker.io's docker-proxy: the reference for husk-proxy
+    tini docker.io
     # the shim's integration tests (containerd 1.6, with ctr and the Go shim to compare with;
     # protoc for the CRI client's generated code)
     containerd protobuf-compiler
