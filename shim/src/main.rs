@@ -163,6 +163,7 @@ impl Shim for HuskShim {
             if let Err(k) = child.kill() {
                 log::warn!("kill shim {}: {k}", child.id());
             }
+            // The daemon may not have bound it yet; gone is what is wanted either way.
             let _ = std::fs::remove_file(path);
             return Err(e);
         }
