@@ -875,3 +875,26 @@ fn tcp_options_readable() -> bool {
         r == 0
     }
 }
+
+/// A paused container checkpointed with --leave-running stays paused; once deleted and
+/// restored from that image, it runs (CRIU thaws what it restores), as with runc.
+#[test]
+fn a_paused_container_stays_paused_and_its_restore_runs() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    let mut c = counter("paused", false);
+    c.run_detached_ok();
+    count_past(&c, 2);
+    c.rt.run_args(&["pause", &c.id]).assert_success();
+    checkpoint(&c, &images, &["--leave-running"]).assert_success();
+    assert_eq!(c.status(), "paused");
+    c.rt.delete_force(&c.id).assert_success();
+    c.wait_exited();
+    restore(&c, &images, &[]).assert_success();
+    let at = count(&c);
+    next_count(&c, at);
+    use_and_delete(&mut c);
+}
