@@ -898,3 +898,60 @@ fn a_paused_container_stays_paused_and_its_restore_runs() {
     next_count(&c, at);
     use_and_delete(&mut c);
 }
+
+/// `--page-server ADDR:PORT`: the memory pages go to a CRIU page server (here on loopback, its
+/// readiness told through --status-fd), the rest to --image-path; both together restore.
+#[test]
+fn pages_go_to_a_page_server() {
+    if !criu_works() {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let (images, pages) = (img.path().join("images"), img.path().join("pages"));
+    std::fs::create_dir_all(&pages).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Without O_CLOEXEC: the page server inherits the write end.
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors, owned here from now on.
+    let (ready_r, ready_w) = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Bounded: the page server ends with the dump's connection, or is killed at 60 s.
+    let mut server = Command::new("timeout")
+        .args(["60", CRIU, "page-server", "--address", "127.0.0.1"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--images-dir")
+        .arg(&pages)
+        .arg("--status-fd")
+        .arg(ready_w.as_raw_fd().to_string())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(ready_w);
+    // One \0 once it listens, or EOF if it died first.
+    let mut byte = [1u8; 1];
+    let n = std::io::Read::read(&mut std::fs::File::from(ready_r), &mut byte).unwrap();
+    assert_eq!((n, byte[0]), (1, 0), "the page server did not come up");
+
+    let mut c = counter("pagesrv", false);
+    c.run_detached_ok();
+    let before = count_past(&c, 3);
+    let addr = format!("127.0.0.1:{port}");
+    checkpoint(&c, &images, &["--page-server", &addr]).assert_success();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "page server: {status:?}");
+    // The pages are the server's; the restore wants them beside the other images.
+    for e in std::fs::read_dir(&pages).unwrap().flatten() {
+        std::fs::rename(e.path(), images.join(e.file_name())).unwrap();
+    }
+    c.wait_exited();
+    restore_continues(&c, &images, before, &[]);
+    use_and_delete(&mut c);
+}
