@@ -921,7 +921,6 @@ fn pages_go_to_a_page_server() {
         assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
         (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
     };
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // Bounded: the page server ends with the dump's connection, or is killed at 60 s.
     let mut server = Command::new("timeout")
         .args(["60", CRIU, "page-server", "--address", "127.0.0.1"])
