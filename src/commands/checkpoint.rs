@@ -26,23 +26,30 @@ pub fn run(root: &Path, criu_bin: &Path, c: &Checkpoint) -> Result<i32> {
         work: f.work_path.clone(),
         parent,
         leave_running: c.leave_running,
-        tcp_established: f.tcp_established,
-        ext_unix_sk: f.ext_unix_sk,
-        shell_job: f.shell_job,
-        file_locks: f.file_locks,
         pre_dump: c.pre_dump,
-        auto_dedup: f.auto_dedup,
-        lazy_pages: f.lazy_pages,
         status_fd: c.status_fd,
         page_server,
-        cgroup_mode: criu::cgroup_mode(f.manage_cgroups_mode.as_deref())?,
-        empty_ns: criu::empty_ns(&f.empty_ns)?,
+        common: common(f)?,
     };
     checkpoint::checkpoint(root, &c.id, &opts)?;
     Ok(0)
 }
 
 use std::os::unix::fs::DirBuilderExt;
+
+/// The CRIU settings both commands take from their shared flags.
+pub fn common(f: &CriuFlags) -> Result<criu::Common> {
+    Ok(criu::Common {
+        tcp_established: f.tcp_established,
+        ext_unix_sk: f.ext_unix_sk,
+        shell_job: f.shell_job,
+        file_locks: f.file_locks,
+        auto_dedup: f.auto_dedup,
+        lazy_pages: f.lazy_pages,
+        cgroup_mode: criu::cgroup_mode(f.manage_cgroups_mode.as_deref())?,
+        empty_ns: criu::empty_ns(&f.empty_ns)?,
+    })
+}
 
 /// --image-path, by default `checkpoint` in the working directory (runc's default).
 pub fn image_path(f: &CriuFlags, cwd: &Path) -> PathBuf {

@@ -3,7 +3,7 @@
 
 use crate::cli::Restore;
 use crate::container::restore::{self, RestoreOptions};
-use crate::container::{criu, tty, wait};
+use crate::container::{tty, wait};
 use anyhow::{Context as _, Result};
 use std::path::Path;
 
@@ -29,16 +29,9 @@ pub fn run(root: &Path, criu_bin: &Path, r: &Restore) -> Result<i32> {
         console_socket: r.console_socket.as_deref(),
         pid_file: r.pid_file.as_deref(),
         detach: r.detach,
-        tcp_established: f.tcp_established,
-        ext_unix_sk: f.ext_unix_sk,
-        shell_job: f.shell_job,
-        file_locks: f.file_locks,
-        auto_dedup: f.auto_dedup,
-        lazy_pages: f.lazy_pages,
         lsm_profile: r.lsm_profile.as_deref(),
         lsm_mount_context: r.lsm_mount_context.as_deref(),
-        cgroup_mode: criu::cgroup_mode(f.manage_cgroups_mode.as_deref())?,
-        empty_ns: criu::empty_ns(&f.empty_ns)?,
+        common: super::checkpoint::common(f)?,
     };
     let restored = restore::restore(&opts)?;
     if r.detach {

@@ -19,17 +19,10 @@ pub struct CheckpointOptions<'a> {
     pub work: Option<PathBuf>,
     pub parent: Option<PathBuf>,
     pub leave_running: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
     pub pre_dump: bool,
-    pub auto_dedup: bool,
-    pub lazy_pages: bool,
     pub status_fd: i32,
     pub page_server: Option<(String, i32)>,
-    pub cgroup_mode: criu::rpc::Criu_cg_mode,
-    pub empty_ns: u32,
+    pub common: criu::Common,
 }
 
 pub const DESCRIPTORS: &str = "descriptors.json";
@@ -58,15 +51,8 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOptions) -> Result<()> {
     let mut opts = criu::base_opts(&images, DUMP_LOG);
     opts.set_root(state.rootfs.to_string_lossy().into_owned());
     opts.set_pid(state.pid);
-    opts.set_shell_job(o.shell_job);
     opts.set_leave_running(o.leave_running);
-    opts.set_tcp_established(o.tcp_established);
-    opts.set_ext_unix_sk(o.ext_unix_sk);
-    opts.set_file_locks(o.file_locks);
-    opts.set_empty_ns(o.empty_ns);
-    opts.set_auto_dedup(o.auto_dedup);
-    opts.set_lazy_pages(o.lazy_pages);
-    opts.set_manage_cgroups_mode(o.cgroup_mode);
+    o.common.apply(&mut opts);
     criu::config_file(&mut opts, &state.annotations);
     let (log_dir, work) = work_dir(&mut opts, &o.images, o.work.as_deref())?;
     for (t, name, min) in [
@@ -95,7 +81,7 @@ pub fn checkpoint(root: &Path, id: &str, o: &CheckpointOptions) -> Result<()> {
         criu::check_features(o.criu, true, false)?;
     }
     let mut status_fd = None;
-    if o.lazy_pages {
+    if o.common.lazy_pages {
         criu::check_features(o.criu, false, true)?;
         status_fd = check_status_fd(o.status_fd)?;
     }

@@ -22,6 +22,32 @@ use std::process::{Child, Command, Stdio};
 
 pub use rpc::{Criu_notify as Notify, Criu_opts as Opts, Criu_req_type as ReqType};
 
+/// The CRIU settings `checkpoint` and `restore` both take from their common flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Common {
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    pub cgroup_mode: rpc::Criu_cg_mode,
+    pub empty_ns: u32,
+}
+
+impl Common {
+    pub fn apply(&self, opts: &mut Opts) {
+        opts.set_tcp_established(self.tcp_established);
+        opts.set_ext_unix_sk(self.ext_unix_sk);
+        opts.set_shell_job(self.shell_job);
+        opts.set_file_locks(self.file_locks);
+        opts.set_auto_dedup(self.auto_dedup);
+        opts.set_lazy_pages(self.lazy_pages);
+        opts.set_manage_cgroups_mode(self.cgroup_mode);
+        opts.set_empty_ns(self.empty_ns);
+    }
+}
+
 /// The oldest CRIU runc works with: the first with the VERSION request.
 pub const MIN_VERSION: u32 = 30000;
 

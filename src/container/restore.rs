@@ -30,16 +30,9 @@ pub struct RestoreOptions<'a> {
     pub console_socket: Option<&'a Path>,
     pub pid_file: Option<&'a Path>,
     pub detach: bool,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub auto_dedup: bool,
-    pub lazy_pages: bool,
     pub lsm_profile: Option<&'a str>,
     pub lsm_mount_context: Option<&'a str>,
-    pub cgroup_mode: criu::rpc::Criu_cg_mode,
-    pub empty_ns: u32,
+    pub common: criu::Common,
 }
 
 pub struct Restored {
@@ -212,14 +205,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
     opts.set_evasive_devices(true);
     opts.set_rst_sibling(true);
     opts.set_root(root_bind.0.to_string_lossy().into_owned());
-    opts.set_shell_job(o.shell_job);
-    opts.set_ext_unix_sk(o.ext_unix_sk);
-    opts.set_tcp_established(o.tcp_established);
-    opts.set_file_locks(o.file_locks);
-    opts.set_empty_ns(o.empty_ns);
-    opts.set_auto_dedup(o.auto_dedup);
-    opts.set_lazy_pages(o.lazy_pages);
-    opts.set_manage_cgroups_mode(o.cgroup_mode);
+    o.common.apply(&mut opts);
     if let Some(p) = o.lsm_profile {
         opts.set_lsm_profile(p.into());
     }
