@@ -685,7 +685,8 @@ fn kill_all_of(rt: Runtime, id: String) {
     }
 }
 
-/// True unless the spec at `bundle` asks for a new pid namespace.
+/// True when the spec at `bundle` asks for no new pid namespace (it joins one or shares the
+/// shim's); false also when the spec cannot be read, so that nothing is killed by mistake.
 fn shares_pid_namespace(bundle: &Path) -> bool {
     let spec = std::fs::read(bundle.join("config.json"))
         .ok()

@@ -35,7 +35,7 @@ fn hierarchies_of(mounts: Vec<procfs::process::MountInfo>) -> Vec<Hierarchy> {
     let mut root: Option<PathBuf> = None;
     for m in mounts {
         // A hybrid host also has the unified hierarchy (no controllers); runc joins it too.
-        let controllers = match m.fs_type.as_str() {
+        let mut controllers: Vec<String> = match m.fs_type.as_str() {
             "cgroup" => m
                 .super_options
                 .into_iter()
@@ -52,7 +52,6 @@ fn hierarchies_of(mounts: Vec<procfs::process::MountInfo>) -> Vec<Hierarchy> {
             _ => continue,
         };
         // Mount options come unordered.
-        let mut controllers = controllers;
         controllers.sort();
         let parent = m.mount_point.parent().map(Path::to_path_buf);
         if *root.get_or_insert_with(|| parent.clone().unwrap_or_default())
