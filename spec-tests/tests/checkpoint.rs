@@ -954,3 +954,98 @@ fn pages_go_to_a_page_server() {
     restore_continues(&c, &images, before, &[]);
     use_and_delete(&mut c);
 }
+
+/// True when CRIU has `feature`; otherwise says why the test is skipped.
+fn criu_has(feature: &str) -> bool {
+    let ok = Command::new(CRIU)
+        .args(["check", "--feature", feature])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: `{CRIU} check --feature {feature}` fails on this kernel");
+    }
+    ok
+}
+
+/// `--lazy-pages`, as runc's own test does it: the dump leaves the memory with a lazy-pages
+/// server and says so with a \0 on `--status-fd`; `criu lazy-pages` feeds the pages to a
+/// `restore --lazy-pages` under another id (the dumped container lives on until its last page
+/// has gone), after which the dump ends and the old container is gone; the counter goes on.
+#[test]
+#[ignore = "CRIU 4.1.1's lazy page transfer fails on this kernel for runc 1.1.5 as for husk \
+            (dump.log: page-pipe splice: Bad file descriptor); run with --ignored elsewhere"]
+fn a_lazy_restore_takes_its_pages_from_the_dump() {
+    if !criu_works() || !criu_has("uffd-noncoop") {
+        return;
+    }
+    let img = TempDir::new("ckpt");
+    let images = img.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let img_path = images.to_str().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // Without O_CLOEXEC: the checkpoint inherits the write end. The test keeps its copy until
+    // the dump ends, so the read below is bounded by a poll, not by EOF.
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors, owned here from now on.
+    let (ready_r, ready_w) = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    let status_fd = ready_w.as_raw_fd().to_string();
+
+    let mut c = counter("lazy", false);
+    c.run_detached_ok();
+    let before = count_past(&c, 3);
+    let old = c.id.clone();
+    c.id = format!("{old}-again");
+    let dump_args = [
+        "--criu",
+        CRIU,
+        "checkpoint",
+        "--lazy-pages",
+        "--page-server",
+        &addr,
+        "--status-fd",
+        &status_fd,
+        "--manage-cgroups-mode",
+        "ignore",
+        "--image-path",
+        &img_path,
+        &old,
+    ];
+    std::thread::scope(|s| {
+        let dump = s.spawn(|| c.rt.output(c.rt.command(&dump_args)));
+        assert!(
+            spec_tests::proc::poll_readable(&ready_r, WAIT),
+            "no word on --status-fd within {WAIT:?}"
+        );
+        let mut byte = [1u8; 1];
+        let n = std::io::Read::read(&mut std::fs::File::from(ready_r), &mut byte).unwrap();
+        assert_eq!((n, byte[0]), (1, 0), "--status-fd said {n} bytes: {byte:?}");
+        // Bounded: the lazy-pages daemon ends once the restore has all pages, or at 60 s.
+        let mut lazy = Command::new("timeout")
+            .args(["60", CRIU, "lazy-pages", "--page-server", "--address"])
+            .args(["127.0.0.1", "--port", &port.to_string(), "-D", &img_path])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stopped = count(&c);
+        restore(&c, &images, &["--lazy-pages", "--work-path", &img_path]).assert_success();
+        let first = next_count(&c, stopped);
+        assert!(
+            before < first,
+            "counted {before} before the dump, {first} after"
+        );
+        dump.join().unwrap().assert_success();
+        let status = lazy.wait().unwrap();
+        assert!(status.success(), "criu lazy-pages: {status:?}");
+    });
+    assert!(!c.rt.state(&old).success(), "{old} is still there");
+    drop(ready_w);
+    use_and_delete(&mut c);
+}
