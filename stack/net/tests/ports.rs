@@ -1,0 +1,106 @@
+//! Published ports through husk-proxy: a server in a namespace on the bridge, reached on
+//! 127.0.0.1; a host port in use refused with nothing left running.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use husk_net::ports::PortSpec;
+use husk_net::proxy::Proxies;
+use husk_net::{Net, Store};
+
+/// The husk-proxy processes that are children of this test process.
+fn proxy_children() -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let children = std::fs::read_to_string(task.unwrap().path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "husk-proxy" {
+                out.push(pid.parse().unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn http_get(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+#[test]
+fn a_published_tcp_port_reaches_a_server_in_the_namespace() {
+    if !can_run("a_published_tcp_port_reaches_a_server_in_the_namespace") {
+        return;
+    }
+    let rt = rt();
+    let net = rt.block_on(async { Net::new() }).unwrap();
+    let (bridge, _guard) = make_bridge(&rt, &net, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("net.redb")).unwrap();
+    let ns = Netns::new();
+    let at = rt.block_on(net.attach(&bridge, &store, "web", &ns.path())).unwrap();
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from the namespace\n").unwrap();
+    let listen = format!("{}:80", at.address);
+    let _httpd = spawn({
+        let mut c = ns.busybox(&["httpd", "-f", "-p", &listen, "-h"]);
+        c.arg(&www);
+        c
+    });
+    let direct: SocketAddr = listen.parse().unwrap();
+    assert!(wait_for(Duration::from_secs(5), || connects(direct)), "httpd in the namespace");
+
+    let port = free_port();
+    let spec: PortSpec = format!("127.0.0.1:{port}:80").parse().unwrap();
+    let proxies = Proxies::start(&proxy_bin(), at.address, &[spec]).unwrap();
+    assert_eq!(proxies.pids().len(), 1);
+    let reply = http_get(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.ends_with("hello from the namespace\n"), "{reply}");
+
+    proxies.stop();
+    assert!(proxy_children().is_empty());
+    TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+    rt.block_on(net.detach(&store, "web")).unwrap();
+}
+
+#[test]
+fn a_host_port_in_use_is_refused_and_the_proxies_started_are_stopped() {
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let free = free_port();
+    let specs: Vec<PortSpec> = [format!("127.0.0.1:{free}:80"), format!("127.0.0.1:{busy}:81")]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let err = Proxies::start(&proxy_bin(), "10.217.99.2".parse().unwrap(), &specs).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "-p 127.0.0.1:{busy}:81/tcp: listen tcp4 127.0.0.1:{busy} (-host-ip 127.0.0.1 -host-port {busy}): bind: address already in use"
+        )
+    );
+    assert!(proxy_children().is_empty(), "a proxy left running");
+    TcpListener::bind(("127.0.0.1", free)).expect("the first proxy's port is free again");
+}
+
+#[test]
+fn a_missing_proxy_binary_is_named() {
+    let spec: PortSpec = "127.0.0.1:1:80".parse().unwrap();
+    let err = Proxies::start("/nonexistent/husk-proxy".as_ref(), "10.217.99.2".parse().unwrap(), &[spec])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "-p 127.0.0.1:1:80/tcp: start /nonexistent/husk-proxy: No such file or directory (os error 2)"
+    );
+}
