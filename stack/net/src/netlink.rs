@@ -32,14 +32,17 @@ pub(crate) fn fail(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> 
 }
 
 impl Net {
-    /// Opens the socket; its connection runs as a task of the current tokio runtime (it
-    /// panics outside one, as `tokio::spawn` does).
+    /// Opens the socket; its connection runs as a task of the current tokio runtime, which
+    /// must exist.
     pub fn new() -> Result<Self, Error> {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(|source| Error::Netlink {
+        let fail = |source| Error::Netlink {
             what: "open a netlink socket".into(),
             source,
-        })?;
-        tokio::spawn(conn);
+        };
+        let rt =
+            tokio::runtime::Handle::try_current().map_err(|e| fail(std::io::Error::other(e)))?;
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(fail)?;
+        rt.spawn(conn);
         Ok(Self { handle })
     }
 

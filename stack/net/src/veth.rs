@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sched::CloneFlags;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
@@ -153,13 +153,13 @@ impl Net {
 /// Runs on its own thread: joins the namespace and configures lo and eth0 there.
 fn configure_inside(
     ns: File,
-    path: &PathBuf,
+    path: &Path,
     address: Ipv4Addr,
     prefix_len: u8,
     gateway: Ipv4Addr,
 ) -> Result<(), Error> {
     let ns_err = |source| Error::Netns {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| ns_err(e.into()))?;

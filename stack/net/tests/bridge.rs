@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::*;
 use husk_net::{Error, Net, Store};
 
@@ -25,8 +24,12 @@ fn two_containers_reach_each_other_and_the_host_reaches_both() {
     assert!(link_exists(&bridge.name));
     let (_dir, store) = store();
     let (a, b) = (Netns::new(), Netns::new());
-    let at_a = rt.block_on(net.attach(&bridge, &store, "a", &a.path())).unwrap();
-    let at_b = rt.block_on(net.attach(&bridge, &store, "b", &b.path())).unwrap();
+    let at_a = rt
+        .block_on(net.attach(&bridge, &store, "a", &a.path()))
+        .unwrap();
+    let at_b = rt
+        .block_on(net.attach(&bridge, &store, "b", &b.path()))
+        .unwrap();
     assert_eq!(at_a.address.to_string(), "10.217.1.2");
     assert_eq!(at_b.address.to_string(), "10.217.1.3");
     for at in [&at_a, &at_b] {
@@ -44,25 +47,49 @@ fn two_containers_reach_each_other_and_the_host_reaches_both() {
     assert!(lo.contains("UP"), "{lo}");
 
     let (ip_a, ip_b) = (at_a.address.to_string(), at_b.address.to_string());
-    assert!(pings(a.run(&["ping", "-c", "1", "-W", "3", &ip_b])), "a -> b");
-    assert!(pings(b.run(&["ping", "-c", "1", "-W", "3", &ip_a])), "b -> a");
-    assert!(pings(a.run(&["ping", "-c", "1", "-W", "3", "10.217.1.1"])), "a -> gateway");
-    assert!(pings(host(&["ping", "-c", "1", "-W", "3", &ip_a])), "host -> a");
-    assert!(pings(host(&["ping", "-c", "1", "-W", "3", &ip_b])), "host -> b");
+    assert!(
+        pings(a.run(&["ping", "-c", "1", "-W", "3", &ip_b])),
+        "a -> b"
+    );
+    assert!(
+        pings(b.run(&["ping", "-c", "1", "-W", "3", &ip_a])),
+        "b -> a"
+    );
+    assert!(
+        pings(a.run(&["ping", "-c", "1", "-W", "3", "10.217.1.1"])),
+        "a -> gateway"
+    );
+    assert!(
+        pings(host(&["ping", "-c", "1", "-W", "3", &ip_a])),
+        "host -> a"
+    );
+    assert!(
+        pings(host(&["ping", "-c", "1", "-W", "3", &ip_b])),
+        "host -> b"
+    );
 
     assert_eq!(rt.block_on(net.detach(&store, "a")).unwrap(), at_a.address);
     assert!(!link_exists(&at_a.veth));
     assert!(!a.run(&["ip", "link", "show", "eth0"]).status.success());
     assert_eq!(store.get("a").unwrap(), None);
-    assert!(!pings(host(&["ping", "-c", "1", "-W", "1", &ip_a])), "a is gone");
-    assert!(pings(host(&["ping", "-c", "1", "-W", "3", &ip_b])), "b stays");
+    assert!(
+        !pings(host(&["ping", "-c", "1", "-W", "1", &ip_a])),
+        "a is gone"
+    );
+    assert!(
+        pings(host(&["ping", "-c", "1", "-W", "3", &ip_b])),
+        "b stays"
+    );
     // Twice is an error that names the container.
     let err = rt.block_on(net.detach(&store, "a")).unwrap_err();
     assert_eq!(err.to_string(), "container a: not attached");
 
     // A namespace that goes away takes its veth with it; detach still frees the address.
     drop(b);
-    assert!(wait_for(std::time::Duration::from_secs(5), || !link_exists(&at_b.veth)));
+    assert!(wait_for(
+        std::time::Duration::from_secs(5),
+        || !link_exists(&at_b.veth)
+    ));
     rt.block_on(net.detach(&store, "b")).unwrap();
     assert!(store.list().unwrap().is_empty());
 
@@ -94,7 +121,11 @@ fn a_subnet_overlapping_a_host_route_is_refused_and_nothing_is_made() {
         assert!(!link_exists(&second), "{second} left behind");
     }
     // The same bridge again with its subnet: taken as it is.
-    assert_eq!(rt.block_on(net.ensure_bridge(&first.name, first.subnet)).unwrap(), first);
+    assert_eq!(
+        rt.block_on(net.ensure_bridge(&first.name, first.subnet))
+            .unwrap(),
+        first
+    );
     // The same bridge with another subnet: refused, naming what it has.
     let err = rt
         .block_on(net.ensure_bridge(&first.name, "10.217.4.0/24".parse().unwrap()))
@@ -106,9 +137,13 @@ fn a_subnet_overlapping_a_host_route_is_refused_and_nothing_is_made() {
             first.name
         )
     );
-    let err = rt.block_on(net.ensure_bridge("lo", "10.217.5.0/24".parse().unwrap())).unwrap_err();
+    let err = rt
+        .block_on(net.ensure_bridge("lo", "10.217.5.0/24".parse().unwrap()))
+        .unwrap_err();
     assert_eq!(err.to_string(), "lo exists and is not a bridge");
-    let err = rt.block_on(net.ensure_bridge("a/b", "10.217.5.0/24".parse().unwrap())).unwrap_err();
+    let err = rt
+        .block_on(net.ensure_bridge("a/b", "10.217.5.0/24".parse().unwrap()))
+        .unwrap_err();
     assert!(matches!(err, Error::BridgeName(_)), "{err}");
     let err = rt
         .block_on(net.ensure_bridge(&second, "10.217.5.1/24".parse().unwrap()))
@@ -127,13 +162,26 @@ fn a_released_address_is_given_again_and_a_full_subnet_refuses_cleanly() {
     let (bridge, _guard) = make_bridge(&rt, &net, 6);
     let (_dir, store) = store();
     let ns: Vec<Netns> = (0..3).map(|_| Netns::new()).collect();
-    let one = rt.block_on(net.attach(&bridge, &store, "one", &ns[0].path())).unwrap();
-    let two = rt.block_on(net.attach(&bridge, &store, "two", &ns[1].path())).unwrap();
+    let one = rt
+        .block_on(net.attach(&bridge, &store, "one", &ns[0].path()))
+        .unwrap();
+    let two = rt
+        .block_on(net.attach(&bridge, &store, "two", &ns[1].path()))
+        .unwrap();
     rt.block_on(net.detach(&store, "one")).unwrap();
-    let three = rt.block_on(net.attach(&bridge, &store, "three", &ns[2].path())).unwrap();
+    let three = rt
+        .block_on(net.attach(&bridge, &store, "three", &ns[2].path()))
+        .unwrap();
     assert_eq!(three.address, one.address, "the lowest free address again");
     assert_eq!(three.veth, one.veth);
-    assert!(pings(host(&["ping", "-c", "1", "-W", "3", &three.address.to_string()])));
+    assert!(pings(host(&[
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "3",
+        &three.address.to_string()
+    ])));
     rt.block_on(net.detach(&store, "two")).unwrap();
     rt.block_on(net.detach(&store, "three")).unwrap();
     assert!(!link_exists(&two.veth) && !link_exists(&three.veth));
@@ -141,10 +189,16 @@ fn a_released_address_is_given_again_and_a_full_subnet_refuses_cleanly() {
     // A /30 has one address besides the gateway.
     let (name, _) = unique(7);
     let _small_guard = BridgeGuard(name.clone());
-    let small = rt.block_on(net.ensure_bridge(&name, "10.217.7.0/30".parse().unwrap())).unwrap();
-    let only = rt.block_on(net.attach(&small, &store, "only", &ns[0].path())).unwrap();
+    let small = rt
+        .block_on(net.ensure_bridge(&name, "10.217.7.0/30".parse().unwrap()))
+        .unwrap();
+    let only = rt
+        .block_on(net.attach(&small, &store, "only", &ns[0].path()))
+        .unwrap();
     assert_eq!(only.address.to_string(), "10.217.7.2");
-    let err = rt.block_on(net.attach(&small, &store, "more", &ns[1].path())).unwrap_err();
+    let err = rt
+        .block_on(net.attach(&small, &store, "more", &ns[1].path()))
+        .unwrap_err();
     assert_eq!(err.to_string(), "subnet 10.217.7.0/30: no free address");
     assert!(!ns[1].run(&["ip", "link", "show", "eth0"]).status.success());
     rt.block_on(net.detach(&store, "only")).unwrap();
@@ -175,18 +229,34 @@ fn a_failed_attach_leaves_no_veth_and_no_address() {
     );
     // A namespace that already has an eth0: the kernel refuses the veth.
     let ns = Netns::new();
-    let first = rt.block_on(net.attach(&bridge, &store, "first", &ns.path())).unwrap();
-    let err = rt.block_on(net.attach(&bridge, &store, "second", &ns.path())).unwrap_err();
+    let first = rt
+        .block_on(net.attach(&bridge, &store, "first", &ns.path()))
+        .unwrap();
+    let err = rt
+        .block_on(net.attach(&bridge, &store, "second", &ns.path()))
+        .unwrap_err();
     assert!(
-        err.to_string().starts_with("create veth veth0ad90803 with eth0 in /proc/self/fd/"),
+        err.to_string()
+            .starts_with("create veth veth0ad90803 with eth0 in /proc/self/fd/"),
         "{err}"
     );
-    assert!(err.to_string().ends_with("File exists (os error 17)"), "{err}");
+    assert!(
+        err.to_string().ends_with("File exists (os error 17)"),
+        "{err}"
+    );
     assert!(!link_exists("veth0ad90803"));
-    assert_eq!(store.list().unwrap(), vec![("first".to_string(), first.address)]);
+    assert_eq!(
+        store.list().unwrap(),
+        vec![("first".to_string(), first.address)]
+    );
     // The same container twice: refused by the store, before any link is made.
-    let err = rt.block_on(net.attach(&bridge, &store, "first", &ns.path())).unwrap_err();
-    assert_eq!(err.to_string(), "container first already has address 10.217.8.2");
+    let err = rt
+        .block_on(net.attach(&bridge, &store, "first", &ns.path()))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "container first already has address 10.217.8.2"
+    );
     rt.block_on(net.detach(&store, "first")).unwrap();
     assert!(store.list().unwrap().is_empty());
 }

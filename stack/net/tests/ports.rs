@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use common::*;
@@ -12,14 +12,19 @@ use husk_net::ports::PortSpec;
 use husk_net::proxy::Proxies;
 use husk_net::{Net, Store};
 
-/// The husk-proxy processes that are children of this test process.
-fn proxy_children() -> Vec<u32> {
+/// The husk-proxy children of this test process for a host port (tests run in parallel).
+fn proxy_children(port: u16) -> Vec<u32> {
     let mut out = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let children = std::fs::read_to_string(task.unwrap().path().join("children")).unwrap_or_default();
+        let children =
+            std::fs::read_to_string(task.unwrap().path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "husk-proxy" {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let ours = args
+                .windows(2)
+                .any(|w| w[0] == b"-host-port" && w[1] == port.to_string().as_bytes());
+            if ours {
                 out.push(pid.parse().unwrap());
             }
         }
@@ -47,7 +52,9 @@ fn a_published_tcp_port_reaches_a_server_in_the_namespace() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("net.redb")).unwrap();
     let ns = Netns::new();
-    let at = rt.block_on(net.attach(&bridge, &store, "web", &ns.path())).unwrap();
+    let at = rt
+        .block_on(net.attach(&bridge, &store, "web", &ns.path()))
+        .unwrap();
     let www = dir.path().join("www");
     std::fs::create_dir(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello from the namespace\n").unwrap();
@@ -58,7 +65,10 @@ fn a_published_tcp_port_reaches_a_server_in_the_namespace() {
         c
     });
     let direct: SocketAddr = listen.parse().unwrap();
-    assert!(wait_for(Duration::from_secs(5), || connects(direct)), "httpd in the namespace");
+    assert!(
+        wait_for(Duration::from_secs(5), || connects(direct)),
+        "httpd in the namespace"
+    );
 
     let port = free_port();
     let spec: PortSpec = format!("127.0.0.1:{port}:80").parse().unwrap();
@@ -68,10 +78,62 @@ fn a_published_tcp_port_reaches_a_server_in_the_namespace() {
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     assert!(reply.ends_with("hello from the namespace\n"), "{reply}");
 
+    assert_eq!(proxy_children(port), proxies.pids());
     proxies.stop();
-    assert!(proxy_children().is_empty());
+    assert!(proxy_children(port).is_empty());
     TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
     rt.block_on(net.detach(&store, "web")).unwrap();
+}
+
+#[test]
+fn a_published_udp_port_reaches_an_echo_server_in_the_namespace() {
+    if !can_run("a_published_udp_port_reaches_an_echo_server_in_the_namespace") {
+        return;
+    }
+    let rt = rt();
+    let net = rt.block_on(async { Net::new() }).unwrap();
+    let (bridge, _guard) = make_bridge(&rt, &net, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("net.redb")).unwrap();
+    let ns = Netns::new();
+    let at = rt
+        .block_on(net.attach(&bridge, &store, "echo", &ns.path()))
+        .unwrap();
+    // The echo server: a thread that joins the namespace, bound on the container's address,
+    // answering 3 datagrams (or giving up after 10 s without one).
+    let server = std::net::SocketAddr::from((at.address, 5353));
+    let echo = ns.thread(move || {
+        let sock = UdpSocket::bind(server).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        for _ in 0..3 {
+            let (n, from) = sock.recv_from(&mut buf).unwrap();
+            sock.send_to(&buf[..n], from).unwrap();
+        }
+    });
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec: PortSpec = format!("127.0.0.1:{port}:5353/udp").parse().unwrap();
+    let proxies = Proxies::start(&proxy_bin(), at.address, &[spec]).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client.connect(("127.0.0.1", port)).unwrap();
+    for msg in [&b"one"[..], &[7u8; 1400], b"three"] {
+        client.send(msg).unwrap();
+        let mut buf = [0u8; 2048];
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], msg);
+    }
+    echo.join().unwrap();
+    proxies.stop();
+    UdpSocket::bind(("127.0.0.1", port)).expect("the port is free again");
+    rt.block_on(net.detach(&store, "echo")).unwrap();
 }
 
 #[test]
@@ -79,10 +141,13 @@ fn a_host_port_in_use_is_refused_and_the_proxies_started_are_stopped() {
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = held.local_addr().unwrap().port();
     let free = free_port();
-    let specs: Vec<PortSpec> = [format!("127.0.0.1:{free}:80"), format!("127.0.0.1:{busy}:81")]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let specs: Vec<PortSpec> = [
+        format!("127.0.0.1:{free}:80"),
+        format!("127.0.0.1:{busy}:81"),
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
     let err = Proxies::start(&proxy_bin(), "10.217.99.2".parse().unwrap(), &specs).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -90,15 +155,19 @@ fn a_host_port_in_use_is_refused_and_the_proxies_started_are_stopped() {
             "-p 127.0.0.1:{busy}:81/tcp: listen tcp4 127.0.0.1:{busy} (-host-ip 127.0.0.1 -host-port {busy}): bind: address already in use"
         )
     );
-    assert!(proxy_children().is_empty(), "a proxy left running");
+    assert!(proxy_children(free).is_empty(), "a proxy left running");
     TcpListener::bind(("127.0.0.1", free)).expect("the first proxy's port is free again");
 }
 
 #[test]
 fn a_missing_proxy_binary_is_named() {
     let spec: PortSpec = "127.0.0.1:1:80".parse().unwrap();
-    let err = Proxies::start("/nonexistent/husk-proxy".as_ref(), "10.217.99.2".parse().unwrap(), &[spec])
-        .unwrap_err();
+    let err = Proxies::start(
+        "/nonexistent/husk-proxy".as_ref(),
+        "10.217.99.2".parse().unwrap(),
+        &[spec],
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "-p 127.0.0.1:1:80/tcp: start /nonexistent/husk-proxy: No such file or directory (os error 2)"

@@ -18,20 +18,32 @@ fn allocations_survive_a_reopen() {
     let gw = "10.0.0.1".parse().unwrap();
     {
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.allocate("a", net, gw).unwrap().to_string(), "10.0.0.2");
-        assert_eq!(store.allocate("b", net, gw).unwrap().to_string(), "10.0.0.3");
+        assert_eq!(
+            store.allocate("a", net, gw).unwrap().to_string(),
+            "10.0.0.2"
+        );
+        assert_eq!(
+            store.allocate("b", net, gw).unwrap().to_string(),
+            "10.0.0.3"
+        );
         // One process at a time: redb locks its file.
         assert!(Store::open(&path).is_err());
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.get("a").unwrap().unwrap().to_string(), "10.0.0.2");
-    assert_eq!(store.allocate("c", net, gw).unwrap().to_string(), "10.0.0.4");
+    assert_eq!(
+        store.allocate("c", net, gw).unwrap().to_string(),
+        "10.0.0.4"
+    );
     assert_eq!(store.release("a").unwrap().unwrap().to_string(), "10.0.0.2");
     assert_eq!(store.release("a").unwrap(), None);
     drop(store);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.get("a").unwrap(), None);
-    assert_eq!(store.allocate("d", net, gw).unwrap().to_string(), "10.0.0.2");
+    assert_eq!(
+        store.allocate("d", net, gw).unwrap().to_string(),
+        "10.0.0.2"
+    );
     let mut all = store.list().unwrap();
     all.sort();
     let all: Vec<String> = all.iter().map(|(id, a)| format!("{id}={a}")).collect();
@@ -54,7 +66,10 @@ fn concurrent_allocations_never_collide() {
             })
         })
         .collect();
-    let all: Vec<_> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let all: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 200);
     assert_eq!(distinct.len(), 200, "an address was given twice");
@@ -78,14 +93,20 @@ fn a_full_subnet_and_a_second_address_are_refused() {
     let err = store.allocate("", net, gw).unwrap_err();
     assert_eq!(err.to_string(), "container id \"\": empty");
     store.release("c3").unwrap();
-    assert_eq!(store.allocate("c5", net, gw).unwrap().to_string(), "10.2.0.5");
+    assert_eq!(
+        store.allocate("c5", net, gw).unwrap().to_string(),
+        "10.2.0.5"
+    );
 }
 
 #[test]
 fn an_unusable_store_path_is_named() {
-    let err = Store::open("/nonexistent/dir/net.redb".as_ref()).err().unwrap();
+    let err = Store::open("/nonexistent/dir/net.redb".as_ref())
+        .err()
+        .unwrap();
     assert!(
-        err.to_string().starts_with("address store /nonexistent/dir/net.redb: "),
+        err.to_string()
+            .starts_with("address store /nonexistent/dir/net.redb: "),
         "{err}"
     );
 }

@@ -13,13 +13,14 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use husk_net::{Bridge, Ipv4Net, Net};
-use nix::sched::{unshare, CloneFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 
 pub const BUSYBOX: &str = "/usr/bin/busybox";
 
 /// Root and busybox, or a visible skip.
 pub fn can_run(test: &str) -> bool {
-    if !(unsafe { libc::geteuid() } == 0) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped {test}: needs root");
         return false;
     }
@@ -82,6 +83,18 @@ impl Netns {
         cmd
     }
 
+    /// Runs `f` on a thread that has joined the namespace.
+    pub fn thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let ns = self.file.try_clone().unwrap();
+        std::thread::spawn(move || {
+            setns(&ns, CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.busybox(args).output().unwrap()
     }
@@ -112,9 +125,11 @@ pub struct BridgeGuard(pub String);
 impl Drop for BridgeGuard {
     fn drop(&mut self) {
         let name = self.0.clone();
-        let r = std::thread::spawn(move || rt().block_on(async { Net::new()?.remove_bridge(&name).await }))
-            .join()
-            .unwrap();
+        let r = std::thread::spawn(move || {
+            rt().block_on(async { Net::new()?.remove_bridge(&name).await })
+        })
+        .join()
+        .unwrap();
         if let Err(e) = r {
             eprintln!("cleanup of bridge {}: {e}", self.0);
         }
@@ -183,7 +198,8 @@ pub fn proxy_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("HUSK_PROXY") {
         return PathBuf::from(p);
     }
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu");
+    let target =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu");
     for profile in ["release", "debug"] {
         let p = target.join(profile).join("husk-proxy");
         if p.exists() {
