@@ -1,6 +1,8 @@
-//! Docker's `-p [hostip:]hostport:containerport[/tcp|/udp]`. An IPv6 host address goes in
-//! brackets (`[::1]:8080:80`); without a host address the port is published on 0.0.0.0, as
-//! Docker 20.10 does. Port ranges and a left-out host port (Docker picks one) are not taken.
+//! Docker's `-p [hostip:]hostport:containerport[/tcp|/udp]`, split as Docker's nat package
+//! splits it: the last field is the container port, the one before the host port, the rest
+//! the host address, in brackets or not, an IPv6 one in brackets (`[::1]:8080:80`: Docker
+//! 20.10 refuses `::1:8080:80`, later versions take it); the protocol in any case. Without a host address the port is published on 0.0.0.0, as Docker 20.10 does.
+//! Not taken (Docker takes them): port ranges, a left-out host port (Docker picks one), sctp.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -69,8 +71,8 @@ impl FromStr for PortSpec {
     fn from_str(spec: &str) -> Result<Self, SpecError> {
         let parse = || -> Result<PortSpec, String> {
             let (rest, proto) = match spec.rsplit_once('/') {
-                Some((r, "tcp")) => (r, Proto::Tcp),
-                Some((r, "udp")) => (r, Proto::Udp),
+                Some((r, p)) if p.is_empty() || p.eq_ignore_ascii_case("tcp") => (r, Proto::Tcp),
+                Some((r, p)) if p.eq_ignore_ascii_case("udp") => (r, Proto::Udp),
                 Some((_, p)) => return Err(format!("protocol {p:?}: tcp or udp")),
                 None => (spec, Proto::Tcp),
             };
@@ -81,21 +83,16 @@ impl FromStr for PortSpec {
                 None => (None, front),
             };
             let host_ip = match ip {
-                None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                None | Some("") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 Some(ip) => {
-                    let bare = ip
-                        .strip_prefix('[')
-                        .and_then(|i| i.strip_suffix(']'))
-                        .filter(|i| i.contains(':'));
+                    let bare = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']'));
+                    let bad = |why| format!("host address {ip:?}: {why}");
+                    if bare.is_none() && ip.contains(':') {
+                        return Err(bad("an IPv6 address goes in brackets"));
+                    }
                     bare.unwrap_or(ip)
                         .parse::<IpAddr>()
-                        .ok()
-                        .filter(|a| a.is_ipv4() == bare.is_none())
-                        .ok_or_else(|| {
-                            format!(
-                                "host address {ip:?}: not an IP address (IPv6 goes in brackets)"
-                            )
-                        })?
+                        .map_err(|_| bad("not an IP address"))?
                 }
             };
             Ok(PortSpec {
@@ -159,13 +156,12 @@ mod tests {
         );
         assert_eq!(
             err("1.2.3:8080:80"),
-            "-p 1.2.3:8080:80: host address \"1.2.3\": not an IP address (IPv6 goes in brackets)"
+            "-p 1.2.3:8080:80: host address \"1.2.3\": not an IP address"
         );
         assert_eq!(
-            err("::1:8080:80"),
-            "-p ::1:8080:80: host address \"::1\": not an IP address (IPv6 goes in brackets)"
+            err("[::1:8080:80"),
+            "-p [::1:8080:80: host address \"[::1\": an IPv6 address goes in brackets"
         );
-        assert_eq!(err("[1.2.3.4]:8080:80"), "-p [1.2.3.4]:8080:80: host address \"[1.2.3.4]\": not an IP address (IPv6 goes in brackets)");
         assert_eq!(err("127.0.0.1::80"), "-p 127.0.0.1::80: host port: missing");
         assert_eq!(
             err("8000-8001:80"),

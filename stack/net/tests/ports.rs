@@ -102,8 +102,10 @@ fn a_published_udp_port_reaches_an_echo_server_in_the_namespace() {
     // The echo server: a thread that joins the namespace, bound on the container's address,
     // answering 3 datagrams (or giving up after 10 s without one).
     let server = std::net::SocketAddr::from((at.address, 5353));
+    let (bound_tx, bound) = std::sync::mpsc::channel();
     let echo = ns.thread(move || {
         let sock = UdpSocket::bind(server).unwrap();
+        bound_tx.send(()).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
         let mut buf = [0u8; 2048];
@@ -112,6 +114,9 @@ fn a_published_udp_port_reaches_an_echo_server_in_the_namespace() {
             sock.send_to(&buf[..n], from).unwrap();
         }
     });
+    bound
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the echo server bound");
     let port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -172,4 +177,73 @@ fn a_missing_proxy_binary_is_named() {
         err.to_string(),
         "-p 127.0.0.1:1:80/tcp: start /nonexistent/husk-proxy: No such file or directory (os error 2)"
     );
+}
+
+/// Docker's CLI (Debian's docker.io) parses `-p` before it talks to the daemon: with no
+/// daemon, a spec it refuses fails with its own message and one it takes fails to connect.
+/// Every spec Docker refuses, husk refuses; every spec Docker takes, husk takes, except the
+/// forms husk leaves out on purpose (notes/net.md).
+#[test]
+fn spec_parsing_agrees_with_docker() {
+    let docker = "/usr/bin/docker";
+    if !std::path::Path::new(docker).exists() {
+        eprintln!("skipped spec_parsing_agrees_with_docker: needs {docker} (Debian's docker.io)");
+        return;
+    }
+    let left_out = [
+        "80",
+        "127.0.0.1::80",
+        "8000-8001:80",
+        "80-81:80-81",
+        "8080:80/sctp",
+        "0:80",
+        "8080:0",
+    ];
+    let others = [
+        "8080:80",
+        "127.0.0.1:8080:80",
+        "::1:8080:80",
+        "[::1]:8080:80",
+        "[1.2.3.4]:8080:80",
+        "8080:80/udp",
+        "8080:80/UDP",
+        "8080:80/",
+        ":8080:80",
+        "080:80",
+        "65535:65535",
+        "70000:80",
+        "65536:80",
+        "8080:65536",
+        "8080:-1",
+        "+80:80",
+        "a:80",
+        "1.2.3:8080:80",
+        "1.2.3.4:80:80:80",
+        "8080:80:",
+        "8080:0x50",
+        "8080: 80",
+        "8080:80/foo",
+        "",
+        "[::1:8080:80",
+    ];
+    for spec in left_out.iter().chain(&others) {
+        let out = std::process::Command::new("timeout")
+            .args(["20", docker, "create", "-p", spec, "busybox"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{spec}: {said}");
+        let docker_takes = said.contains("Cannot connect to the Docker daemon");
+        let husk = spec.parse::<PortSpec>();
+        if left_out.contains(spec) {
+            assert!(docker_takes && husk.is_err(), "{spec}: {said} / {husk:?}");
+        } else {
+            assert_eq!(
+                docker_takes,
+                husk.is_ok(),
+                "{spec}: docker {said} / husk {husk:?}"
+            );
+        }
+    }
 }
