@@ -174,6 +174,16 @@ fn configure_inside(
                 ns_err(std::io::Error::other(format!("{name}: no such interface")))
             })?;
             if name == "eth0" {
+                // A freed address goes to the next container at once, with a new MAC: the
+                // other containers' ARP entries would point at the old one for up to a
+                // minute. arp_notify makes eth0 announce itself (gratuitous ARP) as it comes
+                // up, which updates them. /proc/sys/net is the namespace of the opening thread.
+                std::fs::write("/proc/sys/net/ipv4/conf/eth0/arp_notify", "1").map_err(|e| {
+                    ns_err(std::io::Error::new(
+                        e.kind(),
+                        format!("eth0 arp_notify: {e}"),
+                    ))
+                })?;
                 net.handle
                     .address()
                     .add(index, IpAddr::V4(address), prefix_len)

@@ -47,39 +47,18 @@ fn two_containers_reach_each_other_and_the_host_reaches_both() {
     assert!(lo.contains("UP"), "{lo}");
 
     let (ip_a, ip_b) = (at_a.address.to_string(), at_b.address.to_string());
-    assert!(
-        pings(a.run(&["ping", "-c", "1", "-W", "3", &ip_b])),
-        "a -> b"
-    );
-    assert!(
-        pings(b.run(&["ping", "-c", "1", "-W", "3", &ip_a])),
-        "b -> a"
-    );
-    assert!(
-        pings(a.run(&["ping", "-c", "1", "-W", "3", "10.217.1.1"])),
-        "a -> gateway"
-    );
-    assert!(
-        pings(host(&["ping", "-c", "1", "-W", "3", &ip_a])),
-        "host -> a"
-    );
-    assert!(
-        pings(host(&["ping", "-c", "1", "-W", "3", &ip_b])),
-        "host -> b"
-    );
+    assert!(a.pings(&ip_b, 3), "a -> b");
+    assert!(b.pings(&ip_a, 3), "b -> a");
+    assert!(a.pings("10.217.1.1", 3), "a -> gateway");
+    assert!(host_pings(&ip_a, 3), "host -> a");
+    assert!(host_pings(&ip_b, 3), "host -> b");
 
     assert_eq!(rt.block_on(net.detach(&store, "a")).unwrap(), at_a.address);
     assert!(!link_exists(&at_a.veth));
     assert!(!a.run(&["ip", "link", "show", "eth0"]).status.success());
     assert_eq!(store.get("a").unwrap(), None);
-    assert!(
-        !pings(host(&["ping", "-c", "1", "-W", "1", &ip_a])),
-        "a is gone"
-    );
-    assert!(
-        pings(host(&["ping", "-c", "1", "-W", "3", &ip_b])),
-        "b stays"
-    );
+    assert!(!host_pings(&ip_a, 1), "a is gone");
+    assert!(host_pings(&ip_b, 3), "b stays");
     // Twice is an error that names the container.
     let err = rt.block_on(net.detach(&store, "a")).unwrap_err();
     assert_eq!(err.to_string(), "container a: not attached");
@@ -168,20 +147,18 @@ fn a_released_address_is_given_again_and_a_full_subnet_refuses_cleanly() {
     let two = rt
         .block_on(net.attach(&bridge, &store, "two", &ns[1].path()))
         .unwrap();
+    // The host and "two" learn the MAC of "one"'s eth0 for its address...
+    assert!(host_pings(one.address, 3));
+    assert!(ns[1].pings(one.address, 3));
     rt.block_on(net.detach(&store, "one")).unwrap();
     let three = rt
         .block_on(net.attach(&bridge, &store, "three", &ns[2].path()))
         .unwrap();
     assert_eq!(three.address, one.address, "the lowest free address again");
     assert_eq!(three.veth, one.veth);
-    assert!(pings(host(&[
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "3",
-        &three.address.to_string()
-    ])));
+    // ...and reach the new eth0 at once, though their ARP entries for the address are fresh.
+    assert!(host_pings(three.address, 1), "host -> three");
+    assert!(ns[1].pings(three.address, 1), "two -> three");
     rt.block_on(net.detach(&store, "two")).unwrap();
     rt.block_on(net.detach(&store, "three")).unwrap();
     assert!(!link_exists(&two.veth) && !link_exists(&three.veth));

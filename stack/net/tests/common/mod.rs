@@ -95,6 +95,11 @@ impl Netns {
         })
     }
 
+    /// The namespace pings `addr`.
+    pub fn pings(&self, addr: impl ToString, secs: u32) -> bool {
+        answered(self.busybox(&["ping"]), addr, secs)
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.busybox(args).output().unwrap()
     }
@@ -113,9 +118,20 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-/// One ICMP echo, answered within 3 s.
-pub fn pings(out: Output) -> bool {
+/// One ICMP echo, answered within `secs`.
+fn answered(mut ping: Command, addr: impl ToString, secs: u32) -> bool {
+    let out = ping
+        .args(["-c", "1", "-W", &secs.to_string(), &addr.to_string()])
+        .output()
+        .unwrap();
     out.status.success() && text(&out).contains("1 packets received")
+}
+
+/// The host pings `addr`.
+pub fn host_pings(addr: impl ToString, secs: u32) -> bool {
+    let mut ping = Command::new(BUSYBOX);
+    ping.arg("ping");
+    answered(ping, addr, secs)
 }
 
 /// Deletes the bridge when dropped, from a thread and a runtime of its own so that it works
