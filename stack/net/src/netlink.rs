@@ -6,7 +6,8 @@ use rtnetlink::{Handle, LinkUnspec};
 
 use crate::Error;
 
-/// A netlink socket in the network namespace of the thread that made it.
+/// A netlink socket in the network namespace of the thread that made it. Clones share it.
+#[derive(Clone)]
 pub struct Net {
     pub(crate) handle: Handle,
 }

@@ -24,8 +24,12 @@ fn two_containers_reach_each_other_and_the_host_reaches_both() {
     assert!(link_exists(&bridge.name));
     let (_dir, store) = store();
     let (a, b) = (Netns::new(), Netns::new());
+    // "a" is given as a container's would be: /proc/PID/ns/net of a process inside it (a
+    // holder that the guard kills; the namespace stays held by `a` too).
+    let holder = spawn(a.busybox(&["sleep", "600"]));
+    let a_path = format!("/proc/{}/ns/net", holder.0.id());
     let at_a = rt
-        .block_on(net.attach(&bridge, &store, "a", &a.path()))
+        .block_on(net.attach(&bridge, &store, "a", a_path.as_ref()))
         .unwrap();
     let at_b = rt
         .block_on(net.attach(&bridge, &store, "b", &b.path()))
