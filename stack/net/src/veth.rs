@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -46,6 +47,14 @@ fn open_netns(path: &Path) -> Result<File, Error> {
     let kind = unsafe { libc::ioctl(f.as_raw_fd(), libc::NS_GET_NSTYPE) };
     if kind != libc::CLONE_NEWNET {
         return Err(err(std::io::Error::other("not a network namespace")));
+    }
+    // The daemon's own namespace would get an eth0, an address and a default route.
+    let ours = std::fs::metadata("/proc/thread-self/ns/net").map_err(err)?;
+    let theirs = f.metadata().map_err(err)?;
+    if (ours.dev(), ours.ino()) == (theirs.dev(), theirs.ino()) {
+        return Err(err(std::io::Error::other(
+            "the host's own network namespace",
+        )));
     }
     Ok(f)
 }

@@ -80,6 +80,19 @@ fn two_containers_reach_each_other_and_the_host_reaches_both() {
     assert!(!link_exists(&bridge.name));
 }
 
+/// A direct route of the host's main table (no gateway, prefix 1 to 30), if there is one.
+fn host_route() -> Option<(husk_net::Ipv4Net, String)> {
+    let table = std::fs::read_to_string("/proc/net/route").unwrap();
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::from_be);
+        let (dst, gw, mask) = (hex(f[1])?, hex(f[2])?, hex(f[7])?);
+        let len = mask.count_ones() as u8;
+        let net = husk_net::Ipv4Net::new(dst.into(), len).ok()?;
+        (gw == 0 && (1..=30).contains(&len)).then(|| (net, f[0].to_string()))
+    })
+}
+
 #[test]
 fn a_subnet_overlapping_a_host_route_is_refused_and_nothing_is_made() {
     if !can_run("a_subnet_overlapping_a_host_route_is_refused_and_nothing_is_made") {
@@ -102,6 +115,18 @@ fn a_subnet_overlapping_a_host_route_is_refused_and_nothing_is_made() {
             )
         );
         assert!(!link_exists(&second), "{second} left behind");
+    }
+    // A route of the host's own (read from /proc/net/route), not made by the test.
+    match host_route() {
+        None => eprintln!("part skipped: the host has no route but the default one"),
+        Some((net_, dev)) => {
+            let err = rt.block_on(net.ensure_bridge(&second, net_)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("subnet {net_} overlaps the host route {net_} dev {dev}")
+            );
+            assert!(!link_exists(&second));
+        }
     }
     // The same bridge again with its subnet: taken as it is.
     assert_eq!(
@@ -208,6 +233,14 @@ fn a_failed_attach_leaves_no_veth_and_no_address() {
         err.to_string(),
         "network namespace /proc/self/ns/pid: not a network namespace"
     );
+    let err = rt
+        .block_on(net.attach(&bridge, &store, "x", "/proc/self/ns/net".as_ref()))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "network namespace /proc/self/ns/net: the host's own network namespace"
+    );
+    assert!(store.list().unwrap().is_empty());
     // A namespace that already has an eth0: the kernel refuses the veth.
     let ns = Netns::new();
     let first = rt
@@ -240,4 +273,10 @@ fn a_failed_attach_leaves_no_veth_and_no_address() {
     );
     rt.block_on(net.detach(&store, "first")).unwrap();
     assert!(store.list().unwrap().is_empty());
+}
+
+#[test]
+fn net_outside_a_tokio_runtime_is_an_error() {
+    let err = Net::new().err().unwrap().to_string();
+    assert!(err.starts_with("open a netlink socket: "), "{err}");
 }
