@@ -8,6 +8,7 @@
 
 mod bridge;
 mod netlink;
+mod network;
 pub mod ports;
 pub mod proxy;
 pub mod store;
@@ -19,8 +20,9 @@ use std::path::PathBuf;
 pub use bridge::{parse_subnet, Bridge, DEFAULT_BRIDGE, DEFAULT_SUBNET};
 pub use ipnet::Ipv4Net;
 pub use netlink::Net;
+pub use network::{Connected, Network};
 pub use store::Store;
-pub use veth::Attachment;
+pub use veth::{veth_name, Attachment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -53,4 +55,6 @@ pub enum Error {
     NotAttached(String),
     #[error(transparent)]
     Store(#[from] store::Error),
+    #[error(transparent)]
+    Proxy(#[from] proxy::Error),
 }

@@ -29,6 +29,8 @@ pub enum Error {
     },
     #[error("-p {spec}: {message}")]
     Refused { spec: PortSpec, message: String },
+    #[error("proxy thread: {0}")]
+    Thread(String),
 }
 
 /// The proxies of one container; dropping them stops them.

@@ -247,3 +247,62 @@ fn spec_parsing_agrees_with_docker() {
         }
     }
 }
+
+/// huskd's one call: a host port in use refuses the container's network as a whole: no
+/// proxy, no veth, no address left. Then the same container with a free port, disconnected.
+#[test]
+fn connect_with_a_host_port_in_use_leaves_nothing() {
+    if !can_run("connect_with_a_host_port_in_use_leaves_nothing") {
+        return;
+    }
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let (name, subnet) = unique(11);
+    let _guard = BridgeGuard(name.clone());
+    let network = rt
+        .block_on(husk_net::Network::open(
+            &name,
+            subnet,
+            &dir.path().join("net.redb"),
+            &proxy_bin(),
+        ))
+        .unwrap();
+    let ns = Netns::new();
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = held.local_addr().unwrap().port();
+    let free = free_port();
+    let specs: Vec<PortSpec> = [
+        format!("127.0.0.1:{free}:80"),
+        format!("127.0.0.1:{busy}:81"),
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let err = rt
+        .block_on(network.connect("c", &ns.path(), &specs))
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "-p 127.0.0.1:{busy}:81/tcp: listen tcp4 127.0.0.1:{busy} "
+        )),
+        "{err}"
+    );
+    assert!(network.store.list().unwrap().is_empty(), "an address left");
+    assert!(!link_exists(&husk_net::veth_name(
+        "10.217.11.2".parse().unwrap()
+    )));
+    assert!(!ns.run(&["ip", "link", "show", "eth0"]).status.success());
+    assert!(proxy_children(free).is_empty(), "a proxy left");
+    TcpListener::bind(("127.0.0.1", free)).expect("the first proxy's port is free again");
+
+    let connected = rt
+        .block_on(network.connect("c", &ns.path(), &specs[..1]))
+        .unwrap();
+    assert_eq!(connected.attachment.address.to_string(), "10.217.11.2");
+    assert_eq!(proxy_children(free), connected.proxies.pids());
+    rt.block_on(network.disconnect("c", Some(connected)))
+        .unwrap();
+    assert!(proxy_children(free).is_empty());
+    assert!(network.store.list().unwrap().is_empty());
+    TcpListener::bind(("127.0.0.1", free)).expect("the port is free again");
+}
