@@ -210,17 +210,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `$HUSK_PROXY`, else the newer of the release and debug builds (a workspace test run builds
+/// the debug one; a release one may be older).
 pub fn proxy_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("HUSK_PROXY") {
         return PathBuf::from(p);
     }
     let target =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/x86_64-unknown-linux-gnu");
-    for profile in ["release", "debug"] {
-        let p = target.join(profile).join("husk-proxy");
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("husk-proxy missing: cargo build --release -p husk-proxy, or set $HUSK_PROXY");
+    ["release", "debug"]
+        .iter()
+        .map(|profile| target.join(profile).join("husk-proxy"))
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .expect("husk-proxy missing: cargo build --release -p husk-proxy, or set $HUSK_PROXY")
 }
