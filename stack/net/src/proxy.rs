@@ -64,7 +64,7 @@ impl Proxies {
 
     fn stop_all(&mut self) {
         for (spec, mut child) in self.running.drain(..) {
-            stop_child(&spec, &mut child);
+            stop_child(&spec, &mut child, Signal::SIGTERM);
         }
     }
 }
@@ -75,13 +75,17 @@ impl Drop for Proxies {
     }
 }
 
-fn stop_child(spec: &PortSpec, child: &mut Child) {
-    // ESRCH means it is already gone (a zombie still answers, so this is only after a wait).
-    if let Err(e) = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM) {
-        log::warn!("proxy for {spec}: SIGTERM: {e}");
+/// SIGTERM for a proxy that works (it exits at once), SIGKILL for one that did not start
+/// right and may not be listening to signals yet.
+fn stop_child(spec: &PortSpec, child: &mut Child, signal: Signal) {
+    // Not reaped yet, so the pid is still this child's (a zombie at worst).
+    if let Err(e) = kill(Pid::from_raw(child.id() as i32), signal) {
+        log::warn!("proxy for {spec}: {signal}: {e}");
     }
     match child.wait() {
-        Ok(s) if !s.success() => log::warn!("proxy for {spec}: {s}"),
+        Ok(s) if !s.success() && signal == Signal::SIGTERM => {
+            log::warn!("proxy for {spec}: {s}")
+        }
         Ok(_) => {}
         Err(e) => log::warn!("proxy for {spec}: wait: {e}"),
     }
@@ -123,7 +127,7 @@ fn start_one(bin: &Path, container: Ipv4Addr, spec: &PortSpec) -> Result<Child, 
     match read_status(&mut status) {
         Ok(s) if s.starts_with("0\n") => Ok(child),
         result => {
-            stop_child(spec, &mut child);
+            stop_child(spec, &mut child, Signal::SIGKILL);
             let message = match result {
                 Ok(s) => match s.strip_prefix("1\n") {
                     Some(m) => m.to_string(),

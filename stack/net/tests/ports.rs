@@ -306,3 +306,18 @@ fn connect_with_a_host_port_in_use_leaves_nothing() {
     assert!(network.store.list().unwrap().is_empty());
     TcpListener::bind(("127.0.0.1", free)).expect("the port is free again");
 }
+
+#[test]
+fn a_proxy_that_exits_without_binding_is_named() {
+    let spec: PortSpec = "127.0.0.1:1:80".parse().unwrap();
+    let err = Proxies::start(
+        "/bin/true".as_ref(),
+        "10.217.99.2".parse().unwrap(),
+        &[spec],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "-p 127.0.0.1:1:80/tcp: husk-proxy exited without binding"
+    );
+}
