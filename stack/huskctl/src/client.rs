@@ -120,7 +120,13 @@ impl Client {
             })
     }
 
-    fn build(&self, method: Method, path: &str, body: Body, json: bool) -> Result<Request<Body>, Error> {
+    fn build(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+        json: bool,
+    ) -> Result<Request<Body>, Error> {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -175,8 +181,11 @@ impl Client {
         body: Body,
     ) -> Result<Response<Incoming>, Error> {
         let mut req = self.build(Method::POST, path, body, false)?;
-        req.headers_mut()
-            .insert(header::CONTENT_TYPE, header::HeaderValue::from_str(content_type).unwrap_or(header::HeaderValue::from_static("application/x-tar")));
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_str(content_type)
+                .unwrap_or(header::HeaderValue::from_static("application/x-tar")),
+        );
         self.send(req).await
     }
 
@@ -225,7 +234,10 @@ impl Client {
             None => self.build(Method::POST, path, empty(), false)?,
         };
         let h = req.headers_mut();
-        h.insert(header::CONNECTION, header::HeaderValue::from_static("Upgrade"));
+        h.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("Upgrade"),
+        );
         h.insert(header::UPGRADE, header::HeaderValue::from_static("tcp"));
         let resp = self.send(req).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {

@@ -15,9 +15,7 @@ pub fn parse_memory(s: &str) -> Result<i64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (num, unit) = t.split_at(digits_end);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size: '{s}'"))?;
+    let n: f64 = num.parse().map_err(|_| format!("invalid size: '{s}'"))?;
     let unit = unit.trim().to_ascii_lowercase();
     let unit = unit.strip_suffix('b').unwrap_or(&unit);
     let unit = unit.strip_suffix('i').unwrap_or(unit);
@@ -54,9 +52,9 @@ pub fn parse_restart(s: &str) -> Result<(String, i64), String> {
     match name {
         "no" | "always" | "unless-stopped" if count == 0 => Ok((name.to_string(), 0)),
         "on-failure" if count >= 0 => Ok((name.to_string(), count)),
-        "no" | "always" | "unless-stopped" => {
-            Err(format!("maximum retry count cannot be used with restart policy '{name}'"))
-        }
+        "no" | "always" | "unless-stopped" => Err(format!(
+            "maximum retry count cannot be used with restart policy '{name}'"
+        )),
         _ => Err(format!("invalid restart policy '{s}'")),
     }
 }
@@ -82,7 +80,10 @@ fn env_file(path: &str) -> anyhow::Result<Vec<String>> {
         }
         let name = line.split('=').next().unwrap_or_default();
         if name.is_empty() || name.contains(char::is_whitespace) {
-            bail!("--env-file: {path}:{}: variable '{name}' contains whitespaces or is empty", n + 1);
+            bail!(
+                "--env-file: {path}:{}: variable '{name}' contains whitespaces or is empty",
+                n + 1
+            );
         }
         out.push(env_entry(line));
     }
@@ -102,7 +103,19 @@ fn bind(v: &str) -> anyhow::Result<String> {
     }
     if let Some(mode) = mode {
         for m in mode.split(',') {
-            if !matches!(m, "ro" | "rw" | "z" | "Z" | "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" | "nocopy") {
+            if !matches!(
+                m,
+                "ro" | "rw"
+                    | "z"
+                    | "Z"
+                    | "shared"
+                    | "slave"
+                    | "private"
+                    | "rshared"
+                    | "rslave"
+                    | "rprivate"
+                    | "nocopy"
+            ) {
                 bail!("invalid volume specification: '{v}': invalid mode: {m}");
             }
         }
@@ -162,7 +175,11 @@ pub fn create_body(o: &ContainerOpts, attach: bool) -> anyhow::Result<Value> {
         env.extend(env_file(f)?);
     }
     env.extend(o.env.iter().map(|e| env_entry(e)));
-    let binds = o.volume.iter().map(|v| bind(v)).collect::<anyhow::Result<Vec<_>>>()?;
+    let binds = o
+        .volume
+        .iter()
+        .map(|v| bind(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut tmpfs = serde_json::Map::new();
     for t in &o.tmpfs {
         let (path, opts) = t.split_once(':').unwrap_or((t, ""));

@@ -101,15 +101,14 @@ async fn wait_registered(
 /// cannot be run, 125 otherwise (runStartContainerErr).
 fn start_failure(e: Error) -> anyhow::Error {
     let msg = e.to_string();
-    let code = if msg.contains("executable file not found")
-        || msg.contains("no such file or directory")
-    {
-        127
-    } else if msg.contains("permission denied") || msg.contains("is a directory") {
-        126
-    } else {
-        125
-    };
+    let code =
+        if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+            127
+        } else if msg.contains("permission denied") || msg.contains("is a directory") {
+            126
+        } else {
+            125
+        };
     Exit::new(code, anyhow::Error::from(e))
 }
 
@@ -138,7 +137,10 @@ async fn attach_and_start(
     } else {
         None
     };
-    if let Err(e) = c.post(&format!("/containers/{}/start", esc(id)), None).await {
+    if let Err(e) = c
+        .post(&format!("/containers/{}/start", esc(id)), None)
+        .await
+    {
         drop(raw);
         return Err(start_failure(e));
     }
@@ -166,7 +168,10 @@ pub async fn run(c: &Client, r: Run) -> anyhow::Result<i32> {
     let o = &r.opts;
     let id = create(c, o, !r.detach).await?;
     if r.detach {
-        if let Err(e) = c.post(&format!("/containers/{}/start", esc(&id)), None).await {
+        if let Err(e) = c
+            .post(&format!("/containers/{}/start", esc(&id)), None)
+            .await
+        {
             return Err(start_failure(e));
         }
         println!("{id}");
@@ -189,7 +194,8 @@ pub async fn start(c: &Client, s: Start) -> anyhow::Result<i32> {
         return attach_and_start(c, id, s.interactive, tty, true, condition).await;
     }
     each(&s.containers, |id| async move {
-        c.post(&format!("/containers/{}/start", esc(&id)), None).await
+        c.post(&format!("/containers/{}/start", esc(&id)), None)
+            .await
     })
     .await
 }
@@ -272,7 +278,9 @@ pub async fn wait(c: &Client, n: Names) -> anyhow::Result<i32> {
 }
 
 pub async fn logs(c: &Client, l: Logs) -> anyhow::Result<i32> {
-    let info: Value = c.get(&format!("/containers/{}/json", esc(&l.container))).await?;
+    let info: Value = c
+        .get(&format!("/containers/{}/json", esc(&l.container)))
+        .await?;
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let url = with_query(
         &format!("/containers/{}/logs", esc(&l.container)),

@@ -73,11 +73,12 @@ pub async fn exec(c: &Client, e: Exec) -> anyhow::Result<i32> {
     let out = tokio::task::spawn_blocking(move || pump_output(&h, tty)).await?;
     drop(raw);
     out.context("the command's output")?;
-    let state: ExecState = c
-        .get(&format!("/exec/{}/json", esc(&created.id)))
-        .await?;
+    let state: ExecState = c.get(&format!("/exec/{}/json", esc(&created.id))).await?;
     if state.running {
-        log::debug!("exec {}: still running after its streams closed", created.id);
+        log::debug!(
+            "exec {}: still running after its streams closed",
+            created.id
+        );
     }
     Ok(state.exit_code.unwrap_or(0) as i32)
 }

@@ -154,6 +154,11 @@ mod tests {
             t,
             "REPOSITORY   TAG       SIZE\nbusybox      latest    1.24MB\n"
         );
-        assert_eq!(ellipsis("sh -c 'echo hello; sleep 100'", 20).chars().count(), 20);
+        assert_eq!(
+            ellipsis("sh -c 'echo hello; sleep 100'", 20)
+                .chars()
+                .count(),
+            20
+        );
     }
 }

@@ -40,7 +40,11 @@ impl log::Log for Logger {
         true
     }
     fn log(&self, r: &log::Record) {
-        eprintln!("huskctl: {}: {}", r.level().as_str().to_lowercase(), r.args());
+        eprintln!(
+            "huskctl: {}: {}",
+            r.level().as_str().to_lowercase(),
+            r.args()
+        );
     }
     fn flush(&self) {}
 }
@@ -81,8 +85,13 @@ async fn dispatch(client: &client::Client, cmd: Command) -> anyhow::Result<i32> 
         Command::Rm(r) | Command::Container(ContainerCommand::Rm(r)) => ct::rm(client, r).await,
         Command::Inspect(i) => ct::inspect(client, i).await,
         Command::Container(ContainerCommand::Inspect(i)) => {
-            ct::inspect_objects(client, &i.names, i.format.as_deref(), &["/containers/{}/json"])
-                .await
+            ct::inspect_objects(
+                client,
+                &i.names,
+                i.format.as_deref(),
+                &["/containers/{}/json"],
+            )
+            .await
         }
         Command::Wait(n) | Command::Container(ContainerCommand::Wait(n)) => {
             ct::wait(client, n).await
@@ -100,9 +109,7 @@ async fn dispatch(client: &client::Client, cmd: Command) -> anyhow::Result<i32> 
         Command::Pull(p) | Command::Image(ImageCommand::Pull(p)) => {
             images::pull_cmd(client, p).await
         }
-        Command::Images(i) | Command::Image(ImageCommand::Ls(i)) => {
-            images::images(client, i).await
-        }
+        Command::Images(i) | Command::Image(ImageCommand::Ls(i)) => images::images(client, i).await,
         Command::Rmi(r) | Command::Image(ImageCommand::Rm(r)) => images::rmi(client, r).await,
         Command::Tag(t) | Command::Image(ImageCommand::Tag(t)) => images::tag(client, t).await,
         Command::Image(ImageCommand::Inspect(i)) => images::inspect(client, i).await,

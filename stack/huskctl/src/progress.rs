@@ -92,8 +92,10 @@ impl Render {
         self.bars.entry(id.to_string()).or_insert_with(|| {
             let b = multi.add(ProgressBar::new(0));
             b.set_style(
-                ProgressStyle::with_template("{prefix}: {msg:<16} {wide_bar} {bytes}/{total_bytes}")
-                    .expect("a valid template"),
+                ProgressStyle::with_template(
+                    "{prefix}: {msg:<16} {wide_bar} {bytes}/{total_bytes}",
+                )
+                .expect("a valid template"),
             );
             b.set_prefix(id.to_string());
             b

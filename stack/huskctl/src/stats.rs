@@ -46,7 +46,11 @@ fn row(id: &str, s: &Value, trunc: bool) -> Vec<String> {
     .unwrap_or(0.0);
     let mem = usage - cache;
     let limit = u(&mem_stats["limit"]);
-    let mem_pct = if limit > 0.0 { mem / limit * 100.0 } else { 0.0 };
+    let mem_pct = if limit > 0.0 {
+        mem / limit * 100.0
+    } else {
+        0.0
+    };
     let (mut rx, mut tx) = (0.0, 0.0);
     if let Some(nets) = s["networks"].as_object() {
         for n in nets.values() {
@@ -68,13 +72,25 @@ fn row(id: &str, s: &Value, trunc: bool) -> Vec<String> {
     }
     let name = s["name"].as_str().unwrap_or(id).trim_start_matches('/');
     vec![
-        if trunc { format::short_id(id) } else { id.to_string() },
+        if trunc {
+            format::short_id(id)
+        } else {
+            id.to_string()
+        },
         name.to_string(),
         format!("{cpu:.2}%"),
-        format!("{} / {}", format::bytes_size(mem), format::bytes_size(limit)),
+        format!(
+            "{} / {}",
+            format::bytes_size(mem),
+            format::bytes_size(limit)
+        ),
         format!("{mem_pct:.2}%"),
         format!("{} / {}", format::human_size(rx), format::human_size(tx)),
-        format!("{} / {}", format::human_size(read), format::human_size(write)),
+        format!(
+            "{} / {}",
+            format::human_size(read),
+            format::human_size(write)
+        ),
         u(&s["pids_stats"]["current"]).to_string(),
     ]
 }
@@ -115,7 +131,10 @@ pub async fn stats(c: &Client, s: Stats) -> anyhow::Result<i32> {
     if s.no_stream {
         let mut rows = Vec::new();
         for id in &ids {
-            let url = with_query(&format!("/containers/{}/stats", esc(id)), &[("stream", "0")]);
+            let url = with_query(
+                &format!("/containers/{}/stats", esc(id)),
+                &[("stream", "0")],
+            );
             let v: Value = c.get(&url).await?;
             rows.push(row(v["id"].as_str().unwrap_or(id), &v, trunc));
         }
@@ -124,7 +143,10 @@ pub async fn stats(c: &Client, s: Stats) -> anyhow::Result<i32> {
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (i, id) in ids.iter().enumerate() {
-        let url = with_query(&format!("/containers/{}/stats", esc(id)), &[("stream", "1")]);
+        let url = with_query(
+            &format!("/containers/{}/stats", esc(id)),
+            &[("stream", "1")],
+        );
         let resp = c.request(hyper::Method::GET, &url, None).await?;
         let tx = tx.clone();
         tokio::spawn(async move {

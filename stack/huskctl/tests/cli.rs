@@ -1,0 +1,470 @@
+//! huskctl end to end, as a docker user drives it, against each daemon: Debian's dockerd (the
+//! reference: huskctl speaks the API docker speaks) and huskd (the subject). Each daemon gets
+//! every scenario; the report names those that pass and fail on it. Where docker's own CLI is
+//! on the machine, huskctl's tables are compared with its output byte for byte.
+
+mod daemon;
+
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use daemon::{become_subreaper, busybox_archive, client, wait_for, Daemon};
+
+const IMAGE: &str = "huskctl.test/busybox:latest";
+
+struct Ctx {
+    d: Daemon,
+    archive: PathBuf,
+}
+
+impl Ctx {
+    fn docker_cli(&self) -> Option<String> {
+        let found = std::process::Command::new("docker")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        found.then(|| "docker".to_string())
+    }
+
+    /// Asserts huskctl's output equals docker's for the same command, when docker's CLI is
+    /// here and the daemon is dockerd (huskd's values differ, not its format).
+    fn same_as_docker(&self, args: &[&str]) {
+        let Some(docker) = self.docker_cli().filter(|_| self.d.name == "dockerd") else {
+            println!("  (no comparison with docker's CLI for {args:?}: not here or not dockerd)");
+            return;
+        };
+        let ours = self.d.ok(args);
+        let theirs = client(&docker, &self.d.sock, args, None);
+        assert_eq!(theirs.code, 0, "docker {args:?}: {}", theirs.stderr);
+        assert_eq!(
+            ours, theirs.stdout,
+            "huskctl {args:?} differs from docker's"
+        );
+    }
+}
+
+/// One line on stderr, lower-case `huskctl:` prefix, that names `what`.
+fn one_clear_line(stderr: &str, what: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("huskctl: ") && last.contains(what),
+        "expected a 'huskctl: ...{what}...' line, got: {stderr}"
+    );
+}
+
+fn load(c: &Ctx) {
+    let archive = c.archive.to_str().unwrap();
+    let out = c.d.ok(&["load", "-i", archive]);
+    assert!(
+        out.contains(&format!("Loaded image: {IMAGE}")),
+        "load: {out}"
+    );
+    // From stdin as well, as `docker load < file`.
+    let o =
+        c.d.huskctl_stdin(&["load"], &std::fs::read(&c.archive).unwrap());
+    assert_eq!(o.code, 0, "load from stdin: {}", o.stderr);
+    assert!(o.stdout.contains(IMAGE), "load from stdin: {}", o.stdout);
+    // A malformed archive: a clear error, no image.
+    let o = c.d.huskctl_stdin(&["load"], b"not a tar archive at all");
+    assert_ne!(o.code, 0, "a malformed archive loaded: {}", o.stdout);
+    one_clear_line(&o.stderr, "");
+}
+
+fn images(c: &Ctx) {
+    let out = c.d.ok(&["images"]);
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"],
+        "{out}"
+    );
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("huskctl.test/busybox "))
+        .unwrap_or_else(|| panic!("no row for the image: {out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[1], "latest", "{out}");
+    assert_eq!(row[2].len(), 12, "short id: {out}");
+    let ids = c.d.ok(&["images", "-q", "huskctl.test/busybox"]);
+    assert_eq!(ids.trim(), row[2], "images -q");
+    c.d.ok(&["tag", IMAGE, "huskctl.test/other:1"]);
+    assert!(c.d.ok(&["images"]).contains("huskctl.test/other"), "tag");
+    let out = c.d.ok(&["rmi", "huskctl.test/other:1"]);
+    assert!(out.contains("Untagged: huskctl.test/other:1"), "rmi: {out}");
+    let insp =
+        c.d.ok(&["image", "inspect", "-f", "{{json .Config.Cmd}}", IMAGE]);
+    assert_eq!(insp.trim(), r#"["sh"]"#);
+    c.same_as_docker(&["images"]);
+}
+
+fn run_rm(c: &Ctx) {
+    let o = c.d.huskctl(&["run", "--rm", IMAGE, "echo", "hello"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "hello\n"), "{}", o.stderr);
+    let o = c.d.huskctl(&[
+        "run",
+        "--rm",
+        "--name",
+        "hctl-rm",
+        "-e",
+        "A=b",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo out $A; echo err >&2; exit 7",
+    ]);
+    assert_eq!(
+        o.code, 7,
+        "run's exit code is the container's: {}",
+        o.stderr
+    );
+    assert_eq!(o.stdout, "out b\n");
+    assert_eq!(o.stderr, "err\n");
+    // --rm: gone once run returns.
+    let all = c.d.ok(&["ps", "-a"]);
+    assert!(!all.contains("hctl-rm"), "--rm left the container: {all}");
+    // -i: our stdin reaches the container, and its EOF ends it.
+    let o =
+        c.d.huskctl_stdin(&["run", "-i", "--rm", IMAGE, "cat"], b"piped\n");
+    assert_eq!((o.code, o.stdout.as_str()), (0, "piped\n"), "{}", o.stderr);
+    // -t: the container's stdout is a terminal.
+    let o = c.d.huskctl(&["run", "-t", "--rm", IMAGE, "tty"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("/dev/pts/"), "run -t: {:?}", o.stdout);
+}
+
+fn detached(c: &Ctx) {
+    let id = c.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hctl-d",
+        "-e",
+        "A=1",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 1; done",
+    ]);
+    let id = id.trim();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "run -d: {id}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || c.d.ok(&["logs", "hctl-d"])
+            == "started\n"),
+        "logs: {}",
+        c.d.ok(&["logs", "hctl-d"])
+    );
+    let o =
+        c.d.huskctl(&["exec", "hctl-d", "sh", "-c", "echo $A; exit 4"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (4, "1\n"),
+        "exec: {}",
+        o.stderr
+    );
+    let o = c.d.huskctl(&[
+        "exec",
+        "-w",
+        "/bin",
+        "-u",
+        "1:1",
+        "-e",
+        "B=2",
+        "hctl-d",
+        "sh",
+        "-c",
+        "pwd; id -u; echo $B",
+    ]);
+    assert_eq!(o.stdout, "/bin\n1\n2\n", "exec -w -u -e: {}", o.stderr);
+    let o =
+        c.d.huskctl_stdin(&["exec", "-i", "hctl-d", "cat"], b"to exec\n");
+    assert_eq!(o.stdout, "to exec\n", "exec -i: {}", o.stderr);
+    let o = c.d.huskctl(&["exec", "hctl-d", "nonexistent"]);
+    assert!(
+        o.code == 126 || o.code == 127,
+        "exec of a missing command: {}",
+        o.code
+    );
+    let ps = c.d.ok(&["ps"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with(&id[..12]) && l.ends_with("hctl-d")),
+        "ps: {ps}"
+    );
+    assert_eq!(c.d.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(c.d.ok(&["stop", "-t", "10", "hctl-d"]), "hctl-d\n");
+    assert_eq!(
+        c.d.ok(&["logs", "hctl-d"]),
+        "started\nbye\n",
+        "logs after exit"
+    );
+    assert_eq!(
+        c.d.ok(&["logs", "--tail", "1", "hctl-d"]),
+        "bye\n",
+        "logs --tail"
+    );
+    let st = c.d.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "hctl-d",
+    ]);
+    assert_eq!(st, "exited 0\n");
+    assert_eq!(c.d.ok(&["rm", "hctl-d"]), "hctl-d\n");
+    assert!(
+        !c.d.ok(&["ps", "-a", "-q", "--no-trunc"]).contains(id),
+        "rm"
+    );
+}
+
+fn lifecycle(c: &Ctx) {
+    c.d.ok(&["run", "-d", "--name", "hctl-l", IMAGE, "sleep", "1000"]);
+    assert_eq!(c.d.ok(&["pause", "hctl-l"]), "hctl-l\n");
+    assert_eq!(
+        c.d.ok(&["inspect", "-f", "{{.State.Status}}", "hctl-l"]),
+        "paused\n"
+    );
+    assert_eq!(c.d.ok(&["unpause", "hctl-l"]), "hctl-l\n");
+    let stats = c.d.ok(&["stats", "--no-stream", "hctl-l"]);
+    assert!(
+        stats.starts_with("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT")
+            && stats.lines().nth(1).is_some_and(|l| l.contains("hctl-l")),
+        "stats: {stats}"
+    );
+    assert_eq!(c.d.ok(&["kill", "-s", "KILL", "hctl-l"]), "hctl-l\n");
+    assert_eq!(c.d.ok(&["wait", "hctl-l"]), "137\n");
+    c.d.ok(&["rm", "hctl-l"]);
+    // start -a of a created container: its output and exit code.
+    c.d.ok(&[
+        "create",
+        "--name",
+        "hctl-s",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo from start; exit 3",
+    ]);
+    let o = c.d.huskctl(&["start", "-a", "hctl-s"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (3, "from start\n"),
+        "{}",
+        o.stderr
+    );
+    c.d.ok(&["rm", "-f", "hctl-s"]);
+}
+
+fn ps_all(c: &Ctx) {
+    let id = c.d.ok(&["create", "--name", "hctl-c", IMAGE, "true"]);
+    let ps = c.d.ok(&["ps", "-a"]);
+    let header: Vec<&str> = ps
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "CONTAINER",
+            "ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES"
+        ],
+        "{ps}"
+    );
+    let row = ps
+        .lines()
+        .find(|l| l.ends_with("hctl-c"))
+        .unwrap_or_else(|| panic!("ps -a: no row: {ps}"));
+    assert!(
+        row.starts_with(&id.trim()[..12]) && row.contains(IMAGE) && row.contains("\"true\""),
+        "{row}"
+    );
+    assert!(row.contains("   Created   "), "status: {row}");
+    assert!(
+        !c.d.ok(&["ps"]).contains("hctl-c"),
+        "ps without -a lists a created container"
+    );
+    let fmt = c.d.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert!(
+        fmt.lines().any(|l| l == "hctl-c created"),
+        "ps --format: {fmt}"
+    );
+    c.same_as_docker(&[
+        "ps",
+        "-a",
+        "--format",
+        "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.Status}}\\t{{.Names}}",
+    ]);
+    c.d.ok(&["rm", "hctl-c"]);
+}
+
+fn inspect(c: &Ctx) {
+    c.d.ok(&[
+        "create", "--name", "hctl-i", "-e", "X=1", "-w", "/tmp", IMAGE, "sleep", "5",
+    ]);
+    let out = c.d.ok(&["inspect", "hctl-i"]);
+    assert!(
+        out.starts_with("[\n    {\n"),
+        "docker's 4-space indent: {out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect is JSON");
+    assert_eq!(v[0]["Name"], "/hctl-i");
+    assert!(v[0]["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .contains(&"X=1".into()));
+    assert_eq!(v[0]["Config"]["WorkingDir"], "/tmp");
+    assert_eq!(v[0]["Config"]["Cmd"], serde_json::json!(["sleep", "5"]));
+    let img = c.d.ok(&["inspect", IMAGE]);
+    let v: serde_json::Value = serde_json::from_str(&img).expect("image inspect is JSON");
+    assert!(v[0]["Id"].as_str().unwrap().starts_with("sha256:"), "{img}");
+    let o = c.d.huskctl(&["inspect", "hctl-nothere"]);
+    assert_eq!(o.code, 1);
+    one_clear_line(&o.stderr, "hctl-nothere");
+    c.d.ok(&["rm", "hctl-i"]);
+}
+
+fn bad_input(c: &Ctx) {
+    let before = c.d.ok(&["ps", "-a", "-q"]);
+    // An image no registry has (a refused registry on loopback, so that the pull fails fast).
+    let o =
+        c.d.huskctl(&["run", "--rm", "127.0.0.1:1/hctl/nosuch:1", "true"]);
+    assert_eq!(o.code, 125, "unknown image: {}", o.stderr);
+    one_clear_line(&o.stderr, "");
+    assert!(
+        o.stderr.contains("127.0.0.1:1/hctl/nosuch"),
+        "names the image: {}",
+        o.stderr
+    );
+    let o = c.d.huskctl(&["run", "--pull=never", "hctl-nosuch", "true"]);
+    assert_eq!(o.code, 125);
+    one_clear_line(&o.stderr, "hctl-nosuch");
+    // A command that is not in the image: 127; one that cannot be run: 126.
+    assert_eq!(
+        c.d.huskctl(&["run", "--rm", IMAGE, "/nonexistent"]).code,
+        127
+    );
+    assert_eq!(c.d.huskctl(&["run", "--rm", IMAGE, "/bin/"]).code, 126);
+    // A name in use.
+    c.d.ok(&["create", "--name", "hctl-b", IMAGE]);
+    let o = c.d.huskctl(&["create", "--name", "hctl-b", IMAGE]);
+    assert_eq!(o.code, 125, "a name in use: {}", o.stderr);
+    one_clear_line(&o.stderr, "hctl-b");
+    c.d.ok(&["rm", "hctl-b"]);
+    // Malformed flags: clap's message, docker's 125, nothing sent.
+    for args in [
+        &["run", "--memory", "lots", IMAGE][..],
+        &["run", "--cpus", "x", IMAGE],
+        &["run", "--restart", "sometimes", IMAGE],
+        &["run", "--bogus", IMAGE],
+    ] {
+        let o = c.d.huskctl(args);
+        assert_eq!(o.code, 125, "{args:?}: {}", o.stderr);
+        assert!(o.stderr.starts_with("error: "), "{args:?}: {}", o.stderr);
+    }
+    let o = c.d.huskctl(&["run", "-v", "/tmp:relative", IMAGE]);
+    assert_eq!(o.code, 125);
+    one_clear_line(&o.stderr, "/tmp:relative");
+    let o = c.d.huskctl(&["run", "--rm", "--restart", "always", IMAGE]);
+    assert_eq!(o.code, 125);
+    one_clear_line(&o.stderr, "--restart");
+    let o = c.d.huskctl(&["rm", "hctl-nothere"]);
+    assert_eq!(o.code, 1);
+    one_clear_line(&o.stderr, "hctl-nothere");
+    let o = c.d.huskctl(&["exec", "hctl-nothere", "true"]);
+    assert_eq!(o.code, 1);
+    one_clear_line(&o.stderr, "hctl-nothere");
+    let o = client(
+        daemon::huskctl_bin(),
+        Path::new("/nonexistent/huskd.sock"),
+        &["ps"],
+        None,
+    );
+    assert_eq!(o.code, 1);
+    one_clear_line(&o.stderr, "/nonexistent/huskd.sock");
+    // Nothing half-created by any of the above.
+    assert_eq!(
+        c.d.ok(&["ps", "-a", "-q"]),
+        before,
+        "bad input left containers"
+    );
+}
+
+type Scenario = (&'static str, fn(&Ctx));
+
+const SCENARIOS: &[Scenario] = &[
+    ("load", load),
+    ("images", images),
+    ("run --rm", run_rm),
+    ("run -d, logs, exec, stop, rm", detached),
+    ("pause, stats, kill, wait, start -a", lifecycle),
+    ("ps -a", ps_all),
+    ("inspect", inspect),
+    ("bad input", bad_input),
+];
+
+/// Runs every scenario against `d`, each on its own (a failure does not stop the others), and
+/// fails if any failed, naming them.
+fn all_scenarios(d: Result<Daemon, String>) {
+    let d = match d {
+        Ok(d) => d,
+        Err(why) => {
+            println!("SKIP: the daemon could not start: {why}");
+            return;
+        }
+    };
+    let name = d.name;
+    let dir = tempdir(name);
+    let ctx = Ctx {
+        archive: busybox_archive(&dir, IMAGE),
+        d,
+    };
+    let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    for (what, f) in SCENARIOS {
+        match catch_unwind(AssertUnwindSafe(|| f(&ctx))) {
+            Ok(()) => passed.push(*what),
+            Err(_) => failed.push(*what),
+        }
+    }
+    println!("huskctl against {name}: passed {passed:?}; failed {failed:?}");
+    drop(ctx);
+    // Cleanup of the image's build directory only; the daemon cleaned up on drop.
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("{}: {e}", dir.display());
+    }
+    assert!(failed.is_empty(), "against {name}, failed: {failed:?}");
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hctl-image-{name}-{}", std::process::id()));
+    // A directory left by a crashed earlier run of the same pid is stale.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn against_dockerd() {
+    become_subreaper();
+    all_scenarios(Daemon::dockerd());
+}

@@ -1,0 +1,273 @@
+//! The daemons huskctl is tested against, each private to one test (its own socket, root and
+//! state), stopped when dropped even after a failed assertion: Debian's dockerd as the
+//! reference, huskd as the subject.
+
+use std::{
+    fs,
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// How long one huskctl command may take before `timeout` kills it.
+const CMD_TIMEOUT: &str = "60";
+
+pub fn huskctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_huskctl")
+}
+
+fn output(o: Output) -> Out {
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Runs a client (`huskctl` or docker's) against `sock`, with `stdin` as its input.
+pub fn client(bin: &str, sock: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
+    use std::io::Write;
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-s", "KILL", CMD_TIMEOUT, bin])
+        .args(args)
+        .env("HUSK_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{bin}: {e}"));
+    if let Some(input) = stdin {
+        let mut w = child.stdin.take().expect("piped");
+        w.write_all(input).expect("write stdin");
+    }
+    output(child.wait_with_output().expect("wait"))
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Adopts orphans (containerd's shims) so that they are reaped here, not left as zombies by
+/// this machine's PID 1.
+pub fn become_subreaper() {
+    // SAFETY: plain prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(
+        r,
+        0,
+        "PR_SET_CHILD_SUBREAPER: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+pub fn reap_all() {
+    // SAFETY: waitpid with WNOHANG on any child only collects exit statuses.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+}
+
+/// Lazily unmounts whatever is left mounted under `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = dir.to_string_lossy().into_owned();
+    let mut points: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let c = std::ffi::CString::new(p).expect("no NUL in a mount point");
+        // SAFETY: umount2 on a path string we own.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            eprintln!("umount {p}: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
+/// A daemon for one test.
+pub struct Daemon {
+    pub name: &'static str,
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    child: Child,
+}
+
+impl Daemon {
+    /// Debian's dockerd with its own data root, exec root and socket, no iptables, no bridge;
+    /// `Err` says why it could not start (the test then skips).
+    pub fn dockerd() -> Result<Daemon, String> {
+        let dir = PathBuf::from(format!("/tmp/hctl-dockerd-{}", std::process::id()));
+        // A directory left by a crashed earlier run of the same pid is stale.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sock = dir.join("docker.sock");
+        let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--iptables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("dockerd: {e}"))?;
+        let mut d = Daemon {
+            name: "dockerd",
+            dir,
+            sock,
+            child,
+        };
+        d.ready(Duration::from_secs(60))?;
+        Ok(d)
+    }
+
+    /// Waits until the daemon answers `ps`, or fails with its log when it ends or takes too long.
+    fn ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let mut exited = None;
+        let ok = wait_for(timeout, || {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                exited = Some(st);
+                return true;
+            }
+            UnixStream::connect(&self.sock).is_ok()
+                && client(huskctl_bin(), &self.sock, &["ps"], None).code == 0
+        });
+        if ok && exited.is_none() {
+            return Ok(());
+        }
+        let log =
+            fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        Err(match exited {
+            Some(st) => format!("{} exited ({st}): {}", self.name, tail.join(" | ")),
+            None => format!(
+                "{} not ready in {timeout:?}: {}",
+                self.name,
+                tail.join(" | ")
+            ),
+        })
+    }
+
+    pub fn huskctl(&self, args: &[&str]) -> Out {
+        client(huskctl_bin(), &self.sock, args, None)
+    }
+
+    pub fn huskctl_stdin(&self, args: &[&str], input: &[u8]) -> Out {
+        client(huskctl_bin(), &self.sock, args, Some(input))
+    }
+
+    /// huskctl that must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.huskctl(args);
+        assert_eq!(o.code, 0, "huskctl {args:?}: {}{}", o.stdout, o.stderr);
+        o.stdout
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM: dockerd stops its containers and its containerd before it exits.
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let child = &mut self.child;
+        if !wait_for(Duration::from_secs(30), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        }) {
+            eprintln!("{} did not stop on SIGTERM in 30s: killed", self.name);
+            // Killing an already-ended child fails harmlessly.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        reap_all();
+        unmount_under(&self.dir);
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            eprintln!("{}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// A docker-save archive (manifest.json, config, one layer) of /bin/busybox and its applets,
+/// tagged `tag`, made with tar and sha256sum only; `created` fixed so that `images` is stable.
+pub fn busybox_archive(dir: &Path, tag: &str) -> PathBuf {
+    let run = |cmd: &mut Command| {
+        let o = cmd.stdin(Stdio::null()).output().expect("run");
+        assert!(
+            o.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let sha = |p: &Path| run(Command::new("sha256sum").arg(p))[..64].to_string();
+    let rootfs = dir.join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    for a in [
+        "sh", "echo", "sleep", "cat", "true", "ls", "id", "pwd", "tty", "env",
+    ] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+    }
+    let out = dir.join("archive");
+    let layer = dir.join("layer.tar");
+    run(Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&layer)
+        .arg("."));
+    let layer_id = sha(&layer);
+    fs::create_dir_all(out.join(&layer_id)).unwrap();
+    fs::rename(&layer, out.join(&layer_id).join("layer.tar")).unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2025-01-01T00:00:00Z",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_id}")]},
+    });
+    let cfg = dir.join("config.json");
+    fs::write(&cfg, config.to_string()).unwrap();
+    let cfg_id = sha(&cfg);
+    fs::rename(&cfg, out.join(format!("{cfg_id}.json"))).unwrap();
+    let manifest = serde_json::json!([{
+        "Config": format!("{cfg_id}.json"),
+        "RepoTags": [tag],
+        "Layers": [format!("{layer_id}/layer.tar")],
+    }]);
+    fs::write(out.join("manifest.json"), manifest.to_string()).unwrap();
+    let archive = dir.join("busybox.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&out)
+        .arg("-cf")
+        .arg(&archive)
+        .arg("."));
+    archive
+}
