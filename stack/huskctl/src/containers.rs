@@ -109,7 +109,7 @@ fn start_failure(e: Error) -> anyhow::Error {
         } else {
             125
         };
-    Exit::new(code, anyhow::Error::from(e))
+    Exit::with_code(code, anyhow::Error::from(e))
 }
 
 /// Attached start: attach, wait registered, start, copy the streams, the exit code.

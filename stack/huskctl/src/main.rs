@@ -28,7 +28,7 @@ pub struct Exit {
 }
 
 impl Exit {
-    pub fn new(code: i32, err: anyhow::Error) -> anyhow::Error {
+    pub fn with_code(code: i32, err: anyhow::Error) -> anyhow::Error {
         anyhow::Error::new(Exit { code, err })
     }
 }
