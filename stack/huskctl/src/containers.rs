@@ -137,6 +137,10 @@ async fn attach_and_start(
     } else {
         None
     };
+    // With a tty the terminal itself carries ^C and friends to the container.
+    if sig_proxy && !tty {
+        tty::proxy_signals(c.clone(), id.to_string());
+    }
     if let Err(e) = c
         .post(&format!("/containers/{}/start", esc(id)), None)
         .await
@@ -149,10 +153,6 @@ async fn attach_and_start(
             c.clone(),
             format!("/containers/{}/resize", esc(id)),
         ));
-    }
-    // With a tty the terminal itself carries ^C and friends to the container.
-    if sig_proxy && !tty {
-        tokio::spawn(tty::proxy_signals(c.clone(), id.to_string()));
     }
     if stdin {
         pump_stdin(&h.stream)?;

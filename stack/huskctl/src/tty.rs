@@ -57,10 +57,13 @@ async fn resize(client: &Client, path: &str) {
     }
 }
 
-/// Sends the size now and after each SIGWINCH, for as long as the session lasts.
+/// Sends the size now and after each SIGWINCH, for as long as the session lasts. The handler
+/// is in place before the first size is sent: a change in between would otherwise be lost
+/// (SIGWINCH is ignored by default).
 pub async fn forward_resizes(client: Client, path: String) {
+    let winch = signal(SignalKind::window_change());
     resize(&client, &path).await;
-    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+    let Ok(mut winch) = winch else {
         return;
     };
     while winch.recv().await.is_some() {
@@ -69,8 +72,9 @@ pub async fn forward_resizes(client: Client, path: String) {
 }
 
 /// Signals a user sends to the client go to the container (Docker's ForwardAllSignals, for the
-/// ones a terminal or `kill` sends).
-pub async fn proxy_signals(client: Client, id: String) {
+/// ones a terminal or `kill` sends). The handlers are installed when this is called, before the
+/// container starts, so that none of these signals can end huskctl instead.
+pub fn proxy_signals(client: Client, id: String) {
     let kinds = [
         (libc::SIGINT, "SIGINT"),
         (libc::SIGTERM, "SIGTERM"),
@@ -81,8 +85,12 @@ pub async fn proxy_signals(client: Client, id: String) {
     ];
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (num, name) in kinds {
-        let Ok(mut s) = signal(SignalKind::from_raw(num)) else {
-            continue;
+        let mut s = match signal(SignalKind::from_raw(num)) {
+            Ok(s) => s,
+            Err(e) => {
+                log::debug!("{name} cannot be forwarded: {e}");
+                continue;
+            }
         };
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -93,13 +101,15 @@ pub async fn proxy_signals(client: Client, id: String) {
             }
         });
     }
-    while let Some(name) = rx.recv().await {
-        let url = with_query(
-            &format!("/containers/{}/kill", crate::client::esc(&id)),
-            &[("signal", name)],
-        );
-        if let Err(e) = client.post(&url, None).await {
-            log::debug!("forwarding {name}: {e}");
+    tokio::spawn(async move {
+        while let Some(name) = rx.recv().await {
+            let url = with_query(
+                &format!("/containers/{}/kill", crate::client::esc(&id)),
+                &[("signal", name)],
+            );
+            if let Err(e) = client.post(&url, None).await {
+                log::debug!("forwarding {name}: {e}");
+            }
         }
-    }
+    });
 }

@@ -11,13 +11,14 @@ use std::{
     time::Duration,
 };
 
-use daemon::{become_subreaper, busybox_archive, client, wait_for, Daemon};
+use daemon::{become_subreaper, busybox_archive, client, wait_for, Daemon, Pty, Registry};
 
 const IMAGE: &str = "huskctl.test/busybox:latest";
 
 struct Ctx {
     d: Daemon,
     archive: PathBuf,
+    registry: Result<Registry, String>,
 }
 
 impl Ctx {
@@ -410,6 +411,95 @@ fn bad_input(c: &Ctx) {
     );
 }
 
+fn terminal(c: &Ctx) {
+    let t = Duration::from_secs(20);
+    let mut p = Pty::spawn(&c.d.sock, &["run", "-it", "--rm", IMAGE, "sh"], 30, 100);
+    p.write("stty size\n");
+    assert!(
+        p.expect("30 100", t),
+        "the terminal's size at start: {:?}",
+        p.seen
+    );
+    // SIGWINCH: the new size reaches the container (once the resize request has gone through).
+    p.resize(20, 80);
+    assert!(
+        wait_for(t, || {
+            p.write("stty size\n");
+            p.expect("20 80", Duration::from_millis(500))
+        }),
+        "the terminal's size after a resize: {:?}",
+        p.seen
+    );
+    // Raw mode: ^C is a byte for the container's shell (which drops the line), not a SIGINT
+    // that would end huskctl.
+    p.write("\x03");
+    p.write("echo still here\n");
+    assert!(p.expect("still here", t), "^C in raw mode: {:?}", p.seen);
+    p.write("exit 5\n");
+    assert_eq!(p.wait(t), Some(5), "run -it's exit code: {:?}", p.seen);
+    assert!(p.canonical(), "the terminal is left in raw mode");
+}
+
+fn signals(c: &Ctx) {
+    let t = Duration::from_secs(20);
+    let script = "trap 'echo got INT; exit 9' INT; echo ready; sleep 1000 & wait";
+    let mut p = Pty::spawn(
+        &c.d.sock,
+        &["run", "--rm", IMAGE, "sh", "-c", script],
+        30,
+        100,
+    );
+    assert!(p.expect("ready", t), "{:?}", p.seen);
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(p.pid(), libc::SIGINT) };
+    assert!(
+        p.expect("got INT", t),
+        "--sig-proxy: SIGINT not forwarded: {:?}",
+        p.seen
+    );
+    assert_eq!(p.wait(t), Some(9));
+}
+
+fn pull(c: &Ctx) {
+    let reg = match &c.registry {
+        Ok(r) => r,
+        Err(why) => {
+            println!("  SKIP pull: {why}");
+            return;
+        }
+    };
+    let one = format!("{}/hctl/busybox:1", reg.addr);
+    let out = c.d.ok(&["pull", &one]);
+    assert_eq!(out.lines().last(), Some(one.as_str()), "pull: {out}");
+    let images = c.d.ok(&["images", &format!("{}/hctl/busybox", reg.addr)]);
+    assert!(
+        images.lines().nth(1).is_some_and(|l| l.contains(" 1 ")),
+        "{images}"
+    );
+    assert_eq!(c.d.ok(&["run", "--rm", &one, "echo", "pulled"]), "pulled\n");
+    // run pulls what is missing, saying so on stderr.
+    let two = format!("{}/hctl/busybox:2", reg.addr);
+    let o = c.d.huskctl(&["run", "--rm", &two, "echo", "pulled by run"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str()),
+        (0, "pulled by run\n"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .starts_with(&format!("Unable to find image '{two}' locally")),
+        "{}",
+        o.stderr
+    );
+    // A tag the registry does not have.
+    let o =
+        c.d.huskctl(&["pull", &format!("{}/hctl/busybox:nosuch", reg.addr)]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    one_clear_line(&o.stderr, "");
+    c.d.ok(&["rmi", &one, &two]);
+}
+
 type Scenario = (&'static str, fn(&Ctx));
 
 const SCENARIOS: &[Scenario] = &[
@@ -419,25 +509,30 @@ const SCENARIOS: &[Scenario] = &[
     ("run -d, logs, exec, stop, rm", detached),
     ("pause, stats, kill, wait, start -a", lifecycle),
     ("ps -a", ps_all),
+    ("run -it on a terminal", terminal),
+    ("signals forwarded", signals),
+    ("pull", pull),
     ("inspect", inspect),
     ("bad input", bad_input),
 ];
 
 /// Runs every scenario against `d`, each on its own (a failure does not stop the others), and
 /// fails if any failed, naming them.
-fn all_scenarios(d: Result<Daemon, String>) {
-    let d = match d {
+fn all_scenarios(name: &str, start: fn(Option<&str>) -> Result<Daemon, String>) {
+    let dir = tempdir(name);
+    let archive = busybox_archive(&dir, IMAGE);
+    let registry = Registry::start(&dir, &archive);
+    let d = match start(registry.as_ref().ok().map(|r| r.addr.as_str())) {
         Ok(d) => d,
         Err(why) => {
-            println!("SKIP: the daemon could not start: {why}");
+            println!("SKIP: {name} could not start: {why}");
             return;
         }
     };
-    let name = d.name;
-    let dir = tempdir(name);
     let ctx = Ctx {
-        archive: busybox_archive(&dir, IMAGE),
+        archive,
         d,
+        registry,
     };
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for (what, f) in SCENARIOS {
@@ -466,5 +561,5 @@ fn tempdir(name: &str) -> PathBuf {
 #[test]
 fn against_dockerd() {
     become_subreaper();
-    all_scenarios(Daemon::dockerd());
+    all_scenarios("dockerd", Daemon::dockerd);
 }
