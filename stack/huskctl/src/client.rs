@@ -177,14 +177,13 @@ impl Client {
     pub async fn upload(
         &self,
         path: &str,
-        content_type: &str,
+        content_type: &'static str,
         body: Body,
     ) -> Result<Response<Incoming>, Error> {
         let mut req = self.build(Method::POST, path, body, false)?;
         req.headers_mut().insert(
             header::CONTENT_TYPE,
-            header::HeaderValue::from_str(content_type)
-                .unwrap_or(header::HeaderValue::from_static("application/x-tar")),
+            header::HeaderValue::from_static(content_type),
         );
         self.send(req).await
     }
