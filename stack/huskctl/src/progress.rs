@@ -1,10 +1,7 @@
 //! Docker's JSON-lines progress (pull, load): one bar per layer on a terminal, through
 //! indicatif; plain "id: status" lines otherwise, as `docker pull | cat` prints.
 
-use std::{
-    collections::HashMap,
-    io::{IsTerminal, Write},
-};
+use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -33,9 +30,19 @@ struct Message {
 
 pub struct Render {
     multi: Option<MultiProgress>,
-    bars: HashMap<String, ProgressBar>,
+    /// One line per layer id, in the order the ids came, as docker keeps them on screen.
+    bars: Vec<(String, ProgressBar)>,
     stderr: bool,
     quiet: bool,
+}
+
+fn style(with_bar: bool) -> ProgressStyle {
+    let t = if with_bar {
+        "{prefix}: {msg:<16} {wide_bar} {bytes}/{total_bytes}"
+    } else {
+        "{prefix}: {msg}"
+    };
+    ProgressStyle::with_template(t).expect("a valid template")
 }
 
 impl Render {
@@ -52,7 +59,7 @@ impl Render {
         };
         Render {
             multi: terminal.then(|| MultiProgress::with_draw_target(target())),
-            bars: HashMap::new(),
+            bars: Vec::new(),
             stderr,
             quiet: false,
         }
@@ -62,7 +69,7 @@ impl Render {
     pub fn quiet() -> Render {
         Render {
             multi: None,
-            bars: HashMap::new(),
+            bars: Vec::new(),
             stderr: false,
             quiet: true,
         }
@@ -87,19 +94,30 @@ impl Render {
         }
     }
 
+    /// Turns the bars into the plain lines they end as, so that what follows prints below them.
+    fn settle(&mut self) {
+        for (id, bar) in std::mem::take(&mut self.bars) {
+            bar.finish_and_clear();
+            if let Some(m) = &self.multi {
+                m.remove(&bar);
+            }
+            self.line(&format!("{id}: {}\n", bar.message()));
+        }
+    }
+
     fn bar(&mut self, id: &str) -> &ProgressBar {
-        let multi = self.multi.as_ref().expect("bars only on a terminal");
-        self.bars.entry(id.to_string()).or_insert_with(|| {
-            let b = multi.add(ProgressBar::new(0));
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{prefix}: {msg:<16} {wide_bar} {bytes}/{total_bytes}",
-                )
-                .expect("a valid template"),
-            );
-            b.set_prefix(id.to_string());
-            b
-        })
+        let i = match self.bars.iter().position(|(b, _)| b == id) {
+            Some(i) => i,
+            None => {
+                let multi = self.multi.as_ref().expect("bars only on a terminal");
+                let b = multi.add(ProgressBar::new(0));
+                b.set_style(style(false));
+                b.set_prefix(id.to_string());
+                self.bars.push((id.to_string(), b));
+                self.bars.len() - 1
+            }
+        };
+        &self.bars[i].1
     }
 
     /// Shows one message; a message carrying an error ends the stream with it.
@@ -114,6 +132,7 @@ impl Render {
             bail!("{}", m.error);
         }
         if !m.stream.is_empty() {
+            self.settle();
             self.line(&m.stream);
             return Ok(());
         }
@@ -127,15 +146,19 @@ impl Render {
                 bar.set_message(m.status.clone());
                 match progress {
                     Some(d) => {
+                        bar.set_style(style(true));
                         bar.set_length(d.total);
                         bar.set_position(d.current);
                     }
-                    None => bar.tick(),
+                    None => bar.set_style(style(false)),
                 }
             }
             (None, false) if progress.is_none() => self.line(&format!("{}: {}\n", m.id, m.status)),
             (None, false) => {}
-            (_, true) => self.line(&format!("{}\n", m.status)),
+            (_, true) => {
+                self.settle();
+                self.line(&format!("{}\n", m.status));
+            }
         }
         Ok(())
     }
@@ -149,9 +172,7 @@ impl Render {
             anyhow::Ok(())
         }
         .await;
-        for bar in self.bars.values() {
-            bar.abandon();
-        }
+        self.settle();
         result
     }
 }
