@@ -177,7 +177,8 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Bod
         .map(percent_decode)
         .collect();
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
-    if let Some(name) = path.strip_prefix("/images/") {
+    let fixed = ["/images/load", "/images/create", "/images/json"];
+    if let Some(name) = path.strip_prefix("/images/").filter(|_| !fixed.contains(&path.as_str())) {
         let name = percent_decode(name);
         return images(d, req, m, &name, &q).await;
     }
