@@ -286,7 +286,11 @@ impl Daemon {
     /// POST /containers/create
     pub fn create(&self, name: Option<&str>, body: Value) -> ApiResult<String> {
         let mut config = body.clone();
-        let host = body["HostConfig"].clone();
+        let host = match &body["HostConfig"] {
+            Value::Null => json!({}),
+            h if h.is_object() => h.clone(),
+            _ => return Err(api_err(400, "HostConfig: not an object")),
+        };
         if let Some(o) = config.as_object_mut() {
             o.remove("HostConfig");
             o.remove("NetworkingConfig");
@@ -885,14 +889,18 @@ impl Daemon {
             let bundle = self.bundle(&c.id);
             match found {
                 Ok((shim, st)) => {
-                    let copiers = self.copiers(&c, &bundle, c.tty()).unwrap_or_else(|e| {
-                        log::warn!("{}: output lost: {e}", c.id);
-                        Vec::new()
-                    });
-                    *c.copiers.lock().unwrap() = copiers;
-                    *c.shim.lock().unwrap() = Some(shim);
                     use containerd_shim_protos::api::Status;
                     let status = st.status.enum_value_or_default();
+                    // A stopped task's shim has let go of its FIFOs, and with them of what
+                    // was in them; a reader opened now would never see EOF (no writer comes).
+                    if status != Status::STOPPED {
+                        let copiers = self.copiers(&c, &bundle, c.tty()).unwrap_or_else(|e| {
+                            log::warn!("{}: output lost: {e}", c.id);
+                            Vec::new()
+                        });
+                        *c.copiers.lock().unwrap() = copiers;
+                    }
+                    *c.shim.lock().unwrap() = Some(shim);
                     if status == Status::STOPPED {
                         log::info!("{}: exited while huskd was away ({})", c.id, st.exit_status);
                         self.reap(&c, Some(st.exit_status)).await;
