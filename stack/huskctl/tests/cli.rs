@@ -563,3 +563,9 @@ fn against_dockerd() {
     become_subreaper();
     all_scenarios("dockerd", Daemon::dockerd);
 }
+
+#[test]
+fn against_huskd() {
+    become_subreaper();
+    all_scenarios("huskd", Daemon::huskd);
+}

@@ -17,7 +17,7 @@ pub struct Out {
 }
 
 /// How long one huskctl command may take before `timeout` kills it.
-const CMD_TIMEOUT: &str = "60";
+const CMD_TIMEOUT: &str = "30";
 
 pub fn huskctl_bin() -> &'static str {
     env!("CARGO_BIN_EXE_huskctl")
@@ -107,12 +107,35 @@ fn unmount_under(dir: &Path) {
     }
 }
 
+/// Removes a cgroup directory and those under it, deepest first (only empty cgroups go).
+fn remove_cgroup(dir: &Path) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup(&e.path());
+        }
+    }
+    if let Err(e) = fs::remove_dir(dir) {
+        eprintln!("{}: {e}", dir.display());
+    }
+}
+
 /// A daemon for one test.
 pub struct Daemon {
     pub name: &'static str,
     pub dir: PathBuf,
     pub sock: PathBuf,
     child: Child,
+    /// huskd's namespace: its runtime root and cgroups, swept when it is dropped.
+    ns: Option<String>,
+}
+
+/// huskd: $HUSKD_BIN, or the workspace's build beside huskctl (with the shim and husk there too,
+/// where huskd and the shim look for them).
+fn huskd_bin() -> PathBuf {
+    std::env::var_os("HUSKD_BIN").map_or_else(
+        || Path::new(huskctl_bin()).with_file_name("huskd"),
+        PathBuf::from,
+    )
 }
 
 impl Daemon {
@@ -146,8 +169,57 @@ impl Daemon {
             dir,
             sock,
             child,
+            ns: None,
         };
         d.ready(Duration::from_secs(60))?;
+        Ok(d)
+    }
+
+    /// huskd with its own socket, root, state and namespace; `insecure` is the test registry.
+    pub fn huskd(insecure: Option<&str>) -> Result<Daemon, String> {
+        let bin = huskd_bin();
+        if !bin.exists() {
+            return Err(format!(
+                "{} is not built (cargo build -p huskd -p containerd-shim-husk-v2 -p husk)",
+                bin.display()
+            ));
+        }
+        let ns = format!("hctl-{}", std::process::id());
+        let dir = PathBuf::from(format!("/tmp/hctl-huskd-{}", std::process::id()));
+        // A directory left by a crashed earlier run of the same pid is stale.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sock = dir.join("huskd.sock");
+        let log = fs::File::create(dir.join("huskd.log")).map_err(|e| e.to_string())?;
+        let bin_dir = bin.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path =
+            std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path)))
+                .map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--socket")
+            .arg(&sock)
+            .arg("--root")
+            .arg(dir.join("root"))
+            .arg("--state")
+            .arg(dir.join("state"))
+            .args(["--namespace", &ns])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        if let Some(r) = insecure {
+            cmd.args(["--insecure-registry", r]);
+        }
+        let child = cmd.spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
+        let mut d = Daemon {
+            name: "huskd",
+            dir,
+            sock,
+            child,
+            ns: Some(ns),
+        };
+        d.ready(Duration::from_secs(20))?;
         Ok(d)
     }
 
@@ -196,6 +268,16 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.ns.is_some() {
+            // huskd leaves containers running when it stops (they outlive it by design).
+            let ids = self.huskctl(&["ps", "-a", "-q", "--no-trunc"]).stdout;
+            for id in ids.lines() {
+                let o = self.huskctl(&["rm", "-f", id]);
+                if o.code != 0 {
+                    eprintln!("rm -f {id}: {}", o.stderr);
+                }
+            }
+        }
         // SIGTERM: dockerd stops its containers and its containerd before it exits.
         // SAFETY: kill on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
@@ -210,6 +292,27 @@ impl Drop for Daemon {
         }
         reap_all();
         unmount_under(&self.dir);
+        if let Some(ns) = &self.ns {
+            // What the runtime keeps for huskd's namespace: its root and its cgroups.
+            let root = PathBuf::from("/run/containerd/husk").join(ns);
+            unmount_under(&root);
+            if let Err(e) = fs::remove_dir_all(&root).or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            }) {
+                eprintln!("{}: {e}", root.display());
+            }
+            for hierarchy in fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let dir = hierarchy.path().join(ns);
+                if dir.exists() {
+                    remove_cgroup(&dir);
+                }
+            }
+        }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!("{}: {e}", self.dir.display());
         }
