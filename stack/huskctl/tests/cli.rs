@@ -438,6 +438,24 @@ fn terminal(c: &Ctx) {
     p.write("exit 5\n");
     assert_eq!(p.wait(t), Some(5), "run -it's exit code: {:?}", p.seen);
     assert!(p.canonical(), "the terminal is left in raw mode");
+    drop(p);
+    // exec -it: the same, through /exec/{id}/resize.
+    c.d.ok(&["run", "-d", "--name", "hctl-t", IMAGE, "sleep", "1000"]);
+    let mut p = Pty::spawn(&c.d.sock, &["exec", "-it", "hctl-t", "sh"], 25, 90);
+    p.write("stty size\n");
+    assert!(p.expect("25 90", t), "exec -it: the size: {:?}", p.seen);
+    p.resize(15, 70);
+    assert!(
+        wait_for(t, || {
+            p.write("stty size\n");
+            p.expect("15 70", Duration::from_millis(500))
+        }),
+        "exec -it: the size after a resize: {:?}",
+        p.seen
+    );
+    p.write("exit 6\n");
+    assert_eq!(p.wait(t), Some(6), "exec -it's exit code: {:?}", p.seen);
+    c.d.ok(&["rm", "-f", "hctl-t"]);
 }
 
 fn signals(c: &Ctx) {
@@ -509,7 +527,7 @@ const SCENARIOS: &[Scenario] = &[
     ("run -d, logs, exec, stop, rm", detached),
     ("pause, stats, kill, wait, start -a", lifecycle),
     ("ps -a", ps_all),
-    ("run -it on a terminal", terminal),
+    ("run -it, exec -it on a terminal", terminal),
     ("signals forwarded", signals),
     ("pull", pull),
     ("inspect", inspect),
