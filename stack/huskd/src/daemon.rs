@@ -335,7 +335,7 @@ impl Daemon {
         if !["", "no", "always", "on-failure", "unless-stopped"].contains(&restart) {
             return Err(api_err(400, format!("invalid restart policy '{restart}'")));
         }
-        if restart != "" && restart != "no" && host["AutoRemove"].as_bool() == Some(true) {
+        if !restart.is_empty() && restart != "no" && host["AutoRemove"].as_bool() == Some(true) {
             return Err(api_err(
                 400,
                 "can't create 'AutoRemove' container with restart policy",
