@@ -178,7 +178,10 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Bod
         .collect();
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
     let fixed = ["/images/load", "/images/create", "/images/json"];
-    if let Some(name) = path.strip_prefix("/images/").filter(|_| !fixed.contains(&path.as_str())) {
+    if let Some(name) = path
+        .strip_prefix("/images/")
+        .filter(|_| !fixed.contains(&path.as_str()))
+    {
         let name = percent_decode(name);
         return images(d, req, m, &name, &q).await;
     }
@@ -192,14 +195,17 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Bod
         (&Method::GET, ["info"]) => {
             let list = d.list();
             let running = list.iter().filter(|c| c.running()).count();
-            Ok(json_resp(200, &json!({
-                "Containers": list.len(), "ContainersRunning": running,
-                "ContainersStopped": list.len() - running,
-                "Images": d.images.lock().unwrap().images().map(|i| i.len()).unwrap_or(0),
-                "Driver": "overlay2", "DockerRootDir": d.paths.root,
-                "OperatingSystem": "linux", "OSType": "linux", "Architecture": std::env::consts::ARCH,
-                "ServerVersion": env!("CARGO_PKG_VERSION"), "Name": "huskd",
-            })))
+            Ok(json_resp(
+                200,
+                &json!({
+                    "Containers": list.len(), "ContainersRunning": running,
+                    "ContainersStopped": list.len() - running,
+                    "Images": d.images.lock().unwrap().images().map(|i| i.len()).unwrap_or(0),
+                    "Driver": "overlay2", "DockerRootDir": d.paths.root,
+                    "OperatingSystem": "linux", "OSType": "linux", "Architecture": std::env::consts::ARCH,
+                    "ServerVersion": env!("CARGO_PKG_VERSION"), "Name": "huskd",
+                }),
+            ))
         }
         (&Method::POST, ["images", "load"]) => load(d, req, &q).await,
         (&Method::POST, ["images", "create"]) => pull(d, &q).await,
@@ -257,19 +263,22 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Bod
                 .cloned()
                 .ok_or_else(|| api_err(404, format!("No such exec instance: {id}")))?;
             let s = x.state.lock().unwrap();
-            Ok(json_resp(200, &json!({
-                "ID": s.id, "ContainerID": s.container, "Running": s.running,
-                "ExitCode": s.exit_code, "Pid": s.pid,
-                "OpenStdin": s.config["AttachStdin"], "OpenStdout": s.config["AttachStdout"],
-                "OpenStderr": s.config["AttachStderr"],
-                "ProcessConfig": {
-                    "tty": s.config["Tty"].as_bool().unwrap_or(false),
-                    "entrypoint": s.config["Cmd"][0],
-                    "arguments": s.config["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(),
-                    "privileged": false,
-                    "user": s.config["User"],
-                },
-            })))
+            Ok(json_resp(
+                200,
+                &json!({
+                    "ID": s.id, "ContainerID": s.container, "Running": s.running,
+                    "ExitCode": s.exit_code, "Pid": s.pid,
+                    "OpenStdin": s.config["AttachStdin"], "OpenStdout": s.config["AttachStdout"],
+                    "OpenStderr": s.config["AttachStderr"],
+                    "ProcessConfig": {
+                        "tty": s.config["Tty"].as_bool().unwrap_or(false),
+                        "entrypoint": s.config["Cmd"][0],
+                        "arguments": s.config["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(),
+                        "privileged": false,
+                        "user": s.config["User"],
+                    },
+                }),
+            ))
         }
         (&Method::POST, ["exec", id, "start"]) => crate::exec::start(d, req, id).await,
         (&Method::POST, ["exec", id, "resize"]) => crate::exec::resize(d, id, &q).await,
@@ -342,14 +351,28 @@ async fn images(
     }
     if m == Method::DELETE {
         let force = flag(q, "force");
-        let id = d.images.lock().unwrap().inspect(name).map_err(image_err)?.id;
+        let id = d
+            .images
+            .lock()
+            .unwrap()
+            .inspect(name)
+            .map_err(image_err)?
+            .id;
         if let Some(c) = d.image_in_use(&id) {
-            return Err(api_err(409, format!(
-                "conflict: unable to delete {name} - image is being used by container {}",
-                &c[..12]
-            )));
+            return Err(api_err(
+                409,
+                format!(
+                    "conflict: unable to delete {name} - image is being used by container {}",
+                    &c[..12]
+                ),
+            ));
         }
-        let removed = d.images.lock().unwrap().rmi(name, force).map_err(image_err)?;
+        let removed = d
+            .images
+            .lock()
+            .unwrap()
+            .rmi(name, force)
+            .map_err(image_err)?;
         let out: Vec<Value> = removed
             .into_iter()
             .map(|r| match r {
@@ -424,7 +447,10 @@ async fn load(
         let lines: Vec<String> = if l.tags.is_empty() {
             vec![format!("Loaded image ID: {}\n", l.id)]
         } else {
-            l.tags.iter().map(|t| format!("Loaded image: {t}\n")).collect()
+            l.tags
+                .iter()
+                .map(|t| format!("Loaded image: {t}\n"))
+                .collect()
         };
         for line in lines {
             out.push_str(&json!({"stream": line}).to_string());
@@ -442,7 +468,10 @@ async fn load(
 async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response<Body>> {
     let from = q.get("fromImage").cloned().unwrap_or_default();
     if from.is_empty() {
-        return Err(api_err(400, "fromImage: an image name is required (import is not supported)"));
+        return Err(api_err(
+            400,
+            "fromImage: an image name is required (import is not supported)",
+        ));
     }
     let tag = q.get("tag").cloned().unwrap_or_default();
     let last = from.rsplit('/').next().unwrap_or_default();
@@ -492,7 +521,10 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
     while let Ok(l) = prx.try_recv() {
         out.push_str(&format!("{l}\n"));
     }
-    out.push_str(&format!("{}\n", json!({"status": format!("Digest: {}", loaded.manifest_digest)})));
+    out.push_str(&format!(
+        "{}\n",
+        json!({"status": format!("Digest: {}", loaded.manifest_digest)})
+    ));
     out.push_str(&format!(
         "{}\n",
         json!({"status": format!("Status: Downloaded newer image for {short}")})
@@ -520,7 +552,9 @@ fn ago(t: &str) -> String {
     let Ok(t) = chrono::DateTime::parse_from_rfc3339(t) else {
         return String::new();
     };
-    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+    let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+        .num_seconds()
+        .max(0);
     match secs {
         0 => "Less than a second".into(),
         s if s < 60 => format!("{s} seconds"),
@@ -617,8 +651,17 @@ async fn container(
                 .map_err(|e| api_err(500, e.to_string()))?;
             Ok(empty(200))
         }
-        (&Method::GET, ["stats"]) => crate::stats::stats(c, q.get("stream").is_none_or(|s| s != "0" && s != "false")).await,
-        _ => Err(api_err(404, format!("page not found: {m} /containers/{}/{}", c.id, rest.join("/")))),
+        (&Method::GET, ["stats"]) => {
+            crate::stats::stats(c, q.get("stream").is_none_or(|s| s != "0" && s != "false")).await
+        }
+        _ => Err(api_err(
+            404,
+            format!(
+                "page not found: {m} /containers/{}/{}",
+                c.id,
+                rest.join("/")
+            ),
+        )),
     }
 }
 
@@ -633,7 +676,10 @@ pub fn dims(q: &HashMap<String, String>) -> ApiResult<(u32, u32)> {
 
 /// POST /containers/{id}/wait?condition=not-running|next-exit|removed
 async fn wait(c: &Arc<Ctr>, q: &HashMap<String, String>) -> ApiResult<Response<Body>> {
-    let condition = q.get("condition").map(String::as_str).unwrap_or("not-running");
+    let condition = q
+        .get("condition")
+        .map(String::as_str)
+        .unwrap_or("not-running");
     if !["not-running", "next-exit", "removed", ""].contains(&condition) {
         return Err(api_err(400, format!("invalid condition: {condition:?}")));
     }
@@ -641,7 +687,9 @@ async fn wait(c: &Arc<Ctr>, q: &HashMap<String, String>) -> ApiResult<Response<B
     let exits = c.exits.load(Ordering::SeqCst);
     loop {
         let done = match condition {
-            "next-exit" => c.exits.load(Ordering::SeqCst) > exits || c.removed.load(Ordering::SeqCst),
+            "next-exit" => {
+                c.exits.load(Ordering::SeqCst) > exits || c.removed.load(Ordering::SeqCst)
+            }
             "removed" => c.removed.load(Ordering::SeqCst),
             _ => !c.running(),
         };
@@ -654,7 +702,10 @@ async fn wait(c: &Arc<Ctr>, q: &HashMap<String, String>) -> ApiResult<Response<B
     }
     let r = c.record();
     let error = (!r.state.error.is_empty()).then(|| json!({"Message": r.state.error}));
-    Ok(json_resp(200, &json!({"StatusCode": r.state.exit_code, "Error": error})))
+    Ok(json_resp(
+        200,
+        &json!({"StatusCode": r.state.exit_code, "Error": error}),
+    ))
 }
 
 /// GET /containers/{id}/logs
@@ -665,13 +716,19 @@ async fn logs_stream(
 ) -> ApiResult<Response<Body>> {
     let (out, err) = (flag(q, "stdout"), flag(q, "stderr"));
     if !out && !err {
-        return Err(api_err(400, "Bad parameters: you must choose at least one stream"));
+        return Err(api_err(
+            400,
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let follow = flag(q, "follow");
     let timestamps = flag(q, "timestamps");
     let tail = match q.get("tail").map(String::as_str) {
         None | Some("all") | Some("") => None,
-        Some(n) => Some(n.parse::<usize>().map_err(|_| api_err(400, format!("tail: {n:?} is not a number")))?),
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| api_err(400, format!("tail: {n:?} is not a number")))?,
+        ),
     };
     let tty = c.tty();
     let wanted = move |s: Stream| match s {

@@ -127,8 +127,12 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn generated_name(id: &str) -> String {
-    const A: &[&str] = &["brave", "calm", "eager", "fond", "keen", "lucid", "quiet", "sharp", "tidy", "wise"];
-    const B: &[&str] = &["husk", "seed", "grain", "shell", "kernel", "pod", "chaff", "sheaf", "stalk", "ear"];
+    const A: &[&str] = &[
+        "brave", "calm", "eager", "fond", "keen", "lucid", "quiet", "sharp", "tidy", "wise",
+    ];
+    const B: &[&str] = &[
+        "husk", "seed", "grain", "shell", "kernel", "pod", "chaff", "sheaf", "stalk", "ear",
+    ];
     let n = u64::from_str_radix(&id[..8], 16).unwrap_or(0) as usize;
     format!("{}_{}_{}", A[n % A.len()], B[(n / 10) % B.len()], &id[..4])
 }
@@ -174,10 +178,11 @@ impl Daemon {
         let mut dirs = fs::DirBuilder::new();
         dirs.recursive(true).mode(0o700);
         for d in [paths.root.join("containers"), paths.state.clone()] {
-            dirs.create(&d).with_context(|| format!("mkdir {}", d.display()))?;
+            dirs.create(&d)
+                .with_context(|| format!("mkdir {}", d.display()))?;
         }
-        let images = husk_image::Store::open(paths.root.join("images"))
-            .context("open the image store")?;
+        let images =
+            husk_image::Store::open(paths.root.join("images")).context("open the image store")?;
         let db = Db::open(&paths.root.join("containers.redb"))?;
         let mut containers = HashMap::new();
         for rec in db.all()? {
@@ -268,7 +273,9 @@ impl Daemon {
             .unwrap()
             .inspect(reference)
             .map_err(|e| match e {
-                husk_image::Error::NotFound(_) => api_err(404, format!("No such image: {reference}")),
+                husk_image::Error::NotFound(_) => {
+                    api_err(404, format!("No such image: {reference}"))
+                }
                 husk_image::Error::Reference(_) => {
                     api_err(400, format!("invalid reference format: {reference}"))
                 }
@@ -328,7 +335,7 @@ impl Daemon {
         if !["", "no", "always", "on-failure", "unless-stopped"].contains(&restart) {
             return Err(api_err(400, format!("invalid restart policy '{restart}'")));
         }
-        if restart != "" && restart != "no" && host["AutoRemove"].as_bool() == Some(true) {
+        if !restart.is_empty() && restart != "no" && host["AutoRemove"].as_bool() == Some(true) {
             return Err(api_err(
                 400,
                 "can't create 'AutoRemove' container with restart policy",
@@ -458,7 +465,8 @@ impl Daemon {
         };
         let this = self.clone();
         let (id2, bundle2, dir2) = (id.clone(), bundle.clone(), dir.clone());
-        let started = blocking(move || this.start_task(&id2, &bundle2, &dir2, &spec, &image, &io)).await?;
+        let started =
+            blocking(move || this.start_task(&id2, &bundle2, &dir2, &spec, &image, &io)).await?;
         match started {
             Ok((shim, _)) => {
                 let copiers = match self.copiers(c, &bundle, tty) {
@@ -628,7 +636,10 @@ impl Daemon {
         let copiers: Vec<_> = c.copiers.lock().unwrap().drain(..).collect();
         for h in copiers {
             // The shim closes the FIFOs once its copies drain (bounded by it at 5 s).
-            if tokio::time::timeout(Duration::from_secs(15), h).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(15), h)
+                .await
+                .is_err()
+            {
                 log::warn!("{}: output copy did not end", c.id);
             }
         }
@@ -722,8 +733,9 @@ impl Daemon {
     pub async fn kill(&self, c: &Arc<Ctr>, signal: Option<&str>) -> ApiResult<()> {
         let sig = match signal.filter(|s| !s.is_empty()) {
             None => libc::SIGKILL as u32,
-            Some(s) => signal_number(s)
-                .ok_or_else(|| api_err(400, format!("Invalid signal: {s}")))?,
+            Some(s) => {
+                signal_number(s).ok_or_else(|| api_err(400, format!("Invalid signal: {s}")))?
+            }
         };
         let shim = match (c.running(), c.shim()) {
             (true, Some(s)) => s,
@@ -781,7 +793,10 @@ impl Daemon {
                 .await?
                 .map_err(internal)?;
             if !self.wait_stopped(c, Duration::from_secs(30)).await {
-                return Err(internal(format!("container {} did not stop after SIGKILL", c.id)));
+                return Err(internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.id
+                )));
             }
         }
         Ok(true)
@@ -795,13 +810,23 @@ impl Daemon {
             _ => return Err(api_err(409, format!("Container {} is not running", c.id))),
         };
         if rec.state.paused == pause {
-            let what = if pause { "already paused" } else { "not paused" };
+            let what = if pause {
+                "already paused"
+            } else {
+                "not paused"
+            };
             return Err(api_err(409, format!("Container {} is {what}", c.id)));
         }
         let id = c.id.clone();
-        blocking(move || if pause { shim.pause(&id) } else { shim.resume(&id) })
-            .await?
-            .map_err(internal)?;
+        blocking(move || {
+            if pause {
+                shim.pause(&id)
+            } else {
+                shim.resume(&id)
+            }
+        })
+        .await?
+        .map_err(internal)?;
         {
             let mut r = c.rec.lock().unwrap();
             r.state.paused = pause;
@@ -827,7 +852,10 @@ impl Daemon {
                     .map_err(internal)?;
             }
             if !self.wait_stopped(c, Duration::from_secs(30)).await {
-                return Err(internal(format!("container {} did not stop after SIGKILL", c.id)));
+                return Err(internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    c.id
+                )));
             }
         }
         let _op = c.op.lock().await;
@@ -835,7 +863,10 @@ impl Daemon {
             return Ok(());
         }
         if c.running() {
-            return Err(api_err(409, format!("container {} was started again during its removal", c.id)));
+            return Err(api_err(
+                409,
+                format!("container {} was started again during its removal", c.id),
+            ));
         }
         self.remove_locked(c);
         Ok(())
@@ -954,5 +985,7 @@ fn start_error(e: &str) -> ApiError {
 }
 
 pub fn log_path(root: &Path, id: &str) -> PathBuf {
-    root.join("containers").join(id).join(format!("{id}-json.log"))
+    root.join("containers")
+        .join(id)
+        .join(format!("{id}-json.log"))
 }

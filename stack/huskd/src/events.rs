@@ -26,11 +26,7 @@ impl Events for Sink {
     fn forward(&self, _ctx: &TtrpcContext, req: ForwardRequest) -> ttrpc::Result<Empty> {
         let env = req.envelope.into_option().unwrap_or_default();
         if env.topic == "/tasks/exit" {
-            if let Some(e) = env
-                .event
-                .as_ref()
-                .and_then(crate::shim::decode::<TaskExit>)
-            {
+            if let Some(e) = env.event.as_ref().and_then(crate::shim::decode::<TaskExit>) {
                 log::debug!("exit {} {} {}", e.container_id, e.id, e.exit_status);
                 // The receiver lives as long as the daemon.
                 let _ = self.0.send(Exit {

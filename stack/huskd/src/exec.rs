@@ -33,7 +33,10 @@ pub async fn attach(
 ) -> ApiResult<Response<Body>> {
     let rec = c.record();
     if rec.state.status == "exited" && flag(q, "stream") {
-        return Err(api_err(409, "You cannot attach to a stopped container, start it first"));
+        return Err(api_err(
+            409,
+            "You cannot attach to a stopped container, start it first",
+        ));
     }
     let (stdin, out, err) = (flag(q, "stdin"), flag(q, "stdout"), flag(q, "stderr"));
     let (logs_too, stream) = (flag(q, "logs"), flag(q, "stream"));
@@ -42,6 +45,12 @@ pub async fn attach(
     let on_upgrade = hyper::upgrade::on(&mut req);
     let bundle = d.paths.state.join(&c.id);
     let log_path = crate::daemon::log_path(&d.paths.root, &c.id);
+    // Subscribed before the answer: a client that has read it misses nothing the container
+    // writes after (docker run attaches, then starts).
+    let mut rx = c.log.tx.subscribe();
+    let mut changed = c.changed.subscribe();
+    let exits = c.exits.load(Ordering::SeqCst);
+    let end = c.log.len();
     tokio::spawn(async move {
         let io = match on_upgrade.await {
             Ok(u) => TokioIo::new(u),
@@ -55,14 +64,13 @@ pub async fn attach(
             Stream::Stdout => out,
             Stream::Stderr => err,
         };
-        let mut rx = c.log.tx.subscribe();
-        let mut changed = c.changed.subscribe();
-        let exits = c.exits.load(Ordering::SeqCst);
-        let end = c.log.len();
         if logs_too {
             let entries = logs::read(&log_path, end, None).unwrap_or_default();
             for e in entries.into_iter().filter(|e| wanted(e.stream)) {
-                if w.write_all(&logs::frame(e.stream, &e.data, tty)).await.is_err() {
+                if w.write_all(&logs::frame(e.stream, &e.data, tty))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -152,7 +160,11 @@ fn exec_of(d: &Daemon, id: &str) -> ApiResult<Arc<Exec>> {
 
 /// POST /exec/{id}/start: runs the process through the shim and streams its stdio over the
 /// hijacked connection (or returns at once with Detach).
-pub async fn start(d: Arc<Daemon>, mut req: Request<Incoming>, id: &str) -> ApiResult<Response<Body>> {
+pub async fn start(
+    d: Arc<Daemon>,
+    mut req: Request<Incoming>,
+    id: &str,
+) -> ApiResult<Response<Body>> {
     let x = exec_of(&d, id)?;
     let body = {
         use http_body_util::BodyExt;
@@ -199,15 +211,31 @@ pub async fn start(d: Arc<Daemon>, mut req: Request<Incoming>, id: &str) -> ApiR
             .map_err(|e| api_err(500, format!("mkfifo {}: {e}", p.display())))?;
     }
     let io = crate::shim::Stdio3 {
-        stdin: if attach_in { paths[0].display().to_string() } else { String::new() },
-        stdout: if detach { String::new() } else { paths[1].display().to_string() },
-        stderr: if detach || tty { String::new() } else { paths[2].display().to_string() },
+        stdin: if attach_in {
+            paths[0].display().to_string()
+        } else {
+            String::new()
+        },
+        stdout: if detach {
+            String::new()
+        } else {
+            paths[1].display().to_string()
+        },
+        stderr: if detach || tty {
+            String::new()
+        } else {
+            paths[2].display().to_string()
+        },
         terminal: tty,
     };
     // Readers first: the shim then opens the FIFOs write-only, and they stay whole until read.
     let mut readers = Vec::new();
     if !detach {
-        let streams = if tty { vec![Stream::Stdout] } else { vec![Stream::Stdout, Stream::Stderr] };
+        let streams = if tty {
+            vec![Stream::Stdout]
+        } else {
+            vec![Stream::Stdout, Stream::Stderr]
+        };
         for s in streams {
             let p = &paths[if s == Stream::Stdout { 1 } else { 2 }];
             match tokio::net::unix::pipe::OpenOptions::new().open_receiver(p) {
@@ -244,7 +272,14 @@ pub async fn start(d: Arc<Daemon>, mut req: Request<Incoming>, id: &str) -> ApiR
         }
     };
     x.state.lock().unwrap().pid = pid;
-    let session = Session { x: x.clone(), shim, cid, exec_id: id.to_string(), paths, tty };
+    let session = Session {
+        x: x.clone(),
+        shim,
+        cid,
+        exec_id: id.to_string(),
+        paths,
+        tty,
+    };
     if detach {
         tokio::spawn(session.finish());
         return Ok(crate::api::empty_ok());
@@ -273,7 +308,12 @@ pub async fn start(d: Arc<Daemon>, mut req: Request<Incoming>, id: &str) -> ApiR
                     if n == 0 {
                         break;
                     }
-                    if w.lock().await.write_all(&logs::frame(s, &buf[..n], tty)).await.is_err() {
+                    if w.lock()
+                        .await
+                        .write_all(&logs::frame(s, &buf[..n], tty))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -341,7 +381,11 @@ fn remove_fifos(paths: &[PathBuf]) {
 }
 
 /// POST /exec/{id}/resize
-pub async fn resize(d: Arc<Daemon>, id: &str, q: &HashMap<String, String>) -> ApiResult<Response<Body>> {
+pub async fn resize(
+    d: Arc<Daemon>,
+    id: &str,
+    q: &HashMap<String, String>,
+) -> ApiResult<Response<Body>> {
     let (h, w) = dims(q)?;
     let x = exec_of(&d, id)?;
     let cid = x.state.lock().unwrap().container.clone();

@@ -40,7 +40,9 @@ struct Line {
 
 /// Go's RFC3339Nano, which Docker writes: UTC, trailing zeros of the fraction dropped.
 pub fn now_rfc3339nano() -> String {
-    let s = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+    let s = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.9f")
+        .to_string();
     let s = s.trim_end_matches('0').trim_end_matches('.');
     format!("{s}Z")
 }
@@ -54,10 +56,7 @@ pub struct LogFile {
 
 impl LogFile {
     pub fn open(path: &Path) -> std::io::Result<Arc<LogFile>> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
         let (tx, _) = broadcast::channel(1024);
         Ok(Arc::new(LogFile {
             path: path.to_path_buf(),

@@ -20,7 +20,10 @@ use anyhow::Context;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(version, about = "husk's container manager: a Docker-like API on a unix socket")]
+#[command(
+    version,
+    about = "husk's container manager: a Docker-like API on a unix socket"
+)]
 struct Cli {
     /// The API socket (root only, mode 0600).
     #[arg(long, default_value = "/run/husk/huskd.sock")]
@@ -54,7 +57,12 @@ impl log::Log for Stderr {
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            eprintln!("{} huskd {}: {}", logs::now_rfc3339nano(), r.level(), r.args());
+            eprintln!(
+                "{} huskd {}: {}",
+                logs::now_rfc3339nano(),
+                r.level(),
+                r.args()
+            );
         }
     }
     fn flush(&self) {}

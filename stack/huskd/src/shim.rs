@@ -222,7 +222,13 @@ impl Shim {
         self.client.exec(ctx(), &req).map_err(call_err).map(drop)
     }
 
-    pub fn resize(&self, id: &str, exec_id: &str, width: u32, height: u32) -> Result<(), ShimError> {
+    pub fn resize(
+        &self,
+        id: &str,
+        exec_id: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<(), ShimError> {
         let req = api::ResizePtyRequest {
             id: id.into(),
             exec_id: exec_id.into(),
@@ -230,7 +236,10 @@ impl Shim {
             height,
             ..Default::default()
         };
-        self.client.resize_pty(ctx(), &req).map_err(call_err).map(drop)
+        self.client
+            .resize_pty(ctx(), &req)
+            .map_err(call_err)
+            .map(drop)
     }
 
     /// The cgroup metrics, as the shim encodes them (cgroup v1 or v2 types).

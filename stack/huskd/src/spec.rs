@@ -189,7 +189,11 @@ pub fn binds(host: &Value) -> Result<Vec<Value>, SpecError> {
                 "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
                     options[1] = o.to_string()
                 }
-                _ => return Err(bad(format!("invalid volume specification: '{b}': bad option {o:?}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "invalid volume specification: '{b}': bad option {o:?}"
+                    )))
+                }
             }
         }
         out.push(json!({"destination": dst, "type": "bind", "source": src, "options": options}));
@@ -202,7 +206,9 @@ fn tmpfs(host: &Value) -> Result<Vec<Value>, SpecError> {
     if let Some(map) = host["Tmpfs"].as_object() {
         for (dst, opts) in map {
             if !dst.starts_with('/') || dst == "/" {
-                return Err(bad(format!("invalid tmpfs mount: {dst:?} is not an absolute path")));
+                return Err(bad(format!(
+                    "invalid tmpfs mount: {dst:?} is not an absolute path"
+                )));
             }
             let mut options: Vec<String> = ["noexec", "nosuid", "nodev"].map(String::from).into();
             options.extend(
@@ -212,7 +218,9 @@ fn tmpfs(host: &Value) -> Result<Vec<Value>, SpecError> {
                     .filter(|o| !o.is_empty())
                     .map(str::to_string),
             );
-            out.push(json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options}));
+            out.push(
+                json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": options}),
+            );
         }
     }
     Ok(out)
@@ -237,9 +245,10 @@ fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<(u32, u32), SpecError>
         None => (user, None),
     };
     let passwd = image_file(layers, "etc/passwd");
-    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| {
-        f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u))
-    });
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)));
     let uid = match (u.parse::<u32>(), &entry) {
         (Ok(n), _) => n,
         (Err(_), Some(f)) => f[2].parse().unwrap_or(0),
@@ -259,7 +268,9 @@ fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<(u32, u32), SpecError>
                 .find(|f| f.len() >= 3 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
                 .ok_or_else(|| {
-                    bad(format!("unable to find group {g}: no matching entries in group file"))
+                    bad(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
                 })?,
         },
     };
@@ -347,7 +358,9 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
         .filter(|s| !s.is_empty())
         .unwrap_or("/");
     if !cwd.starts_with('/') {
-        return Err(bad(format!("the working directory '{cwd}' is invalid, it needs to be an absolute path")));
+        return Err(bad(format!(
+            "the working directory '{cwd}' is invalid, it needs to be an absolute path"
+        )));
     }
     let mut env = strings(&config["Env"]).unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -384,7 +397,11 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
     }
     let user_mounts: Vec<Value> = binds(host)?.into_iter().chain(tmpfs(host)?).collect();
     // A user mount replaces a default one of the same destination, as in Docker.
-    mounts.retain(|m| !user_mounts.iter().any(|u| u["destination"] == m["destination"]));
+    mounts.retain(|m| {
+        !user_mounts
+            .iter()
+            .any(|u| u["destination"] == m["destination"])
+    });
     mounts.extend(user_mounts);
 
     let mut namespaces = vec![
@@ -467,7 +484,9 @@ pub fn exec_process(
     let cwd = exec["WorkingDir"]
         .as_str()
         .filter(|s| !s.is_empty())
-        .or(container["Config"]["WorkingDir"].as_str().filter(|s| !s.is_empty()))
+        .or(container["Config"]["WorkingDir"]
+            .as_str()
+            .filter(|s| !s.is_empty()))
         .unwrap_or("/");
     Ok(json!({
         "terminal": exec["Tty"].as_bool() == Some(true),
@@ -496,7 +515,13 @@ mod tests {
     fn bind_forms() {
         let b = binds(&json!({"Binds": ["/tmp:/x:ro"]})).unwrap();
         assert_eq!(b[0]["options"], json!(["rbind", "rprivate", "ro"]));
-        for bad in ["rel:/x", "/tmp:x", "/nonexistent-huskd:/x", "/tmp:/x:bogus", "/tmp"] {
+        for bad in [
+            "rel:/x",
+            "/tmp:x",
+            "/nonexistent-huskd:/x",
+            "/tmp:/x:bogus",
+            "/tmp",
+        ] {
             assert!(binds(&json!({"Binds": [bad]})).is_err(), "{bad}");
         }
     }

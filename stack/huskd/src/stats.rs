@@ -49,7 +49,8 @@ async fn sample(c: &Arc<Ctr>) -> ApiResult<Value> {
         use containerd_shim_protos::cgroups::metrics::Metrics;
         if let Some(m) = crate::shim::decode::<Metrics>(&any) {
             let usage = m.memory.usage.as_ref().cloned().unwrap_or_default();
-            out["memory_stats"] = json!({"usage": usage.usage, "limit": usage.limit, "max_usage": usage.max});
+            out["memory_stats"] =
+                json!({"usage": usage.usage, "limit": usage.limit, "max_usage": usage.max});
             out["pids_stats"] = json!({"current": m.pids.current, "limit": m.pids.limit});
             let cpu = m.cpu.usage.as_ref().cloned().unwrap_or_default();
             out["cpu_stats"]["cpu_usage"] = json!({"total_usage": cpu.total, "usage_in_kernelmode": cpu.kernel, "usage_in_usermode": cpu.user, "percpu_usage": cpu.per_cpu});
@@ -69,10 +70,15 @@ pub async fn stats(c: Arc<Ctr>, stream: bool) -> ApiResult<Response<Body>> {
     let first = sample(&c).await?;
     if !stream {
         let mut r = Response::new(http_body_util::BodyExt::boxed(
-            http_body_util::BodyExt::map_err(http_body_util::Full::new(Bytes::from(format!("{first}\n"))), |e| match e {}),
+            http_body_util::BodyExt::map_err(
+                http_body_util::Full::new(Bytes::from(format!("{first}\n"))),
+                |e| match e {},
+            ),
         ));
-        r.headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            "application/json".parse().unwrap(),
+        );
         return Ok(r);
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
@@ -95,8 +101,12 @@ pub async fn stats(c: Arc<Ctr>, stream: bool) -> ApiResult<Response<Body>> {
             .await
             .map(|b| (Ok::<_, std::io::Error>(hyper::body::Frame::data(b)), rx))
     });
-    let mut r = Response::new(http_body_util::BodyExt::boxed(http_body_util::StreamBody::new(stream)));
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, "application/json".parse().unwrap());
+    let mut r = Response::new(http_body_util::BodyExt::boxed(
+        http_body_util::StreamBody::new(stream),
+    ));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        "application/json".parse().unwrap(),
+    );
     Ok(r)
 }
