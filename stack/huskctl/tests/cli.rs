@@ -518,6 +518,95 @@ fn pull(c: &Ctx) {
     c.d.ok(&["rmi", &one, &two]);
 }
 
+fn run_flags(c: &Ctx) {
+    let dir = c.archive.with_file_name("flags");
+    std::fs::create_dir_all(dir.join("vol")).unwrap();
+    std::fs::write(dir.join("vol/file"), "content\n").unwrap();
+    std::fs::write(dir.join("env.list"), "# a comment\nFROM_FILE=yes\n\n").unwrap();
+    let vol = format!("{}:/data:ro", dir.join("vol").display());
+    let env_file = dir.join("env.list");
+    let script = "hostname; echo $FROM_FILE $E; pwd; id -u; cat /data/file; \
+        touch /data/x 2>/dev/null || echo data-ro; touch /x 2>/dev/null || echo root-ro; \
+        touch /scratch/x && echo scratch-rw; ls /sys/class/net; grep CapEff /proc/self/status; \
+        cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max \
+        /sys/fs/cgroup/cpu/cpu.cfs_quota_us";
+    let o = c.d.huskctl(&[
+        "run",
+        "--rm",
+        "-h",
+        "hh",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-e",
+        "E=1",
+        "-w",
+        "/data",
+        "-u",
+        "0:0",
+        "-v",
+        &vol,
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--read-only",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--cpus",
+        "0.5",
+        "--network",
+        "none",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CHOWN",
+        "--entrypoint",
+        "/bin/sh",
+        IMAGE,
+        "-c",
+        script,
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        o.stdout,
+        "hh\nyes 1\n/data\n0\ncontent\ndata-ro\nroot-ro\nscratch-rw\nlo\n\
+         CapEff:\t0000000000000001\n67108864\n50\n50000\n",
+        "run flags, as seen inside the container"
+    );
+    // --init: pid 1 is the init, not the command.
+    let o =
+        c.d.huskctl(&["run", "--rm", "--init", IMAGE, "cat", "/proc/1/comm"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_ne!(o.stdout, "cat\n", "--init: pid 1 is the command");
+    // --restart on-failure:2: two restarts, then it stays exited.
+    c.d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hctl-r",
+        "--restart",
+        "on-failure:2",
+        IMAGE,
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    let state = || {
+        c.d.ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Status}}",
+            "hctl-r",
+        ])
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || state() == "2 exited\n"),
+        "--restart on-failure:2: {}",
+        state()
+    );
+    c.d.ok(&["rm", "-f", "hctl-r"]);
+}
+
 type Scenario = (&'static str, fn(&Ctx));
 
 const SCENARIOS: &[Scenario] = &[
@@ -527,6 +616,7 @@ const SCENARIOS: &[Scenario] = &[
     ("run -d, logs, exec, stop, rm", detached),
     ("pause, stats, kill, wait, start -a", lifecycle),
     ("ps -a", ps_all),
+    ("run flags", run_flags),
     ("run -it, exec -it on a terminal", terminal),
     ("signals forwarded", signals),
     ("pull", pull),

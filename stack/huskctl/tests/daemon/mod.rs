@@ -336,7 +336,8 @@ pub fn busybox_archive(dir: &Path, tag: &str) -> PathBuf {
     fs::create_dir_all(rootfs.join("bin")).unwrap();
     fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
     for a in [
-        "sh", "echo", "sleep", "cat", "true", "ls", "id", "pwd", "tty", "env",
+        "sh", "echo", "sleep", "cat", "true", "ls", "id", "pwd", "tty", "env", "grep", "hostname",
+        "touch",
     ] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
