@@ -257,6 +257,9 @@ pub struct Ps {
     /// Pretty-print containers using a Go template (only {{.Field}} actions)
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter output based on conditions provided (name=, status=, id=, ...)
+    #[arg(short, long)]
+    pub filter: Vec<String>,
 }
 
 #[derive(Args)]

@@ -1,7 +1,7 @@
 //! Container commands: run, create, start, ps, logs, stop, kill, rm, wait, pause, unpause,
 //! inspect — the requests docker's CLI makes, and its output.
 
-use std::io::Write;
+use std::{collections::BTreeMap, io::Write};
 
 use anyhow::{bail, Context};
 use hyper::Method;
@@ -386,15 +386,55 @@ fn header(field: &str) -> String {
     }
 }
 
+/// `-f key=value`s as Docker's `filters` query ({"key": ["value", ...]}).
+fn filters(specs: &[String]) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut f: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in specs {
+        let (k, v) = s.split_once('=').with_context(|| {
+            format!("--filter: bad format of filter (expected name=value): {s}")
+        })?;
+        f.entry(k.to_lowercase()).or_default().push(v.to_string());
+    }
+    Ok(f)
+}
+
+impl Listed {
+    /// Docker's name, id and status filters, applied here too, so that a daemon that does not
+    /// filter still gives what was asked (on one that does, this changes nothing).
+    fn matches(&self, f: &BTreeMap<String, Vec<String>>) -> bool {
+        f.iter().all(|(k, values)| {
+            values.iter().any(|v| match k.as_str() {
+                "name" => self
+                    .names
+                    .iter()
+                    .any(|n| n.trim_start_matches('/').contains(v.as_str())),
+                "id" => self.id.starts_with(v.as_str()),
+                "status" => self.state == *v,
+                _ => true,
+            })
+        })
+    }
+}
+
 pub async fn ps(c: &Client, p: Ps) -> anyhow::Result<i32> {
+    let f = filters(&p.filter)?;
+    let f_json = if f.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(&f)?
+    };
+    // A status filter asks for stopped containers too, as docker does.
+    let all = p.all || f.contains_key("status");
     let url = with_query(
         "/containers/json",
         &[
-            ("all", if p.all { "1" } else { "" }),
+            ("all", if all { "1" } else { "" }),
             ("limit", if p.latest { "1" } else { "" }),
+            ("filters", &f_json),
         ],
     );
-    let list: Vec<Listed> = c.get(&url).await?;
+    let mut list: Vec<Listed> = c.get(&url).await?;
+    list.retain(|l| l.matches(&f));
     let trunc = !p.no_trunc;
     let mut out = std::io::stdout().lock();
     if p.quiet {

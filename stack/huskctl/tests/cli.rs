@@ -305,6 +305,20 @@ fn ps_all(c: &Ctx) {
         !c.d.ok(&["ps"]).contains("hctl-c"),
         "ps without -a lists a created container"
     );
+    assert_eq!(
+        c.d.ok(&["ps", "-a", "-q", "-f", "name=hctl-c"]).trim(),
+        &id.trim()[..12]
+    );
+    let created =
+        c.d.ok(&["ps", "-f", "status=created", "--format", "{{.Names}}"]);
+    assert!(
+        created.lines().any(|l| l == "hctl-c"),
+        "ps -f status=created: {created}"
+    );
+    assert_eq!(
+        c.d.ok(&["ps", "-a", "-q", "-f", "status=exited", "-f", "name=hctl-c"]),
+        ""
+    );
     let fmt = c.d.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
     assert!(
         fmt.lines().any(|l| l == "hctl-c created"),
@@ -411,22 +425,28 @@ fn bad_input(c: &Ctx) {
     );
 }
 
+/// Asks the shell on `p` for its terminal's size until it is `size` (bounded).
+fn size_is(p: &mut Pty, size: &str) -> bool {
+    wait_for(Duration::from_secs(20), || {
+        p.write("stty size\n");
+        p.expect(size, Duration::from_millis(500))
+    })
+}
+
 fn terminal(c: &Ctx) {
     let t = Duration::from_secs(20);
     let mut p = Pty::spawn(&c.d.sock, &["run", "-it", "--rm", IMAGE, "sh"], 30, 100);
-    p.write("stty size\n");
+    // The size is sent once the container runs (Docker's API 1.41 has no size at create), so
+    // the shell may start before it: asked again until it shows.
     assert!(
-        p.expect("30 100", t),
+        size_is(&mut p, "30 100"),
         "the terminal's size at start: {:?}",
         p.seen
     );
-    // SIGWINCH: the new size reaches the container (once the resize request has gone through).
+    // SIGWINCH: the new size reaches the container.
     p.resize(20, 80);
     assert!(
-        wait_for(t, || {
-            p.write("stty size\n");
-            p.expect("20 80", Duration::from_millis(500))
-        }),
+        size_is(&mut p, "20 80"),
         "the terminal's size after a resize: {:?}",
         p.seen
     );
@@ -442,14 +462,10 @@ fn terminal(c: &Ctx) {
     // exec -it: the same, through /exec/{id}/resize.
     c.d.ok(&["run", "-d", "--name", "hctl-t", IMAGE, "sleep", "1000"]);
     let mut p = Pty::spawn(&c.d.sock, &["exec", "-it", "hctl-t", "sh"], 25, 90);
-    p.write("stty size\n");
-    assert!(p.expect("25 90", t), "exec -it: the size: {:?}", p.seen);
+    assert!(size_is(&mut p, "25 90"), "exec -it: the size: {:?}", p.seen);
     p.resize(15, 70);
     assert!(
-        wait_for(t, || {
-            p.write("stty size\n");
-            p.expect("15 70", Duration::from_millis(500))
-        }),
+        size_is(&mut p, "15 70"),
         "exec -it: the size after a resize: {:?}",
         p.seen
     );
