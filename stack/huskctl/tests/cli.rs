@@ -267,6 +267,16 @@ fn lifecycle(c: &Ctx) {
         o.stderr
     );
     c.d.ok(&["rm", "-f", "hctl-s"]);
+    // logs -f follows until the container ends, stdout and stderr apart.
+    let script = "echo a; sleep 1; echo b >&2";
+    c.d.ok(&["run", "-d", "--name", "hctl-f", IMAGE, "sh", "-c", script]);
+    let o = c.d.huskctl(&["logs", "-f", "hctl-f"]);
+    assert_eq!(
+        (o.code, o.stdout.as_str(), o.stderr.as_str()),
+        (0, "a\n", "b\n"),
+        "logs -f"
+    );
+    c.d.ok(&["rm", "-f", "hctl-f"]);
 }
 
 fn ps_all(c: &Ctx) {
@@ -630,7 +640,7 @@ const SCENARIOS: &[Scenario] = &[
     ("images", images),
     ("run --rm", run_rm),
     ("run -d, logs, exec, stop, rm", detached),
-    ("pause, stats, kill, wait, start -a", lifecycle),
+    ("pause, stats, kill, wait, start -a, logs -f", lifecycle),
     ("ps -a", ps_all),
     ("run flags", run_flags),
     ("run -it, exec -it on a terminal", terminal),
