@@ -685,27 +685,34 @@ async fn wait(c: &Arc<Ctr>, q: &HashMap<String, String>) -> ApiResult<Response<B
     }
     let mut rx = c.changed.subscribe();
     let exits = c.exits.load(Ordering::SeqCst);
-    loop {
-        let done = match condition {
-            "next-exit" => {
-                c.exits.load(Ordering::SeqCst) > exits || c.removed.load(Ordering::SeqCst)
+    let c = c.clone();
+    let condition = condition.to_string();
+    // The headers go at once, the body when the condition is met: Docker's clients start the
+    // container only once the wait's answer has begun.
+    let (tx, body) = channel_body();
+    tokio::spawn(async move {
+        loop {
+            let done = match condition.as_str() {
+                "next-exit" => {
+                    c.exits.load(Ordering::SeqCst) > exits || c.removed.load(Ordering::SeqCst)
+                }
+                "removed" => c.removed.load(Ordering::SeqCst),
+                _ => !c.running(),
+            };
+            if done {
+                break;
             }
-            "removed" => c.removed.load(Ordering::SeqCst),
-            _ => !c.running(),
-        };
-        if done {
-            break;
+            if rx.changed().await.is_err() {
+                break;
+            }
         }
-        if rx.changed().await.is_err() {
-            break;
-        }
-    }
-    let r = c.record();
-    let error = (!r.state.error.is_empty()).then(|| json!({"Message": r.state.error}));
-    Ok(json_resp(
-        200,
-        &json!({"StatusCode": r.state.exit_code, "Error": error}),
-    ))
+        let r = c.record();
+        let error = (!r.state.error.is_empty()).then(|| json!({"Message": r.state.error}));
+        let v = json!({"StatusCode": r.state.exit_code, "Error": error});
+        // The client may have gone.
+        let _ = tx.send(Bytes::from(format!("{v}\n"))).await;
+    });
+    Ok(respond(200, "application/json", body))
 }
 
 /// GET /containers/{id}/logs
