@@ -328,7 +328,18 @@ async fn images(
     if m == Method::GET {
         if let Some(n) = name.strip_suffix("/json") {
             let i = d.images.lock().unwrap().inspect(n).map_err(image_err)?;
-            return Ok(json_resp(200, &json!(i)));
+            let mut v = json!(i);
+            // Docker's config has maps (`{"80/tcp": {}}`) where the store keeps lists.
+            for k in ["ExposedPorts", "Volumes"] {
+                let map: serde_json::Map<String, Value> = v["Config"][k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(|p| (p.to_string(), json!({}))))
+                    .collect();
+                v["Config"][k] = Value::Object(map);
+            }
+            return Ok(json_resp(200, &v));
         }
     }
     if m == Method::POST {
@@ -351,14 +362,10 @@ async fn images(
     }
     if m == Method::DELETE {
         let force = flag(q, "force");
-        let id = d
-            .images
-            .lock()
-            .unwrap()
-            .inspect(name)
-            .map_err(image_err)?
-            .id;
-        if let Some(c) = d.image_in_use(&id) {
+        let image = d.images.lock().unwrap().inspect(name).map_err(image_err)?;
+        let untag_only = husk_image::normalize(name)
+            .is_ok_and(|t| image.repo_tags.contains(&t) && image.repo_tags.len() > 1);
+        if let Some(c) = d.image_in_use(&image.id).filter(|_| !untag_only) {
             return Err(api_err(
                 409,
                 format!(
@@ -413,7 +420,9 @@ async fn load(
     req: Request<Incoming>,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response<Body>> {
-    let quiet = flag(q, "quiet");
+    // `quiet` (which Docker's CLI sets when its output is not a terminal) only drops the
+    // progress, which this answer does not carry anyway.
+    let _ = q;
     let (tx, rx) = mpsc::channel(16);
     let mut body = req.into_body();
     let feeder = tokio::spawn(async move {
@@ -456,9 +465,6 @@ async fn load(
             out.push_str(&json!({"stream": line}).to_string());
             out.push('\n');
         }
-    }
-    if quiet {
-        out.clear();
     }
     Ok(respond(200, "application/json", full(out)))
 }
