@@ -328,7 +328,18 @@ async fn images(
     if m == Method::GET {
         if let Some(n) = name.strip_suffix("/json") {
             let i = d.images.lock().unwrap().inspect(n).map_err(image_err)?;
-            return Ok(json_resp(200, &json!(i)));
+            let mut v = json!(i);
+            // Docker's config has maps (`{"80/tcp": {}}`) where the store keeps lists.
+            for k in ["ExposedPorts", "Volumes"] {
+                let map: serde_json::Map<String, Value> = v["Config"][k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(|p| (p.to_string(), json!({}))))
+                    .collect();
+                v["Config"][k] = Value::Object(map);
+            }
+            return Ok(json_resp(200, &v));
         }
     }
     if m == Method::POST {
@@ -351,14 +362,10 @@ async fn images(
     }
     if m == Method::DELETE {
         let force = flag(q, "force");
-        let id = d
-            .images
-            .lock()
-            .unwrap()
-            .inspect(name)
-            .map_err(image_err)?
-            .id;
-        if let Some(c) = d.image_in_use(&id) {
+        let image = d.images.lock().unwrap().inspect(name).map_err(image_err)?;
+        let untag_only = husk_image::normalize(name)
+            .is_ok_and(|t| image.repo_tags.contains(&t) && image.repo_tags.len() > 1);
+        if let Some(c) = d.image_in_use(&image.id).filter(|_| !untag_only) {
             return Err(api_err(
                 409,
                 format!(
@@ -413,7 +420,9 @@ async fn load(
     req: Request<Incoming>,
     q: &HashMap<String, String>,
 ) -> ApiResult<Response<Body>> {
-    let quiet = flag(q, "quiet");
+    // `quiet` (which Docker's CLI sets when its output is not a terminal) only drops the
+    // progress, which this answer does not carry anyway.
+    let _ = q;
     let (tx, rx) = mpsc::channel(16);
     let mut body = req.into_body();
     let feeder = tokio::spawn(async move {
@@ -456,9 +465,6 @@ async fn load(
             out.push_str(&json!({"stream": line}).to_string());
             out.push('\n');
         }
-    }
-    if quiet {
-        out.clear();
     }
     Ok(respond(200, "application/json", full(out)))
 }
@@ -685,27 +691,34 @@ async fn wait(c: &Arc<Ctr>, q: &HashMap<String, String>) -> ApiResult<Response<B
     }
     let mut rx = c.changed.subscribe();
     let exits = c.exits.load(Ordering::SeqCst);
-    loop {
-        let done = match condition {
-            "next-exit" => {
-                c.exits.load(Ordering::SeqCst) > exits || c.removed.load(Ordering::SeqCst)
+    let c = c.clone();
+    let condition = condition.to_string();
+    // The headers go at once, the body when the condition is met: Docker's clients start the
+    // container only once the wait's answer has begun.
+    let (tx, body) = channel_body();
+    tokio::spawn(async move {
+        loop {
+            let done = match condition.as_str() {
+                "next-exit" => {
+                    c.exits.load(Ordering::SeqCst) > exits || c.removed.load(Ordering::SeqCst)
+                }
+                "removed" => c.removed.load(Ordering::SeqCst),
+                _ => !c.running(),
+            };
+            if done {
+                break;
             }
-            "removed" => c.removed.load(Ordering::SeqCst),
-            _ => !c.running(),
-        };
-        if done {
-            break;
+            if rx.changed().await.is_err() {
+                break;
+            }
         }
-        if rx.changed().await.is_err() {
-            break;
-        }
-    }
-    let r = c.record();
-    let error = (!r.state.error.is_empty()).then(|| json!({"Message": r.state.error}));
-    Ok(json_resp(
-        200,
-        &json!({"StatusCode": r.state.exit_code, "Error": error}),
-    ))
+        let r = c.record();
+        let error = (!r.state.error.is_empty()).then(|| json!({"Message": r.state.error}));
+        let v = json!({"StatusCode": r.state.exit_code, "Error": error});
+        // The client may have gone.
+        let _ = tx.send(Bytes::from(format!("{v}\n"))).await;
+    });
+    Ok(respond(200, "application/json", body))
 }
 
 /// GET /containers/{id}/logs

@@ -28,6 +28,16 @@ fn system_cpu_ns() -> u64 {
     ticks * 1_000_000_000 / hz
 }
 
+/// The host's memory: the limit Docker shows for a container without one.
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(u64::MAX, |kib| kib * 1024)
+}
+
 async fn sample(c: &Arc<Ctr>) -> ApiResult<Value> {
     let rec = c.record();
     let mut out = json!({
@@ -49,8 +59,7 @@ async fn sample(c: &Arc<Ctr>) -> ApiResult<Value> {
         use containerd_shim_protos::cgroups::metrics::Metrics;
         if let Some(m) = crate::shim::decode::<Metrics>(&any) {
             let usage = m.memory.usage.as_ref().cloned().unwrap_or_default();
-            out["memory_stats"] =
-                json!({"usage": usage.usage, "limit": usage.limit, "max_usage": usage.max});
+            out["memory_stats"] = json!({"usage": usage.usage, "limit": usage.limit.min(host_memory()), "max_usage": usage.max});
             out["pids_stats"] = json!({"current": m.pids.current, "limit": m.pids.limit});
             let cpu = m.cpu.usage.as_ref().cloned().unwrap_or_default();
             out["cpu_stats"]["cpu_usage"] = json!({"total_usage": cpu.total, "usage_in_kernelmode": cpu.kernel, "usage_in_usermode": cpu.user, "percpu_usage": cpu.per_cpu});
@@ -58,7 +67,8 @@ async fn sample(c: &Arc<Ctr>) -> ApiResult<Value> {
     } else if any.type_url.ends_with("cgroups.v2.Metrics") {
         use containerd_shim_protos::cgroups_v2::metrics::Metrics;
         if let Some(m) = crate::shim::decode::<Metrics>(&any) {
-            out["memory_stats"] = json!({"usage": m.memory.usage, "limit": m.memory.usage_limit});
+            out["memory_stats"] =
+                json!({"usage": m.memory.usage, "limit": m.memory.usage_limit.min(host_memory())});
             out["pids_stats"] = json!({"current": m.pids.current, "limit": m.pids.limit});
             out["cpu_stats"]["cpu_usage"] = json!({"total_usage": m.cpu.usage_usec * 1000, "usage_in_kernelmode": m.cpu.system_usec * 1000, "usage_in_usermode": m.cpu.user_usec * 1000});
         }
