@@ -653,7 +653,7 @@ const SCENARIOS: &[Scenario] = &[
     ("bad input", bad_input),
 ];
 
-/// Runs every scenario against `d`, each on its own (a failure does not stop the others), and
+/// Runs every scenario against the daemon `start` gives, each on its own (a failure does not stop the others), and
 /// fails if any failed, naming them.
 fn all_scenarios(name: &str, start: fn(Option<&str>) -> Result<Daemon, String>) {
     let dir = tempdir(name);
@@ -663,6 +663,10 @@ fn all_scenarios(name: &str, start: fn(Option<&str>) -> Result<Daemon, String>) 
         Ok(d) => d,
         Err(why) => {
             println!("SKIP: {name} could not start: {why}");
+            drop(registry);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!("{}: {e}", dir.display());
+            }
             return;
         }
     };
