@@ -31,6 +31,7 @@ pub struct Huskd {
     pub state: PathBuf,
     pub ns: String,
     child: Option<Child>,
+    args: Vec<String>,
 }
 
 /// One answer: status and body.
@@ -92,6 +93,11 @@ pub fn hijack_finish(mut s: UnixStream, stdin: &[u8]) -> Vec<u8> {
 
 impl Huskd {
     pub fn start(name: &str) -> Huskd {
+        Self::start_with(name, &[])
+    }
+
+    /// With more flags for huskd (`--insecure-registry …`).
+    pub fn start_with(name: &str, args: &[&str]) -> Huskd {
         become_subreaper();
         let dir = PathBuf::from(format!("/tmp/huskd-test-{name}-{}", std::process::id()));
         if dir.exists() {
@@ -106,6 +112,7 @@ impl Huskd {
             ns: format!("huskd-test-{name}-{}", std::process::id()),
             dir,
             child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         h.spawn();
         h
@@ -121,6 +128,7 @@ impl Huskd {
             .arg("--state")
             .arg(&self.state)
             .args(["--namespace", &self.ns])
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(

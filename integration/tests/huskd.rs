@@ -532,3 +532,215 @@ fn bad_input_is_refused_and_leaves_nothing() {
     let r = h.delete(&format!("/images/{IMAGE}"));
     assert_eq!(r.status, 409, "an image in use: {}", r.text());
 }
+
+#[test]
+fn restart_policies() {
+    let h = huskd_with_busybox("policy");
+    let mut b = sh("echo run; exit 2");
+    b["HostConfig"] = json!({"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}});
+    let id = h.create("flaky", &b);
+    h.start_ctr(&id);
+    // Three runs in all: the first and two restarts.
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let c = h.inspect(&id);
+            c["RestartCount"] == 2 && c["State"]["Status"] == "exited"
+        }),
+        "{}",
+        h.inspect(&id)
+    );
+    assert_eq!(
+        stream_of(&h.get("/containers/flaky/logs?stdout=1").body, 1),
+        "run\nrun\nrun\n"
+    );
+    assert_eq!(h.inspect(&id)["State"]["ExitCode"], 2);
+
+    // `always` restarts a clean exit too, until the container is stopped through the API.
+    let mut b = sh("sleep 0.2; exit 0");
+    b["HostConfig"] = json!({"RestartPolicy": {"Name": "always"}});
+    let id = h.create("always", &b);
+    h.start_ctr(&id);
+    assert!(wait_for(Duration::from_secs(30), || h.inspect(&id)
+        ["RestartCount"]
+        .as_u64()
+        >= Some(2)));
+    assert_eq!(h.post_empty("/containers/always/stop?t=1").status, 204);
+    let count = h.inspect(&id)["RestartCount"].clone();
+    assert_eq!(h.inspect(&id)["State"]["Status"], "exited");
+    // Stopped stays stopped: a stop through the API keeps the policy from restarting it.
+    assert_eq!(h.inspect(&id)["RestartCount"], count);
+    assert_eq!(h.inspect(&id)["State"]["Restarting"], false);
+
+    let mut b = sh("true");
+    b["HostConfig"] = json!({"RestartPolicy": {"Name": "always"}, "AutoRemove": true});
+    assert_eq!(h.post("/containers/create", &b).status, 400);
+}
+
+#[test]
+fn pull_from_a_loopback_registry() {
+    const REGISTRY: &str = "/usr/bin/docker-registry";
+    for tool in [REGISTRY, "/usr/bin/skopeo"] {
+        if !Path::new(tool).exists() {
+            eprintln!("SKIP: {tool} missing (Debian's packages docker-registry, skopeo)");
+            return;
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let h = Huskd::start_with("pull", &["--insecure-registry", &addr]);
+    let config = h.dir.join("registry.yml");
+    fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            h.dir.join("registry").display()
+        ),
+    )
+    .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            // Gone already is fine: the wait reaps it either way.
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _registry = Kill(
+        Command::new(REGISTRY)
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(wait_for(Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    }));
+    let archive = busybox_archive(&h.dir.join("image"));
+    let out = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .arg(format!("oci-archive:{}:latest", archive.display()))
+        .arg(format!("docker://{addr}/husk/busybox:v1"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let r = h.post_empty(&format!(
+        "/images/create?fromImage={addr}/husk/busybox&tag=v1"
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let lines: Vec<Value> = r
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines.last().unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Status: Downloaded"),
+        "{lines:?}"
+    );
+    let name = format!("{addr}/husk/busybox:v1");
+    let id = h.create("pulled", &json!({"Image": name, "Cmd": ["echo", "pulled"]}));
+    h.start_ctr(&id);
+    assert_eq!(h.wait_exit(&id), 0);
+    assert_eq!(
+        stream_of(&h.get("/containers/pulled/logs?stdout=1").body, 1),
+        "pulled\n"
+    );
+
+    let r = h.post_empty(&format!(
+        "/images/create?fromImage={addr}/husk/busybox&tag=nosuch"
+    ));
+    assert_eq!(r.status, 404, "{}", r.text());
+}
+
+/// Docker's own CLI as the client: what a Docker user types works against huskd.
+#[test]
+fn docker_cli_drives_huskd() {
+    if Command::new("docker").arg("--version").output().is_err() {
+        eprintln!("SKIP: no docker CLI on $PATH");
+        return;
+    }
+    let h = huskd_with_busybox("cli");
+    let docker = |args: &[&str], stdin: &[u8]| {
+        use std::io::Write;
+        let mut child = Command::new("timeout")
+            .args(["-s", "KILL", "60", "docker"])
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", h.sock.display()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = docker(
+        &[
+            "run",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo hello; echo oops >&2; exit 3",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    let out = docker(&["run", "-i", "--rm", IMAGE, "cat"], b"through stdin\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "through stdin\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = docker(&["run", "-d", "--name", "bg", IMAGE, "sleep", "60"], b"");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = docker(&["exec", "bg", "sh", "-c", "echo in exec; exit 5"], b"");
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in exec\n");
+    let out = docker(&["ps", "--format", "{{.Names}} {{.Status}}"], b"");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("bg Up"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(docker(&["stop", "-t", "1", "bg"], b"").status.success());
+    let out = docker(
+        &[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "bg",
+        ],
+        b"",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "exited 137\n");
+    assert!(docker(&["rm", "bg"], b"").status.success());
+    let out = docker(
+        &["run", "--rm", "-v", "/nonexistent/huskd:/x", IMAGE, "true"],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("bind source path does not exist: /nonexistent/huskd"));
+    h.assert_nothing_left(&[]);
+}

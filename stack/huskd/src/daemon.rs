@@ -423,6 +423,7 @@ impl Daemon {
         if c.running() {
             return Ok(false);
         }
+        c.rec.lock().unwrap().stopped_by_user = false;
         self.start_locked(c).await?;
         Ok(true)
     }
@@ -479,11 +480,7 @@ impl Daemon {
                 };
                 *c.copiers.lock().unwrap() = copiers;
                 *c.shim.lock().unwrap() = Some(shim.clone());
-                {
-                    let mut r = c.rec.lock().unwrap();
-                    r.address = shim.address.clone();
-                    r.stopped_by_user = false;
-                }
+                c.rec.lock().unwrap().address = shim.address.clone();
                 self.save(c)?;
                 let id2 = id.clone();
                 let res = blocking(move || shim.start(&id2, "")).await?;
@@ -722,9 +719,21 @@ impl Daemon {
                 _ => false,
             };
         if again {
-            c.rec.lock().unwrap().restart_count += 1;
+            {
+                let mut r = c.rec.lock().unwrap();
+                r.restart_count += 1;
+                r.state.restarting = true;
+                r.state.status = "restarting".into();
+            }
             if let Err(e) = self.start_locked(c).await {
                 log::warn!("{}: restart: {}", c.id, e.message);
+                let mut r = c.rec.lock().unwrap();
+                r.state.restarting = false;
+                r.state.status = "exited".into();
+                drop(r);
+                if let Err(e) = self.save(c) {
+                    log::error!("{}: {}", c.id, e.message);
+                }
             }
         }
     }
@@ -764,11 +773,16 @@ impl Daemon {
 
     /// POST /containers/{id}/stop: the stop signal, then SIGKILL after `t` seconds.
     pub async fn stop(&self, c: &Arc<Ctr>, t: Option<i64>) -> ApiResult<bool> {
+        // Set first: it cancels a restart the policy would make.
+        c.rec.lock().unwrap().stopped_by_user = true;
+        if !c.running() {
+            // An exit or a restart under way (they hold the lock) ends first.
+            drop(c.op.lock().await);
+        }
         let rec = c.record();
         let (true, Some(shim)) = (rec.state.running, c.shim()) else {
             return Ok(false);
         };
-        c.rec.lock().unwrap().stopped_by_user = true;
         let signal = rec.config["StopSignal"]
             .as_str()
             .and_then(signal_number)
@@ -784,9 +798,12 @@ impl Daemon {
             let s = shim.clone();
             blocking(move || s.resume(&id)).await?.map_err(internal)?;
         }
-        blocking(move || s2.kill(&id, "", signal, false))
-            .await?
-            .map_err(internal)?;
+        if let Err(e) = blocking(move || s2.kill(&id, "", signal, false)).await? {
+            // A task that has just exited can no longer be signalled.
+            if !self.wait_stopped(c, Duration::from_secs(5)).await {
+                return Err(internal(e));
+            }
+        }
         if !self.wait_stopped(c, Duration::from_secs(timeout)).await {
             let id = c.id.clone();
             blocking(move || shim.kill(&id, "", libc::SIGKILL as u32, true))
