@@ -8,6 +8,7 @@
 //! there is one, as the client).
 
 pub mod grpc;
+pub mod huskd;
 
 use std::{
     fs,
@@ -30,7 +31,7 @@ pub const RUNTIME: &str = "io.containerd.husk.v2";
 /// How long one ctr command may take before `timeout` kills it.
 const CTR_TIMEOUT: &str = "60";
 
-fn target_bin(env: &str, name: &str) -> PathBuf {
+pub(crate) fn target_bin(env: &str, name: &str) -> PathBuf {
     if let Some(p) = std::env::var_os(env) {
         return PathBuf::from(p);
     }
@@ -79,7 +80,7 @@ fn containerd_bin() -> PathBuf {
         .map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
 }
 
-fn become_subreaper() {
+pub(crate) fn become_subreaper() {
     // SAFETY: plain prctl with integer arguments.
     let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(
@@ -212,6 +213,11 @@ fn build_image(dir: &Path, pause: bool) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     archive
+}
+
+/// The busybox image of [`IMAGE`] as an OCI archive in `dir` (for huskd's tests).
+pub fn busybox_archive(dir: &Path) -> PathBuf {
+    build_image(dir, false)
 }
 
 #[derive(Default)]
@@ -794,7 +800,7 @@ pub fn reap_all() {
 /// The runtime leaves the parent cgroup `/<ns>` that containerd's default spec puts each
 /// container under (`/<ns>/<id>`). rmdir removes it only once empty, so a shared namespace's
 /// (the CRI one) goes only when nobody else uses it.
-fn remove_namespace_cgroups(ns: &str) {
+pub(crate) fn remove_namespace_cgroups(ns: &str) {
     for e in fs::read_dir("/sys/fs/cgroup")
         .into_iter()
         .flatten()
@@ -807,7 +813,7 @@ fn remove_namespace_cgroups(ns: &str) {
     let _ = fs::remove_dir(Path::new("/sys/fs/cgroup").join(ns));
 }
 
-fn unmount_under(dir: &Path) {
+pub(crate) fn unmount_under(dir: &Path) {
     let prefix = dir.to_string_lossy().into_owned();
     let mut points: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()

@@ -1,0 +1,134 @@
+//! huskd: the thin manager of the husk stack. It plays dockerd and containerd together: a
+//! Docker-like Engine API (HTTP/1.1 + JSON) on a unix socket, images in husk_image's store,
+//! container metadata in redb, and each container's task in its own containerd-shim-husk-v2,
+//! launched and driven over ttrpc as containerd does. See notes/huskd.md.
+
+mod api;
+mod daemon;
+mod db;
+mod events;
+mod exec;
+mod logs;
+mod shim;
+mod spec;
+mod stats;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "husk's container manager: a Docker-like API on a unix socket"
+)]
+struct Cli {
+    /// The API socket (root only, mode 0600).
+    #[arg(long, default_value = "/run/husk/huskd.sock")]
+    socket: PathBuf,
+    /// Persistent state: images, container metadata, logs, writable layers.
+    #[arg(long, default_value = "/var/lib/husk")]
+    root: PathBuf,
+    /// Runtime state: bundles, FIFOs, the events socket.
+    #[arg(long, default_value = "/run/husk")]
+    state: PathBuf,
+    /// The namespace the shims and the runtime file containers under (runtime root
+    /// /run/containerd/husk/<namespace>, cgroups /<namespace>/<id>).
+    #[arg(long, default_value = "huskd")]
+    namespace: String,
+    /// The shim binary; by default containerd-shim-husk-v2 beside huskd, else on $PATH.
+    #[arg(long)]
+    shim: Option<PathBuf>,
+    /// A registry (host:port) spoken to over plain HTTP; may be repeated.
+    #[arg(long = "insecure-registry")]
+    insecure_registry: Vec<String>,
+    /// Log debug messages too.
+    #[arg(long)]
+    debug: bool,
+}
+
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!(
+                "{} huskd {}: {}",
+                logs::now_rfc3339nano(),
+                r.level(),
+                r.args()
+            );
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    log::set_logger(&Stderr).map_err(|e| anyhow::anyhow!("logger: {e}"))?;
+    log::set_max_level(if cli.debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    });
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(dir) = cli.socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+    }
+    if std::os::unix::net::UnixStream::connect(&cli.socket).is_ok() {
+        anyhow::bail!("{}: another huskd serves it", cli.socket.display());
+    }
+    let paths = daemon::Paths {
+        events: cli.state.join("events.sock"),
+        root: cli.root,
+        state: cli.state,
+        socket: cli.socket.clone(),
+        namespace: cli.namespace,
+        shim: shim::find(cli.shim.as_deref()),
+    };
+    let d = daemon::Daemon::open(paths, cli.insecure_registry)?;
+    // Exits are queued from the start and handled once the containers are recovered.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let _events = events::serve(&d.paths.events, tx)?;
+    d.recover().await;
+    let d2 = d.clone();
+    tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let d = d2.clone();
+            tokio::spawn(async move { d.on_exit(e).await });
+        }
+    });
+    match std::fs::remove_file(&cli.socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("remove {}", cli.socket.display()))
+        }
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(&cli.socket)
+        .with_context(|| format!("listen on {}", cli.socket.display()))?;
+    std::fs::set_permissions(&cli.socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("chmod {}", cli.socket.display()))?;
+    log::info!("serving {}", cli.socket.display());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = api::serve(d, listener) => {}
+        _ = term.recv() => log::info!("SIGTERM: leaving; containers keep running in their shims"),
+        _ = tokio::signal::ctrl_c() => log::info!("SIGINT: leaving; containers keep running in their shims"),
+    }
+    // Gone already is fine: a new huskd replaces it anyway.
+    let _ = std::fs::remove_file(&cli.socket);
+    Ok(())
+}
