@@ -78,19 +78,11 @@ impl Events {
     }
 
     pub fn send(&self, topic: &'static str, event: &impl Message) {
-        let any = type_name(topic)
-            .ok_or_else(|| "no event type for this topic".to_string())
-            .and_then(|name| {
-                Ok(Any {
-                    type_url: name.to_string(),
-                    value: event.write_to_bytes().map_err(|e| e.to_string())?,
-                    ..Default::default()
-                })
-            });
-        let at = timestamp().map_err(|e| e.to_string());
-        match any.and_then(|any| Ok((any, at?))) {
+        match publish(topic, event) {
             // The receiver lives as long as the process.
-            Ok((any, at)) => drop(self.0.send(Msg::Publish(topic, any, at))),
+            Ok(msg) => {
+                let _ = self.0.send(msg);
+            }
             Err(e) => warn!("publish {topic}: {e}"),
         }
     }
@@ -125,6 +117,21 @@ fn type_name(topic: &str) -> Option<&'static str> {
         "/tasks/checkpointed" => "containerd.events.TaskCheckpointed",
         _ => return None,
     })
+}
+
+fn publish(topic: &'static str, event: &impl Message) -> Result<Msg, String> {
+    let type_url = type_name(topic).ok_or("no event type for this topic")?;
+    let value = event.write_to_bytes().map_err(|e| e.to_string())?;
+    let event = Any {
+        type_url: type_url.to_string(),
+        value,
+        ..Default::default()
+    };
+    Ok(Msg::Publish(
+        topic,
+        event,
+        timestamp().map_err(|e| e.to_string())?,
+    ))
 }
 
 /// Sends one event, connecting first when there is no client yet.
