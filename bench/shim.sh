@@ -8,16 +8,20 @@
 # config, socket, root and state, and a busybox image built here: in one, the runtime
 # io.containerd.runc.v2 is the Go shim; in the other, it is our shim (so that ctr's
 # --runc-binary reaches it as runc's options, BinaryName), and io.containerd.husk.v2 is our shim
-# with husk. hyperfine times each case; the table gives the means in ms and the ratios, among
-# them the issue's goal: ours with husk at most 0.7x the Go shim with crun.
+# with husk. hyperfine times the cases interleaved: ROUNDS rounds, each timing every case
+# PER_ROUND times in turn (in reverse order every other round), so that the machine's drift
+# (other builds, the VM's speed) falls on every case alike. The table gives medians and means in
+# ms and the ratios of the medians, among them the issue's goal: ours with husk at most 0.7x the
+# Go shim with crun.
 #
 # Environment:
 #   SHIM=path HUSK=path   release builds (default target/x86_64-unknown-linux-gnu/release/...,
 #                         built if missing)
 #   CONTAINERD_BIN=path   containerd (default: containerd on PATH); its ctr is used when beside it
-#   WARMUP=3 RUNS=20      hyperfine --warmup / --runs
+#   WARMUP=3              unmeasured runs of each case first
+#   ROUNDS=10 PER_ROUND=3 rounds, and runs of each case per round
 #   BENCH_TIMEOUT=900     seconds one hyperfine invocation may take
-#   OUT=bench/results/shim.json   hyperfine's JSON of every case, with the summary
+#   OUT=bench/results/shim.json   every run's time per case, with the summary
 #
 # Needs root, containerd, hyperfine, jq, runc, crun (a missing crun drops its cases).
 set -euo pipefail
@@ -41,7 +45,8 @@ for tool in hyperfine jq timeout sha256sum tar; do
     command -v "$tool" >/dev/null || die "$tool not found; run scripts/install-deps.sh"
 done
 WARMUP=${WARMUP:-3}
-RUNS=${RUNS:-20}
+ROUNDS=${ROUNDS:-10}
+PER_ROUND=${PER_ROUND:-3}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
 OUT=${OUT:-$REPO/bench/results/shim.json}
 CONTAINERD=${CONTAINERD_BIN:-$(command -v containerd || true)}
@@ -187,23 +192,40 @@ add_case "ours+runc" ours runc
 add_case "go+runc" go runc
 ((${#CASES[@]})) || die "no case runs"
 
-hf=(hyperfine -N --style basic --time-unit millisecond --warmup "$WARMUP" --runs "$RUNS"
-    --export-json "$WORK/hf.json")
-for name in "${CASES[@]}"; do hf+=(-n "$name" "${CMD[$name]}"); done
-log "timing ${CASES[*]} ($RUNS runs each)"
-timeout -k 5 "$BENCH_TIMEOUT" "${hf[@]}" </dev/null >&2 || die "hyperfine failed"
+hf=(timeout -k 5 "$BENCH_TIMEOUT" hyperfine -N --style none --time-unit millisecond)
+log "warming up: $WARMUP runs of each case"
+for name in "${CASES[@]}"; do
+    "${hf[@]}" --runs "$WARMUP" -n "$name" "${CMD[$name]}" </dev/null >/dev/null ||
+        die "hyperfine failed ($name)"
+done
+log "timing ${CASES[*]}: $ROUNDS rounds of $PER_ROUND runs each"
+order=("${CASES[@]}")
+for ((r = 1; r <= ROUNDS; r++)); do
+    for name in "${order[@]}"; do
+        "${hf[@]}" --runs "$PER_ROUND" --export-json "$WORK/hf-$r-$name.json" -n "$name" \
+            "${CMD[$name]}" </dev/null >/dev/null || die "hyperfine failed ($name)"
+    done
+    mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)
+done
 
 mkdir -p "$(dirname "$OUT")"
-jq --arg date "$(date -u +%FT%TZ)" --arg containerd "$("$CONTAINERD" --version)" '
-    (.results | map({(.command): (.mean * 1000)}) | add) as $m
+jq -s --arg date "$(date -u +%FT%TZ)" --arg containerd "$("$CONTAINERD" --version)" '
+    def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+        else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    (map(.results[]) | group_by(.command)
+        | map({(.[0].command): (map(.times[]) | map(. * 1000))}) | add) as $t
+    | ($t | map_values(median)) as $m
     | def ratio(a; b): if $m[a] and $m[b] then ($m[a] / $m[b] * 100 | round / 100) else null end;
-    {date: $date, containerd: $containerd, mean_ms: $m,
-     ratios: {"ours+husk / go+crun (goal <= 0.7)": ratio("ours+husk"; "go+crun"),
+    {date: $date, containerd: $containerd,
+     median_ms: ($m | map_values(. * 10 | round / 10)),
+     mean_ms: ($t | map_values(add / length * 10 | round / 10)),
+     ratios_of_medians: {"ours+husk / go+crun (goal <= 0.7)": ratio("ours+husk"; "go+crun"),
               "ours+husk / go+runc": ratio("ours+husk"; "go+runc"),
               "ours+crun / go+crun": ratio("ours+crun"; "go+crun"),
               "ours+runc / go+runc": ratio("ours+runc"; "go+runc")},
-     hyperfine: .}' "$WORK/hf.json" >"$OUT"
-printf 'ctr run --rm of /bin/true, mean ms (%s):\n' "$("$CONTAINERD" --version | awk '{print $3}')"
-jq -r '.mean_ms | to_entries[] | "  \(.key)\t\(.value * 10 | round / 10)"' "$OUT"
-jq -r '.ratios | to_entries[] | "  \(.key)\t\(.value // "-")"' "$OUT"
+     times_ms: ($t | map_values(map(. * 10 | round / 10)))}' "$WORK"/hf-*.json >"$OUT"
+printf 'ctr run --rm of /bin/true, ms (%s; %s runs each): median, mean\n' \
+    "$("$CONTAINERD" --version | awk '{print $3}')" "$((ROUNDS * PER_ROUND))"
+jq -r '.median_ms as $m | .mean_ms | to_entries[] | "  \(.key)\t\($m[.key])\t\(.value)"' "$OUT"
+jq -r '.ratios_of_medians | to_entries[] | "  \(.key)\t\(.value // "-")"' "$OUT"
 log "wrote $OUT"
