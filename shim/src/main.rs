@@ -22,6 +22,7 @@ use std::{
 use containerd_shim::{
     api::DeleteResponse,
     parse,
+    protos::ttrpc::Client,
     publisher::RemotePublisher,
     socket_address,
     util::{read_options, timestamp, write_address},
@@ -58,12 +59,6 @@ fn grouping(bundle: &Path, id: &str) -> String {
                 .find_map(|l| spec["annotations"][l].as_str().map(str::to_string))
         })
         .unwrap_or_else(|| id.to_string())
-}
-
-/// Whether a shim serves the socket at `path`. A plain connect: a ttrpc client would start a
-/// thread of its own, and make the daemon start a handler's threads, for nothing.
-fn serves(path: &str) -> bool {
-    std::os::unix::net::UnixStream::connect(path).is_ok()
 }
 
 /// As the Go shim does: the daemon goes into runc's options' ShimCgroup, which containerd
@@ -119,7 +114,7 @@ impl Shim for HuskShim {
         let group = grouping(Path::new(&self.bundle), &opts.id);
         let address = socket_address(&opts.address, &opts.namespace, &group);
         let path = address.trim_start_matches("unix://");
-        if serves(path) {
+        if Client::connect(&address).is_ok() {
             write_address(&address)?;
             return Ok(address);
         }
@@ -160,7 +155,7 @@ impl Shim for HuskShim {
             // EOF is all that matters here.
             let _ = out.read_to_end(&mut sink);
         }
-        if !serves(path) {
+        if Client::connect(&address).is_err() {
             return Err(Error::Other(format!("shim failed to serve {address}")));
         }
         if let Err(e) = place(child.id()) {
