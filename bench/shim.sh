@@ -8,16 +8,22 @@
 # config, socket, root and state, and a busybox image built here: in one, the runtime
 # io.containerd.runc.v2 is the Go shim; in the other, it is our shim (so that ctr's
 # --runc-binary reaches it as runc's options, BinaryName), and io.containerd.husk.v2 is our shim
-# with husk. hyperfine times each case; the table gives the means in ms and the ratios, among
-# them the issue's goal: ours with husk at most 0.7x the Go shim with crun.
+# with husk. hyperfine times the cases interleaved: ROUNDS rounds, each timing every case
+# PER_ROUND times in turn (in reverse order every other round), so that the machine's drift
+# (other builds, the VM's speed) falls on every case alike. The table gives medians and means in
+# ms and the ratios of the medians, among them the issue's goal: ours with husk at most 0.7x the
+# Go shim with crun. Each containerd runs in a cgroup of its own, which its shims and the runtime
+# commands they run inherit: the CPU time it accounts per run (containerd, shim and runtime, not
+# ctr nor the container) is reported too, a figure that other load on the machine moves less.
 #
 # Environment:
 #   SHIM=path HUSK=path   release builds (default target/x86_64-unknown-linux-gnu/release/...,
 #                         built if missing)
 #   CONTAINERD_BIN=path   containerd (default: containerd on PATH); its ctr is used when beside it
-#   WARMUP=3 RUNS=20      hyperfine --warmup / --runs
+#   WARMUP=3              unmeasured runs of each case first
+#   ROUNDS=10 PER_ROUND=3 rounds, and runs of each case per round
 #   BENCH_TIMEOUT=900     seconds one hyperfine invocation may take
-#   OUT=bench/results/shim.json   hyperfine's JSON of every case, with the summary
+#   OUT=bench/results/shim.json   every run's time per case, with the summary
 #
 # Needs root, containerd, hyperfine, jq, runc, crun (a missing crun drops its cases).
 set -euo pipefail
@@ -41,7 +47,8 @@ for tool in hyperfine jq timeout sha256sum tar; do
     command -v "$tool" >/dev/null || die "$tool not found; run scripts/install-deps.sh"
 done
 WARMUP=${WARMUP:-3}
-RUNS=${RUNS:-20}
+ROUNDS=${ROUNDS:-10}
+PER_ROUND=${PER_ROUND:-3}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
 OUT=${OUT:-$REPO/bench/results/shim.json}
 CONTAINERD=${CONTAINERD_BIN:-$(command -v containerd || true)}
@@ -64,6 +71,14 @@ IMAGE=husk.bench/busybox:latest
 NS=shimbench$$
 WORK=$(mktemp -d /run/husk-shimbench.XXXXXX)
 declare -A PID
+# The CPU time of each containerd's cgroup: cgroup v1's cpuacct, or v2's cpu.stat.
+if [[ -d /sys/fs/cgroup/cpuacct ]]; then
+    CG_BASE=/sys/fs/cgroup/cpuacct/husk-shimbench$$
+    cpu_ns() { cat "$CG_BASE-$1/cpuacct.usage"; }
+else
+    CG_BASE=/sys/fs/cgroup/husk-shimbench$$
+    cpu_ns() { echo $(($(awk '$1 == "usage_usec" { print $2 }' "$CG_BASE-$1/cpu.stat") * 1000)); }
+fi
 
 # The shims serving the containerd on socket $1 (their -address is that socket).
 shims_of() {
@@ -96,6 +111,14 @@ cleanup() {
     awk -v w="$WORK" 'index($5, w) == 1 { print length($5), $5 }' /proc/self/mountinfo |
         sort -rn | cut -d' ' -f2- | while read -r m; do umount -l "$m" || true; done
     rm -rf --one-file-system "$WORK"
+    # The runtimes leave the namespace's parent cgroup (/<namespace>) behind, as with runc.
+    for d in /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/"$NS"; do
+        [[ ! -d $d ]] || rmdir "$d" || log "$d left behind"
+    done
+    # Empty once containerd and its shims are gone; the runtimes moved the containers out.
+    for k in go ours; do
+        [[ ! -d $CG_BASE-$k ]] || rmdir "$CG_BASE-$k" || log "$CG_BASE-$k left behind"
+    done
     unmount_hugetlb
     exit "$rc"
 }
@@ -149,6 +172,8 @@ TOML
     PATH="$d/bin:$PATH:/usr/local/sbin:/usr/sbin:/sbin" "$CONTAINERD" --config "$d/config.toml" \
         </dev/null >"$d/containerd.log" 2>&1 &
     PID[$k]=$!
+    mkdir -p "$CG_BASE-$k"
+    echo "${PID[$k]}" >"$CG_BASE-$k/cgroup.procs"
     # Bounded: containerd answers within seconds or the benchmark is off.
     timeout 30 bash -c "until '$CTR' -a '$d/c.sock' version >/dev/null 2>&1; do sleep 0.05; done" ||
         die "containerd ($k) did not come up: $(tail -5 "$d/containerd.log")"
@@ -163,8 +188,10 @@ if command -v crun >/dev/null; then mount_hugetlb_for_crun; fi
 # --- cases -----------------------------------------------------------------------------------
 CASES=() # name
 declare -A CMD
+declare -A CGROUP_OF # case -> containerd (go or ours)
 add_case() { # name containerd runtime-binary(or husk)
     local name=$1 k=$2 rt=$3 ctr
+    CGROUP_OF[$name]=$k
     ctr="$(printf '%q' "$CTR") -a $WORK/$k/c.sock -n $NS run --rm"
     if [[ $rt == husk ]]; then
         CMD[$name]="$ctr --runtime io.containerd.husk.v2 $IMAGE b true"
@@ -187,23 +214,53 @@ add_case "ours+runc" ours runc
 add_case "go+runc" go runc
 ((${#CASES[@]})) || die "no case runs"
 
-hf=(hyperfine -N --style basic --time-unit millisecond --warmup "$WARMUP" --runs "$RUNS"
-    --export-json "$WORK/hf.json")
-for name in "${CASES[@]}"; do hf+=(-n "$name" "${CMD[$name]}"); done
-log "timing ${CASES[*]} ($RUNS runs each)"
-timeout -k 5 "$BENCH_TIMEOUT" "${hf[@]}" </dev/null >&2 || die "hyperfine failed"
+hf=(timeout -k 5 "$BENCH_TIMEOUT" hyperfine -N --style none --time-unit millisecond)
+log "warming up: $WARMUP runs of each case"
+for name in "${CASES[@]}"; do
+    "${hf[@]}" --runs "$WARMUP" -n "$name" "${CMD[$name]}" </dev/null >/dev/null ||
+        die "hyperfine failed ($name)"
+done
+log "timing ${CASES[*]}: $ROUNDS rounds of $PER_ROUND runs each"
+order=("${CASES[@]}")
+for ((r = 1; r <= ROUNDS; r++)); do
+    for name in "${order[@]}"; do
+        before=$(cpu_ns "${CGROUP_OF[$name]}")
+        "${hf[@]}" --runs "$PER_ROUND" --export-json "$WORK/hf-$r-$name.json" -n "$name" \
+            "${CMD[$name]}" </dev/null >/dev/null || die "hyperfine failed ($name)"
+        echo "$name $(($(cpu_ns "${CGROUP_OF[$name]}") - before))" >>"$WORK/cpu"
+    done
+    mapfile -t order < <(printf '%s\n' "${order[@]}" | tac)
+done
 
 mkdir -p "$(dirname "$OUT")"
-jq --arg date "$(date -u +%FT%TZ)" --arg containerd "$("$CONTAINERD" --version)" '
-    (.results | map({(.command): (.mean * 1000)}) | add) as $m
+# containerd's CPU ms per run of each case, as JSON.
+cpu_ms=$(awk -v n="$((ROUNDS * PER_ROUND))" '{ t[$1] += $2 }
+    END { for (k in t) printf "%s\t%.1f\n", k, t[k] / n / 1e6 }' "$WORK/cpu" |
+    jq -Rn '[inputs | split("\t") | {(.[0]): (.[1] | tonumber)}] | add')
+jq -s --argjson cpu "$cpu_ms" --arg date "$(date -u +%FT%TZ)" --arg containerd "$("$CONTAINERD" --version)" '
+    def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+        else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    (map(.results[]) | group_by(.command)
+        | map({(.[0].command): (map(.times[]) | map(. * 1000))}) | add) as $t
+    | ($t | map_values(median)) as $m
     | def ratio(a; b): if $m[a] and $m[b] then ($m[a] / $m[b] * 100 | round / 100) else null end;
-    {date: $date, containerd: $containerd, mean_ms: $m,
-     ratios: {"ours+husk / go+crun (goal <= 0.7)": ratio("ours+husk"; "go+crun"),
+    def cratio(a; b): if $cpu[a] and $cpu[b] then ($cpu[a] / $cpu[b] * 100 | round / 100) else null end;
+    {date: $date, containerd: $containerd,
+     median_ms: ($m | map_values(. * 10 | round / 10)),
+     mean_ms: ($t | map_values(add / length * 10 | round / 10)),
+     ratios_of_medians: {"ours+husk / go+crun (goal <= 0.7)": ratio("ours+husk"; "go+crun"),
               "ours+husk / go+runc": ratio("ours+husk"; "go+runc"),
               "ours+crun / go+crun": ratio("ours+crun"; "go+crun"),
               "ours+runc / go+runc": ratio("ours+runc"; "go+runc")},
-     hyperfine: .}' "$WORK/hf.json" >"$OUT"
-printf 'ctr run --rm of /bin/true, mean ms (%s):\n' "$("$CONTAINERD" --version | awk '{print $3}')"
-jq -r '.mean_ms | to_entries[] | "  \(.key)\t\(.value * 10 | round / 10)"' "$OUT"
-jq -r '.ratios | to_entries[] | "  \(.key)\t\(.value // "-")"' "$OUT"
+     cpu_ms_per_run: $cpu,
+     cpu_ratios: {"ours+husk / go+crun": cratio("ours+husk"; "go+crun"),
+                  "ours+crun / go+crun": cratio("ours+crun"; "go+crun"),
+                  "ours+runc / go+runc": cratio("ours+runc"; "go+runc")},
+     times_ms: ($t | map_values(map(. * 10 | round / 10)))}' "$WORK"/hf-*.json >"$OUT"
+printf 'ctr run --rm of /bin/true, ms (%s; %s runs each): median, mean, CPU of containerd+shim+runtime\n' \
+    "$("$CONTAINERD" --version | awk '{print $3}')" "$((ROUNDS * PER_ROUND))"
+jq -r '.median_ms as $m | .cpu_ms_per_run as $c | .mean_ms | to_entries[]
+    | "  \(.key)\t\($m[.key])\t\(.value)\t\($c[.key])"' "$OUT"
+jq -r '.ratios_of_medians | to_entries[] | "  \(.key)\t\(.value // "-")"' "$OUT"
+jq -r '.cpu_ratios | to_entries[] | "  CPU \(.key)\t\(.value // "-")"' "$OUT"
 log "wrote $OUT"

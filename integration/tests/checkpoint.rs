@@ -176,3 +176,51 @@ fn criu_path_names_the_criu_that_checkpoints() {
     c.wait_task_status("w1", "STOPPED");
     c.ctr_ok(&["task", "delete", "w1"]);
 }
+
+/// runc options' CriuWorkPath is where CRIU works and logs when the shim restores (the Go
+/// shim's way). A checkpoint without CheckpointOptions' WorkPath works below the bundle's
+/// `work` instead, and leaves nothing in CriuWorkPath.
+#[test]
+fn criu_work_path_holds_the_restores_log() {
+    if let Some(why) = criu_missing() {
+        println!("skipped: {why}");
+        return;
+    }
+    let c = Containerd::start("ckpt-workpath");
+    let work = c.dir.join("criu-work");
+    std::fs::create_dir(&work).unwrap();
+    let listing = || -> Vec<String> {
+        std::fs::read_dir(&work)
+            .map(|d| {
+                d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // criu_work_path is field 11 of runc's options. ctr's checkpoint keeps them with the image,
+    // and its restore gives them to the new container.
+    let mut options = vec![0x5a, work.as_os_str().len() as u8];
+    options.extend(work.as_os_str().as_encoded_bytes());
+    c.create_with_options("w1", &options, |spec| {
+        spec["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    });
+    c.ctr_ok(&["task", "start", "-d", "w1"]);
+    c.wait_task_status("w1", "RUNNING");
+    c.ctr_ok(&["container", "checkpoint", "--task", "w1", "husk.test/wp:1"]);
+    assert_eq!(listing(), Vec::<String>::new(), "after the checkpoint");
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "w1"]);
+    c.wait_task_status("w1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "w1"]);
+    c.ctr_ok(&["container", "delete", "w1"]);
+
+    c.ctr_ok(&["container", "restore", "--live", "w1", "husk.test/wp:1"]);
+    c.wait_task_status("w1", "RUNNING");
+    assert!(
+        listing().contains(&"restore.log".to_string()),
+        "CriuWorkPath holds {:?}",
+        listing()
+    );
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "w1"]);
+    c.wait_task_status("w1", "STOPPED");
+    c.ctr_ok(&["task", "delete", "w1"]);
+}

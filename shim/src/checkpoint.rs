@@ -1,6 +1,11 @@
 //! Checkpoint and restore as the Go runc shim asks the runtime for them: `checkpoint` with
 //! runc's CheckpointOptions, and a Create given a checkpoint, which becomes a `restore` at
 //! Start.
+//!
+//! CRIU's work directory is where the Go shim puts it: the options' (CheckpointOptions'
+//! WorkPath, runc options' CriuWorkPath) or else below the bundle's `work`, the directory
+//! containerd keeps for the container under its root. runc options' CriuImagePath is not the
+//! shim's: containerd's task service turns it into the Create's checkpoint path.
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +20,7 @@ const CHECKPOINT_OPTIONS: &str = "containerd.runc.v1.CheckpointOptions";
 pub struct Restore {
     pub image: String,
     pub parent: String,
-    /// runc options' CriuWorkPath; the runtime's default when empty.
+    /// runc options' CriuWorkPath; when empty, the bundle's `work`.
     pub work: String,
     pub no_pivot: bool,
 }
@@ -35,9 +40,12 @@ impl Restore {
             "--bundle".into(),
             bundle.display().to_string(),
         ];
-        if !self.work.is_empty() {
-            args.extend(["--work-path".into(), self.work.clone()]);
-        }
+        let work = if self.work.is_empty() {
+            bundle.join("work").display().to_string()
+        } else {
+            self.work.clone()
+        };
+        args.extend(["--work-path".into(), work]);
         if !self.parent.is_empty() {
             args.extend(["--parent-path".into(), self.parent.clone()]);
         }
@@ -86,7 +94,7 @@ pub fn checkpoint(
     }
     let temporary_work = o.work_path.is_empty();
     let work = if temporary_work {
-        bundle.join("criu-work")
+        bundle.join("work").join("criu-work")
     } else {
         PathBuf::from(&o.work_path)
     };
@@ -160,7 +168,7 @@ mod tests {
         let c = checkpoint("c1", Path::new("/b"), "/img", None).unwrap();
         assert_eq!(
             c.args.join(" "),
-            "checkpoint --image-path /img --work-path /b/criu-work --leave-running c1"
+            "checkpoint --image-path /img --work-path /b/work/criu-work --leave-running c1"
         );
         let o = CheckpointOptions {
             exit: true,
@@ -185,5 +193,29 @@ mod tests {
         };
         assert!(checkpoint("c1", Path::new("/b"), "/img", Some(&bad)).is_err());
         assert!(checkpoint("c1", Path::new("/b"), "", None).is_err());
+    }
+
+    #[test]
+    fn restore_works_in_criu_work_path_or_the_bundles_work() {
+        let mut r = Restore {
+            image: "/img".into(),
+            parent: String::new(),
+            work: String::new(),
+            no_pivot: false,
+        };
+        let args = |r: &Restore| r.args(Path::new("/b"), Path::new("/b/init.pid")).join(" ");
+        assert_eq!(
+            args(&r),
+            "restore --detach --no-subreaper --image-path /img --pid-file /b/init.pid \
+             --bundle /b --work-path /b/work"
+        );
+        r.work = "/w".into();
+        r.parent = "../p".into();
+        r.no_pivot = true;
+        assert_eq!(
+            args(&r),
+            "restore --detach --no-subreaper --image-path /img --pid-file /b/init.pid \
+             --bundle /b --work-path /w --parent-path ../p --no-pivot"
+        );
     }
 }

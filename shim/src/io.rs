@@ -222,8 +222,14 @@ fn spawn_output_copy(mut from: File, mut to: File, done: mpsc::Sender<()>) -> io
         .name("stdout".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            // Ends with EIO once the last slave is closed; dropping `to` gives the client EOF.
-            let _ = io::copy(&mut from, &mut to);
+            // A terminal's copy ends with EIO once the last slave is closed. Any other error
+            // loses the rest of the output: said in containerd's log. Dropping `to` gives the
+            // client EOF.
+            if let Err(e) = io::copy(&mut from, &mut to) {
+                if e.raw_os_error() != Some(libc::EIO) {
+                    log::warn!("copy output: {e}");
+                }
+            }
             drop(to);
             drop(done);
         })?;

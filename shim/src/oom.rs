@@ -97,7 +97,7 @@ impl Oom {
                             container_id: w.container_id.clone(),
                             ..Default::default()
                         };
-                        events.send("/tasks/oom", Box::new(oom));
+                        events.send("/tasks/oom", &oom);
                     }
                     // The cgroup was removed, which also notifies.
                     Err(_) => {

@@ -17,15 +17,14 @@ use containerd_shim::{
         },
         protobuf::{
             well_known_types::{any::Any, timestamp::Timestamp},
-            Message, MessageDyn,
+            Message,
         },
         shim::oci::Options,
         ttrpc::{self, Code},
         types::task::ProcessInfo,
     },
-    publisher::RemotePublisher,
     synchronous::monitor::monitor_subscribe,
-    util::{convert_to_any, timestamp, write_options},
+    util::{timestamp, write_options},
     ExitSignal, Task, TtrpcContext, TtrpcResult,
 };
 use log::{error, warn};
@@ -123,9 +122,9 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(namespace: &str, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> Self {
+    pub fn new(namespace: &str, exit: Arc<ExitSignal>) -> Self {
         let inner: Arc<(Mutex<Inner>, Condvar)> = Arc::default();
-        let events = Events::start(namespace, publisher).expect("spawn the events thread");
+        let events = Events::start(namespace).expect("spawn the events thread");
         // Subscribed before any child exists, so that no exit is missed.
         let sub = monitor_subscribe(Topic::All).expect("subscribe to exits");
         let (reaped, tx2) = (inner.clone(), events.clone());
@@ -156,8 +155,8 @@ impl Service {
         self.inner.0.lock().unwrap()
     }
 
-    fn send(&self, topic: &'static str, event: impl MessageDyn) {
-        self.events.send(topic, Box::new(event));
+    fn send(&self, topic: &'static str, event: impl Message) {
+        self.events.send(topic, &event);
     }
 
     fn container<'a>(inner: &'a mut Inner, id: &str) -> TtrpcResult<&'a mut Container> {
@@ -739,7 +738,7 @@ fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code
             set_exited(p, code);
             // Before its start event, the exit waits for it (see Service::started).
             if p.started {
-                events.send("/tasks/exit", Box::new(exit_event(cid, id, p)));
+                events.send("/tasks/exit", &exit_event(cid, id, p));
             }
             inner.1.notify_all();
             if let Some(rt) = kill_all {
@@ -1163,8 +1162,15 @@ impl Task for Service {
                 format!("OCI runtime events failed: bad output {out:?}: {e}"),
             )
         })?;
-        let any = convert_to_any(Box::new(stats::v1_metrics(&line["data"])))
-            .map_err(|e| err(Code::UNKNOWN, format!("stats: {e}")))?;
+        // Named by hand, as events are (events.rs): the library's convert_to_any would name it
+        // through protobuf's reflection.
+        let any = Any {
+            type_url: stats::V1_METRICS.to_string(),
+            value: stats::v1_metrics(&line["data"])
+                .write_to_bytes()
+                .map_err(|e| err(Code::UNKNOWN, format!("stats: {e}")))?,
+            ..Default::default()
+        };
         Ok(api::StatsResponse {
             stats: Some(any).into(),
             ..Default::default()

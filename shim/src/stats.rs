@@ -36,6 +36,9 @@ fn blkio_entries(v: &Value) -> Vec<BlkIOEntry> {
 }
 
 /// `data` of one `events --stats` line.
+/// The type containerd decodes cgroup v1 metrics by (the proto's full name).
+pub const V1_METRICS: &str = "io.containerd.cgroups.v1.Metrics";
+
 pub fn v1_metrics(data: &Value) -> Metrics {
     let cpu = &data["cpu"];
     let mem = &data["memory"];
@@ -143,6 +146,12 @@ pub fn v1_metrics(data: &Value) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_metrics_name_is_the_protos() {
+        use containerd_shim::protos::protobuf::MessageFull;
+        assert_eq!(V1_METRICS, Metrics::descriptor().full_name());
+    }
 
     #[test]
     fn runc_stats_json_maps_to_v1_metrics() {
