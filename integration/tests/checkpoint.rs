@@ -43,7 +43,8 @@ fn counter_goes_on(name: &str, runtime: &str, runtime_args: &[&str]) {
         "k1",
         "sh",
         "-c",
-        "i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.05; done",
+        // Renamed into place: a reader never sees the file truncated half-way.
+        "i=0; while :; do i=$((i+1)); echo $i > /n.new; mv /n.new /n; sleep 0.05; done",
     ]);
     c.ctr_ok(&run);
     c.wait_task_status("k1", "RUNNING");
