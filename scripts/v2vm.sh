@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# v2vm.sh CMD...: run CMD as root in a throw-away QEMU guest whose cgroups are pure v2, and exit
+# with CMD's status.
+#
+# This host binds its cgroup controllers to v1; the guest gives the layout most users have
+# (Debian 12, Ubuntu 22.04+, Fedora, RHEL 9). The guest runs Debian's kernel under TCG
+# emulation (KVM here only runs PVM guests) with `cgroup_no_v1=all`; its root is this host's /,
+# shared read-only over 9p under a tmpfs overlay, so every binary and file of the host is there
+# (writes stay in the guest's memory). CMD runs in the current directory, with the current
+# environment, in the root cgroup with every controller enabled below it; its stdout and
+# stderr come out on ours. Facts and measurements: notes/v2vm.md.
+#
+# Built once, idempotently, from Debian packages into $V2VM_CACHE (default
+# /var/cache/husk/v2vm): qemu-system-x86 through apt when missing; the kernel package that
+# linux-image-amd64 depends on, fetched with `apt-get download` and unpacked with dpkg-deb
+# (never installed into /boot); a busybox initramfs. `v2vm.sh --prepare` only builds.
+#
+# Environment:
+#   V2VM_TIMEOUT  seconds the guest may run, boot included (default 900); then it is killed
+#                 and the script fails saying so.
+#   V2VM_MEM      guest memory (default 2G);  V2VM_SMP  guest CPUs (default 2).
+#   V2VM_CACHE    where the kernel and initramfs are kept.
+# Exit status: CMD's; 125 when the guest could not be built or booted or timed out.
+# Run as root on Debian 12.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${V2VM_CACHE:-/var/cache/husk/v2vm}
+TIMEOUT=${V2VM_TIMEOUT:-900}
+# The modules stage 1 of the guest's init loads, in this order (each needs the ones before).
+MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
+    virtio_console netfs fscache 9pnet 9pnet_virtio 9p overlay)
+
+log() { printf 'v2vm: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 125; }
+
+[[ $EUID -eq 0 ]] || die "run as root"
+
+ensure_qemu() {
+    command -v qemu-system-x86_64 >/dev/null 2>&1 && return
+    log "installing qemu-system-x86 from Debian's archive"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -q && apt-get install -y -q --no-install-recommends qemu-system-x86; } \
+        </dev/null >&2 || die "apt-get install qemu-system-x86 failed"
+}
+
+# The kernel package linux-image-amd64 depends on, e.g. linux-image-6.1.0-57-amd64.
+kernel_package() {
+    local pkg
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+    if [[ -z $pkg ]]; then
+        apt-get update -q </dev/null >&2 || die "apt-get update failed"
+        pkg=$(apt-cache depends linux-image-amd64 |
+            sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+    fi
+    [[ -n $pkg ]] || die "apt-cache names no kernel package for linux-image-amd64"
+    echo "$pkg"
+}
+
+# Unpacks the kernel package into $KDIR and extracts the ELF vmlinux from its bzImage: QEMU
+# boots that through its PVH entry, 2-3 s faster under TCG than the bzImage.
+ensure_kernel() {
+    [[ -f $KDIR/.done ]] && return
+    log "fetching and unpacking $KPKG into $KDIR"
+    rm -rf "$KDIR"
+    mkdir -p "$KDIR/deb"
+    # apt warns that _apt cannot write there and downloads as root instead: harmless.
+    (cd "$KDIR/deb" && apt-get download -q "$KPKG" </dev/null >&2) ||
+        die "apt-get download $KPKG failed"
+    dpkg-deb -x "$KDIR"/deb/*.deb "$KDIR/root" || die "dpkg-deb -x failed"
+    rm -rf "$KDIR/deb"
+    local bz=$KDIR/root/boot/vmlinuz-$KVER off
+    [[ -f $bz ]] || die "$bz missing from $KPKG"
+    off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$bz" | head -n1 | cut -d: -f1)
+    [[ -n $off ]] || die "no xz payload in $bz"
+    # xz complains about the data after the payload; the ELF check below is what counts.
+    tail -c +$((off + 1)) "$bz" | xz -dc >"$KDIR/vmlinux" 2>/dev/null || true
+    [[ $(head -c 4 "$KDIR/vmlinux" | od -An -c | tr -d ' ') == 177ELF ]] ||
+        die "could not extract vmlinux from $bz"
+    # No kmod on this host: busybox writes modules.dep for the guest's on-demand loading.
+    busybox depmod -b "$KDIR/root" "$KVER" || die "depmod failed"
+    touch "$KDIR/.done"
+}
+
+# The initramfs: static busybox, the init script and the modules of MODULES. Rebuilt when the
+# init script changes.
+ensure_initramfs() {
+    local sum
+    sum=$(cat "$HERE/v2vm/init" <(printf '%s\n' "${MODULES[@]}") | sha256sum | cut -c1-16)
+    INITRD=$KDIR/initramfs-$sum.cpio.gz
+    [[ -f $INITRD ]] && return
+    [[ -x /bin/busybox ]] || die "/bin/busybox missing (Debian's busybox-static)"
+    log "building the initramfs"
+    local tmp m f
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/bin" "$tmp/modules"
+    cp /bin/busybox "$tmp/bin/busybox"
+    cp "$HERE/v2vm/init" "$tmp/init"
+    chmod 0755 "$tmp/init"
+    for m in "${MODULES[@]}"; do
+        f=$(find "$KDIR/root/lib/modules/$KVER/kernel" -name "$m.ko" | head -n1)
+        [[ -n $f ]] || { rm -rf "$tmp"; die "module $m missing from $KPKG"; }
+        cp "$f" "$tmp/modules/"
+        echo "$m" >>"$tmp/modules.order"
+    done
+    (cd "$tmp" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 >"$INITRD.tmp") ||
+        { rm -rf "$tmp"; die "cpio failed"; }
+    rm -rf "$tmp"
+    rm -f "$KDIR"/initramfs-*.cpio.gz
+    mv "$INITRD.tmp" "$INITRD"
+}
+
+prepare() {
+    ensure_qemu
+    KPKG=$(kernel_package)
+    KVER=${KPKG#linux-image-}
+    KDIR=$CACHE/$KVER
+    mkdir -p "$CACHE"
+    # One build at a time: two test steps may start the guest together.
+    exec 9>"$CACHE/.lock"
+    flock 9
+    ensure_kernel
+    ensure_initramfs
+    flock -u 9
+}
+
+if [[ ${1:-} == --prepare ]]; then
+    prepare
+    log "ready: $KDIR"
+    exit 0
+fi
+(($# > 0)) || die "usage: v2vm.sh CMD... (or v2vm.sh --prepare)"
+prepare
+
+IO=$(mktemp -d /tmp/v2vm.XXXXXX)
+trap 'rm -rf "$IO"' EXIT
+# CMD runs with our environment and working directory.
+{
+    echo "KVER=$KVER"
+    printf 'MODULES=%q\n' "$KDIR/root/lib/modules/$KVER"
+} >"$IO/vars"
+{
+    export -p | grep -Ev '^declare -x (OLDPWD|PWD|SHLVL|_)(=|$)' || true
+    printf 'cd %q || exit 125\n' "$PWD"
+    printf 'exec'
+    printf ' %q' "$@"
+    printf '\n'
+} >"$IO/cmd"
+
+# The consoles write into fifos that cat relays to our stdout and stderr: QEMU opening our
+# stdout itself would get its own file offset and overwrite a log file's earlier lines.
+mkfifo "$IO/out" "$IO/err"
+cat "$IO/out" &
+cat_out=$!
+cat "$IO/err" >&2 &
+cat_err=$!
+
+# -cpu max without la57: the 5-level paging QEMU's max CPU offers makes this kernel crawl.
+rc=0
+timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
+    -accel tcg,thread=multi -cpu max,la57=off -m "${V2VM_MEM:-2G}" -smp "${V2VM_SMP:-2}" \
+    -machine pc -nodefaults -display none -no-reboot -monitor none \
+    -kernel "$KDIR/vmlinux" -initrd "$INITRD" \
+    -append "console=ttyS0 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1 mitigations=off tsc=reliable no_timer_check" \
+    -serial "file:$IO/kernel.log" \
+    -device virtio-serial-pci \
+    -chardev file,id=out,path="$IO/out" -device virtconsole,chardev=out \
+    -chardev file,id=err,path="$IO/err" -device virtconsole,chardev=err \
+    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+    -fsdev local,id=v2vmio,path="$IO",security_model=none \
+    -device virtio-9p-pci,fsdev=v2vmio,mount_tag=v2vmio \
+    </dev/null || rc=$?
+# Both end when QEMU, dead or killed, has closed the fifos. A QEMU that died before opening them
+# left its cat blocked in open: opening read-write (which never blocks) and closing frees it.
+exec 7<>"$IO/out" 8<>"$IO/err" 7>&- 8>&-
+wait "$cat_out" "$cat_err" || true
+
+if ((rc == 124 || rc == 137)); then
+    log "error: the guest did not finish within V2VM_TIMEOUT=${TIMEOUT}s and was killed; kernel log:"
+    tail -n 20 "$IO/kernel.log" >&2 || true
+    exit 125
+fi
+((rc == 0)) || { log "error: qemu exited with status $rc"; tail -n 20 "$IO/kernel.log" >&2 || true; exit 125; }
+status=$(cat "$IO/status" 2>/dev/null || true)
+if [[ $status =~ ^[0-9]+$ ]]; then
+    exit "$status"
+fi
+log "error: the guest ended without running the command${status:+ ($status)}; kernel log:"
+tail -n 20 "$IO/kernel.log" >&2 || true
+exit 125
