@@ -91,12 +91,47 @@ pub fn dirs_of_pid(pid: i32) -> Vec<PathBuf> {
         .collect()
 }
 
+/// True when the host's cgroups are pure v2 (one cgroup2 hierarchy at /sys/fs/cgroup), false
+/// on a v1 or hybrid layout.
+pub fn is_v2() -> bool {
+    // SAFETY: an all-zero statfs is a valid out-parameter.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is NUL-terminated and st is writable.
+    let rc = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) };
+    assert_eq!(
+        rc,
+        0,
+        "statfs /sys/fs/cgroup: {}",
+        std::io::Error::last_os_error()
+    );
+    st.f_type == libc::CGROUP2_SUPER_MAGIC
+}
+
+/// On a pure v2 host, says why the test is skipped and returns true: it checks what only
+/// cgroup v1 has (`what`).
+pub fn skip_unless_v1(what: &str) -> bool {
+    if is_v2() {
+        eprintln!("skipped: {what} is cgroup v1's; this host's cgroups are pure v2");
+    }
+    is_v2()
+}
+
+/// On a v1 or hybrid host, says why the test is skipped and returns true: it checks what only
+/// a pure cgroup v2 host has (`what`).
+pub fn skip_unless_v2(what: &str) -> bool {
+    if !is_v2() {
+        eprintln!("skipped: {what} needs pure cgroup v2; this host's cgroups are v1");
+    }
+    !is_v2()
+}
+
 /// The host directory of `pid`'s cgroup in the hierarchy holding `controller` ("memory",
-/// "pids", ...; "" for cgroup2).
+/// "pids", ...; "" for cgroup2). On a pure v2 host every controller is in the one hierarchy.
 pub fn dir_of_pid(pid: i32, controller: &str) -> PathBuf {
     let hs = hierarchies();
+    let v2 = is_v2();
     for (c, p) in memberships(pid) {
-        let matches = if controller.is_empty() {
+        let matches = if controller.is_empty() || v2 {
             c.is_empty()
         } else {
             c.split(',').any(|x| x == controller)
