@@ -65,9 +65,13 @@ ensure_kernel() {
     log "fetching and unpacking $KPKG into $KDIR"
     rm -rf "$KDIR"
     mkdir -p "$KDIR/deb"
-    # apt warns that _apt cannot write there and downloads as root instead: harmless.
-    (cd "$KDIR/deb" && apt-get download -q "$KPKG" </dev/null >&2) ||
-        die "apt-get download $KPKG failed"
+    # apt warns that _apt cannot write there and downloads as root instead: harmless. Stale
+    # package lists may name a version the archive has replaced: then update and try again.
+    if ! (cd "$KDIR/deb" && apt-get download -q "$KPKG" </dev/null >&2); then
+        apt-get update -q </dev/null >&2 || die "apt-get update failed"
+        (cd "$KDIR/deb" && apt-get download -q "$KPKG" </dev/null >&2) ||
+            die "apt-get download $KPKG failed"
+    fi
     dpkg-deb -x "$KDIR"/deb/*.deb "$KDIR/root" || die "dpkg-deb -x failed"
     rm -rf "$KDIR/deb"
     local bz=$KDIR/root/boot/vmlinuz-$KVER off
@@ -122,71 +126,85 @@ prepare() {
     flock 9
     ensure_kernel
     ensure_initramfs
-    flock -u 9
+    exec 9>&-
 }
 
-if [[ ${1:-} == --prepare ]]; then
-    prepare
-    log "ready: $KDIR"
-    exit 0
-fi
-(($# > 0)) || die "usage: v2vm.sh CMD... (or v2vm.sh --prepare)"
-prepare
+# Boots the guest, runs CMD ("$@") there and exits with its status.
+run() {
+    IO=$(mktemp -d /tmp/v2vm.XXXXXX)
+    trap 'rm -rf "$IO"' EXIT
+    # CMD runs with our environment and working directory.
+    {
+        echo "KVER=$KVER"
+        printf 'MODULES=%q\n' "$KDIR/root/lib/modules/$KVER"
+    } >"$IO/vars"
+    {
+        export -p | grep -Ev '^declare -x (OLDPWD|PWD|SHLVL|_)(=|$)' || true
+        printf 'cd %q || exit 125\n' "$PWD"
+        printf 'exec'
+        printf ' %q' "$@"
+        printf '\n'
+    } >"$IO/cmd"
 
-IO=$(mktemp -d /tmp/v2vm.XXXXXX)
-trap 'rm -rf "$IO"' EXIT
-# CMD runs with our environment and working directory.
-{
-    echo "KVER=$KVER"
-    printf 'MODULES=%q\n' "$KDIR/root/lib/modules/$KVER"
-} >"$IO/vars"
-{
-    export -p | grep -Ev '^declare -x (OLDPWD|PWD|SHLVL|_)(=|$)' || true
-    printf 'cd %q || exit 125\n' "$PWD"
-    printf 'exec'
-    printf ' %q' "$@"
-    printf '\n'
-} >"$IO/cmd"
+    # The consoles write into fifos that cat relays to our stdout and stderr: QEMU opening our
+    # stdout itself would get its own file offset and overwrite a log file's earlier lines.
+    mkfifo "$IO/out" "$IO/err"
+    : >"$IO/kernel.log"
+    cat "$IO/out" &
+    cat_out=$!
+    cat "$IO/err" >&2 &
+    cat_err=$!
 
-# The consoles write into fifos that cat relays to our stdout and stderr: QEMU opening our
-# stdout itself would get its own file offset and overwrite a log file's earlier lines.
-mkfifo "$IO/out" "$IO/err"
-cat "$IO/out" &
-cat_out=$!
-cat "$IO/err" >&2 &
-cat_err=$!
+    # -cpu max without la57: the 5-level paging QEMU's max CPU offers makes this kernel crawl.
+    rc=0
+    timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
+        -accel tcg,thread=multi -cpu max,la57=off -m "${V2VM_MEM:-2G}" -smp "${V2VM_SMP:-2}" \
+        -machine pc -nodefaults -display none -no-reboot -monitor none \
+        -kernel "$KDIR/vmlinux" -initrd "$INITRD" \
+        -append "console=ttyS0 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1 mitigations=off tsc=reliable no_timer_check" \
+        -serial "file:$IO/kernel.log" \
+        -device virtio-serial-pci \
+        -chardev file,id=out,path="$IO/out" -device virtconsole,chardev=out \
+        -chardev file,id=err,path="$IO/err" -device virtconsole,chardev=err \
+        -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+        -fsdev local,id=v2vmio,path="$IO",security_model=none \
+        -device virtio-9p-pci,fsdev=v2vmio,mount_tag=v2vmio \
+        </dev/null || rc=$?
+    # Both end when QEMU, dead or killed, has closed the fifos. A QEMU that died before opening
+    # them left its cat blocked in open: opening read-write (never blocks) and closing frees it.
+    exec 7<>"$IO/out" 8<>"$IO/err" 7>&- 8>&-
+    wait "$cat_out" "$cat_err" || true
 
-# -cpu max without la57: the 5-level paging QEMU's max CPU offers makes this kernel crawl.
-rc=0
-timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max,la57=off -m "${V2VM_MEM:-2G}" -smp "${V2VM_SMP:-2}" \
-    -machine pc -nodefaults -display none -no-reboot -monitor none \
-    -kernel "$KDIR/vmlinux" -initrd "$INITRD" \
-    -append "console=ttyS0 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1 mitigations=off tsc=reliable no_timer_check" \
-    -serial "file:$IO/kernel.log" \
-    -device virtio-serial-pci \
-    -chardev file,id=out,path="$IO/out" -device virtconsole,chardev=out \
-    -chardev file,id=err,path="$IO/err" -device virtconsole,chardev=err \
-    -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
-    -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-    -fsdev local,id=v2vmio,path="$IO",security_model=none \
-    -device virtio-9p-pci,fsdev=v2vmio,mount_tag=v2vmio \
-    </dev/null || rc=$?
-# Both end when QEMU, dead or killed, has closed the fifos. A QEMU that died before opening them
-# left its cat blocked in open: opening read-write (which never blocks) and closing frees it.
-exec 7<>"$IO/out" 8<>"$IO/err" 7>&- 8>&-
-wait "$cat_out" "$cat_err" || true
-
-if ((rc == 124 || rc == 137)); then
-    log "error: the guest did not finish within V2VM_TIMEOUT=${TIMEOUT}s and was killed; kernel log:"
+    if ((rc == 124 || rc == 137)); then
+        log "error: the guest did not finish within V2VM_TIMEOUT=${TIMEOUT}s and was killed; kernel log:"
+        tail -n 20 "$IO/kernel.log" >&2 || true
+        exit 125
+    fi
+    if ((rc != 0)); then
+        log "error: qemu exited with status $rc"
+        tail -n 20 "$IO/kernel.log" >&2 || true
+        exit 125
+    fi
+    status=$(cat "$IO/status" 2>/dev/null || true)
+    if [[ $status =~ ^[0-9]+$ ]]; then
+        exit "$status"
+    fi
+    log "error: the guest ended without running the command${status:+ ($status)}; kernel log:"
     tail -n 20 "$IO/kernel.log" >&2 || true
     exit 125
-fi
-((rc == 0)) || { log "error: qemu exited with status $rc"; tail -n 20 "$IO/kernel.log" >&2 || true; exit 125; }
-status=$(cat "$IO/status" 2>/dev/null || true)
-if [[ $status =~ ^[0-9]+$ ]]; then
-    exit "$status"
-fi
-log "error: the guest ended without running the command${status:+ ($status)}; kernel log:"
-tail -n 20 "$IO/kernel.log" >&2 || true
-exit 125
+}
+
+# Everything runs from functions, parsed before the first command: bash reads a script as it
+# goes, and one edited during a long run would otherwise go on from a shifted offset.
+main() {
+    if [[ ${1:-} == --prepare ]]; then
+        prepare
+        log "ready: $KDIR"
+        exit 0
+    fi
+    (($# > 0)) || die "usage: v2vm.sh CMD... (or v2vm.sh --prepare)"
+    prepare
+    run "$@"
+}
+main "$@"

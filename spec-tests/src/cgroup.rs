@@ -111,7 +111,7 @@ pub fn is_v2() -> bool {
 /// cgroup v1 has (`what`).
 pub fn skip_unless_v1(what: &str) -> bool {
     if is_v2() {
-        eprintln!("skipped: {what} is cgroup v1's; this host's cgroups are pure v2");
+        eprintln!("skipped: needs cgroup v1 ({what}); this host's cgroups are pure v2");
     }
     is_v2()
 }
@@ -120,7 +120,7 @@ pub fn skip_unless_v1(what: &str) -> bool {
 /// a pure cgroup v2 host has (`what`).
 pub fn skip_unless_v2(what: &str) -> bool {
     if !is_v2() {
-        eprintln!("skipped: {what} needs pure cgroup v2; this host's cgroups are v1");
+        eprintln!("skipped: needs pure cgroup v2 ({what}); this host's cgroups are v1");
     }
     !is_v2()
 }

@@ -92,6 +92,10 @@ fn memory_limits() {
     let mut c = Container::new("cg_memory");
     c.bundle.config["linux"]["resources"]["memory"] =
         json!({"limit": 67108864, "reservation": 33554432, "swap": 134217728});
+    if v2 {
+        // Its own cgroup is at /sys/fs/cgroup inside only in a cgroup namespace.
+        c.bundle.add_namespace(json!({"type": "cgroup"}));
+    }
     c.bundle.set_script(if v2 {
         "cat /sys/fs/cgroup/memory.max; sleep 1000"
     } else {
