@@ -488,6 +488,18 @@ mod tests {
     }
 
     #[test]
+    fn shares_out_of_range_are_refused_naming_the_bound() {
+        let t = Fake::new(&[("cpu.weight", "")]);
+        let e = t.set(json!({"cpu": {"shares": 1}})).unwrap_err();
+        assert_eq!(e.to_string(), "the minimum allowed cpu-shares is 2");
+        let e = t.set(json!({"cpu": {"shares": 262_145}})).unwrap_err();
+        assert_eq!(e.to_string(), "the maximum allowed cpu-shares is 262144");
+        assert_eq!(t.read("cpu.weight"), "", "nothing written");
+        t.set(json!({"cpu": {"shares": 262_144}})).unwrap();
+        assert_eq!(t.read("cpu.weight"), "10000\n");
+    }
+
+    #[test]
     fn cpu_files() {
         let t = Fake::new(&[
             ("cpu.weight", ""),
