@@ -18,6 +18,9 @@
 # Environment:
 #   V2VM_TIMEOUT  seconds the guest may run, boot included (default 900); then it is killed
 #                 and the script fails saying so.
+#   V2VM_SYSTEMD  1: boot the host's systemd as PID 1 and run CMD in a service with
+#                 Delegate=yes (in its leaf cgroup `cmd`; the service's cgroup hands every
+#                 controller down), with D-Bus there; about 10-20 s more to boot.
 #   V2VM_MEM      guest memory (default 2G);  V2VM_SMP  guest CPUs (default 2).
 #   V2VM_CACHE    where the kernel and initramfs are kept.
 # Exit status: CMD's; 125 when the guest could not be built or booted or timed out.
@@ -136,6 +139,7 @@ run() {
     # CMD runs with our environment and working directory.
     {
         echo "KVER=$KVER"
+        echo "SYSTEMD=${V2VM_SYSTEMD:-0}"
         printf 'MODULES=%q\n' "$KDIR/root/lib/modules/$KVER"
     } >"$IO/vars"
     {
