@@ -18,6 +18,9 @@
 # Environment:
 #   V2VM_TIMEOUT  seconds the guest may run, boot included (default 900); then it is killed
 #                 and the script fails saying so.
+#   V2VM_BOOT_TIMEOUT  seconds from starting QEMU to the command's start (default 60, 180
+#                 with V2VM_SYSTEMD=1). Now and then the emulated kernel hangs early in boot;
+#                 such a guest is killed and booted again, twice at most.
 #   V2VM_SYSTEMD  1: boot the host's systemd as PID 1 and run CMD in a service with
 #                 Delegate=yes (in its leaf cgroup `cmd`; the service's cgroup hands every
 #                 controller down), with D-Bus there; about 10-20 s more to boot.
@@ -132,6 +135,65 @@ prepare() {
     exec 9>&-
 }
 
+# boot BOOT_TIMEOUT: one QEMU run of the guest prepared in $IO. Returns QEMU's status, or 200
+# when the guest did not say "ready" (on its third console) within BOOT_TIMEOUT seconds.
+boot() {
+    local boot_timeout=$1 qemu cat_out cat_err line
+    rm -f "$IO/out" "$IO/err" "$IO/ready" "$IO/status" "$IO/timeout.pid"
+    # The consoles write into fifos that cat relays to our stdout and stderr: QEMU opening our
+    # stdout itself would get its own file offset and overwrite a log file's earlier lines.
+    mkfifo "$IO/out" "$IO/err" "$IO/ready"
+    : >"$IO/kernel.log"
+    cat "$IO/out" &
+    cat_out=$!
+    cat "$IO/err" >&2 &
+    cat_err=$!
+    # Opened read-write, which never blocks, so that QEMU's open for writing finds a reader.
+    exec 6<>"$IO/ready"
+
+    # -cpu max without la57: the 5-level paging QEMU's max CPU offers makes this kernel crawl.
+    # The subshell says on the ready fifo when QEMU has ended, so that the wait below ends at
+    # "ready" from the guest or at QEMU's end, whichever comes first.
+    {
+        timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
+            -accel tcg,thread=multi -cpu max,la57=off -m "${V2VM_MEM:-2G}" \
+            -smp "${V2VM_SMP:-2}" -machine pc -nodefaults -display none -no-reboot \
+            -monitor none -kernel "$KDIR/vmlinux" -initrd "$INITRD" \
+            -append "console=ttyS0 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1 mitigations=off tsc=reliable no_timer_check" \
+            -serial "file:$IO/kernel.log" \
+            -device virtio-serial-pci \
+            -chardev file,id=out,path="$IO/out" -device virtconsole,chardev=out \
+            -chardev file,id=err,path="$IO/err" -device virtconsole,chardev=err \
+            -chardev file,id=ready,path="$IO/ready" -device virtconsole,chardev=ready \
+            -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+            -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+            -fsdev local,id=v2vmio,path="$IO",security_model=none \
+            -device virtio-9p-pci,fsdev=v2vmio,mount_tag=v2vmio \
+            </dev/null &
+        echo $! >"$IO/timeout.pid"
+        qrc=0
+        wait $! || qrc=$?
+        echo "exited $qrc" >"$IO/ready"
+        exit "$qrc"
+    } &
+    qemu=$!
+    local rc=0
+    if read -r -t "$boot_timeout" -u 6 line; then
+        wait "$qemu" || rc=$?
+    else
+        # timeout passes the TERM on to QEMU.
+        kill "$(cat "$IO/timeout.pid")" 2>/dev/null || true
+        wait "$qemu" || true
+        rc=200
+    fi
+    exec 6<&-
+    # Both end when QEMU, dead or killed, has closed the fifos. A QEMU that died before opening
+    # them left its cat blocked in open: opening read-write (never blocks) and closing frees it.
+    exec 7<>"$IO/out" 8<>"$IO/err" 7>&- 8>&-
+    wait "$cat_out" "$cat_err" || true
+    return "$rc"
+}
+
 # Boots the guest, runs CMD ("$@") there and exits with its status.
 run() {
     IO=$(mktemp -d /tmp/v2vm.XXXXXX)
@@ -150,35 +212,16 @@ run() {
         printf '\n'
     } >"$IO/cmd"
 
-    # The consoles write into fifos that cat relays to our stdout and stderr: QEMU opening our
-    # stdout itself would get its own file offset and overwrite a log file's earlier lines.
-    mkfifo "$IO/out" "$IO/err"
-    : >"$IO/kernel.log"
-    cat "$IO/out" &
-    cat_out=$!
-    cat "$IO/err" >&2 &
-    cat_err=$!
-
-    # -cpu max without la57: the 5-level paging QEMU's max CPU offers makes this kernel crawl.
-    rc=0
-    timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
-        -accel tcg,thread=multi -cpu max,la57=off -m "${V2VM_MEM:-2G}" -smp "${V2VM_SMP:-2}" \
-        -machine pc -nodefaults -display none -no-reboot -monitor none \
-        -kernel "$KDIR/vmlinux" -initrd "$INITRD" \
-        -append "console=ttyS0 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1 mitigations=off tsc=reliable no_timer_check" \
-        -serial "file:$IO/kernel.log" \
-        -device virtio-serial-pci \
-        -chardev file,id=out,path="$IO/out" -device virtconsole,chardev=out \
-        -chardev file,id=err,path="$IO/err" -device virtconsole,chardev=err \
-        -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
-        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
-        -fsdev local,id=v2vmio,path="$IO",security_model=none \
-        -device virtio-9p-pci,fsdev=v2vmio,mount_tag=v2vmio \
-        </dev/null || rc=$?
-    # Both end when QEMU, dead or killed, has closed the fifos. A QEMU that died before opening
-    # them left its cat blocked in open: opening read-write (never blocks) and closing frees it.
-    exec 7<>"$IO/out" 8<>"$IO/err" 7>&- 8>&-
-    wait "$cat_out" "$cat_err" || true
+    local boot_timeout=${V2VM_BOOT_TIMEOUT:-$([[ ${V2VM_SYSTEMD:-0} == 1 ]] && echo 180 || echo 60)}
+    local try rc
+    for try in 1 2 3; do
+        rc=0
+        boot "$boot_timeout" "$@" || rc=$?
+        ((rc == 200)) || break
+        log "the guest did not start the command within ${boot_timeout}s (try $try of 3); kernel log:"
+        tail -n 5 "$IO/kernel.log" >&2 || true
+    done
+    ((rc != 200)) || { log "error: the guest never started the command"; exit 125; }
 
     if ((rc == 124 || rc == 137)); then
         log "error: the guest did not finish within V2VM_TIMEOUT=${TIMEOUT}s and was killed; kernel log:"

@@ -181,3 +181,49 @@ pub fn read(dir: &Path, file: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// How many eBPF device programs (BPF_CGROUP_DEVICE) are attached to the cgroup2 directory
+/// `dir`: cgroup v2's device rules, which have no file to read back.
+pub fn device_programs(dir: &Path) -> u32 {
+    use std::os::fd::AsRawFd;
+    // The BPF_PROG_QUERY member of union bpf_attr; prog_ids 0 asks for the count alone.
+    #[repr(C, align(8))]
+    struct Query {
+        target_fd: u32,
+        attach_type: u32,
+        query_flags: u32,
+        attach_flags: u32,
+        prog_ids: u64,
+        prog_cnt: u32,
+        pad: u32,
+    }
+    const BPF_PROG_QUERY: libc::c_long = 16;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    let f = std::fs::File::open(dir).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let mut q = Query {
+        target_fd: f.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        query_flags: 0,
+        attach_flags: 0,
+        prog_ids: 0,
+        prog_cnt: 0,
+        pad: 0,
+    };
+    // SAFETY: q is a valid, zero-padded bpf_attr prefix of the size given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_QUERY,
+            &mut q as *mut Query,
+            std::mem::size_of::<Query>(),
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "BPF_PROG_QUERY on {}: {}",
+        dir.display(),
+        std::io::Error::last_os_error()
+    );
+    q.prog_cnt
+}

@@ -210,6 +210,31 @@ fn default_device_rules() {
 }
 
 #[test]
+fn device_rules_are_an_ebpf_program_on_v2() {
+    if cgroup::skip_unless_v2("the eBPF device program") {
+        return;
+    }
+    let mut c = Container::new("cg_devices_bpf");
+    c.bundle.set_args(&["sleep", "1000"]);
+    let pid = c.create_ok();
+    let d = dir_of_pid(pid, "");
+    assert_eq!(cgroup::device_programs(&d), 1, "{}", d.display());
+    c.start_ok();
+    // The default rules let /dev/null open and keep /dev/mem's node (given) shut.
+    let out = c.exec(&["sh", "-c", "echo x > /dev/null && echo ok"]);
+    assert_eq!(out.stdout, "ok\n", "{out}");
+    c.delete_force_ok();
+    let mut c = Container::new("cg_devices_mem");
+    c.bundle.config["linux"]["devices"] =
+        json!([{"path": "/dev/mem", "type": "c", "major": 1, "minor": 1, "fileMode": 384}]);
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.create_ok();
+    let out = c.exec(&["sh", "-c", ": < /dev/mem"]);
+    assert!(out.stderr.contains("Operation not permitted"), "{out}");
+    c.delete_force_ok();
+}
+
+#[test]
 fn update_resources() {
     let mut c = Container::new("cg_update");
     c.bundle.set_args(&["sleep", "1000"]);
