@@ -25,6 +25,8 @@ PACKAGES=(
     # images (stack/image): made by umoci, copied into archives and pushed by skopeo to
     # a loopback docker-registry
     skopeo umoci docker-registry
+    # the pure cgroup v2 guest of scripts/v2vm.sh
+    qemu-system-x86
 )
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

@@ -91,12 +91,47 @@ pub fn dirs_of_pid(pid: i32) -> Vec<PathBuf> {
         .collect()
 }
 
+/// True when the host's cgroups are pure v2 (one cgroup2 hierarchy at /sys/fs/cgroup), false
+/// on a v1 or hybrid layout.
+pub fn is_v2() -> bool {
+    // SAFETY: an all-zero statfs is a valid out-parameter.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the path is NUL-terminated and st is writable.
+    let rc = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) };
+    assert_eq!(
+        rc,
+        0,
+        "statfs /sys/fs/cgroup: {}",
+        std::io::Error::last_os_error()
+    );
+    st.f_type == libc::CGROUP2_SUPER_MAGIC
+}
+
+/// On a pure v2 host, says why the test is skipped and returns true: it checks what only
+/// cgroup v1 has (`what`).
+pub fn skip_unless_v1(what: &str) -> bool {
+    if is_v2() {
+        eprintln!("skipped: needs cgroup v1 ({what}); this host's cgroups are pure v2");
+    }
+    is_v2()
+}
+
+/// On a v1 or hybrid host, says why the test is skipped and returns true: it checks what only
+/// a pure cgroup v2 host has (`what`).
+pub fn skip_unless_v2(what: &str) -> bool {
+    if !is_v2() {
+        eprintln!("skipped: needs pure cgroup v2 ({what}); this host's cgroups are v1");
+    }
+    !is_v2()
+}
+
 /// The host directory of `pid`'s cgroup in the hierarchy holding `controller` ("memory",
-/// "pids", ...; "" for cgroup2).
+/// "pids", ...; "" for cgroup2). On a pure v2 host every controller is in the one hierarchy.
 pub fn dir_of_pid(pid: i32, controller: &str) -> PathBuf {
     let hs = hierarchies();
+    let v2 = is_v2();
     for (c, p) in memberships(pid) {
-        let matches = if controller.is_empty() {
+        let matches = if controller.is_empty() || v2 {
             c.is_empty()
         } else {
             c.split(',').any(|x| x == controller)
@@ -145,4 +180,50 @@ pub fn read(dir: &Path, file: &str) -> String {
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
         .trim()
         .to_owned()
+}
+
+/// How many eBPF device programs (BPF_CGROUP_DEVICE) are attached to the cgroup2 directory
+/// `dir`: cgroup v2's device rules, which have no file to read back.
+pub fn device_programs(dir: &Path) -> u32 {
+    use std::os::fd::AsRawFd;
+    // The BPF_PROG_QUERY member of union bpf_attr; prog_ids 0 asks for the count alone.
+    #[repr(C, align(8))]
+    struct Query {
+        target_fd: u32,
+        attach_type: u32,
+        query_flags: u32,
+        attach_flags: u32,
+        prog_ids: u64,
+        prog_cnt: u32,
+        pad: u32,
+    }
+    const BPF_PROG_QUERY: libc::c_long = 16;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    let f = std::fs::File::open(dir).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let mut q = Query {
+        target_fd: f.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        query_flags: 0,
+        attach_flags: 0,
+        prog_ids: 0,
+        prog_cnt: 0,
+        pad: 0,
+    };
+    // SAFETY: q is a valid, zero-padded bpf_attr prefix of the size given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_QUERY,
+            &mut q as *mut Query,
+            std::mem::size_of::<Query>(),
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "BPF_PROG_QUERY on {}: {}",
+        dir.display(),
+        std::io::Error::last_os_error()
+    );
+    q.prog_cnt
 }

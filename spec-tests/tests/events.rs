@@ -174,6 +174,45 @@ fn stats_once() {
 }
 
 #[test]
+fn stats_are_v2_metrics_on_cgroup_v2() {
+    if cgroup::skip_unless_v2("cgroup v2's metrics") {
+        return;
+    }
+    let mut c = Container::new("ev_stats_v2");
+    c.bundle.config["linux"]["resources"]["memory"] = json!({"limit": 64 << 20, "swap": 128 << 20});
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.run_detached_ok();
+    let out = c.rt.run_args(&["events", "--stats", &c.id]);
+    out.assert_success();
+    let v: Value = serde_json::from_str(&out.stdout).expect("stats event is JSON");
+    let mem = &v["data"]["memory"];
+    assert_eq!(mem["usage"]["limit"], 64 << 20, "{mem}");
+    // As runc reports them: swap is memory+swap (memory.swap.max plus memory.max), and raw is
+    // memory.stat's v2 keys.
+    assert_eq!(mem["swap"]["limit"], 128 << 20, "{mem}");
+    for key in [
+        "anon",
+        "file",
+        "kernel_stack",
+        "slab",
+        "pgfault",
+        "workingset_refault_anon",
+    ] {
+        assert!(mem["raw"][key].is_u64(), "no {key} in memory.raw: {mem}");
+    }
+    assert!(mem["raw"].get("total_rss").is_none(), "a v1 key: {mem}");
+    // runc 1.1.5 has no memory.peak reading; later runc and husk report it as usage.max.
+    assert_eq!(
+        mem["usage"].get("max").is_some(),
+        !spec_tests::runtime::is_runc_1_1(),
+        "{mem}"
+    );
+    let cpu = &v["data"]["cpu"]["usage"];
+    assert!(cpu["user"].is_u64() && cpu["kernel"].is_u64(), "{cpu}");
+    c.delete_force_ok();
+}
+
+#[test]
 fn interval_streams_stats() {
     let mut c = Container::new("ev_stream");
     c.bundle.set_args(&["sleep", "1000"]);

@@ -312,21 +312,28 @@ fn pause_and_resume() {
     fifo.expect_line("ready");
     c.rt.run_args(&["pause", &c.id]).assert_success();
     assert_eq!(c.status(), "paused");
-    // The freezer state, from the host.
-    let freezer = spec_tests::cgroup::dir_of_pid(c.pid(), "freezer");
-    assert_eq!(
-        spec_tests::cgroup::read(&freezer, "freezer.state"),
-        "FROZEN"
-    );
+    // The freezer state, from the host: v1's freezer.state, v2's "frozen" in cgroup.events.
+    let frozen = || {
+        if spec_tests::cgroup::is_v2() {
+            let d = spec_tests::cgroup::dir_of_pid(c.pid(), "");
+            let events = spec_tests::cgroup::read(&d, "cgroup.events");
+            match events.lines().find_map(|l| l.strip_prefix("frozen ")) {
+                Some("1") => "FROZEN".to_owned(),
+                Some("0") => "THAWED".to_owned(),
+                _ => panic!("no frozen line in cgroup.events: {events:?}"),
+            }
+        } else {
+            let d = spec_tests::cgroup::dir_of_pid(c.pid(), "freezer");
+            spec_tests::cgroup::read(&d, "freezer.state")
+        }
+    };
+    assert_eq!(frozen(), "FROZEN");
     let out = c.rt.start(&c.id);
     assert_eq!(out.code(), 1, "{out}");
     spec_tests::assert_one_line_naming(&out.stderr, &["paused"]);
     c.rt.run_args(&["resume", &c.id]).assert_success();
     assert_eq!(c.status(), "running");
-    assert_eq!(
-        spec_tests::cgroup::read(&freezer, "freezer.state"),
-        "THAWED"
-    );
+    assert_eq!(frozen(), "THAWED");
     std::fs::write(shared.join("go"), "go\n").unwrap();
     fifo.expect_line("resumed");
     c.delete_force_ok();

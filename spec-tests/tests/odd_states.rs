@@ -215,9 +215,9 @@ fn create_in_a_busy_cgroup_warns() {
     let mut cgs = Cgroups(vec![]);
     for h in cgroup::hierarchies() {
         let dir = cgs.make(&h, &path);
-        // A new cpuset cgroup takes no process until it has cpus and mems.
+        // A new v1 cpuset cgroup takes no process until it has cpus and mems (v2's inherits).
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if dir.join(f).exists() {
+            if !h.v2 && dir.join(f).exists() {
                 std::fs::write(dir.join(f), cgroup::read(dir.parent().unwrap(), f)).unwrap();
             }
         }

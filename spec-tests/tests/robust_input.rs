@@ -194,7 +194,15 @@ fn update_memory_sizes_as_runc_parses_them() {
     c.bundle.set_args(&["sleep", "1000"]);
     let pid = c.create_ok();
     let d = dir_of_pid(pid, "memory");
-    let limit = || read(&d, "memory.limit_in_bytes");
+    // v2's file and its "no limit".
+    let v2 = spec_tests::cgroup::is_v2();
+    let file = if v2 {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    let no_limit = if v2 { "max" } else { NO_LIMIT };
+    let limit = || read(&d, file);
     let update = |size: &str| c.rt.run_args(&["update", "--memory", size, &c.id]);
     let mib = |n: u64| (n << 20).to_string();
     for (size, want) in [
@@ -209,7 +217,7 @@ fn update_memory_sizes_as_runc_parses_them() {
         ("512000000i", "512000000".into()),
         ("512000000B", "512000000".into()),
         ("00700m", mib(700)),
-        ("-1", NO_LIMIT.into()),
+        ("-1", no_limit.into()),
         ("800m", mib(800)),
         ("", mib(800)),
         ("0", mib(800)),

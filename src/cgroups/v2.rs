@@ -272,6 +272,16 @@ fn cpu(p: &Path, c: &LinuxCpu) -> Result<()> {
         write_file(&p.join("cpu.idle"), &i.to_string())?;
     }
     if let Some(s) = c.shares().filter(|s| *s != 0) {
+        // runc's conversion underflows below 2 and overflows cpu.weight above 262144, so the
+        // write fails there; the bound is named as on v1.
+        if s < 2 {
+            return Err(Error::msg("the minimum allowed cpu-shares is 2".to_owned()));
+        }
+        if s > 262_144 {
+            return Err(Error::msg(
+                "the maximum allowed cpu-shares is 262144".to_owned(),
+            ));
+        }
         write_file(&p.join("cpu.weight"), &shares_to_weight(s).to_string())?;
     }
     let quota = c.quota().unwrap_or(0);
@@ -475,6 +485,18 @@ mod tests {
         t.set(json!({"memory": {"limit": 2000000, "checkBeforeUpdate": true}}))
             .unwrap();
         assert_eq!(t.read("memory.max"), "500000\n2000000\n");
+    }
+
+    #[test]
+    fn shares_out_of_range_are_refused_naming_the_bound() {
+        let t = Fake::new(&[("cpu.weight", "")]);
+        let e = t.set(json!({"cpu": {"shares": 1}})).unwrap_err();
+        assert_eq!(e.to_string(), "the minimum allowed cpu-shares is 2");
+        let e = t.set(json!({"cpu": {"shares": 262_145}})).unwrap_err();
+        assert_eq!(e.to_string(), "the maximum allowed cpu-shares is 262144");
+        assert_eq!(t.read("cpu.weight"), "", "nothing written");
+        t.set(json!({"cpu": {"shares": 262_144}})).unwrap();
+        assert_eq!(t.read("cpu.weight"), "10000\n");
     }
 
     #[test]
