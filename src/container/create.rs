@@ -517,6 +517,7 @@ fn prepare(o: &CreateOptions) -> Result<Prepared> {
         .as_ref()
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
+    crate::rootless::check_spec(&plan)?;
     let caps = spec
         .process()
         .as_ref()
@@ -544,6 +545,11 @@ fn save_creating(
     crate::util::fault::point("mkdir");
     let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
     check_cgroup(&*cg)?;
+    let cg = crate::rootless::cgroup_or_none(
+        cg,
+        linux.cgroups_path().as_deref(),
+        linux.resources().as_ref(),
+    )?;
     // Owned by the undo from here: a limit the kernel refuses must not leave the directories
     // behind. A cgroup refused above was not ours to remove.
     let cg = &**undo.cgroup.insert(cg);

@@ -252,9 +252,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         // Affects only our children: the fork below lands in the container's pid namespace.
         nix::sched::setns(&fd, CloneFlags::CLONE_NEWPID).ctx("setns pid")?;
     }
-    let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
+    let setgroups = crate::init::process::setgroups_allowed(&state.pid.to_string());
     // runc's exec passes on only --preserve-fds; socket activation is for the init.
     let keep_fds = crate::util::fds::kept_fds(0, o.preserve_fds)?;
     // A foreground exec without a terminal passes on the caller's own stdio: never chowned.

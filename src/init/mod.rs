@@ -368,14 +368,14 @@ fn prepare_process<'a>(
 ) -> Result<(process::Exec, Option<&'a oci_spec::runtime::LinuxSeccomp>)> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
-    // In a user namespace made by us, setgroups is allowed: the maps were written by root.
+    // Denied when an unprivileged husk wrote the maps itself (see namespaces::write_id_maps).
     let exec = process::setup(
         process,
         env,
         personality,
         mempolicy,
         seccomp,
-        true,
+        process::setgroups_allowed("self"),
         chown_stdio,
         chan,
     )?;

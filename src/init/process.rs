@@ -170,6 +170,12 @@ fn cap_mask(set: Option<&Capabilities>) -> Result<u64> {
 /// Switches to the process's user and leaves it exactly the capabilities of its spec.
 /// The bounding set is cut while we still have CAP_SETPCAP; keepcaps carries the permitted set
 /// across the uid change; one capset then sets effective, permitted and inheritable together.
+/// Whether the process `pid` ("self" or a number) may call setgroups: not in a user namespace
+/// whose maps an unprivileged writer made (its /proc/PID/setgroups says "deny").
+pub fn setgroups_allowed(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/setgroups")).map_or(true, |s| s.trim() != "deny")
+}
+
 pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let caps = p.capabilities().as_ref();
     let bounding = cap_mask(caps.and_then(|c| c.bounding().as_ref()))?;
@@ -184,6 +190,13 @@ pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let user = p.user();
     let gid = nix::unistd::Gid::from_raw(user.gid());
     let uid = nix::unistd::Uid::from_raw(user.uid());
+    let additional = user.additional_gids().as_ref().is_some_and(|g| !g.is_empty());
+    if !setgroups_allowed && additional {
+        // runc's words; it refuses rather than run the process without the groups asked for.
+        return Err(Error::msg(
+            "process.user.additionalGids: cannot specify additional groups in rootless container",
+        ));
+    }
     if setgroups_allowed {
         let groups: Vec<nix::unistd::Gid> = user
             .additional_gids()
