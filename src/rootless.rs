@@ -194,6 +194,15 @@ impl CgroupManager for NoCgroup {
     }
 }
 
+/// The cgroup directories a container's cgroup mount shows: its own, or for one without
+/// cgroups, those it stays in (husk's), as runc's shows them.
+pub fn mount_view(paths: Vec<PathBuf>, id: &str) -> Result<Vec<PathBuf>> {
+    if !paths.is_empty() {
+        return Ok(paths);
+    }
+    Ok(crate::cgroups::for_container(Some(Path::new("")), id)?.paths())
+}
+
 /// The manager of an existing container: none for one that was made without cgroups.
 pub fn from_state(paths: &[PathBuf]) -> Box<dyn CgroupManager> {
     if paths.is_empty() {

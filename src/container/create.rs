@@ -458,7 +458,8 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     let (mut state, cgroup_paths) = save_creating(o, &p, linux, &mut undo)?;
     log::debug!("create {}: cgroup {cgroup_paths:?}", o.id);
     let gate = exec_gate(&p.dir, o.for_run)?;
-    let args = init_args(o, &p, cgroup_paths, console, gate)?;
+    let mount_view = crate::rootless::mount_view(cgroup_paths, o.id)?;
+    let args = init_args(o, &p, mount_view, console, gate)?;
     let (mut chan, first) = clone_init(args, &p.plan, &mut undo)?;
     // Its messages need its progress: a stopped or frozen init fails the create.
     chan.watch(first, vec![]);

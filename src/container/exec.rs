@@ -241,7 +241,18 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
-    let namespaces = ns.open(NAMESPACES)?;
+    let mut namespaces = ns.open(NAMESPACES)?;
+    if crate::rootless::unprivileged() {
+        // Only as root of the container's user namespace may we join its pid namespace; the
+        // child, a copy of us, starts there too. husk is single-threaded, as setns requires.
+        if let Some(i) = namespaces
+            .iter()
+            .position(|(_, f)| *f == CloneFlags::CLONE_NEWUSER)
+        {
+            let (fd, _) = namespaces.remove(i);
+            nix::sched::setns(&fd, CloneFlags::CLONE_NEWUSER).ctx("setns user")?;
+        }
+    }
     log::debug!(
         "exec {}: joining {} namespaces of init {}",
         o.id,

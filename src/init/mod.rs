@@ -268,7 +268,10 @@ fn build_rootfs(args: &InitArgs, sources: &[Option<OwnedFd>]) -> Result<rootfs::
             propagation,
             cgroup_paths: &args.cgroup_paths,
             cgroupns: args.plan.has(CloneFlags::CLONE_NEWCGROUP),
-            userns: args.plan.has(CloneFlags::CLONE_NEWUSER),
+            // runc's rule: inside a user namespace, ours or the caller's (podman's rootless
+            // one), device nodes are bound from the host, since mknod is refused.
+            userns: args.plan.has(CloneFlags::CLONE_NEWUSER)
+                || crate::rootless::in_user_namespace(),
             devices,
             mount_label: linux.and_then(|l| l.mount_label().as_deref()),
             sources,
