@@ -132,8 +132,16 @@ fn fail(chan: &Channel, e: Error) -> ! {
 /// The init's phases, top to bottom. The parent puts us in our cgroup while we build the rootfs;
 /// a new cgroup namespace, the hooks and the execve wait for that.
 fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
-    nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    // An unprivileged parent may write our id maps only while our /proc files are ours, as
+    // a dumpable process's are: non-dumpable once they are written (runc's nsexec does so).
+    let maps_by_user = crate::rootless::unprivileged() && args.plan.creates(CloneFlags::CLONE_NEWUSER);
+    if !maps_by_user {
+        nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    }
     let sources = enter_namespaces(&args, chan)?;
+    if maps_by_user {
+        nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    }
     // runc's in-container hooks report the init's pid as seen in its own pid namespace.
     let own_pid = nix::unistd::getpid().as_raw();
     let mut root = build_rootfs(&args, &sources)?;

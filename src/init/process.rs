@@ -170,10 +170,13 @@ fn cap_mask(set: Option<&Capabilities>) -> Result<u64> {
 /// Switches to the process's user and leaves it exactly the capabilities of its spec.
 /// The bounding set is cut while we still have CAP_SETPCAP; keepcaps carries the permitted set
 /// across the uid change; one capset then sets effective, permitted and inheritable together.
-/// Whether the process `pid` ("self" or a number) may call setgroups: not in a user namespace
-/// whose maps an unprivileged writer made (its /proc/PID/setgroups says "deny").
+/// Whether the process `pid` ("self" or a number) may call setgroups: not for an unprivileged
+/// husk (runc's rule, even where newgidmap left setgroups allowed), nor in a user namespace
+/// whose /proc/PID/setgroups says "deny".
 pub fn setgroups_allowed(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/setgroups")).map_or(true, |s| s.trim() != "deny")
+    !crate::rootless::unprivileged()
+        && std::fs::read_to_string(format!("/proc/{pid}/setgroups"))
+            .map_or(true, |s| s.trim() != "deny")
 }
 
 pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
