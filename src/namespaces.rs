@@ -141,7 +141,9 @@ pub fn write_id_maps(
             .collect::<String>();
         match std::fs::write(format!("/proc/{pid}/{file}"), text) {
             Ok(()) => {}
-            Err(e) if unprivileged && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) => {
+            Err(e)
+                if unprivileged && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) =>
+            {
                 map_with_tool(tool, pid, maps).with_ctx(|| format!("{field}.{key}: {tool}"))?
             }
             Err(e) => return Err(e).with_ctx(|| format!("{field}.{key}: write {file}")),

@@ -28,7 +28,11 @@ pub fn init(flag: Option<&str>) -> Result<()> {
         "auto" => unprivileged() || in_user_namespace(),
         "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
         "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-        v => return Err(Error::msg(format!("--rootless: parsing {v:?}: invalid syntax"))),
+        v => {
+            return Err(Error::msg(format!(
+                "--rootless: parsing {v:?}: invalid syntax"
+            )))
+        }
     };
     // Set once per process; a second call (tests) keeps the first answer.
     let _ = CGROUPS_OPTIONAL.set(on);
@@ -175,13 +179,17 @@ impl CgroupManager for NoCgroup {
         vec![]
     }
     fn freeze(&self, _frozen: bool) -> Result<()> {
-        Err(Error::msg(format!("cannot toggle freezer: {NOT_CONFIGURED}")))
+        Err(Error::msg(format!(
+            "cannot toggle freezer: {NOT_CONFIGURED}"
+        )))
     }
     fn stats(&self) -> Result<stats::Stats> {
         Err(Error::msg(format!("unable to get stats: {NOT_CONFIGURED}")))
     }
     fn oom_watch(&self) -> Result<oom::Watch> {
-        Err(Error::msg(format!("unable to watch for OOM: {NOT_CONFIGURED}")))
+        Err(Error::msg(format!(
+            "unable to watch for OOM: {NOT_CONFIGURED}"
+        )))
     }
     fn mount_layout(&self) -> MountLayout {
         MountLayout::Hierarchies(vec![])

@@ -101,7 +101,14 @@ impl User {
         let home = dir.path().join("home");
         // useradd refuses to run while another holds /etc/passwd's lock: one at a time.
         let out = Command::new("flock")
-            .args(["/tmp/spec-tests-useradd.lock", "useradd", "-m", "-s", "/bin/sh", "-d"])
+            .args([
+                "/tmp/spec-tests-useradd.lock",
+                "useradd",
+                "-m",
+                "-s",
+                "/bin/sh",
+                "-d",
+            ])
             .arg(&home)
             .arg(&name)
             .output()
@@ -248,7 +255,13 @@ fn run_as_a_user_is_root_inside_and_exits_with_the_code() {
             rt.display(),
             out.stdout
         );
-        let map: Vec<&str> = out.stdout.lines().nth(1).unwrap().split_whitespace().collect();
+        let map: Vec<&str> = out
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect();
         assert_eq!(map, ["0", &user.uid.to_string(), "1"], "{}", rt.display());
         // Its state went to $XDG_RUNTIME_DIR/<runtime>, 0700 with the sticky bit (runc's),
         // and is gone with the container.
@@ -257,7 +270,12 @@ fn run_as_a_user_is_root_inside_and_exits_with_the_code() {
             .unwrap_or_else(|e| panic!("{}: {}: {e}", rt.display(), root.display()));
         assert_eq!(meta.mode() & 0o7777, 0o1700, "{}", rt.display());
         assert_eq!(meta.uid(), user.uid);
-        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "{}", rt.display());
+        assert_eq!(
+            std::fs::read_dir(&root).unwrap().count(),
+            0,
+            "{}",
+            rt.display()
+        );
     }
     // Bound, not made: the host's /dev/null keeps its owner.
     assert_eq!(std::fs::metadata("/dev/null").unwrap().uid(), 0);
@@ -308,7 +326,10 @@ fn lifecycle_as_a_user() {
         assert!(cmd(&["list"]).ok().contains(&id), "{rt_}: list");
         cmd(&["start", &id]).ok();
         state("running");
-        assert!(cmd(&["exec", &id, "id"]).ok().starts_with("uid=0(root)"), "{rt_}");
+        assert!(
+            cmd(&["exec", &id, "id"]).ok().starts_with("uid=0(root)"),
+            "{rt_}"
+        );
         // No cgroup of its own: pause says so, in one line naming the freezer or the cgroups.
         let pause = cmd(&["pause", &id]);
         assert_ne!(pause.code, 0, "{rt_}: pause");
@@ -318,7 +339,10 @@ fn lifecycle_as_a_user() {
         spec_tests::proc::reap(pid, Duration::from_secs(30));
         state("stopped");
         cmd(&["delete", &id]).ok();
-        assert!(!user.default_root(&rt).join(&id).exists(), "{rt_}: state dir left");
+        assert!(
+            !user.default_root(&rt).join(&id).exists(),
+            "{rt_}: state dir left"
+        );
         assert!(cmd(&["state", &id]).code != 0, "{rt_}: state after delete");
         assert_eq!(user.processes(), Vec::<i32>::new(), "{rt_}: processes left");
     }
@@ -336,7 +360,12 @@ fn limits_without_cgroup_permission_are_refused_leaving_nothing() {
         assert_ne!(out.code, 0, "{}", rt.display());
         assert_one_line_naming(&out.error_lines(&rt), &["memory"]);
         let root = user.default_root(&rt);
-        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "{}", rt.display());
+        assert_eq!(
+            std::fs::read_dir(&root).unwrap().count(),
+            0,
+            "{}",
+            rt.display()
+        );
         for d in spec_tests::cgroup::expected_dirs(None, &id) {
             assert!(!d.exists(), "{}: {} left", rt.display(), d.display());
         }
@@ -352,7 +381,10 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
         return;
     }
     let Some((subuid, subgid)) = user.subordinate() else {
-        eprintln!("SKIP rootless: useradd gave {} no subordinate ids", user.name);
+        eprintln!(
+            "SKIP rootless: useradd gave {} no subordinate ids",
+            user.name
+        );
         return;
     };
     let maps = |own: u32, sub: u32| {
@@ -367,10 +399,17 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
             c["linux"]["gidMappings"] = maps(user.gid, subgid);
             c["root"]["readonly"] = json!(false);
             c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-            set_script(c, "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/by-1000");
+            set_script(
+                c,
+                "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/by-1000",
+            );
         });
         let out = user.run(b.path(), &rt, &["run", &unique_id("rootless-subid")]);
-        let text: Vec<Vec<&str>> = out.ok().lines().map(|l| l.split_whitespace().collect()).collect();
+        let text: Vec<Vec<&str>> = out
+            .ok()
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
         let (u, s) = (user.uid.to_string(), subuid.to_string());
         assert_eq!(text[0], ["0", &u, "1"], "{}", rt.display());
         assert_eq!(text[1], ["1", &s, "65536"], "{}", rt.display());
@@ -389,7 +428,10 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
             // runc 1.1.5 prints newuidmap's line and three of its own.
             assert_one_line_naming(&out.stderr, &["uidMappings"]);
         }
-        assert_eq!(std::fs::read_dir(user.default_root(&rt)).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(user.default_root(&rt)).unwrap().count(),
+            0
+        );
         if !is_runc(&rt) {
             // runc 1.1.5 leaves its nsexec child behind here (the user's drop kills it).
             assert_eq!(user.processes(), Vec::<i32>::new(), "{}", rt.display());
@@ -436,13 +478,25 @@ fn podman_as_a_user_runs_with_the_runtime() {
         };
         let out = podman_run(&["--rm"], &["sh", "-c", "id; exit 4"]);
         assert_eq!(out.code, 4, "{}: {}", rt.display(), out.stderr);
-        assert!(out.stdout.starts_with("uid=0(root) gid=0(root)"), "{}", out.stdout);
+        assert!(
+            out.stdout.starts_with("uid=0(root) gid=0(root)"),
+            "{}",
+            out.stdout
+        );
 
         let name = unique_id("rootless-podman");
         podman_run(&["-d", "--name", &name], &["sleep", "1000"]).ok();
-        let exec = user.run(&user.home, podman, &["--runtime", rt_s, "exec", &name, "id"]);
+        let exec = user.run(
+            &user.home,
+            podman,
+            &["--runtime", rt_s, "exec", &name, "id"],
+        );
         assert!(exec.ok().starts_with("uid=0(root)"), "{}", rt.display());
-        user.run(&user.home, podman, &["--runtime", rt_s, "rm", "-f", "-t", "0", &name])
-            .ok();
+        user.run(
+            &user.home,
+            podman,
+            &["--runtime", rt_s, "rm", "-f", "-t", "0", &name],
+        )
+        .ok();
     }
 }

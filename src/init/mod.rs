@@ -134,7 +134,8 @@ fn fail(chan: &Channel, e: Error) -> ! {
 fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
     // An unprivileged parent may write our id maps only while our /proc files are ours, as
     // a dumpable process's are: non-dumpable once they are written (runc's nsexec does so).
-    let maps_by_user = crate::rootless::unprivileged() && args.plan.creates(CloneFlags::CLONE_NEWUSER);
+    let maps_by_user =
+        crate::rootless::unprivileged() && args.plan.creates(CloneFlags::CLONE_NEWUSER);
     if !maps_by_user {
         nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
     }

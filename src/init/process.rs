@@ -193,7 +193,10 @@ pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let user = p.user();
     let gid = nix::unistd::Gid::from_raw(user.gid());
     let uid = nix::unistd::Uid::from_raw(user.uid());
-    let additional = user.additional_gids().as_ref().is_some_and(|g| !g.is_empty());
+    let additional = user
+        .additional_gids()
+        .as_ref()
+        .is_some_and(|g| !g.is_empty());
     if !setgroups_allowed && additional {
         // runc's words; it refuses rather than run the process without the groups asked for.
         return Err(Error::msg(
