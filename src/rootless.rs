@@ -12,7 +12,8 @@ use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-static CGROUPS_OPTIONAL: OnceLock<bool> = OnceLock::new();
+/// `--rootless`: Some(value), or None for auto, decided only when a command asks.
+static FLAG: OnceLock<Option<bool>> = OnceLock::new();
 static UNPRIVILEGED: OnceLock<bool> = OnceLock::new();
 
 /// Whether husk was started by a user other than root (runc's RootlessEUID). Fixed at the first
@@ -24,10 +25,11 @@ pub fn unprivileged() -> bool {
 
 /// Takes `--rootless` (Go's boolean spellings or "auto"; auto when absent); call once, first.
 pub fn init(flag: Option<&str>) -> Result<()> {
-    let on = match flag.unwrap_or("auto") {
-        "auto" => unprivileged() || in_user_namespace(),
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+    unprivileged();
+    let value = match flag.unwrap_or("auto") {
+        "auto" => None,
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
         v => {
             return Err(Error::msg(format!(
                 "--rootless: parsing {v:?}: invalid syntax"
@@ -35,13 +37,17 @@ pub fn init(flag: Option<&str>) -> Result<()> {
         }
     };
     // Set once per process; a second call (tests) keeps the first answer.
-    let _ = CGROUPS_OPTIONAL.set(on);
+    let _ = FLAG.set(value);
     Ok(())
 }
 
-/// Whether cgroup permission errors are ignored (`--rootless`).
+/// Whether cgroup permission errors are ignored (`--rootless`; auto: an unprivileged caller,
+/// or one inside a user namespace).
 pub fn cgroups_optional() -> bool {
-    CGROUPS_OPTIONAL.get().copied().unwrap_or(false)
+    FLAG.get()
+        .copied()
+        .flatten()
+        .unwrap_or_else(|| unprivileged() || in_user_namespace())
 }
 
 /// The initial user namespace maps every id onto itself; any other does not.

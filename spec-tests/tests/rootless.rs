@@ -370,6 +370,20 @@ fn limits_without_cgroup_permission_are_refused_leaving_nothing() {
             assert!(!d.exists(), "{}: {} left", rt.display(), d.display());
         }
         assert_eq!(user.processes(), Vec::<i32>::new(), "{}", rt.display());
+
+        // --rootless=false: cgroups are required, and the user may not make them.
+        let b = user.bundle(&rt, |_| {});
+        let id = unique_id("rootless-false");
+        let out = user.run(b.path(), &rt, &["--rootless=false", "run", &id]);
+        assert_ne!(out.code, 0, "{}", rt.display());
+        assert_one_line_naming(&out.error_lines(&rt), &["permission denied"]);
+        assert_eq!(
+            std::fs::read_dir(&root).unwrap().count(),
+            0,
+            "{}",
+            rt.display()
+        );
+        assert_eq!(user.processes(), Vec::<i32>::new(), "{}", rt.display());
     }
 }
 
