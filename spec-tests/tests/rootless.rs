@@ -93,6 +93,9 @@ impl User {
                 return None;
             }
         }
+        // What the user's runtime leaves running (podman's conmon and pause process) is
+        // orphaned to us, so that we reap it.
+        spec_tests::proc::become_subreaper();
         let dir = TempDir::new("rootless");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -162,16 +165,34 @@ impl User {
         }
     }
 
-    /// The user's processes, as /proc shows them.
-    fn processes(&self) -> Vec<i32> {
+    /// The user's processes: "pid comm".
+    fn processes(&self) -> Vec<String> {
+        self.pids(false)
+            .into_iter()
+            .map(|p| {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                format!("{p} {} (uid {})", comm.trim(), self.uid)
+            })
+            .collect()
+    }
+
+    fn pids(&self, zombies: bool) -> Vec<i32> {
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return vec![];
         };
         entries
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            // The real uid from status: /proc/PID of a non-dumpable process belongs to root.
+            // Zombies are not running (one orphaned to a PID 1 that reaps late would stay).
             .filter(|pid| {
-                std::fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.uid() == self.uid)
+                std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                    let field = |k: &str| s.lines().find_map(|l| l.strip_prefix(k));
+                    let uid = field("Uid:")
+                        .and_then(|v| v.split_whitespace().next()?.parse::<u32>().ok());
+                    let zombie = field("State:").is_some_and(|v| v.contains('Z'));
+                    uid == Some(self.uid) && (zombies || !zombie)
+                })
             })
             .collect()
     }
@@ -209,11 +230,22 @@ impl User {
 
 impl Drop for User {
     fn drop(&mut self) {
-        // What a failed test (or podman's pause process) left: ours, a throwaway user's.
-        for pid in self.processes() {
-            // SAFETY: kill takes plain integers; the process may be gone already.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            spec_tests::proc::reap(pid, Duration::from_secs(10));
+        // What a failed test, or podman (its pause process, conmon and the cleanup it forks),
+        // left: a throwaway user's processes, all started by this test. Round by round, until a
+        // round finds none: one may fork while the round before kills.
+        // Zombies too: those orphaned to us are reaped here.
+        for _ in 0..50 {
+            let pids = self.pids(true);
+            for &pid in &pids {
+                // SAFETY: kill takes plain integers; the process may be gone already.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            for pid in pids {
+                spec_tests::proc::reap(pid, Duration::from_secs(10));
+            }
+            if self.pids(false).is_empty() {
+                break;
+            }
         }
         let ok = Command::new("flock")
             .args(["/tmp/spec-tests-useradd.lock", "userdel", "-r", &self.name])
@@ -284,7 +316,6 @@ fn run_as_a_user_is_root_inside_and_exits_with_the_code() {
 #[test]
 fn lifecycle_as_a_user() {
     let Some(user) = User::new() else { return };
-    spec_tests::proc::become_subreaper();
     for rt in runtimes() {
         let b = user.bundle(&rt, |c| set_script(c, "exec sleep 1000"));
         let id = unique_id("rootless-life");
@@ -344,7 +375,41 @@ fn lifecycle_as_a_user() {
             "{rt_}: state dir left"
         );
         assert!(cmd(&["state", &id]).code != 0, "{rt_}: state after delete");
-        assert_eq!(user.processes(), Vec::<i32>::new(), "{rt_}: processes left");
+        assert_eq!(
+            user.processes(),
+            Vec::<String>::new(),
+            "{rt_}: processes left"
+        );
+    }
+}
+
+#[test]
+fn terminal_as_a_user() {
+    let Some(user) = User::new() else { return };
+    let script = Path::new("/usr/bin/script");
+    if !script.exists() {
+        eprintln!("SKIP rootless: script(1) missing (bsdutils)");
+        return;
+    }
+    for rt in runtimes() {
+        let b = user.bundle(&rt, |c| {
+            c["process"]["terminal"] = json!(true);
+            set_script(c, "tty; stat -c '%u:%g %a' $(tty); exit 5");
+        });
+        // script(1) gives the runtime a terminal of the user's own to relay.
+        let run = format!("{} run {}", rt.display(), unique_id("rootless-tty"));
+        let out = user.run(b.path(), script, &["-qec", &run, "/dev/null"]);
+        assert_eq!(out.code, 5, "{}: {}", rt.display(), out.stderr);
+        // The terminal echoes the end of script's empty stdin as "^@", somewhere.
+        let text = out.stdout.replace("^@", "").replace('\r', "");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..2],
+            ["/dev/pts/0", "0:0 620"],
+            "{}: {:?}",
+            rt.display(),
+            out.stdout
+        );
     }
 }
 
@@ -369,7 +434,7 @@ fn limits_without_cgroup_permission_are_refused_leaving_nothing() {
         for d in spec_tests::cgroup::expected_dirs(None, &id) {
             assert!(!d.exists(), "{}: {} left", rt.display(), d.display());
         }
-        assert_eq!(user.processes(), Vec::<i32>::new(), "{}", rt.display());
+        assert_eq!(user.processes(), Vec::<String>::new(), "{}", rt.display());
 
         // --rootless=false: cgroups are required, and the user may not make them.
         let b = user.bundle(&rt, |_| {});
@@ -383,7 +448,7 @@ fn limits_without_cgroup_permission_are_refused_leaving_nothing() {
             "{}",
             rt.display()
         );
-        assert_eq!(user.processes(), Vec::<i32>::new(), "{}", rt.display());
+        assert_eq!(user.processes(), Vec::<String>::new(), "{}", rt.display());
     }
 }
 
@@ -448,7 +513,7 @@ fn subordinate_ids_are_mapped_through_newuidmap() {
         );
         if !is_runc(&rt) {
             // runc 1.1.5 leaves its nsexec child behind here (the user's drop kills it).
-            assert_eq!(user.processes(), Vec::<i32>::new(), "{}", rt.display());
+            assert_eq!(user.processes(), Vec::<String>::new(), "{}", rt.display());
         }
 
         // Extra groups cannot be set by an unprivileged runtime (runc refuses them).

@@ -132,15 +132,16 @@ fn fail(chan: &Channel, e: Error) -> ! {
 /// The init's phases, top to bottom. The parent puts us in our cgroup while we build the rootfs;
 /// a new cgroup namespace, the hooks and the execve wait for that.
 fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
-    // An unprivileged parent may write our id maps only while our /proc files are ours, as
-    // a dumpable process's are: non-dumpable once they are written (runc's nsexec does so).
-    let maps_by_user =
-        crate::rootless::unprivileged() && args.plan.creates(CloneFlags::CLONE_NEWUSER);
-    if !maps_by_user {
+    // An unprivileged parent may write our id maps, and `exec` read our /proc/PID/ns, only
+    // while our /proc files are ours, as a dumpable process's are. runc's rule: non-dumpable
+    // only when joining a namespace by path (whose processes could reach us), and then only
+    // once the maps are written; a process of the user's own, joining nothing, stays dumpable.
+    let by_user = crate::rootless::unprivileged();
+    if !by_user {
         nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
     }
     let sources = enter_namespaces(&args, chan)?;
-    if maps_by_user {
+    if by_user && !args.plan.join.is_empty() {
         nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
     }
     // runc's in-container hooks report the init's pid as seen in its own pid namespace.
