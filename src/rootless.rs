@@ -56,12 +56,25 @@ pub fn in_user_namespace() -> bool {
         .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
-/// runc's check for an unprivileged caller: only a user namespace lets it set a container up.
-pub fn check_spec(plan: &crate::namespaces::Plan) -> Result<()> {
-    if unprivileged() && !plan.has(nix::sched::CloneFlags::CLONE_NEWUSER) {
+/// What an unprivileged caller cannot set up: a container without a user namespace (runc's
+/// check), or an id-mapped mount (only host root may id-map a host directory).
+pub fn check_spec(spec: &oci_spec::runtime::Spec, plan: &crate::namespaces::Plan) -> Result<()> {
+    if !unprivileged() {
+        return Ok(());
+    }
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWUSER) {
         return Err(Error::msg(
             "linux.namespaces: rootless container requires user namespaces",
         ));
+    }
+    for m in spec.mounts().iter().flatten() {
+        let opts = crate::init::rootfs::parse_mount_options(m.options().as_deref().unwrap_or(&[]));
+        if crate::init::rootfs::is_idmapped(m, &opts) {
+            return Err(Error::msg(format!(
+                "mounts: invalid mount {}: id-mapped mounts need a runtime run as root",
+                m.destination().display()
+            )));
+        }
     }
     Ok(())
 }

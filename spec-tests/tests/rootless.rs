@@ -579,3 +579,27 @@ fn podman_as_a_user_runs_with_the_runtime() {
         .ok();
     }
 }
+
+#[test]
+fn id_mapped_mount_refused_for_a_user() {
+    if !spec_tests::runtime::is_husk() {
+        // runc 1.1.5 does not know the option and mounts without it.
+        eprintln!("SKIP rootless: the idmap refusal is husk's; runc 1.1.5 ignores the option");
+        return;
+    }
+    let Some(user) = User::new() else { return };
+    let rt = runtime_binary();
+    let b = user.bundle(&rt, |c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]
+        }));
+    });
+    let out = user.run(b.path(), &rt, &["run", &unique_id("rootless-idmap")]);
+    assert_ne!(out.code, 0);
+    assert_one_line_naming(&out.stderr, &["/mnt"]);
+    assert_eq!(
+        std::fs::read_dir(user.default_root(&rt)).unwrap().count(),
+        0
+    );
+    assert_eq!(user.processes(), Vec::<String>::new());
+}

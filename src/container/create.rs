@@ -518,7 +518,7 @@ fn prepare(o: &CreateOptions) -> Result<Prepared> {
         .as_ref()
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
-    crate::rootless::check_spec(&plan)?;
+    crate::rootless::check_spec(&spec, &plan)?;
     let caps = spec
         .process()
         .as_ref()
