@@ -167,9 +167,6 @@ fn cap_mask(set: Option<&Capabilities>) -> Result<u64> {
     Ok(mask)
 }
 
-/// Switches to the process's user and leaves it exactly the capabilities of its spec.
-/// The bounding set is cut while we still have CAP_SETPCAP; keepcaps carries the permitted set
-/// across the uid change; one capset then sets effective, permitted and inheritable together.
 /// Whether the process `pid` ("self" or a number) may call setgroups: not for an unprivileged
 /// husk (runc's rule, even where newgidmap left setgroups allowed), nor in a user namespace
 /// whose /proc/PID/setgroups says "deny".
@@ -179,6 +176,9 @@ pub fn setgroups_allowed(pid: &str) -> bool {
             .map_or(true, |s| s.trim() != "deny")
 }
 
+/// Switches to the process's user and leaves it exactly the capabilities of its spec.
+/// The bounding set is cut while we still have CAP_SETPCAP; keepcaps carries the permitted set
+/// across the uid change; one capset then sets effective, permitted and inheritable together.
 pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let caps = p.capabilities().as_ref();
     let bounding = cap_mask(caps.and_then(|c| c.bounding().as_ref()))?;
