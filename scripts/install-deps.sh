@@ -22,6 +22,9 @@ PACKAGES=(
     containerd protobuf-compiler
     # tests and benchmarks
     bats hyperfine jq time iproute2 procps util-linux coreutils perl-base
+    # rootless containers: newuidmap/newgidmap for subordinate id ranges (husk uses them as
+    # runc does); podman 4.3 as an ordinary user runs husk in spec-tests/tests/rootless.rs
+    uidmap podman passwd
     # images (stack/image): made by umoci, copied into archives and pushed by skopeo to
     # a loopback docker-registry
     skopeo umoci docker-registry

@@ -23,8 +23,9 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// root directory for storage of container state (this should be located in tmpfs)
-    #[arg(long, default_value = "/run/husk")]
-    pub root: PathBuf,
+    /// [default: /run/husk, or $XDG_RUNTIME_DIR/husk for a rootless user]
+    #[arg(long)]
+    pub root: Option<PathBuf>,
     /// set the log file to write husk logs to (default is stderr)
     #[arg(long)]
     pub log: Option<PathBuf>,
@@ -37,8 +38,7 @@ pub struct Global {
     /// enable systemd cgroup support (not supported yet)
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
-    /// ignore cgroup permission errors ('true', 'false', or 'auto'; only 'false', or 'auto' as
-    /// root, is supported yet)
+    /// ignore cgroup permission errors ('true', 'false', or 'auto')
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// path to the criu binary used for checkpoint and restore

@@ -17,6 +17,7 @@ pub(crate) mod hooks;
 pub(crate) mod init;
 pub(crate) mod namespaces;
 pub(crate) mod oci_state;
+pub mod rootless;
 pub(crate) mod security;
 pub(crate) mod sync;
 pub(crate) mod util;

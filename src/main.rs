@@ -74,15 +74,20 @@ fn run(cli: &Cli) -> Result<i32> {
     if g.systemd_cgroup {
         anyhow::bail!("--systemd-cgroup: systemd cgroup driver is not supported yet");
     }
-    if let Some(v) = &g.rootless {
-        check_rootless(v)?;
-    }
+    husk::rootless::init(g.rootless.as_deref())?;
     let Some(cmd) = &cli.command else {
         use clap::CommandFactory;
         Cli::command().print_help()?;
         return Ok(0);
     };
-    let root = g.root.as_path();
+    let default_root;
+    let root = match &g.root {
+        Some(r) => r.as_path(),
+        None => {
+            default_root = husk::rootless::default_root();
+            default_root.as_path()
+        }
+    };
     match cmd {
         Command::Create(c) => commands::create::run(root, c),
         Command::Start(c) => commands::start::run(root, c),
@@ -102,26 +107,4 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Checkpoint(c) => commands::checkpoint::run(root, &g.criu, c),
         Command::Restore(r) => commands::restore::run(root, &g.criu, r),
     }
-}
-
-/// --rootless takes Go's boolean spellings or "auto". What runc does nothing for (false, or
-/// auto as root outside a user namespace) is accepted; rootless operation, where cgroup
-/// permission errors are ignored, is not supported yet.
-fn check_rootless(value: &str) -> Result<()> {
-    let rootless = match value {
-        "auto" => !nix::unistd::geteuid().is_root() || in_user_namespace(),
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-        v => anyhow::bail!("--rootless: parsing {v:?}: invalid syntax"),
-    };
-    if rootless {
-        anyhow::bail!("--rootless: rootless containers are not supported yet");
-    }
-    Ok(())
-}
-
-/// The initial user namespace maps every id onto itself; any other does not.
-fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }

@@ -115,7 +115,10 @@ pub fn join(joins: &[(CloneFlags, PathBuf)]) -> Result<()> {
     Ok(())
 }
 
-/// Writes uid_map and gid_map of a process in a new user namespace (we are root outside).
+/// Writes uid_map and gid_map of a process in a new user namespace. As root outside, directly.
+/// An unprivileged caller may write only its own ids, and gid_map only once setgroups is denied
+/// (runc denies it when the gid map is the caller's gid alone); wider maps go through the setuid
+/// newuidmap/newgidmap, which check them against /etc/subuid and /etc/subgid, as runc's do.
 /// `field` names the spec's mappings in errors ("linux" or the mount).
 pub fn write_id_maps(
     pid: i32,
@@ -123,16 +126,61 @@ pub fn write_id_maps(
     gids: &[LinuxIdMapping],
     field: &str,
 ) -> Result<()> {
-    let fmt = |m: &[LinuxIdMapping]| {
-        m.iter()
+    let unprivileged = !nix::unistd::geteuid().is_root();
+    if unprivileged && own_id_only(gids, nix::unistd::getegid().as_raw()) {
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+            .with_ctx(|| format!("{field}.gidMappings: write setgroups"))?;
+    }
+    for (file, tool, maps, key) in [
+        ("uid_map", "newuidmap", uids, "uidMappings"),
+        ("gid_map", "newgidmap", gids, "gidMappings"),
+    ] {
+        let text = maps
+            .iter()
             .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
-    };
-    std::fs::write(format!("/proc/{pid}/uid_map"), fmt(uids))
-        .with_ctx(|| format!("{field}.uidMappings: write uid_map"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), fmt(gids))
-        .with_ctx(|| format!("{field}.gidMappings: write gid_map"))?;
+            .collect::<String>();
+        match std::fs::write(format!("/proc/{pid}/{file}"), text) {
+            Ok(()) => {}
+            Err(e)
+                if unprivileged && matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) =>
+            {
+                map_with_tool(tool, pid, maps).with_ctx(|| format!("{field}.{key}: {tool}"))?
+            }
+            Err(e) => return Err(e).with_ctx(|| format!("{field}.{key}: write {file}")),
+        }
+    }
     Ok(())
+}
+
+fn own_id_only(maps: &[LinuxIdMapping], id: u32) -> bool {
+    matches!(maps, [m] if m.container_id() == 0 && m.host_id() == id && m.size() == 1)
+}
+
+/// Runs newuidmap or newgidmap (Debian's `uidmap`) for `pid`; its own words say what it refused.
+fn map_with_tool(tool: &str, pid: i32, maps: &[LinuxIdMapping]) -> std::io::Result<()> {
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id(), m.host_id(), m.size()].map(|n| n.to_string()));
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => std::io::Error::other(format!(
+                "{tool} not found: maps of more than the caller's own id need Debian's uidmap"
+            )),
+            _ => e,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    Err(std::io::Error::other(format!(
+        "{} ({})",
+        err.trim().replace('\n', "; "),
+        out.status
+    )))
 }
 
 /// A user namespace with these mappings, for an id-mapped mount. A child is cloned into a new

@@ -3,7 +3,6 @@
 //! cgroup goes away (see cgroups::oom for when that is). One thread: poll on a timerfd and the
 //! OOM watch's descriptor.
 
-use crate::cgroups;
 use crate::cgroups::oom::Notice;
 use crate::cgroups::stats::Stats;
 use crate::container;
@@ -48,7 +47,7 @@ fn watch(root: &Path, id: &str, interval: &str, stats_only: bool) -> Result<()> 
     if state.status(&dir) == Status::Stopped {
         return Err(Error::msg(format!("container with id {id} is not running")));
     }
-    let cg = cgroups::from_paths(state.cgroup_paths.clone());
+    let cg = crate::rootless::from_state(&state.cgroup_paths);
     let stats = || cg.stats().ctx("unable to get container cgroup stats");
     let mut out = std::io::stdout().lock();
     if stats_only {

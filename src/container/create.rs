@@ -458,7 +458,8 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     let (mut state, cgroup_paths) = save_creating(o, &p, linux, &mut undo)?;
     log::debug!("create {}: cgroup {cgroup_paths:?}", o.id);
     let gate = exec_gate(&p.dir, o.for_run)?;
-    let args = init_args(o, &p, cgroup_paths, console, gate)?;
+    let mount_view = crate::rootless::mount_view(cgroup_paths, o.id)?;
+    let args = init_args(o, &p, mount_view, console, gate)?;
     let (mut chan, first) = clone_init(args, &p.plan, &mut undo)?;
     // Its messages need its progress: a stopped or frozen init fails the create.
     chan.watch(first, vec![]);
@@ -517,6 +518,7 @@ fn prepare(o: &CreateOptions) -> Result<Prepared> {
         .as_ref()
         .ok_or_else(|| Error::msg("linux: missing"))?;
     let plan = Plan::new(linux.namespaces().as_deref().unwrap_or(&[]))?;
+    crate::rootless::check_spec(&spec, &plan)?;
     let caps = spec
         .process()
         .as_ref()
@@ -544,6 +546,11 @@ fn save_creating(
     crate::util::fault::point("mkdir");
     let cg = cgroups::for_container(linux.cgroups_path().as_deref(), o.id)?;
     check_cgroup(&*cg)?;
+    let cg = crate::rootless::cgroup_or_none(
+        cg,
+        linux.cgroups_path().as_deref(),
+        linux.resources().as_ref(),
+    )?;
     // Owned by the undo from here: a limit the kernel refuses must not leave the directories
     // behind. A cgroup refused above was not ours to remove.
     let cg = &**undo.cgroup.insert(cg);

@@ -241,7 +241,18 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
     let (console, console_parent) =
         crate::container::tty::console_ends(o.console_socket, tty, !o.detach)?;
     let pidfd_socket = o.pidfd_socket.map(pidfd_socket::connect).transpose()?;
-    let namespaces = ns.open(NAMESPACES)?;
+    let mut namespaces = ns.open(NAMESPACES)?;
+    if crate::rootless::unprivileged() {
+        // Only as root of the container's user namespace may we join its pid namespace; the
+        // child, a copy of us, starts there too. husk is single-threaded, as setns requires.
+        if let Some(i) = namespaces
+            .iter()
+            .position(|(_, f)| *f == CloneFlags::CLONE_NEWUSER)
+        {
+            let (fd, _) = namespaces.remove(i);
+            nix::sched::setns(&fd, CloneFlags::CLONE_NEWUSER).ctx("setns user")?;
+        }
+    }
     log::debug!(
         "exec {}: joining {} namespaces of init {}",
         o.id,
@@ -252,9 +263,7 @@ pub fn exec(o: ExecOptions) -> Result<i32> {
         // Affects only our children: the fork below lands in the container's pid namespace.
         nix::sched::setns(&fd, CloneFlags::CLONE_NEWPID).ctx("setns pid")?;
     }
-    let setgroups = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
+    let setgroups = crate::init::process::setgroups_allowed(&state.pid.to_string());
     // runc's exec passes on only --preserve-fds; socket activation is for the init.
     let keep_fds = crate::util::fds::kept_fds(0, o.preserve_fds)?;
     // A foreground exec without a terminal passes on the caller's own stdio: never chowned.

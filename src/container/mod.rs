@@ -18,7 +18,6 @@ pub mod wait;
 pub use create::{create, CreateOptions};
 pub use start::{poststart, start};
 
-use crate::cgroups;
 use crate::error::{Context, Error, Result};
 use nix::sys::signal::Signal;
 use state::{State, StateDir, Status};
@@ -48,7 +47,7 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
 
 pub(crate) fn signal_all(state: &State, sig: i32, all: bool) -> Result<()> {
     if all {
-        let cg = cgroups::from_paths(state.cgroup_paths.clone());
+        let cg = crate::rootless::from_state(&state.cgroup_paths);
         for pid in cg.pids()? {
             match send_signal(pid, sig) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
@@ -135,7 +134,7 @@ fn stop_and_wait(state: &State) -> Result<()> {
         e => Err(e),
     })?;
     // Frozen by `pause` or behind our back, a process acts on SIGKILL only once thawed (v1).
-    let held = cgroups::from_paths(state.cgroup_paths.clone()).thaw_own()?;
+    let held = crate::rootless::from_state(&state.cgroup_paths).thaw_own()?;
     if let Some(fd) = pidfd {
         if !wait_exit(&fd, 10_000)? {
             let why = held.map_or(String::new(), |p| format!(": {} is frozen", p.display()));
@@ -163,7 +162,7 @@ pub(crate) fn wait_exit(pidfd: &OwnedFd, ms: u16) -> Result<bool> {
 
 /// Removes everything a stopped container holds and runs its poststop hooks.
 pub fn destroy(state: &State, dir: &StateDir, hooks_cwd: Option<&Path>) -> Result<()> {
-    let cg = cgroups::from_paths(state.cgroup_paths.clone());
+    let cg = crate::rootless::from_state(&state.cgroup_paths);
     if state.shared_pidns || state.creating {
         // Processes left in the cgroup of a container without its own pid namespace, or by a
         // create that died (its init may be waiting in the cgroup).
@@ -195,7 +194,7 @@ pub fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
         (_, true) => return Err(Error::NotRunning),
         (_, false) => return Err(Error::NotPaused),
     }
-    cgroups::from_paths(state.cgroup_paths.clone()).freeze(paused)?;
+    crate::rootless::from_state(&state.cgroup_paths).freeze(paused)?;
     state.paused = paused;
     dir.save(&state)
 }
@@ -207,7 +206,7 @@ pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
     if state.status(&dir) == Status::Stopped {
         return Err(Error::NotRunning);
     }
-    cgroups::from_paths(state.cgroup_paths.clone()).set(r)
+    crate::rootless::from_state(&state.cgroup_paths).set(r)
 }
 
 /// The pids of the container's processes, as the host sees them.
@@ -215,7 +214,7 @@ pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
 /// `ps` does (usually nothing).
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let (_, state) = open_existing(root, id)?;
-    cgroups::from_paths(state.cgroup_paths.clone()).pids()
+    crate::rootless::from_state(&state.cgroup_paths).pids()
 }
 
 /// The user who owns the container's state directory, by name, as `list` shows it.

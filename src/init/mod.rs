@@ -132,8 +132,18 @@ fn fail(chan: &Channel, e: Error) -> ! {
 /// The init's phases, top to bottom. The parent puts us in our cgroup while we build the rootfs;
 /// a new cgroup namespace, the hooks and the execve wait for that.
 fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible> {
-    nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    // An unprivileged parent may write our id maps, and `exec` read our /proc/PID/ns, only
+    // while our /proc files are ours, as a dumpable process's are. runc's rule: non-dumpable
+    // only when joining a namespace by path (whose processes could reach us), and then only
+    // once the maps are written; a process of the user's own, joining nothing, stays dumpable.
+    let by_user = crate::rootless::unprivileged();
+    if !by_user {
+        nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    }
     let sources = enter_namespaces(&args, chan)?;
+    if by_user && !args.plan.join.is_empty() {
+        nix::sys::prctl::set_dumpable(false).ctx("prctl dumpable")?;
+    }
     // runc's in-container hooks report the init's pid as seen in its own pid namespace.
     let own_pid = nix::unistd::getpid().as_raw();
     let mut root = build_rootfs(&args, &sources)?;
@@ -268,7 +278,10 @@ fn build_rootfs(args: &InitArgs, sources: &[Option<OwnedFd>]) -> Result<rootfs::
             propagation,
             cgroup_paths: &args.cgroup_paths,
             cgroupns: args.plan.has(CloneFlags::CLONE_NEWCGROUP),
-            userns: args.plan.has(CloneFlags::CLONE_NEWUSER),
+            // runc's rule: inside a user namespace, ours or the caller's (podman's rootless
+            // one), device nodes are bound from the host, since mknod is refused.
+            userns: args.plan.has(CloneFlags::CLONE_NEWUSER)
+                || crate::rootless::in_user_namespace(),
             devices,
             mount_label: linux.and_then(|l| l.mount_label().as_deref()),
             sources,
@@ -368,14 +381,14 @@ fn prepare_process<'a>(
 ) -> Result<(process::Exec, Option<&'a oci_spec::runtime::LinuxSeccomp>)> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
-    // In a user namespace made by us, setgroups is allowed: the maps were written by root.
+    // Denied when an unprivileged husk wrote the maps itself (see namespaces::write_id_maps).
     let exec = process::setup(
         process,
         env,
         personality,
         mempolicy,
         seccomp,
-        true,
+        process::setgroups_allowed("self"),
         chown_stdio,
         chan,
     )?;

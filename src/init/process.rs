@@ -167,6 +167,15 @@ fn cap_mask(set: Option<&Capabilities>) -> Result<u64> {
     Ok(mask)
 }
 
+/// Whether the process `pid` ("self" or a number) may call setgroups: not for an unprivileged
+/// husk (runc's rule, even where newgidmap left setgroups allowed), nor in a user namespace
+/// whose /proc/PID/setgroups says "deny".
+pub fn setgroups_allowed(pid: &str) -> bool {
+    !crate::rootless::unprivileged()
+        && std::fs::read_to_string(format!("/proc/{pid}/setgroups"))
+            .map_or(true, |s| s.trim() != "deny")
+}
+
 /// Switches to the process's user and leaves it exactly the capabilities of its spec.
 /// The bounding set is cut while we still have CAP_SETPCAP; keepcaps carries the permitted set
 /// across the uid change; one capset then sets effective, permitted and inheritable together.
@@ -184,6 +193,16 @@ pub fn set_user_and_caps(p: &Process, setgroups_allowed: bool) -> Result<()> {
     let user = p.user();
     let gid = nix::unistd::Gid::from_raw(user.gid());
     let uid = nix::unistd::Uid::from_raw(user.uid());
+    let additional = user
+        .additional_gids()
+        .as_ref()
+        .is_some_and(|g| !g.is_empty());
+    if !setgroups_allowed && additional {
+        // runc's words; it refuses rather than run the process without the groups asked for.
+        return Err(Error::msg(
+            "process.user.additionalGids: cannot specify additional groups in rootless container",
+        ));
+    }
     if setgroups_allowed {
         let groups: Vec<nix::unistd::Gid> = user
             .additional_gids()

@@ -640,7 +640,12 @@ fn copy_entry(
 }
 
 /// Whether the parent opens the source of `m`; the init asks the same to know what it gets (container::mount_sources opens them).
+/// An unprivileged parent cannot enter the init's mount namespace, nor reach more than the
+/// init can: the init opens its sources itself, as runc 1.1's does.
 pub fn source_from_parent(m: &Mount, plan: &crate::namespaces::Plan) -> bool {
+    if crate::rootless::unprivileged() {
+        return false;
+    }
     let opts = parse_mount_options(m.options().as_deref().unwrap_or(&[]));
     is_bind(m, &opts) && (plan.has(nix::sched::CloneFlags::CLONE_NEWUSER) || is_idmapped(m, &opts))
 }
