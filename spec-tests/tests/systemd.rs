@@ -100,9 +100,7 @@ fn scope_with_limits_enforced_updated_paused_and_removed() {
         "memory": {"limit": 33554432},
         "pids": {"limit": 20}
     });
-    // Forks until the pids limit refuses, then idles.
-    c.bundle
-        .set_script("i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); done; sleep 1000");
+    c.bundle.set_args(&["sleep", "1000"]);
     run_detached(&mut c);
 
     // The init is in the scope, in the slice, with the limits set by systemd.
@@ -129,19 +127,21 @@ fn scope_with_limits_enforced_updated_paused_and_removed() {
     }
     assert_eq!(read(&dir, "memory.max").trim(), "33554432");
     assert_eq!(read(&dir, "pids.max").trim(), "20");
-    // Enforced: the forks past 20 were refused.
-    wait_file(&dir, "pids.events", |v| v.trim() != "max 0");
+    // Enforced: a shell in the container forks until the limit refuses (and it exits then).
+    let fork = "i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); done";
+    assert!(
+        !c.exec(&["sh", "-c", fork]).success(),
+        "30 forks under a limit of 20"
+    );
+    assert_ne!(read(&dir, "pids.events").trim(), "max 0");
     let n: u32 = read(&dir, "pids.current").trim().parse().unwrap();
-    assert!(n <= 20, "pids.current {n} above the limit");
+    assert!((2..=20).contains(&n), "pids.current {n}");
 
     // ps, events and kill --all find the scope through the state alone.
     let ps = c.rt.run_args(&["ps", "--format", "json", &c.id]);
     ps.assert_success();
     let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
-    assert!(
-        pids.contains(&c.pid()) && pids.len() as u32 == n,
-        "ps {pids:?}, pids.current {n}"
-    );
+    assert!(pids.contains(&c.pid()) && pids.len() >= 2, "ps {pids:?}");
     let ev = c.rt.run_args(&["events", "--stats", &c.id]);
     ev.assert_success();
     let ev: serde_json::Value = serde_json::from_str(&ev.stdout).unwrap();
@@ -232,7 +232,13 @@ fn slice_that_systemd_rejects_leaves_nothing() {
     let b = c.bundle.path().to_str().unwrap().to_string();
     let out = sd(&c, &["run", "--bundle", &b, &c.id]);
     assert!(!out.success(), "{out}");
-    assert_one_line_naming(&out.stderr, &["a b.slice"]);
+    // runc 1.1.5 logs a warning line first (it reads the missing cgroup's OOM count).
+    let err: String = out
+        .stderr
+        .lines()
+        .filter(|l| spec_tests::runtime::is_husk() || !l.contains("level=warning"))
+        .collect();
+    assert_one_line_naming(&err, &["a b.slice"]);
     c.assert_clean();
     assert_scope_gone(
         &unit,

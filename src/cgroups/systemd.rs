@@ -10,7 +10,7 @@ use super::stats::Stats;
 use super::systemd_dbus::{self, Bus, BusError, Property, Value};
 use super::v2::{self, V2};
 use super::{oom, CgroupManager, MountLayout};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -225,10 +225,35 @@ fn has_xattr(dir: &Path, name: &str) -> bool {
 }
 
 impl CgroupManager for Systemd {
-    /// The scope needs a process: it is made by `apply`. Connecting now fails a create on a
-    /// host without a usable systemd before its init exists.
+    /// The scope needs a process: systemd makes it in `apply`. But the init binds its cgroup
+    /// into its rootfs without waiting for that, so the scope's directory is made now, in the
+    /// slice (started first if new, which also has systemd check its name); systemd takes an
+    /// existing directory as the unit's cgroup.
     fn create(&self) -> Result<()> {
-        self.bus().map(drop)
+        self.bus()?;
+        let dir = &self.v2.path;
+        if dir.parent().is_some_and(|p| !p.is_dir()) {
+            let slice = &self.slice;
+            let fail = |e: String| {
+                Error::msg(format!(
+                    "unable to start unit {:?}: slice {slice:?}: {e}",
+                    self.unit
+                ))
+            };
+            let result = self
+                .bus()?
+                .unit_job("StartUnit", slice)
+                .map_err(|e| fail(e.to_string()))?;
+            if result != "done" {
+                return Err(fail(format!("got `{result}`")));
+            }
+        }
+        match std::fs::create_dir(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                Err(e).with_ctx(|| format!("mkdir {}", dir.display()))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn apply(&self, pid: i32) -> Result<()> {
@@ -266,7 +291,7 @@ impl CgroupManager for Systemd {
         if self.started.get() {
             let unit = &self.unit;
             let mut bus = self.bus()?;
-            match bus.stop_unit(unit) {
+            match bus.unit_job("StopUnit", unit) {
                 Ok(r) if r != "done" => {
                     log::warn!("error removing unit `{unit}`: got `{r}`. Continuing...")
                 }

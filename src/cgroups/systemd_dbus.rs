@@ -156,13 +156,13 @@ impl Bus {
         self.wait_job(&job, &format!("create {unit}"))
     }
 
-    /// StopUnit(name, "replace") and the job's result.
-    pub fn stop_unit(&mut self, unit: &str) -> Result<String> {
+    /// StartUnit or StopUnit (name, "replace") and the job's result.
+    pub fn unit_job(&mut self, method: &str, unit: &str) -> Result<String> {
         self.subscribe()?;
-        let reply = self.call("StopUnit", |m| Ok(m.body.push_param2(unit, "replace")?))?;
+        let reply = self.call(method, |m| Ok(m.body.push_param2(unit, "replace")?))?;
         let job = reply.body.parser().get::<ObjectPath<&str>>()?;
         let job = job.as_ref().to_string();
-        self.wait_job(&job, &format!("remove {unit}"))
+        self.wait_job(&job, &format!("{method} {unit}"))
     }
 
     pub fn reset_failed_unit(&mut self, unit: &str) -> Result<()> {
