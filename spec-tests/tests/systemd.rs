@@ -128,7 +128,9 @@ fn scope_with_limits_enforced_updated_paused_and_removed() {
     assert_eq!(read(&dir, "memory.max").trim(), "33554432");
     assert_eq!(read(&dir, "pids.max").trim(), "20");
     // Enforced: a shell in the container forks until the limit refuses (and it exits then).
-    let fork = "i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); done";
+    // The sleeps let go of the exec's stdio, whose end the harness waits for.
+    let fork =
+        "i=0; while [ $i -lt 30 ]; do sleep 1000 </dev/null >/dev/null 2>&1 & i=$((i+1)); done";
     assert!(
         !c.exec(&["sh", "-c", fork]).success(),
         "30 forks under a limit of 20"
