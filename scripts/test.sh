@@ -13,6 +13,8 @@
 #   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
 #   8b. the spec-tests that touch cgroups in a pure cgroup v2 guest, against husk and runc
 #      (scripts/v2vm/spec-tests.sh RUNTIME; skipped when scripts/v2vm.sh cannot build the guest)
+#   8c. the systemd cgroup driver in that guest with systemd as PID 1, against husk and runc
+#      (scripts/v2vm/systemd-tests.sh RUNTIME)
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
 #      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
@@ -92,13 +94,17 @@ step "spec-tests: runc" env RUNTIME="$RUNC_BIN" cargo nextest run -p spec-tests 
 if ! v2vm_err=$(scripts/v2vm.sh --prepare 2>&1); then
     skip "spec-tests: cgroup v2 guest (husk)" "scripts/v2vm.sh cannot build the guest: ${v2vm_err##*$'\n'}"
     skip "spec-tests: cgroup v2 guest (runc)" "scripts/v2vm.sh cannot build the guest"
+    skip "spec-tests: systemd driver in the v2 guest" "scripts/v2vm.sh cannot build the guest"
 else
     if ((built)); then
         step "spec-tests: cgroup v2 guest (husk)" scripts/v2vm/spec-tests.sh "$HUSK_BIN" || true
+        step "spec-tests: systemd driver in the v2 guest (husk)" scripts/v2vm/systemd-tests.sh "$HUSK_BIN" || true
     else
         skip "spec-tests: cgroup v2 guest (husk)" "cargo build --release failed"
+        skip "spec-tests: systemd driver in the v2 guest (husk)" "cargo build --release failed"
     fi
     step "spec-tests: cgroup v2 guest (runc)" scripts/v2vm/spec-tests.sh "$RUNC_BIN" || true
+    step "spec-tests: systemd driver in the v2 guest (runc)" scripts/v2vm/systemd-tests.sh "$RUNC_BIN" || true
 fi
 if ! command -v containerd >/dev/null 2>&1; then
     skip "integration: containerd" "containerd is not installed (Debian's package containerd)"

@@ -35,7 +35,8 @@ pub struct Global {
     /// enable debug logging
     #[arg(long)]
     pub debug: bool,
-    /// enable systemd cgroup support (not supported yet)
+    /// enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name" for
+    /// e.g. "system.slice:runc:434234" (cgroup v2 hosts only)
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// ignore cgroup permission errors ('true', 'false', or 'auto')

@@ -72,7 +72,7 @@ fn run(cli: &Cli) -> Result<i32> {
         return Ok(0);
     }
     if g.systemd_cgroup {
-        anyhow::bail!("--systemd-cgroup: systemd cgroup driver is not supported yet");
+        husk::cgroups::systemd::enable();
     }
     husk::rootless::init(g.rootless.as_deref())?;
     let Some(cmd) = &cli.command else {

@@ -1,6 +1,7 @@
 //! Cgroups behind one trait, `CgroupManager`: create, apply, set, freeze, stats, the OOM watch,
 //! the container's view of its cgroups, destroy. v1 (per-controller hierarchies) and v2
-//! (unified) implement it; `for_container` and `from_paths` are the only places that choose.
+//! (unified) and systemd (a v2 scope made through systemd) implement it; `for_container` and
+//! `from_paths` are the only places that choose.
 //! `cgroupsPath` follows runc's fs driver: absolute paths are taken from the hierarchy's root,
 //! relative ones from husk's own cgroup, and an empty one means the container's id under husk's
 //! own cgroup.
@@ -9,6 +10,8 @@ pub mod bpf;
 pub mod devices;
 pub mod oom;
 pub mod stats;
+pub mod systemd;
+pub mod systemd_dbus;
 pub mod v1;
 pub mod v2;
 
@@ -166,6 +169,9 @@ pub fn is_v2() -> bool {
 
 /// The manager for a new container.
 pub fn for_container(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn CgroupManager>> {
+    if systemd::enabled() {
+        return Ok(Box::new(systemd::Systemd::for_container(cgroups_path, id)?));
+    }
     let rel = cgroups_path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(id));
@@ -183,9 +189,11 @@ pub fn for_container(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Cg
 /// The manager for an existing container, from the paths saved in its state.
 pub fn from_paths(paths: Vec<PathBuf>) -> Box<dyn CgroupManager> {
     if paths.len() == 1 && is_v2() {
-        Box::new(v2::V2 {
-            path: paths.into_iter().next().unwrap_or_default(),
-        })
+        let path = paths.into_iter().next().unwrap_or_default();
+        match systemd::Systemd::of_dir(&path) {
+            Some(s) => Box::new(s),
+            None => Box::new(v2::V2 { path }),
+        }
     } else {
         Box::new(v1::V1::from_dirs(paths))
     }
