@@ -254,7 +254,8 @@ impl Supported {
         Supported {
             cgroup_v1: true,
             cgroup_v2: true,
-            systemd: false,
+            // --systemd-cgroup on cgroup v2 (src/cgroups/systemd.rs); not for a user's manager.
+            systemd: true,
             systemd_user: false,
             // rdma.max is written on v1 and v2 (where the host has the controller).
             rdma: true,
