@@ -502,7 +502,7 @@ mod tests {
         let l = &v["linux"];
         assert_eq!(
             l["cgroup"],
-            serde_json::json!({"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true})
+            serde_json::json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true})
         );
         assert_eq!(l["seccomp"]["enabled"], true);
         assert!(l["seccomp"]["actions"]
