@@ -75,8 +75,12 @@ fn create_start_wait_logs() {
     // A start of a running container is 304, of an exited one runs it again.
     h.start_ctr(&id);
     assert_eq!(h.wait_exit(&id), 3);
-    let logs = h.get("/containers/first/logs?stdout=1&tail=1");
+    // tail counts lines of both streams before the stream filter, as Docker's does.
+    let logs = h.get("/containers/first/logs?stdout=1&stderr=1&tail=2");
     assert_eq!(stream_of(&logs.body, 1), "hello\n");
+    assert_eq!(stream_of(&logs.body, 2), "oops\n");
+    let all = h.get("/containers/first/logs?stdout=1");
+    assert_eq!(stream_of(&all.body, 1), "hello\nhello\n");
     let list = h.get("/containers/json").json();
     assert_eq!(list, json!([]));
     let list = h.get("/containers/json?all=1").json();

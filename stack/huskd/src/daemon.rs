@@ -909,7 +909,16 @@ impl Daemon {
     /// reaped with the exit status the shim kept.
     pub async fn recover(self: &Arc<Self>) {
         for c in self.list() {
-            let rec = c.record();
+            let mut rec = c.record();
+            if rec.address.is_empty() {
+                // Killed after the shim started, before its address was committed: the shim
+                // wrote it into the bundle.
+                let file = self.bundle(&c.id).join("address");
+                if let Ok(a) = fs::read_to_string(&file) {
+                    rec.address = a.trim().to_string();
+                    c.rec.lock().unwrap().address = rec.address.clone();
+                }
+            }
             if rec.address.is_empty() {
                 if rec.state.running {
                     // Killed between the task's end and the commit that recorded it.
@@ -955,6 +964,11 @@ impl Daemon {
                         self.after_exit(&c).await;
                     } else {
                         let mut r = c.rec.lock().unwrap();
+                        if !r.state.running {
+                            // Started just before huskd died, and not recorded as such.
+                            r.state.pid = st.pid;
+                            r.state.started_at = now();
+                        }
                         r.state.paused = status == Status::PAUSED;
                         r.state.running = true;
                         r.state.status = if r.state.paused { "paused" } else { "running" }.into();
