@@ -86,13 +86,14 @@ fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
 }
 
 fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
@@ -273,7 +274,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Bod
                     "ProcessConfig": {
                         "tty": s.config["Tty"].as_bool().unwrap_or(false),
                         "entrypoint": s.config["Cmd"][0],
-                        "arguments": s.config["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(),
+                        "arguments": s.config["Cmd"].as_array().and_then(|a| a.get(1..)).map(<[Value]>::to_vec).unwrap_or_default(),
                         "privileged": false,
                         "user": s.config["User"],
                     },
