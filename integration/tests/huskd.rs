@@ -533,6 +533,20 @@ fn bad_input_is_refused_and_leaves_nothing() {
     assert_eq!(h.inspect(&id)["State"]["Running"], false);
     h.assert_nothing_left(&[&taken, &id]);
     assert_eq!(h.get("/containers/nosuch/json").status, 404);
+    // Odd paths and parameters: an answer, never a crash.
+    assert_eq!(h.get("/containers/%C3%A9%/json").status, 404);
+    assert_eq!(h.get("/no/such/endpoint").status, 404);
+    assert_eq!(
+        h.post_empty("/containers/taken/kill?signal=NOPE").status,
+        400
+    );
+    assert_eq!(
+        h.post_empty("/containers/taken/wait?condition=sometime")
+            .status,
+        400
+    );
+    assert_eq!(h.get("/containers/taken/logs?stdout=1&tail=x").status, 400);
+    assert_eq!(h.get("/_ping").status, 200);
     let r = h.delete(&format!("/images/{IMAGE}"));
     assert_eq!(r.status, 409, "an image in use: {}", r.text());
 }
