@@ -802,7 +802,7 @@ impl Dockerd {
         format!("unix://{}", self.dir.join("docker.sock").display())
     }
 
-    fn docker(&self, args: &[&str], _: &str) -> std::process::Output {
+    fn docker(&self, args: &[&str]) -> std::process::Output {
         docker_at(&self.host(), args)
     }
 }
