@@ -790,7 +790,7 @@ impl Dockerd {
         let d = Dockerd { dir, child };
         assert!(
             wait_for(Duration::from_secs(60), || d
-                .docker(&["version"], "")
+                .docker(&["version"])
                 .status
                 .success()),
             "dockerd did not answer within 60 s"
@@ -884,7 +884,7 @@ fn matches_dockerd() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dockerd
-        .docker(&["load", "-i", saved.to_str().unwrap()], "")
+        .docker(&["load", "-i", saved.to_str().unwrap()])
         .status
         .success());
 
