@@ -668,6 +668,16 @@ fn pull_from_a_loopback_registry() {
             .starts_with("Status: Downloaded"),
         "{lines:?}"
     );
+    assert_eq!(
+        lines[0]["status"],
+        format!("Pulling from {addr}/husk/busybox")
+    );
+    assert!(
+        lines.iter().any(
+            |l| l["status"] == "Downloading" && l["progressDetail"]["total"].as_u64() > Some(0)
+        ),
+        "{lines:?}"
+    );
     let name = format!("{addr}/husk/busybox:v1");
     let id = h.create("pulled", &json!({"Image": name, "Cmd": ["echo", "pulled"]}));
     h.start_ctr(&id);
