@@ -534,9 +534,31 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
     let lines = |v: &[Value]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
     // Until the first progress, a failure still gets a status of its own (404 for a missing
     // manifest); after it, it goes into the stream, as Docker's does.
-    tokio::select! {
-        first = prx.recv() => {
-            out.extend(first);
+    enum First {
+        Line(Value),
+        Ended(Result<husk_image::Result<husk_image::Loaded>, tokio::task::JoinError>),
+    }
+    let first = tokio::select! {
+        l = prx.recv() => match l {
+            Some(l) => First::Line(l),
+            // The pull ended (its progress sender with it) before saying anything.
+            None => First::Ended((&mut task).await),
+        },
+        res = &mut task => First::Ended(res),
+    };
+    match first {
+        First::Ended(res) => {
+            let loaded = res
+                .map_err(|e| api_err(500, e.to_string()))?
+                .map_err(pull_error)?;
+            while let Ok(l) = prx.try_recv() {
+                out.push(l);
+            }
+            out.extend(done(&loaded.manifest_digest));
+            Ok(respond(200, "application/json", full(lines(&out))))
+        }
+        First::Line(first) => {
+            out.push(first);
             let (tx, body) = channel_body();
             tokio::spawn(async move {
                 let send = |v: Vec<Value>| {
@@ -557,20 +579,14 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
                         let m = pull_error(e).message;
                         vec![json!({"errorDetail": {"message": m}, "error": m})]
                     }
-                    Err(e) => vec![json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()})],
+                    Err(e) => vec![
+                        json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}),
+                    ],
                 };
                 // The client may have gone.
                 let _ = send(tail).await;
             });
             Ok(respond(200, "application/json", body))
-        }
-        res = &mut task => {
-            let loaded = res.map_err(|e| api_err(500, e.to_string()))?.map_err(pull_error)?;
-            while let Ok(l) = prx.try_recv() {
-                out.push(l);
-            }
-            out.extend(done(&loaded.manifest_digest));
-            Ok(respond(200, "application/json", full(lines(&out))))
         }
     }
 }
