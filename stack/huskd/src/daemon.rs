@@ -591,6 +591,7 @@ impl Daemon {
         let shim = c.shim.lock().unwrap().take();
         if let Some(shim) = shim {
             let id = c.id.clone();
+            // Each step logs its own failure; a panic of the closure has nothing to undo.
             let _ = blocking(move || {
                 if let Err(e) = shim.delete(&id, "") {
                     log::warn!("{id}: delete task: {e}");
@@ -926,7 +927,9 @@ impl Daemon {
                     r.state.running = false;
                     r.state.status = "exited".into();
                     drop(r);
-                    let _ = self.save(&c);
+                    if let Err(e) = self.save(&c) {
+                        log::error!("{}: {}", c.id, e.message);
+                    }
                 }
                 continue;
             }
@@ -973,7 +976,9 @@ impl Daemon {
                         r.state.running = true;
                         r.state.status = if r.state.paused { "paused" } else { "running" }.into();
                         drop(r);
-                        let _ = self.save(&c);
+                        if let Err(e) = self.save(&c) {
+                            log::error!("{}: {}", c.id, e.message);
+                        }
                         log::info!("{}: reconnected to {}", c.id, rec.address);
                     }
                 }
@@ -991,7 +996,9 @@ impl Daemon {
                         ..State::default()
                     };
                     drop(r);
-                    let _ = self.save(&c);
+                    if let Err(e) = self.save(&c) {
+                        log::error!("{}: {}", c.id, e.message);
+                    }
                 }
             }
         }
