@@ -3,7 +3,7 @@
 #   1. scripts/install-deps.sh
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --workspace --all-targets --features husk-image/pull -- -D warnings
-#   4. cargo build --release -p husk -p containerd-shim-husk-v2
+#   4. cargo build --release -p husk -p containerd-shim-husk-v2 -p huskd
 #   5. cargo nextest run --workspace --exclude spec-tests --exclude integration --no-tests=pass
 #      --features husk-image/pull (unit tests, the man page freshness test, the fuzz regression
 #      inputs of the husk package, and stack/'s crates' tests: husk-image pulls from a loopback
@@ -73,6 +73,7 @@ summary() {
 
 HUSK_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/husk
 SHIM_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/containerd-shim-husk-v2
+HUSKD_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/huskd
 RUNC_BIN=/usr/sbin/runc
 
 if ! step "install dependencies" scripts/install-deps.sh; then
@@ -82,7 +83,7 @@ fi
 step "cargo fmt" cargo fmt --all -- --check || true
 step "cargo clippy" cargo clippy --workspace --all-targets --features husk-image/pull -- -D warnings || true
 built=0
-step "cargo build --release" cargo build --release -p husk -p containerd-shim-husk-v2 && built=1
+step "cargo build --release" cargo build --release -p husk -p containerd-shim-husk-v2 -p huskd && built=1
 step "unit tests" cargo nextest run --workspace --exclude spec-tests --exclude integration --features husk-image/pull --no-tests=pass --no-fail-fast || true
 step "fuzz" scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || true
 if ((built)); then
@@ -109,7 +110,7 @@ fi
 if ! command -v containerd >/dev/null 2>&1; then
     skip "integration: containerd" "containerd is not installed (Debian's package containerd)"
 elif ((built)); then
-    step "integration: containerd" env SHIM_BIN="$SHIM_BIN" HUSK_BIN="$HUSK_BIN" \
+    step "integration: containerd" env SHIM_BIN="$SHIM_BIN" HUSK_BIN="$HUSK_BIN" HUSKD_BIN="$HUSKD_BIN" \
         cargo nextest run -p integration --no-fail-fast || true
 else
     skip "integration: containerd" "cargo build --release failed"

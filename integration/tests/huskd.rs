@@ -75,8 +75,12 @@ fn create_start_wait_logs() {
     // A start of a running container is 304, of an exited one runs it again.
     h.start_ctr(&id);
     assert_eq!(h.wait_exit(&id), 3);
-    let logs = h.get("/containers/first/logs?stdout=1&tail=1");
+    // tail counts lines of both streams before the stream filter, as Docker's does.
+    let logs = h.get("/containers/first/logs?stdout=1&stderr=1&tail=2");
     assert_eq!(stream_of(&logs.body, 1), "hello\n");
+    assert_eq!(stream_of(&logs.body, 2), "oops\n");
+    let all = h.get("/containers/first/logs?stdout=1");
+    assert_eq!(stream_of(&all.body, 1), "hello\nhello\n");
     let list = h.get("/containers/json").json();
     assert_eq!(list, json!([]));
     let list = h.get("/containers/json?all=1").json();
@@ -529,6 +533,20 @@ fn bad_input_is_refused_and_leaves_nothing() {
     assert_eq!(h.inspect(&id)["State"]["Running"], false);
     h.assert_nothing_left(&[&taken, &id]);
     assert_eq!(h.get("/containers/nosuch/json").status, 404);
+    // Odd paths and parameters: an answer, never a crash.
+    assert_eq!(h.get("/containers/%C3%A9%/json").status, 404);
+    assert_eq!(h.get("/no/such/endpoint").status, 404);
+    assert_eq!(
+        h.post_empty("/containers/taken/kill?signal=NOPE").status,
+        400
+    );
+    assert_eq!(
+        h.post_empty("/containers/taken/wait?condition=sometime")
+            .status,
+        400
+    );
+    assert_eq!(h.get("/containers/taken/logs?stdout=1&tail=x").status, 400);
+    assert_eq!(h.get("/_ping").status, 200);
     let r = h.delete(&format!("/images/{IMAGE}"));
     assert_eq!(r.status, 409, "an image in use: {}", r.text());
 }
@@ -650,6 +668,16 @@ fn pull_from_a_loopback_registry() {
             .starts_with("Status: Downloaded"),
         "{lines:?}"
     );
+    assert_eq!(
+        lines[0]["status"],
+        format!("Pulling from {addr}/husk/busybox")
+    );
+    assert!(
+        lines.iter().any(
+            |l| l["status"] == "Downloading" && l["progressDetail"]["total"].as_u64() > Some(0)
+        ),
+        "{lines:?}"
+    );
     let name = format!("{addr}/husk/busybox:v1");
     let id = h.create("pulled", &json!({"Image": name, "Cmd": ["echo", "pulled"]}));
     h.start_ctr(&id);
@@ -743,4 +771,198 @@ fn docker_cli_drives_huskd() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("bind source path does not exist: /nonexistent/huskd"));
     h.assert_nothing_left(&[]);
+}
+
+/// A private dockerd (Debian's docker.io), stopped and swept when dropped.
+struct Dockerd {
+    dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl Dockerd {
+    fn start(dir: PathBuf) -> Dockerd {
+        fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("docker.sock");
+        let child = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(dir.join("dockerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let d = Dockerd { dir, child };
+        assert!(
+            wait_for(Duration::from_secs(60), || d
+                .docker(&["version"])
+                .status
+                .success()),
+            "dockerd did not answer within 60 s"
+        );
+        d
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.join("docker.sock").display())
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        docker_at(&self.host(), args)
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let ids = docker_at(&self.host(), &["ps", "-aq"]);
+        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            docker_at(&self.host(), &["rm", "-f", id]);
+        }
+        // SAFETY: plain kill of the dockerd we started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        if !wait_for(Duration::from_secs(30), || {
+            self.child.try_wait().ok().flatten().is_some()
+        }) {
+            // Gone already is fine.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let out = Command::new("findmnt")
+            .args(["-rno", "TARGET"])
+            .output()
+            .unwrap();
+        let mut points: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
+            .map(str::to_string)
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            // Whatever is still mounted goes with the directory; failure leaves it to the sweep.
+            let _ = Command::new("umount").args(["-l", &p]).status();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn docker_at(host: &str, args: &[&str]) -> std::process::Output {
+    Command::new("timeout")
+        .args(["-s", "KILL", "60", "docker"])
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The same container run by Docker's CLI under dockerd (the reference) and under huskd: the
+/// same output and exit code, the same json-file lines (but their times), the same `State`
+/// fields, the same name-conflict message.
+#[test]
+fn matches_dockerd() {
+    for tool in ["dockerd", "docker", "skopeo"] {
+        if Command::new("which")
+            .arg(tool)
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            eprintln!("SKIP: {tool} missing (Debian's docker.io, skopeo)");
+            return;
+        }
+    }
+    let h = huskd_with_busybox("ref");
+    let dockerd = Dockerd::start(h.dir.join("docker"));
+    // dockerd 20.10 loads docker-save archives only.
+    let oci = busybox_archive(&h.dir.join("image2"));
+    let saved = h.dir.join("docker-save.tar");
+    let out = Command::new("skopeo")
+        .arg("copy")
+        .arg("-q")
+        .arg(format!("oci-archive:{}:latest", oci.display()))
+        .arg(format!("docker-archive:{}:{IMAGE}", saved.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dockerd
+        .docker(&["load", "-i", saved.to_str().unwrap()])
+        .status
+        .success());
+
+    let huskd_host = format!("unix://{}", h.sock.display());
+    let mut seen = Vec::new();
+    for host in [dockerd.host(), huskd_host] {
+        let run = docker_at(
+            &host,
+            &[
+                "run",
+                "--name",
+                "jf",
+                "--network",
+                "none",
+                IMAGE,
+                "sh",
+                "-c",
+                "printf 'a\\nb'; printf 'x\\n' >&2; exit 3",
+            ],
+        );
+        let logs = docker_at(&host, &["logs", "jf"]);
+        let inspect: Value =
+            serde_json::from_slice(&docker_at(&host, &["inspect", "jf"]).stdout).unwrap();
+        let path = inspect[0]["LogPath"].as_str().unwrap().to_string();
+        let mut lines: Vec<Value> = fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                let t = v["time"].as_str().unwrap().to_string();
+                assert!(chrono_like(&t), "{t}");
+                v["time"] = json!("T");
+                v
+            })
+            .collect();
+        // The two streams are copied apart: only each one's order is defined.
+        lines.sort_by_key(|l| l["stream"].as_str().unwrap().to_string());
+        let state_keys: Vec<String> = inspect[0]["State"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "Health")
+            .cloned()
+            .collect();
+        let conflict = docker_at(&host, &["create", "--name", "jf", IMAGE, "true"]);
+        let id = inspect[0]["Id"].as_str().unwrap().to_string();
+        let conflict = String::from_utf8_lossy(&conflict.stderr).replace(&id, "ID");
+        seen.push((
+            run.status.code(),
+            run.stdout,
+            run.stderr,
+            logs.stdout,
+            logs.stderr,
+            lines,
+            state_keys,
+            conflict,
+            inspect[0]["Name"].clone(),
+        ));
+        assert!(docker_at(&host, &["rm", "jf"]).status.success());
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1].0, Some(3));
+    // dockerd's mounts are below the test's directory too.
+    drop(dockerd);
+    h.assert_nothing_left(&[]);
+}
+
+/// `2026-12-02T10:43:21.927807935Z`: RFC 3339 in UTC with a fraction, as Go's RFC3339Nano.
+fn chrono_like(t: &str) -> bool {
+    t.len() >= 21 && t.ends_with('Z') && t.as_bytes()[10] == b'T' && t[19..20] == *"."
 }

@@ -86,13 +86,14 @@ fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
 }
 
 fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
@@ -273,7 +274,7 @@ async fn route(d: Arc<Daemon>, req: Request<Incoming>) -> ApiResult<Response<Bod
                     "ProcessConfig": {
                         "tty": s.config["Tty"].as_bool().unwrap_or(false),
                         "entrypoint": s.config["Cmd"][0],
-                        "arguments": s.config["Cmd"].as_array().map(|a| a[1..].to_vec()).unwrap_or_default(),
+                        "arguments": s.config["Cmd"].as_array().and_then(|a| a.get(1..)).map(<[Value]>::to_vec).unwrap_or_default(),
                         "privileged": false,
                         "user": s.config["User"],
                     },
@@ -494,7 +495,7 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
     let (ptx, mut prx) = mpsc::unbounded_channel::<Value>();
     let r2 = reference.clone();
     let handle = tokio::runtime::Handle::current();
-    let res = tokio::task::spawn_blocking(move || {
+    let mut task = tokio::task::spawn_blocking(move || {
         let mut store = d.images.lock().unwrap();
         let mut progress = |p: husk_image::Progress| {
             let line = match p {
@@ -502,7 +503,9 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
                     "status": "Downloading",
                     "progressDetail": {"current": done, "total": total},
                 }),
-                husk_image::Progress::Layer { diff_id, reused, .. } => json!({
+                husk_image::Progress::Layer {
+                    diff_id, reused, ..
+                } => json!({
                     "status": if reused { "Already exists" } else { "Pull complete" },
                     "id": diff_id.strip_prefix("sha256:").unwrap_or(diff_id).get(..12).unwrap_or(diff_id),
                 }),
@@ -511,31 +514,81 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
             let _ = ptx.send(line);
         };
         handle.block_on(store.pull(&r2, &options, &mut progress))
-    })
-    .await
-    .map_err(|e| api_err(500, e.to_string()))?;
-    let loaded = res.map_err(|e| match e {
+    });
+    let pull_error = move |e: husk_image::Error| match e {
         husk_image::Error::Pull(m) if m.contains("manifest unknown") || m.contains("not found") => {
             api_err(404, format!("manifest for {reference} not found: {m}"))
         }
         e => image_err(e),
-    })?;
-    let mut out = format!(
-        "{}\n",
-        json!({"status": format!("Pulling from {}", short.rsplit_once(':').map(|x| x.0).unwrap_or(&short)), "id": short.rsplit_once(':').map(|x| x.1).unwrap_or("latest")})
-    );
-    while let Ok(l) = prx.try_recv() {
-        out.push_str(&format!("{l}\n"));
+    };
+    let (name, tag) = short.rsplit_once(':').unwrap_or((&short, "latest"));
+    let mut out = vec![json!({"status": format!("Pulling from {name}"), "id": tag})];
+    let short2 = short.clone();
+    let done = move |digest: &str| {
+        let short = &short2;
+        [
+            json!({"status": format!("Digest: {digest}")}),
+            json!({"status": format!("Status: Downloaded newer image for {short}")}),
+        ]
+    };
+    let lines = |v: &[Value]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
+    // Until the first progress, a failure still gets a status of its own (404 for a missing
+    // manifest); after it, it goes into the stream, as Docker's does.
+    enum First {
+        Line(Value),
+        Ended(Result<husk_image::Result<husk_image::Loaded>, tokio::task::JoinError>),
     }
-    out.push_str(&format!(
-        "{}\n",
-        json!({"status": format!("Digest: {}", loaded.manifest_digest)})
-    ));
-    out.push_str(&format!(
-        "{}\n",
-        json!({"status": format!("Status: Downloaded newer image for {short}")})
-    ));
-    Ok(respond(200, "application/json", full(out)))
+    let first = tokio::select! {
+        l = prx.recv() => match l {
+            Some(l) => First::Line(l),
+            // The pull ended (its progress sender with it) before saying anything.
+            None => First::Ended((&mut task).await),
+        },
+        res = &mut task => First::Ended(res),
+    };
+    match first {
+        First::Ended(res) => {
+            let loaded = res
+                .map_err(|e| api_err(500, e.to_string()))?
+                .map_err(pull_error)?;
+            while let Ok(l) = prx.try_recv() {
+                out.push(l);
+            }
+            out.extend(done(&loaded.manifest_digest));
+            Ok(respond(200, "application/json", full(lines(&out))))
+        }
+        First::Line(first) => {
+            out.push(first);
+            let (tx, body) = channel_body();
+            tokio::spawn(async move {
+                let send = |v: Vec<Value>| {
+                    let tx = tx.clone();
+                    async move { tx.send(Bytes::from(lines(&v))).await.is_ok() }
+                };
+                if !send(out).await {
+                    return;
+                }
+                while let Some(l) = prx.recv().await {
+                    if !send(vec![l]).await {
+                        return;
+                    }
+                }
+                let tail = match task.await {
+                    Ok(Ok(l)) => done(&l.manifest_digest).to_vec(),
+                    Ok(Err(e)) => {
+                        let m = pull_error(e).message;
+                        vec![json!({"errorDetail": {"message": m}, "error": m})]
+                    }
+                    Err(e) => vec![
+                        json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}),
+                    ],
+                };
+                // The client may have gone.
+                let _ = send(tail).await;
+            });
+            Ok(respond(200, "application/json", body))
+        }
+    }
 }
 
 /// One line of GET /containers/json.

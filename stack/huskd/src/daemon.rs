@@ -591,6 +591,7 @@ impl Daemon {
         let shim = c.shim.lock().unwrap().take();
         if let Some(shim) = shim {
             let id = c.id.clone();
+            // Each step logs its own failure; a panic of the closure has nothing to undo.
             let _ = blocking(move || {
                 if let Err(e) = shim.delete(&id, "") {
                     log::warn!("{id}: delete task: {e}");
@@ -909,7 +910,16 @@ impl Daemon {
     /// reaped with the exit status the shim kept.
     pub async fn recover(self: &Arc<Self>) {
         for c in self.list() {
-            let rec = c.record();
+            let mut rec = c.record();
+            if rec.address.is_empty() {
+                // Killed after the shim started, before its address was committed: the shim
+                // wrote it into the bundle.
+                let file = self.bundle(&c.id).join("address");
+                if let Ok(a) = fs::read_to_string(&file) {
+                    rec.address = a.trim().to_string();
+                    c.rec.lock().unwrap().address = rec.address.clone();
+                }
+            }
             if rec.address.is_empty() {
                 if rec.state.running {
                     // Killed between the task's end and the commit that recorded it.
@@ -917,7 +927,9 @@ impl Daemon {
                     r.state.running = false;
                     r.state.status = "exited".into();
                     drop(r);
-                    let _ = self.save(&c);
+                    if let Err(e) = self.save(&c) {
+                        log::error!("{}: {}", c.id, e.message);
+                    }
                 }
                 continue;
             }
@@ -955,11 +967,18 @@ impl Daemon {
                         self.after_exit(&c).await;
                     } else {
                         let mut r = c.rec.lock().unwrap();
+                        if !r.state.running {
+                            // Started just before huskd died, and not recorded as such.
+                            r.state.pid = st.pid;
+                            r.state.started_at = now();
+                        }
                         r.state.paused = status == Status::PAUSED;
                         r.state.running = true;
                         r.state.status = if r.state.paused { "paused" } else { "running" }.into();
                         drop(r);
-                        let _ = self.save(&c);
+                        if let Err(e) = self.save(&c) {
+                            log::error!("{}: {}", c.id, e.message);
+                        }
                         log::info!("{}: reconnected to {}", c.id, rec.address);
                     }
                 }
@@ -977,7 +996,9 @@ impl Daemon {
                         ..State::default()
                     };
                     drop(r);
-                    let _ = self.save(&c);
+                    if let Err(e) = self.save(&c) {
+                        log::error!("{}: {}", c.id, e.message);
+                    }
                 }
             }
         }

@@ -278,7 +278,6 @@ pub async fn start(
         cid,
         exec_id: id.to_string(),
         paths,
-        tty,
     };
     if detach {
         tokio::spawn(session.finish());
@@ -336,13 +335,11 @@ struct Session {
     cid: String,
     exec_id: String,
     paths: [PathBuf; 3],
-    tty: bool,
 }
 
 impl Session {
     /// Waits for the exit (its event), then deletes the process in the shim.
     async fn finish(self) {
-        let _ = self.tty;
         let mut rx = self.x.changed.subscribe();
         let exited = tokio::time::timeout(Duration::from_secs(24 * 3600), async {
             while self.x.state.lock().unwrap().running {

@@ -13,7 +13,6 @@ mod shim;
 mod spec;
 mod stats;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -104,6 +103,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let _events = events::serve(&d.paths.events, tx)?;
     d.recover().await;
+    match std::fs::remove_file(&cli.socket) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("remove {}", cli.socket.display()))
+        }
+        _ => {}
+    }
+    // Made 0600 from the start: no moment where another user could connect. (umask is the
+    // process's: nothing else creates files now, exits are handled only after this.)
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let listener = tokio::net::UnixListener::bind(&cli.socket)
+        .with_context(|| format!("listen on {}", cli.socket.display()));
+    nix::sys::stat::umask(old);
+    let listener = listener?;
     let d2 = d.clone();
     tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -111,16 +123,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::spawn(async move { d.on_exit(e).await });
         }
     });
-    match std::fs::remove_file(&cli.socket) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("remove {}", cli.socket.display()))
-        }
-        _ => {}
-    }
-    let listener = tokio::net::UnixListener::bind(&cli.socket)
-        .with_context(|| format!("listen on {}", cli.socket.display()))?;
-    std::fs::set_permissions(&cli.socket, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("chmod {}", cli.socket.display()))?;
     log::info!("serving {}", cli.socket.display());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -419,7 +419,7 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
         resources["memory"] = json!({"limit": m});
     }
     if let Some(n) = num("NanoCpus") {
-        resources["cpu"] = json!({"period": 100_000u64, "quota": n * 100_000 / 1_000_000_000});
+        resources["cpu"] = json!({"period": 100_000u64, "quota": (n / 10_000).max(1_000)});
     }
     if let Some(p) = num("PidsLimit") {
         resources["pids"] = json!({"limit": p});
