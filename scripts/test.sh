@@ -13,6 +13,8 @@
 #   8. spec-tests against runc:  RUNTIME=/usr/sbin/runc cargo nextest run -p spec-tests
 #   8b. the spec-tests that touch cgroups in a pure cgroup v2 guest, against husk and runc
 #      (scripts/v2vm/spec-tests.sh RUNTIME; skipped when scripts/v2vm.sh cannot build the guest)
+#   8c. the containerd integration tests of Stats, OOM events and pause in the same guest
+#      (scripts/v2vm/integration.sh SHIM_BIN HUSK_BIN; skipped like 8b)
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
 #      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
@@ -89,16 +91,25 @@ else
     skip "spec-tests: husk" "cargo build --release failed"
 fi
 step "spec-tests: runc" env RUNTIME="$RUNC_BIN" cargo nextest run -p spec-tests --no-fail-fast || true
+v2vm_ok=0
 if ! v2vm_err=$(scripts/v2vm.sh --prepare 2>&1); then
     skip "spec-tests: cgroup v2 guest (husk)" "scripts/v2vm.sh cannot build the guest: ${v2vm_err##*$'\n'}"
     skip "spec-tests: cgroup v2 guest (runc)" "scripts/v2vm.sh cannot build the guest"
 else
+    v2vm_ok=1
     if ((built)); then
         step "spec-tests: cgroup v2 guest (husk)" scripts/v2vm/spec-tests.sh "$HUSK_BIN" || true
     else
         skip "spec-tests: cgroup v2 guest (husk)" "cargo build --release failed"
     fi
     step "spec-tests: cgroup v2 guest (runc)" scripts/v2vm/spec-tests.sh "$RUNC_BIN" || true
+fi
+if ((!v2vm_ok)); then
+    skip "integration: cgroup v2 guest" "scripts/v2vm.sh cannot build the guest"
+elif ((built)); then
+    step "integration: cgroup v2 guest" scripts/v2vm/integration.sh "$SHIM_BIN" "$HUSK_BIN" || true
+else
+    skip "integration: cgroup v2 guest" "cargo build --release failed"
 fi
 if ! command -v containerd >/dev/null 2>&1; then
     skip "integration: containerd" "containerd is not installed (Debian's package containerd)"
