@@ -179,7 +179,11 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(char::is_whitespace))
             .map(|v| v.trim().to_string())
     };
-    assert_eq!(value("pids.current").as_deref(), Some("1"), "metrics: {metrics}");
+    assert_eq!(
+        value("pids.current").as_deref(),
+        Some("1"),
+        "metrics: {metrics}"
+    );
     let usage = if cgroup_v2() {
         assert!(value("cpu.usage_usec").is_some(), "metrics: {metrics}");
         value("memory.usage")

@@ -11,13 +11,7 @@ use containerd_shim::protos::cgroups::metrics::{
     BlkIOEntry, BlkIOStat, CPUStat, CPUUsage, HugetlbStat, MemoryEntry, MemoryStat, Metrics,
     PidsStat, Throttle,
 };
-use containerd_shim::protos::{
-    cgroups_v2::metrics as v2,
-    protobuf::{
-        reflect::{ReflectValueBox, RuntimeFieldType, RuntimeType},
-        MessageFull,
-    },
-};
+use containerd_shim::protos::cgroups_v2::metrics as v2;
 use serde_json::Value;
 use std::{
     fs, io,
@@ -55,25 +49,24 @@ fn read(dir: &Path, name: &str) -> String {
     fs::read_to_string(dir.join(name)).unwrap_or_default()
 }
 
-/// Sets the u64 field of `msg` named `key`, if it has one: the kernel's keys are the proto's
-/// field names. Any other type is left alone (setting it would panic).
-fn set_u64<M: MessageFull>(msg: &mut M, key: &str, v: &str) {
-    if let Some(f) = M::descriptor().field_by_name(key) {
-        if matches!(
-            f.runtime_field_type(),
-            RuntimeFieldType::Singular(RuntimeType::U64)
-        ) {
-            f.set_singular_field(msg, ReflectValueBox::U64(value(v)));
+/// Sets the fields of `$msg` named like the keys of `$text`'s "KEY VALUE" lines (memory.stat,
+/// cpu.stat, memory.events use the proto's field names), by hand rather than through
+/// protobuf's reflection, which would bring its descriptors back into the binary (0.6 MB, most
+/// of it resident: notes/shim.md).
+macro_rules! set_keyed {
+    ($msg:expr, $pairs:expr, [$($field:ident),* $(,)?]) => {
+        for (k, v) in $pairs {
+            match k {
+                $(stringify!($field) => $msg.$field = value(v),)*
+                _ => {}
+            }
         }
-    }
+    };
 }
 
-/// Sets the fields of `msg` from a flat-keyed file ("KEY VALUE" lines: memory.stat, cpu.stat,
-/// memory.events).
-fn set_keyed<M: MessageFull>(msg: &mut M, text: &str) {
-    for (k, v) in text.lines().filter_map(|l| l.split_once(' ')) {
-        set_u64(msg, k, v);
-    }
+/// The "KEY VALUE" lines of a flat-keyed file.
+fn pairs(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().filter_map(|l| l.split_once(' '))
 }
 
 /// `io.stat`: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N ..." lines.
@@ -87,9 +80,11 @@ fn io_entries(text: &str) -> Vec<v2::IOEntry> {
                 minor: minor.parse().ok()?,
                 ..Default::default()
             };
-            for (k, v) in f.filter_map(|kv| kv.split_once('=')) {
-                set_u64(&mut e, k, v);
-            }
+            set_keyed!(
+                e,
+                f.filter_map(|kv| kv.split_once('=')),
+                [rbytes, wbytes, rios, wios]
+            );
             Some(e)
         })
         .collect()
@@ -138,11 +133,64 @@ pub fn v2_metrics(dir: &Path) -> io::Result<v2::Metrics> {
         swap_max_usage: value(&read(dir, "memory.swap.peak")),
         ..Default::default()
     };
-    set_keyed(&mut memory, &read(dir, "memory.stat"));
+    set_keyed!(
+        memory,
+        pairs(&read(dir, "memory.stat")),
+        [
+            anon,
+            file,
+            kernel_stack,
+            slab,
+            sock,
+            shmem,
+            file_mapped,
+            file_dirty,
+            file_writeback,
+            anon_thp,
+            inactive_anon,
+            active_anon,
+            inactive_file,
+            active_file,
+            unevictable,
+            slab_reclaimable,
+            slab_unreclaimable,
+            pgfault,
+            pgmajfault,
+            workingset_refault,
+            workingset_activate,
+            workingset_nodereclaim,
+            pgrefill,
+            pgscan,
+            pgsteal,
+            pgactivate,
+            pgdeactivate,
+            pglazyfree,
+            pglazyfreed,
+            thp_fault_alloc,
+            thp_collapse_alloc,
+        ]
+    );
     let mut cpu = v2::CPUStat::default();
-    set_keyed(&mut cpu, &read(dir, "cpu.stat"));
+    set_keyed!(
+        cpu,
+        pairs(&read(dir, "cpu.stat")),
+        [
+            usage_usec,
+            user_usec,
+            system_usec,
+            nr_periods,
+            nr_throttled,
+            throttled_usec,
+            nr_bursts,
+            burst_usec,
+        ]
+    );
     let mut memory_events = v2::MemoryEvents::default();
-    set_keyed(&mut memory_events, &read(dir, "memory.events"));
+    set_keyed!(
+        memory_events,
+        pairs(&read(dir, "memory.events")),
+        [low, high, max, oom, oom_kill, oom_group_kill]
+    );
     Ok(v2::Metrics {
         pids: Some(v2::PidsStat {
             current: value(&read(dir, "pids.current")),
@@ -311,6 +359,7 @@ mod tests {
 
     #[test]
     fn v2_metrics_name_is_the_protos() {
+        use containerd_shim::protos::protobuf::MessageFull;
         assert_eq!(V2_METRICS, v2::Metrics::descriptor().full_name());
     }
 
@@ -323,12 +372,18 @@ mod tests {
             ("memory.current", "4096\n"),
             ("memory.max", "max\n"),
             ("memory.peak", "8192\n"),
-            ("memory.stat", "anon 100\nfile 200\npgfault 7\nnot_a_field 9\npsi 1\n"),
+            (
+                "memory.stat",
+                "anon 100\nfile 200\npgfault 7\nnot_a_field 9\npsi 1\n",
+            ),
             ("memory.events", "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n"),
             ("cpu.stat", "usage_usec 50\nuser_usec 30\nsystem_usec 20\n"),
             ("pids.current", "2\n"),
             ("pids.max", "64\n"),
-            ("io.stat", "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n"),
+            (
+                "io.stat",
+                "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n",
+            ),
             ("hugetlb.2MB.current", "0\n"),
             ("hugetlb.2MB.max", "max\n"),
             ("hugetlb.2MB.events", "max 4\n"),
@@ -338,17 +393,26 @@ mod tests {
         let m = v2_metrics(&dir).unwrap();
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!((m.pids.current, m.pids.limit), (2, 64));
-        assert_eq!((m.cpu.usage_usec, m.cpu.user_usec, m.cpu.system_usec), (50, 30, 20));
+        assert_eq!(
+            (m.cpu.usage_usec, m.cpu.user_usec, m.cpu.system_usec),
+            (50, 30, 20)
+        );
         assert_eq!(
             (m.memory.usage, m.memory.usage_limit, m.memory.max_usage),
             (4096, u64::MAX, 8192)
         );
-        assert_eq!((m.memory.anon, m.memory.file, m.memory.pgfault), (100, 200, 7));
+        assert_eq!(
+            (m.memory.anon, m.memory.file, m.memory.pgfault),
+            (100, 200, 7)
+        );
         assert_eq!((m.memory_events.max, m.memory_events.oom_kill), (3, 1));
         let e = &m.io.usage[0];
         assert_eq!((e.major, e.minor, e.rbytes, e.wios), (8, 0, 10, 2));
         let h = &m.hugetlb[0];
-        assert_eq!((h.pagesize.as_str(), h.max, h.failcnt), ("2MB", u64::MAX, 4));
+        assert_eq!(
+            (h.pagesize.as_str(), h.max, h.failcnt),
+            ("2MB", u64::MAX, 4)
+        );
         assert!(v2_metrics(&dir).is_err(), "a removed cgroup is an error");
     }
 

@@ -64,8 +64,7 @@ impl CgroupManager for V2 {
         // "/NAMESPACE/ID" would otherwise get no controller in NAMESPACE, as runc's mkdir of
         // each level before enabling avoids.
         if let Some(parent) = self.path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_ctx(|| format!("mkdir {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_ctx(|| format!("mkdir {}", parent.display()))?;
         }
         if self.path.starts_with(root) {
             self.enable_controllers(root)?;
