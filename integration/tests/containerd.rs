@@ -173,6 +173,7 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
     // Stats, as ctr decodes them: cgroup v1's metrics type on a v1 host, v2's on a v2 host
     // (whose table has no memory.usage_in_bytes but memory.usage).
     let metrics = c.ctr_ok(&["task", "metrics", "d1"]);
+    println!("ctr task metrics:\n{metrics}");
     let value = |key: &str| {
         metrics
             .lines()
@@ -896,6 +897,7 @@ fn oom_kill_is_an_oom_event() {
         "events: {:?}",
         c.task_events("m1")
     );
+    println!("events: {:?}", c.task_events("m1"));
 }
 
 /// The shim's own answers, over its socket (what ctr cannot send): Connect, Update, and "not
