@@ -224,9 +224,14 @@ impl Oom {
             // here or seen by the thread, which waits for the lock.
             let mut guard = self.watches.lock().unwrap();
             let wd = inotify.add_watch(&events, AddWatchFlags::IN_MODIFY)?;
-            let oom_kills = oom_kills(&events).ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("{}", events.display()))
-            })?;
+            let Some(oom_kills) = oom_kills(&events) else {
+                // Gone between the two calls: so is the watch, whatever rm_watch says.
+                let _ = inotify.rm_watch(wd);
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{} is gone", events.display()),
+                ));
+            };
             guard.0 += 1;
             let token = guard.0;
             guard.1.insert(

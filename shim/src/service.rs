@@ -569,8 +569,13 @@ impl Service {
 
     /// cgroup v2: the cgroup of the container's init, read as containerd's Go shim reads it.
     fn stats_v2(&self, id: &str) -> TtrpcResult<api::StatsResponse> {
-        let pid = Self::container(&mut self.lock(), id)?.init.pid;
-        let dir = (pid != 0)
+        let (pid, status) = {
+            let mut inner = self.lock();
+            let init = &Self::container(&mut inner, id)?.init;
+            (init.pid, init.status)
+        };
+        // A stopped init's pid may be another process's by now; runc's `events` refuses too.
+        let dir = (pid != 0 && status != Status::STOPPED)
             .then(|| stats::cgroup2_dir(pid))
             .flatten()
             .ok_or_else(|| {
