@@ -15,6 +15,8 @@
 #      (scripts/v2vm/spec-tests.sh RUNTIME; skipped when scripts/v2vm.sh cannot build the guest)
 #   8c. the systemd cgroup driver in that guest with systemd as PID 1, against husk and runc
 #      (scripts/v2vm/systemd-tests.sh RUNTIME)
+#   8d. the containerd integration tests of Stats, OOM events and pause in the same guest
+#      (scripts/v2vm/integration.sh SHIM_BIN HUSK_BIN; skipped like 8b)
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
 #      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
@@ -92,11 +94,13 @@ else
     skip "spec-tests: husk" "cargo build --release failed"
 fi
 step "spec-tests: runc" env RUNTIME="$RUNC_BIN" cargo nextest run -p spec-tests --no-fail-fast || true
+v2vm_ok=0
 if ! v2vm_err=$(scripts/v2vm.sh --prepare 2>&1); then
     skip "spec-tests: cgroup v2 guest (husk)" "scripts/v2vm.sh cannot build the guest: ${v2vm_err##*$'\n'}"
     skip "spec-tests: cgroup v2 guest (runc)" "scripts/v2vm.sh cannot build the guest"
     skip "spec-tests: systemd driver in the v2 guest" "scripts/v2vm.sh cannot build the guest"
 else
+    v2vm_ok=1
     if ((built)); then
         step "spec-tests: cgroup v2 guest (husk)" scripts/v2vm/spec-tests.sh "$HUSK_BIN" || true
         step "spec-tests: systemd driver in the v2 guest (husk)" scripts/v2vm/systemd-tests.sh "$HUSK_BIN" || true
@@ -106,6 +110,13 @@ else
     fi
     step "spec-tests: cgroup v2 guest (runc)" scripts/v2vm/spec-tests.sh "$RUNC_BIN" || true
     step "spec-tests: systemd driver in the v2 guest (runc)" scripts/v2vm/systemd-tests.sh "$RUNC_BIN" || true
+fi
+if ((!v2vm_ok)); then
+    skip "integration: cgroup v2 guest" "scripts/v2vm.sh cannot build the guest"
+elif ((built)); then
+    step "integration: cgroup v2 guest" scripts/v2vm/integration.sh "$SHIM_BIN" "$HUSK_BIN" || true
+else
+    skip "integration: cgroup v2 guest" "cargo build --release failed"
 fi
 if ! command -v containerd >/dev/null 2>&1; then
     skip "integration: containerd" "containerd is not installed (Debian's package containerd)"

@@ -1,6 +1,6 @@
 //! containerd 1.6 (Debian's) running containers through containerd-shim-husk-v2 with ctr.
 
-use std::{fs, time::Duration};
+use std::{fs, path::Path, time::Duration};
 
 use integration::{wait_for, Containerd, Options, IMAGE, RUNTIME};
 
@@ -170,21 +170,31 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
         .to_string();
     assert_eq!(pids, [task_pid.as_str()], "ps: {ps}");
 
-    // Stats: the runtime's cgroup v1 metrics, as ctr decodes them.
+    // Stats, as ctr decodes them: cgroup v1's metrics type on a v1 host, v2's on a v2 host
+    // (whose table has no memory.usage_in_bytes but memory.usage).
     let metrics = c.ctr_ok(&["task", "metrics", "d1"]);
-    assert!(metrics.contains("pids.current"), "metrics: {metrics}");
-    assert!(
+    println!("ctr task metrics:\n{metrics}");
+    let value = |key: &str| {
         metrics
             .lines()
-            .any(|l| l.starts_with("pids.current") && l.split_whitespace().nth(1) == Some("1")),
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(char::is_whitespace))
+            .map(|v| v.trim().to_string())
+    };
+    assert_eq!(
+        value("pids.current").as_deref(),
+        Some("1"),
         "metrics: {metrics}"
     );
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("memory.usage_in_bytes")),
-        "metrics: {metrics}"
-    );
+    let usage = if cgroup_v2() {
+        assert!(value("cpu.usage_usec").is_some(), "metrics: {metrics}");
+        value("memory.usage")
+    } else {
+        value("memory.usage_in_bytes")
+    };
+    let usage: u64 = usage
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no memory usage in the metrics: {metrics}"));
+    assert!(usage > 0, "metrics: {metrics}");
 
     c.ctr_ok(&["task", "pause", "d1"]);
     c.wait_task_status("d1", "PAUSED");
@@ -850,11 +860,12 @@ fn binary_log_uri_runs_the_logger() {
     );
 }
 
-/// A container killed by its memory limit: exit status 137 and a /tasks/oom event (cgroup v1).
+/// A container killed by its memory limit: exit status 137 and a /tasks/oom event (cgroup v1:
+/// memory.oom_control's eventfd; v2: memory.events' oom_kill).
 #[test]
 fn oom_kill_is_an_oom_event() {
-    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
-        println!("skipped: no cgroup v1 memory controller (the shim watches OOM kills on v1 only)");
+    if !cgroup_v2() && !Path::new("/sys/fs/cgroup/memory/memory.oom_control").exists() {
+        println!("skipped: neither cgroup v2 nor a cgroup v1 memory controller");
         return;
     }
     let mut c = Containerd::start("oom");
@@ -886,6 +897,7 @@ fn oom_kill_is_an_oom_event() {
         "events: {:?}",
         c.task_events("m1")
     );
+    println!("events: {:?}", c.task_events("m1"));
 }
 
 /// The shim's own answers, over its socket (what ctr cannot send): Connect, Update, and "not
@@ -1048,4 +1060,9 @@ fn io_uid_and_gid_own_the_containers_stdio() {
         // `task start` without -d deleted the task once it exited.
         c.ctr_ok(&["container", "delete", id]);
     }
+}
+
+/// A pure cgroup v2 host (cgroup2 at /sys/fs/cgroup), where the shim answers with v2's types.
+fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }

@@ -45,10 +45,6 @@ fn err(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
 }
 
-fn unimplemented(what: &str) -> ttrpc::Error {
-    err(Code::UNIMPLEMENTED, format!("{what} not implemented"))
-}
-
 struct Process {
     pid: u32,
     status: Status,
@@ -569,6 +565,38 @@ impl Service {
         c.init.io = io;
         self.started(id, "", &mut c.init);
         Ok(pid)
+    }
+
+    /// cgroup v2: the cgroup of the container's init, read as containerd's Go shim reads it.
+    fn stats_v2(&self, id: &str) -> TtrpcResult<api::StatsResponse> {
+        let (pid, status) = {
+            let mut inner = self.lock();
+            let init = &Self::container(&mut inner, id)?.init;
+            (init.pid, init.status)
+        };
+        // A stopped init's pid may be another process's by now; runc's `events` refuses too.
+        let dir = (pid != 0 && status != Status::STOPPED)
+            .then(|| stats::cgroup2_dir(pid))
+            .flatten()
+            .ok_or_else(|| {
+                err(
+                    Code::NOT_FOUND,
+                    format!("stats: container {id} has no running process"),
+                )
+            })?;
+        let metrics = stats::v2_metrics(&dir)
+            .map_err(|e| err(Code::NOT_FOUND, format!("stats: {}: {e}", dir.display())))?;
+        let any = Any {
+            type_url: stats::V2_METRICS.to_string(),
+            value: metrics
+                .write_to_bytes()
+                .map_err(|e| err(Code::UNKNOWN, format!("stats: {e}")))?,
+            ..Default::default()
+        };
+        Ok(api::StatsResponse {
+            stats: Some(any).into(),
+            ..Default::default()
+        })
     }
 
     fn watch_oom(&self, id: &str, pid: u32) {
@@ -1148,9 +1176,8 @@ impl Task for Service {
     }
 
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
-        // containerd expects cgroup v2's own metrics type on a unified host: not done yet.
-        if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-            return Err(unimplemented("stats on cgroup v2"));
+        if stats::is_v2() {
+            return self.stats_v2(&req.id);
         }
         let rt = self.runtime_of(&req.id)?;
         let out = rt

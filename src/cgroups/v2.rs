@@ -60,6 +60,12 @@ impl V2 {
 impl CgroupManager for V2 {
     fn create(&self) -> Result<()> {
         let root = Path::new(super::CGROUP_ROOT);
+        // The ancestors exist before their subtree_control is written: containerd's
+        // "/NAMESPACE/ID" would otherwise get no controller in NAMESPACE, as runc's mkdir of
+        // each level before enabling avoids.
+        if let Some(parent) = self.path.parent() {
+            std::fs::create_dir_all(parent).with_ctx(|| format!("mkdir {}", parent.display()))?;
+        }
         if self.path.starts_with(root) {
             self.enable_controllers(root)?;
         }
