@@ -455,12 +455,7 @@ impl Drop for Huskd {
         let log = std::thread::panicking().then(|| self.log());
         self.cleanup();
         if let Some(log) = log {
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let mut err = std::io::stderr();
-            let _ = writeln!(err, "huskd log (last lines):");
-            for l in tail.iter().rev() {
-                let _ = writeln!(err, "{l}");
-            }
+            crate::print_log_tail("huskd", &log);
         }
     }
 }

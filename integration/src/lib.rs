@@ -835,12 +835,18 @@ impl Drop for Containerd {
         let log = std::thread::panicking().then(|| self.log());
         self.cleanup();
         if let Some(log) = log {
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let mut err = std::io::stderr();
-            let _ = writeln!(err, "containerd log (last lines):");
-            for l in tail.iter().rev() {
-                let _ = writeln!(err, "{l}");
-            }
+            print_log_tail("containerd", &log);
         }
+    }
+}
+
+/// The last 40 lines of a daemon's log, for a failed test's output. (Errors writing to stderr
+/// are ignored: there is nowhere left to report them.)
+pub(crate) fn print_log_tail(daemon: &str, log: &str) {
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    let mut err = std::io::stderr();
+    let _ = writeln!(err, "{daemon} log (last lines):");
+    for l in tail.iter().rev() {
+        let _ = writeln!(err, "{l}");
     }
 }
