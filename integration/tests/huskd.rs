@@ -984,7 +984,8 @@ fn init_reaps_orphans_and_passes_the_exit_code() {
     assert_eq!(h.load(&archive).status, 200);
     // The orphan writes its pid, then exits once its parent (the subshell) is gone, so it is
     // pid 1's to reap; the command waits (bounded) for it to leave /proc, then counts zombies.
-    let script = "mkfifo /dev/shm/f; (sh -c 'echo $$ > /dev/shm/f; exec true' &); read pid < /dev/shm/f; \
+    let script =
+        "mkfifo /dev/shm/f; (sh -c 'echo $$ > /dev/shm/f; exec true' &); read pid < /dev/shm/f; \
         i=0; while [ -e /proc/$pid ] && [ $i -lt 500 ]; do usleep 10000; i=$((i+1)); done; \
         [ -e /proc/$pid ] && echo orphan-left; \
         echo zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); \

@@ -534,6 +534,43 @@ mod tests {
         assert!(capabilities(&json!({"CapAdd": ["nope"]})).is_err());
     }
 
+    fn build_with(host: &Value, init: Option<&Path>) -> Result<Value, SpecError> {
+        let etc = Path::new("/etc/hosts");
+        build(&Input {
+            id: "x",
+            namespace: "ns",
+            config: &json!({"Cmd": ["sh", "-c", "exit 3"]}),
+            host,
+            layers: &[],
+            hostname: "x",
+            init,
+            etc: EtcFiles {
+                hostname: etc,
+                hosts: etc,
+                resolv: etc,
+            },
+        })
+    }
+
+    #[test]
+    fn init_wraps_the_command() {
+        let host = json!({"Init": true});
+        let s = build_with(&host, Some(Path::new("/bin/sh"))).unwrap();
+        assert_eq!(
+            s["process"]["args"],
+            json!(["/sbin/docker-init", "--", "sh", "-c", "exit 3"])
+        );
+        let m = s["mounts"].as_array().unwrap();
+        let m = m.iter().find(|m| m["destination"] == DOCKER_INIT).unwrap();
+        assert_eq!(m["source"], "/bin/sh");
+        assert!(m["options"].as_array().unwrap().contains(&json!("ro")));
+        let e = build_with(&host, Some(Path::new("/nonexistent/husk-init"))).unwrap_err();
+        assert!(e.0.contains("/nonexistent/husk-init"), "{e}");
+        assert!(build_with(&host, None).unwrap_err().0.contains(INIT));
+        let s = build_with(&json!({}), None).unwrap();
+        assert_eq!(s["process"]["args"][0], "sh");
+    }
+
     #[test]
     fn bind_forms() {
         let b = binds(&json!({"Binds": ["/tmp:/x:ro"]})).unwrap();
