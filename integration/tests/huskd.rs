@@ -966,3 +966,72 @@ fn matches_dockerd() {
 fn chrono_like(t: &str) -> bool {
     t.len() >= 21 && t.ends_with('Z') && t.as_bytes()[10] == b'T' && t[19..20] == *"."
 }
+
+/// husk-init beside the huskd under test, or None (the test then skips, saying so).
+fn init_beside_huskd() -> Option<PathBuf> {
+    let p = integration::huskd::huskd_bin().parent()?.join("husk-init");
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn init_reaps_orphans_and_passes_the_exit_code() {
+    let Some(init) = init_beside_huskd() else {
+        eprintln!("skipped: no husk-init beside huskd (cargo build -p husk-init)");
+        return;
+    };
+    let h = Huskd::start_with("init", &["--init-path", init.to_str().unwrap()]);
+    let archive = busybox_archive(&h.dir.join("image"));
+    assert_eq!(h.load(&archive).status, 200);
+    // The orphan writes its pid, then exits once its parent (the subshell) is gone, so it is
+    // pid 1's to reap; the command waits (bounded) for it to leave /proc, then counts zombies.
+    let script =
+        "mkfifo /dev/shm/f; (sh -c 'echo $$ > /dev/shm/f; exec true' &); read pid < /dev/shm/f; \
+        i=0; while [ -e /proc/$pid ] && [ $i -lt 500 ]; do usleep 10000; i=$((i+1)); done; \
+        [ -e /proc/$pid ] && echo orphan-left; \
+        echo zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); \
+        cat /proc/1/comm; touch /sbin/docker-init 2>/dev/null || echo init-ro; exit 7";
+    let mut body = sh(script);
+    body["HostConfig"] = json!({"Init": true, "NetworkMode": "none"});
+    let id = h.create("init", &body);
+    assert_eq!(
+        h.inspect(&id)["Args"][0],
+        "-c",
+        "Path/Args are the command's, as Docker shows them"
+    );
+    h.start_ctr(&id);
+    assert_eq!(h.wait_exit(&id), 7, "the child's exit code");
+    let logs = h.get("/containers/init/logs?stdout=1&stderr=1");
+    assert_eq!(
+        stream_of(&logs.body, 1),
+        "zombies=0\ndocker-init\ninit-ro\n",
+        "stderr: {}",
+        stream_of(&logs.body, 2)
+    );
+    assert_eq!(h.delete("/containers/init").status, 204);
+    h.assert_nothing_left(&[]);
+}
+
+#[test]
+fn init_missing_and_autoremove_of_a_failed_start_leave_nothing() {
+    let h = Huskd::start_with("noinit", &["--init-path", "/nonexistent/husk-init"]);
+    let archive = busybox_archive(&h.dir.join("image"));
+    assert_eq!(h.load(&archive).status, 200);
+    let mut body = sh("true");
+    body["HostConfig"] = json!({"Init": true});
+    let r = h.post("/containers/create?name=noinit", &body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.message().contains("/nonexistent/husk-init"),
+        "{}",
+        r.message()
+    );
+    assert!(!r.message().contains('\n'), "{}", r.message());
+    assert_eq!(h.get("/containers/json?all=1").json(), json!([]));
+    // A start that fails removes an AutoRemove container, as dockerd does.
+    let body = json!({"Image": IMAGE, "Cmd": ["/nonexistent"], "HostConfig": {"AutoRemove": true}});
+    let id = h.create("gone", &body);
+    let r = h.post_empty(&format!("/containers/{id}/start"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(h.get(&format!("/containers/{id}/json")).status, 404);
+    h.assert_nothing_left(&[]);
+}

@@ -49,6 +49,8 @@ pub struct Paths {
     pub events: PathBuf,
     pub namespace: String,
     pub shim: PathBuf,
+    /// The init `HostConfig.Init` mounts at /sbin/docker-init, if one was found.
+    pub init: Option<PathBuf>,
 }
 
 /// One container in memory: its record, and what lives only while huskd runs.
@@ -324,6 +326,7 @@ impl Daemon {
             host: &host,
             layers: &image.layer_dirs,
             hostname: &hostname,
+            init: self.paths.init.as_deref(),
             etc: spec::EtcFiles {
                 hostname: &dir.join("hostname"),
                 hosts: &dir.join("hosts"),
@@ -424,8 +427,12 @@ impl Daemon {
             return Ok(false);
         }
         c.rec.lock().unwrap().stopped_by_user = false;
-        self.start_locked(c).await?;
-        Ok(true)
+        let started = self.start_locked(c).await;
+        // As dockerd: a container to be removed at its exit is removed when it cannot start.
+        if started.is_err() && c.record().host_config["AutoRemove"].as_bool() == Some(true) {
+            self.remove_locked(c);
+        }
+        started.map(|()| true)
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Ctr>) -> ApiResult<()> {
@@ -441,6 +448,7 @@ impl Daemon {
             host: &rec.host_config,
             layers: &image.layer_dirs,
             hostname: rec.config["Hostname"].as_str().unwrap_or_default(),
+            init: self.paths.init.as_deref(),
             etc: spec::EtcFiles {
                 hostname: &dir.join("hostname"),
                 hosts: &dir.join("hosts"),

@@ -268,7 +268,28 @@ pub async fn start(
             // The exec may not exist in the shim; either way it is gone after this.
             let _ = tokio::task::spawn_blocking(move || shim.delete(&cid2, &exec_id)).await;
             remove_fifos(&paths);
-            return Err(api_err(500, e.to_string()));
+            x.changed.send_modify(|n| *n += 1);
+            if detach {
+                return Err(api_err(500, e.to_string()));
+            }
+            // As dockerd: the stream is already promised, so the error goes into it (on
+            // stdout, ended by \r\n) and the exit code (126) is the exec's.
+            let msg = format!("{e}\r\n");
+            tokio::spawn(async move {
+                match on_upgrade.await {
+                    Ok(u) => {
+                        let mut io = TokioIo::new(u);
+                        let sent = io
+                            .write_all(&logs::frame(Stream::Stdout, msg.as_bytes(), tty))
+                            .await;
+                        if let Err(e) = sent.and(io.shutdown().await) {
+                            log::debug!("exec error to the client: {e}");
+                        }
+                    }
+                    Err(e) => log::warn!("exec: upgrade: {e}"),
+                }
+            });
+            return Ok(upgraded(tty));
         }
     };
     x.state.lock().unwrap().pid = pid;

@@ -40,12 +40,28 @@ struct Cli {
     /// The shim binary; by default containerd-shim-husk-v2 beside huskd, else on $PATH.
     #[arg(long)]
     shim: Option<PathBuf>,
+    /// The init mounted into containers created with `Init` (--init); by default husk-init
+    /// beside huskd, else on $PATH.
+    #[arg(long = "init-path")]
+    init_path: Option<PathBuf>,
     /// A registry (host:port) spoken to over plain HTTP; may be repeated.
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
     /// Log debug messages too.
     #[arg(long)]
     debug: bool,
+}
+
+/// husk-init beside huskd, else the first on $PATH.
+fn find_init() -> Option<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join(spec::INIT)));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    beside
+        .into_iter()
+        .chain(std::env::split_paths(&path).map(|d| d.join(spec::INIT)))
+        .find(|p| p.is_file())
 }
 
 struct Stderr;
@@ -97,6 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         socket: cli.socket.clone(),
         namespace: cli.namespace,
         shim: shim::find(cli.shim.as_deref()),
+        init: cli.init_path.or_else(find_init),
     };
     let d = daemon::Daemon::open(paths, cli.insecure_registry)?;
     // Exits are queued from the start and handled once the containers are recovered.

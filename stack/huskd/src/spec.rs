@@ -315,6 +315,11 @@ pub fn argv(config: &Value) -> Vec<String> {
     args
 }
 
+/// The project's init (tini's behaviour), found beside huskd or on $PATH.
+pub const INIT: &str = "husk-init";
+/// Where Docker mounts its init in the container.
+const DOCKER_INIT: &str = "/sbin/docker-init";
+
 /// Files a container gets bind-mounted, as Docker makes them: /etc/hostname, /etc/hosts,
 /// /etc/resolv.conf.
 pub struct EtcFiles<'a> {
@@ -330,6 +335,8 @@ pub struct Input<'a> {
     pub host: &'a Value,
     pub layers: &'a [PathBuf],
     pub hostname: &'a str,
+    /// husk-init, for `HostConfig.Init`.
+    pub init: Option<&'a Path>,
     pub etc: EtcFiles<'a>,
 }
 
@@ -346,9 +353,24 @@ pub fn host_network(host: &Value) -> Result<bool, SpecError> {
 
 pub fn build(i: &Input) -> Result<Value, SpecError> {
     let (config, host) = (i.config, i.host);
-    let args = argv(config);
+    let mut args = argv(config);
     if args.is_empty() {
         return Err(bad("no command specified"));
+    }
+    let mut init_mount = None;
+    if host["Init"].as_bool() == Some(true) {
+        // Docker's way: its init at /sbin/docker-init, `--` so that the command's own flags
+        // are not read as the init's.
+        let Some(path) = i.init.filter(|p| p.is_file()) else {
+            return Err(bad(format!(
+                "HostConfig.Init: the init binary {} was not found (beside huskd, on $PATH, or --init-path)",
+                i.init.unwrap_or(Path::new(INIT)).display()
+            )));
+        };
+        args.splice(0..0, [DOCKER_INIT.to_string(), "--".to_string()]);
+        init_mount = Some(
+            json!({"destination": DOCKER_INIT, "type": "bind", "source": path, "options": ["rbind", "rprivate", "ro"]}),
+        );
     }
     let privileged = host["Privileged"].as_bool() == Some(true);
     let (uid, gid) = resolve_user(config["User"].as_str().unwrap_or_default(), i.layers)?;
@@ -395,6 +417,7 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
     ] {
         mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
+    mounts.extend(init_mount);
     let user_mounts: Vec<Value> = binds(host)?.into_iter().chain(tmpfs(host)?).collect();
     // A user mount replaces a default one of the same destination, as in Docker.
     mounts.retain(|m| {
@@ -509,6 +532,43 @@ mod tests {
         let h = json!({"CapDrop": ["chown"]});
         assert!(!capabilities(&h).unwrap().contains(&"CAP_CHOWN".to_string()));
         assert!(capabilities(&json!({"CapAdd": ["nope"]})).is_err());
+    }
+
+    fn build_with(host: &Value, init: Option<&Path>) -> Result<Value, SpecError> {
+        let etc = Path::new("/etc/hosts");
+        build(&Input {
+            id: "x",
+            namespace: "ns",
+            config: &json!({"Cmd": ["sh", "-c", "exit 3"]}),
+            host,
+            layers: &[],
+            hostname: "x",
+            init,
+            etc: EtcFiles {
+                hostname: etc,
+                hosts: etc,
+                resolv: etc,
+            },
+        })
+    }
+
+    #[test]
+    fn init_wraps_the_command() {
+        let host = json!({"Init": true});
+        let s = build_with(&host, Some(Path::new("/bin/sh"))).unwrap();
+        assert_eq!(
+            s["process"]["args"],
+            json!(["/sbin/docker-init", "--", "sh", "-c", "exit 3"])
+        );
+        let m = s["mounts"].as_array().unwrap();
+        let m = m.iter().find(|m| m["destination"] == DOCKER_INIT).unwrap();
+        assert_eq!(m["source"], "/bin/sh");
+        assert!(m["options"].as_array().unwrap().contains(&json!("ro")));
+        let e = build_with(&host, Some(Path::new("/nonexistent/husk-init"))).unwrap_err();
+        assert!(e.0.contains("/nonexistent/husk-init"), "{e}");
+        assert!(build_with(&host, None).unwrap_err().0.contains(INIT));
+        let s = build_with(&json!({}), None).unwrap();
+        assert_eq!(s["process"]["args"][0], "sh");
     }
 
     #[test]
