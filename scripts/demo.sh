@@ -22,6 +22,8 @@ cleanup() {
         wait "$huskd_pid" || true                 # its exit status is not the demo's
     fi
     rm -rf "$dir"
+    # What the runtime keeps per namespace (empty by now): its state root and parent cgroups.
+    rmdir /run/containerd/husk/husk-demo /sys/fs/cgroup/*/husk-demo 2>/dev/null || true
 }
 trap cleanup EXIT
 # The shim runs husk from its own directory or $PATH.
