@@ -79,6 +79,18 @@ impl Check<'_> {
             }
         }
 
+        // As a subreaper we inherit the runtime's orphans: reap its zombies (as a containerd
+        // shim does) before looking for processes, or a dead init whose parent died first (a
+        // restore killed half-way) would count as left behind. Only when this process runs a
+        // single test: under `cargo test` another test may be about to wait for its own child.
+        if one_test_per_process() {
+            for p in proc::children_of_self() {
+                if !proc::alive(p) && !self.allowed_children.contains(&p) {
+                    proc::reap(p, std::time::Duration::from_secs(1));
+                }
+            }
+        }
+
         // Processes: the init, and anything else in its pid namespace.
         if let Some(s) = self.seen {
             if let Some(now) = proc::stat(s.pid) {
@@ -105,17 +117,6 @@ impl Check<'_> {
             let desc: Vec<String> = live.iter().map(|&p| describe(p)).collect();
             problems.push(format!("live processes the runtime started: {desc:?}"));
         }
-        // As a subreaper we inherit the runtime's orphans: reap its zombies (as a containerd
-        // shim does). Only when this process runs a single test: under `cargo test` another
-        // test may be about to wait for its own child.
-        if one_test_per_process() {
-            for p in proc::children_of_self() {
-                if !proc::alive(p) && !self.allowed_children.contains(&p) {
-                    proc::reap(p, std::time::Duration::from_secs(1));
-                }
-            }
-        }
-
         let mounts = proc::mounts_mentioning(self.bundle);
         if !mounts.is_empty() {
             problems.push(format!("mounts left: {mounts:#?}"));
