@@ -313,27 +313,7 @@ impl Huskd {
 
     /// Pids of shims serving this huskd (their -address is our socket).
     pub fn shims(&self) -> Vec<i32> {
-        let needle = self.sock.to_string_lossy().into_owned();
-        let mut out = Vec::new();
-        for e in fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            if args
-                .first()
-                .is_some_and(|a| a.ends_with(b"containerd-shim-husk-v2"))
-                && args
-                    .windows(2)
-                    .any(|w| w[0] == b"-address" && w[1] == needle.as_bytes())
-            {
-                out.push(pid);
-            }
-        }
-        out
+        crate::shims_serving(&self.sock)
     }
 
     /// The runtime's root for our namespace.

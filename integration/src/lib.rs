@@ -631,29 +631,7 @@ impl Containerd {
 
     /// Pids of shim processes serving this containerd (their -address is our socket).
     pub fn shims(&self) -> Vec<i32> {
-        let needle = self.sock.to_string_lossy().into_owned();
-        let mut out = Vec::new();
-        for e in fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args: Vec<String> = cmdline
-                .split(|b| *b == 0)
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
-            if is_shim
-                && args
-                    .windows(2)
-                    .any(|w| w[0] == "-address" && w[1] == needle)
-            {
-                out.push(pid);
-            }
-        }
-        out
+        shims_serving(&self.sock)
     }
 
     /// Resident set size of a process, in KiB.
@@ -849,4 +827,31 @@ pub(crate) fn print_log_tail(daemon: &str, log: &str) {
     for l in tail.iter().rev() {
         let _ = writeln!(err, "{l}");
     }
+}
+
+/// Pids of containerd shims whose `-address` is `sock`: those of one containerd or one huskd.
+pub(crate) fn shims_serving(sock: &Path) -> Vec<i32> {
+    let needle = sock.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
+        if is_shim
+            && args
+                .windows(2)
+                .any(|w| w[0] == "-address" && w[1] == needle)
+        {
+            out.push(pid);
+        }
+    }
+    out
 }

@@ -69,6 +69,21 @@ pub struct Ctr {
 }
 
 impl Ctr {
+    /// A container as huskd holds it, from its record and its log file: no task yet.
+    fn new(rec: Record, log: Arc<LogFile>) -> Arc<Ctr> {
+        Arc::new(Ctr {
+            id: rec.id.clone(),
+            rec: Mutex::new(rec),
+            op: tokio::sync::Mutex::new(()),
+            shim: Mutex::new(None),
+            log,
+            copiers: Mutex::new(Vec::new()),
+            changed: watch::channel(0).0,
+            exits: AtomicU64::new(0),
+            removed: Default::default(),
+        })
+    }
+
     pub fn record(&self) -> Record {
         self.rec.lock().unwrap().clone()
     }
@@ -190,20 +205,7 @@ impl Daemon {
         for rec in db.all()? {
             let log = LogFile::open(&log_path(&paths.root, &rec.id))
                 .with_context(|| format!("log of {}", rec.id))?;
-            containers.insert(
-                rec.id.clone(),
-                Arc::new(Ctr {
-                    id: rec.id.clone(),
-                    rec: Mutex::new(rec),
-                    op: tokio::sync::Mutex::new(()),
-                    shim: Mutex::new(None),
-                    log,
-                    copiers: Mutex::new(Vec::new()),
-                    changed: watch::channel(0).0,
-                    exits: AtomicU64::new(0),
-                    removed: Default::default(),
-                }),
-            );
+            containers.insert(rec.id.clone(), Ctr::new(rec, log));
         }
         Ok(Arc::new(Daemon {
             paths,
@@ -400,20 +402,7 @@ impl Daemon {
             remove_dir(&dir);
             return Err(internal(e));
         }
-        map.insert(
-            id.clone(),
-            Arc::new(Ctr {
-                id: id.clone(),
-                rec: Mutex::new(rec),
-                op: tokio::sync::Mutex::new(()),
-                shim: Mutex::new(None),
-                log,
-                copiers: Mutex::new(Vec::new()),
-                changed: watch::channel(0).0,
-                exits: AtomicU64::new(0),
-                removed: Default::default(),
-            }),
-        );
+        map.insert(id.clone(), Ctr::new(rec, log));
         Ok(id)
     }
 
