@@ -23,6 +23,8 @@ use std::{
 
 use nix::{
     cmsg_space,
+    fcntl::{fcntl, FcntlArg, OFlag},
+    poll::{poll, PollFd, PollFlags, PollTimeout},
     sys::socket::{recvmsg, ControlMessageOwned, MsgFlags},
 };
 
@@ -62,12 +64,12 @@ impl Io {
         }
     }
 
-    /// Closes stdin. A copy still blocked opening the FIFO (its writer never came) is released
-    /// by opening the FIFO's write side once.
+    /// Closes stdin. A copy still waiting for the FIFO's writer (which never came) is released
+    /// by opening and closing the FIFO's write side once.
     pub fn close_stdin(&mut self) {
         if let Some(sink) = self.stdin.take() {
             sink.lock().unwrap().take();
-            // ENXIO means no reader is blocked: nothing to release.
+            // ENXIO means the copy has closed its end already: nothing to release.
             let _ = OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK)
@@ -187,15 +189,39 @@ fn open_output(path: &str) -> io::Result<File> {
     }
 }
 
+/// Starts copying the client's stdin FIFO into `sink`. The FIFO's read end is open before this
+/// returns, as with the Go shim: a client opening its end without blocking (huskd, and Docker
+/// through containerd's fifo package) would otherwise get ENXIO and lose stdin whenever this
+/// thread is scheduled late.
 fn spawn_stdin_copy(path: String, sink: Sink) -> io::Result<()> {
+    // Non-blocking, so that the open does not wait for the writer; that wait is the poll below.
+    let fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)?;
     std::thread::Builder::new()
         .name("stdin".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            // Blocks until the client opens its end, or close_stdin releases it.
-            let Ok(mut fifo) = File::open(&path) else {
-                return;
-            };
+            // Until a writer has come, a FIFO's reader sees neither data nor a hang-up: this
+            // waits for the client, or for close_stdin's open and close of the write side.
+            let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+            loop {
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        log::warn!("stdin {path}: poll: {e}");
+                        sink.lock().unwrap().take();
+                        return;
+                    }
+                    Ok(_) => break,
+                }
+            }
+            // A writer has been here: from now on a read that finds none left is the end.
+            if let Err(e) = fcntl(&fifo, FcntlArg::F_SETFL(OFlag::empty())) {
+                log::warn!("stdin {path}: {e}");
+            }
+            let mut fifo = fifo;
             let mut buf = [0u8; 8192];
             loop {
                 let n = match fifo.read(&mut buf) {
@@ -359,5 +385,62 @@ impl Drop for ConsoleSocket {
     fn drop(&mut self) {
         // Gone already is fine.
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A FIFO in a fresh directory of its own, and a pipe standing for the container's stdin.
+    fn setup(name: &str) -> (PathBuf, Sink, File) {
+        let dir = std::env::temp_dir().join(format!("husk-shim-io-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("stdin");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (r, w) = cloexec_pipe().unwrap();
+        (
+            path,
+            Arc::new(Mutex::new(Some(File::from(w)))),
+            File::from(r),
+        )
+    }
+
+    /// The client may open its end without blocking as soon as the copy is set up (the race
+    /// that lost huskd's `exec -it` input under load), and what it wrote before closing arrives.
+    #[test]
+    fn stdin_reader_is_open_when_the_copy_is_set_up() {
+        let (path, sink, mut container) = setup("open");
+        spawn_stdin_copy(path.display().to_string(), sink).unwrap();
+        let mut client = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .expect("the writer's non-blocking open finds the reader");
+        client.write_all(b"stty size\n").unwrap();
+        drop(client);
+        let mut got = String::new();
+        // Ends when the copy drops the sink after the client's EOF.
+        container.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "stty size\n");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// close_stdin ends a copy whose client never came, and the container sees EOF.
+    #[test]
+    fn close_stdin_releases_a_copy_without_a_client() {
+        let (path, sink, mut container) = setup("close");
+        spawn_stdin_copy(path.display().to_string(), sink.clone()).unwrap();
+        let mut io = Io {
+            stdin: Some(sink),
+            stdin_path: path.display().to_string(),
+            ..Io::default()
+        };
+        io.close_stdin();
+        let mut got = Vec::new();
+        container.read_to_end(&mut got).unwrap();
+        assert!(got.is_empty());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 }
