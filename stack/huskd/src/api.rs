@@ -593,6 +593,13 @@ async fn pull(d: Arc<Daemon>, q: &HashMap<String, String>) -> ApiResult<Response
 
 /// One line of GET /containers/json.
 fn summary(r: &crate::db::Record) -> Value {
+    let ports = if r.state.running && !r.ip_address.is_empty() {
+        crate::network::ports(&r.host_config, true)
+            .map(|p| crate::network::summary_ports(&p))
+            .unwrap_or_else(|_| json!([]))
+    } else {
+        json!([])
+    };
     let created = chrono::DateTime::parse_from_rfc3339(&r.created)
         .map(|t| t.timestamp())
         .unwrap_or(0);
@@ -600,7 +607,7 @@ fn summary(r: &crate::db::Record) -> Value {
     json!({
         "Id": r.id, "Names": [format!("/{}", r.name)], "Image": r.config["Image"],
         "ImageID": r.image, "Command": command, "Created": created,
-        "State": r.state.status, "Status": status_text(&r.state), "Ports": [],
+        "State": r.state.status, "Status": status_text(&r.state), "Ports": ports,
         "Labels": r.config["Labels"], "SizeRw": 0, "SizeRootFs": 0,
         "HostConfig": {"NetworkMode": r.host_config["NetworkMode"].as_str().unwrap_or("none")},
         "Mounts": [],
@@ -656,7 +663,11 @@ pub fn inspect(d: &Daemon, c: &Ctr) -> Value {
         "HostConfig": r.host_config,
         "Config": r.config,
         "Mounts": [],
-        "NetworkSettings": {},
+        "NetworkSettings": crate::network::settings(
+            &r.ip_address,
+            d.net.as_ref().map(|n| &n.bridge),
+            &crate::network::ports(&r.host_config, true).unwrap_or_default(),
+        ),
     })
 }
 

@@ -19,6 +19,7 @@ use crate::db::{Db, Record, State};
 use crate::events::Exit;
 use crate::logs::{self, LogFile, Stream};
 use crate::shim::{Launch, Shim, Stdio3};
+use crate::network;
 use crate::spec;
 
 /// An error with the HTTP status Docker gives it.
@@ -122,6 +123,8 @@ pub struct Daemon {
     db: Db,
     containers: Mutex<HashMap<String, Arc<Ctr>>>,
     pub execs: Mutex<HashMap<String, Arc<Exec>>>,
+    /// The bridge, unless huskd runs with `--bridge none`.
+    pub net: Option<husk_net::Network>,
 }
 
 pub fn now() -> String {
@@ -190,7 +193,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 impl Daemon {
-    pub fn open(paths: Paths, insecure: Vec<String>) -> anyhow::Result<Arc<Daemon>> {
+    pub fn open(
+        paths: Paths,
+        insecure: Vec<String>,
+        net: Option<husk_net::Network>,
+    ) -> anyhow::Result<Arc<Daemon>> {
         use anyhow::Context;
         let mut dirs = fs::DirBuilder::new();
         dirs.recursive(true).mode(0o700);
@@ -214,6 +221,7 @@ impl Daemon {
             db,
             containers: Mutex::new(containers),
             execs: Mutex::default(),
+            net,
         }))
     }
 
@@ -336,6 +344,9 @@ impl Daemon {
             },
         })
         .map_err(|e| api_err(400, e.to_string()))?;
+        network::on_bridge(&host, self.net.is_some())
+            .and_then(|b| network::ports(&host, b))
+            .map_err(|e| api_err(400, e))?;
         let restart = host["RestartPolicy"]["Name"].as_str().unwrap_or_default();
         if !["", "no", "always", "on-failure", "unless-stopped"].contains(&restart) {
             return Err(api_err(400, format!("invalid restart policy '{restart}'")));
@@ -376,6 +387,8 @@ impl Daemon {
             address: String::new(),
             restart_count: 0,
             stopped_by_user: false,
+            ip_address: String::new(),
+            proxies: Vec::new(),
         };
         let made = (|| -> std::io::Result<Arc<LogFile>> {
             fs::DirBuilder::new().mode(0o700).create(&dir)?;
@@ -466,7 +479,12 @@ impl Daemon {
         let started =
             blocking(move || this.start_task(&id2, &bundle2, &dir2, &spec, &image, &io)).await?;
         match started {
-            Ok((shim, _)) => {
+            Ok((shim, pid)) => {
+                if let Err(e) = self.connect(c, pid).await {
+                    *c.shim.lock().unwrap() = Some(shim);
+                    self.fail_start(c, e.clone()).await;
+                    return Err(internal(e));
+                }
                 let copiers = match self.copiers(c, &bundle, tty) {
                     Ok(v) => v,
                     Err(e) => {
@@ -599,6 +617,7 @@ impl Daemon {
             })
             .await;
         }
+        self.disconnect(c).await;
         self.wait_copiers(c).await;
         remove_dir(&self.bundle(&c.id));
         {
@@ -609,6 +628,66 @@ impl Daemon {
         }
         // Best effort: the start's error is what the caller must see.
         let _ = self.save(c);
+    }
+
+    /// Puts a created task on the bridge, when its network mode says so, and starts the
+    /// proxies of its published ports. On failure nothing of it is left.
+    async fn connect(&self, c: &Ctr, pid: u32) -> Result<(), String> {
+        let Some(net) = &self.net else {
+            return Ok(());
+        };
+        let rec = c.record();
+        let host = &rec.host_config;
+        let on = network::on_bridge(host, true)?;
+        let ports = network::ports(host, on)?;
+        if !on {
+            return Ok(());
+        }
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let connected = net.connect(&c.id, &netns, &ports).await.map_err(|e| match e {
+            // dockerd's words, which scripts look for.
+            husk_net::Error::Proxy(e) => format!(
+                "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                rec.name, c.id
+            ),
+            e => format!("network bridge: {e}"),
+        })?;
+        let address = connected.attachment.address.to_string();
+        let hostname = rec.config["Hostname"].as_str().unwrap_or_default();
+        // In place: the file is bind-mounted into the container already.
+        let hosts = self.dir(&c.id).join("hosts");
+        let text = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{address}\t{hostname}\n"
+        );
+        if let Err(e) = fs::write(&hosts, text) {
+            log::warn!("{}: {}: {e}", c.id, hosts.display());
+        }
+        let mut r = c.rec.lock().unwrap();
+        r.ip_address = address;
+        r.proxies = connected.proxies.into_pids();
+        Ok(())
+    }
+
+    /// Takes the container off the bridge, if it is on it: its proxies stopped (their ports
+    /// free on return), its veth and address gone.
+    async fn disconnect(&self, c: &Ctr) {
+        let Some(net) = &self.net else {
+            return;
+        };
+        let pids = {
+            let mut r = c.rec.lock().unwrap();
+            r.ip_address.clear();
+            std::mem::take(&mut r.proxies)
+        };
+        match net.store.get(&c.id) {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                if let Err(e) = net.disconnect_pids(&c.id, pids).await {
+                    log::warn!("{}: off the bridge: {e}", c.id);
+                }
+            }
+            Err(e) => log::warn!("{}: {e}", c.id),
+        }
     }
 
     /// The output copies of a task: its FIFOs opened now (before the process can run and
@@ -681,6 +760,7 @@ impl Daemon {
             (None, Ok(Ok(d))) => d.exit_status as i64,
             (None, _) => 255,
         };
+        self.disconnect(c).await;
         self.wait_copiers(c).await;
         remove_dir(&self.bundle(&c.id));
         {
@@ -772,14 +852,22 @@ impl Daemon {
     /// POST /containers/{id}/stop: the stop signal, then SIGKILL after `t` seconds.
     pub async fn stop(&self, c: &Arc<Ctr>, t: Option<i64>) -> ApiResult<bool> {
         // Set first: it cancels a restart the policy would make.
-        c.rec.lock().unwrap().stopped_by_user = true;
-        if !c.running() {
+        let asked_running = {
+            let mut r = c.rec.lock().unwrap();
+            r.stopped_by_user = true;
+            r.state.running || r.state.restarting
+        };
+        if !(c.running() && c.shim().is_some()) {
             // An exit or a restart under way (they hold the lock) ends first.
             drop(c.op.lock().await);
         }
         let rec = c.record();
         let (true, Some(shim)) = (rec.state.running, c.shim()) else {
-            return Ok(false);
+            // Its exit is being handled (the shim taken, the state not yet written): once
+            // that is done it is stopped, and stays so. Running when asked, it counts as
+            // stopped by this request, as dockerd counts a restarting container.
+            drop(c.op.lock().await);
+            return Ok(asked_running);
         };
         let signal = rec.config["StopSignal"]
             .as_str()
@@ -981,6 +1069,7 @@ impl Daemon {
                 }
                 Err(why) => {
                     log::warn!("{}: its shim is gone ({why}); marked exited", c.id);
+                    self.disconnect(&c).await;
                     remove_dir(&bundle);
                     let mut r = c.rec.lock().unwrap();
                     r.address.clear();
@@ -997,6 +1086,21 @@ impl Daemon {
                         log::error!("{}: {}", c.id, e.message);
                     }
                 }
+            }
+        }
+        // Addresses of containers that are gone (removed by a huskd killed half-way).
+        if let Some(net) = &self.net {
+            match net.store.list() {
+                Ok(list) => {
+                    for (id, _) in list {
+                        if self.get(&id).is_err() {
+                            if let Err(e) = net.disconnect_pids(&id, Vec::new()).await {
+                                log::warn!("{id}: off the bridge: {e}");
+                            }
+                        }
+                    }
+                }
+                Err(e) => log::warn!("network store: {e}"),
             }
         }
     }

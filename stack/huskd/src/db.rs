@@ -75,6 +75,12 @@ pub struct Record {
     pub restart_count: u32,
     /// Set by stop and kill, so that the restart policy leaves the container stopped.
     pub stopped_by_user: bool,
+    /// On the bridge while it runs: its address, and the pids of its published ports'
+    /// proxies, which outlive huskd as the container does and are stopped at its exit.
+    #[serde(default)]
+    pub ip_address: String,
+    #[serde(default)]
+    pub proxies: Vec<u32>,
 }
 
 pub struct Db(Database);

@@ -9,6 +9,7 @@ mod db;
 mod events;
 mod exec;
 mod logs;
+mod network;
 mod shim;
 mod spec;
 mod stats;
@@ -44,6 +45,18 @@ struct Cli {
     /// beside huskd, else on $PATH.
     #[arg(long = "init-path")]
     init_path: Option<PathBuf>,
+    /// The bridge containers of the default network mode are put on (made if missing), or
+    /// `none` for no bridge networking.
+    #[arg(long, default_value = husk_net::DEFAULT_BRIDGE)]
+    bridge: String,
+    /// The bridge's subnet; the gateway is its first address. Refused if a route of the host
+    /// overlaps it.
+    #[arg(long = "bridge-subnet", default_value = husk_net::DEFAULT_SUBNET)]
+    bridge_subnet: String,
+    /// The proxy started for each published port (`-p`); by default husk-proxy beside huskd,
+    /// else on $PATH.
+    #[arg(long = "userland-proxy-path")]
+    userland_proxy_path: Option<PathBuf>,
     /// A registry (host:port) spoken to over plain HTTP; may be repeated.
     #[arg(long = "insecure-registry")]
     insecure_registry: Vec<String>,
@@ -52,15 +65,15 @@ struct Cli {
     debug: bool,
 }
 
-/// husk-init beside huskd, else the first on $PATH.
-fn find_init() -> Option<PathBuf> {
+/// `name` beside huskd, else the first on $PATH.
+fn find_beside(name: &str) -> Option<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
-        .and_then(|e| e.parent().map(|d| d.join(spec::INIT)));
+        .and_then(|e| e.parent().map(|d| d.join(name)));
     let path = std::env::var_os("PATH").unwrap_or_default();
     beside
         .into_iter()
-        .chain(std::env::split_paths(&path).map(|d| d.join(spec::INIT)))
+        .chain(std::env::split_paths(&path).map(|d| d.join(name)))
         .find(|p| p.is_file())
 }
 
@@ -113,9 +126,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         socket: cli.socket.clone(),
         namespace: cli.namespace,
         shim: shim::find(cli.shim.as_deref()),
-        init: cli.init_path.or_else(find_init),
+        init: cli.init_path.or_else(|| find_beside(spec::INIT)),
     };
-    let d = daemon::Daemon::open(paths, cli.insecure_registry)?;
+    let net = if cli.bridge == "none" {
+        None
+    } else {
+        let subnet = husk_net::parse_subnet(&cli.bridge_subnet).context("--bridge-subnet")?;
+        let proxy = cli
+            .userland_proxy_path
+            .or_else(|| find_beside("husk-proxy"))
+            .unwrap_or_else(|| "husk-proxy".into());
+        let store = paths.root.join("network.redb");
+        std::fs::create_dir_all(&paths.root)
+            .with_context(|| format!("mkdir {}", paths.root.display()))?;
+        let network = husk_net::Network::open(&cli.bridge, subnet, &store, &proxy)
+            .await
+            .with_context(|| format!("--bridge {}", cli.bridge))?;
+        Some(network)
+    };
+    let d = daemon::Daemon::open(paths, cli.insecure_registry, net)?;
     // Exits are queued from the start and handled once the containers are recovered.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let _events = events::serve(&d.paths.events, tx)?;

@@ -344,9 +344,9 @@ pub struct Input<'a> {
 pub fn host_network(host: &Value) -> Result<bool, SpecError> {
     match host["NetworkMode"].as_str().unwrap_or_default() {
         "host" => Ok(true),
-        "" | "default" | "none" => Ok(false),
+        "" | "default" | "none" | "bridge" => Ok(false),
         other => Err(bad(format!(
-            "network mode {other:?} is not supported (none and host are)"
+            "network mode {other:?} is not supported (bridge, none and host are)"
         ))),
     }
 }

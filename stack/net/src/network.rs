@@ -82,4 +82,15 @@ impl Network {
         }
         self.net.detach(&self.store, id).await.map(|_| ())
     }
+
+    /// As `disconnect`, for a container whose proxies are known by pid only (`into_pids`):
+    /// those still forwarding to its address are stopped, then it is detached.
+    pub async fn disconnect_pids(&self, id: &str, pids: Vec<u32>) -> Result<(), Error> {
+        if let Some(address) = self.store.get(id)? {
+            tokio::task::spawn_blocking(move || crate::proxy::stop_pids(&pids, address))
+                .await
+                .map_err(|e| crate::proxy::Error::Thread(e.to_string()))?;
+        }
+        self.net.detach(&self.store, id).await.map(|_| ())
+    }
 }

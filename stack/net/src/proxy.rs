@@ -4,7 +4,7 @@
 
 use std::io::{self, Read};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,6 +55,13 @@ impl Proxies {
 
     pub fn pids(&self) -> Vec<u32> {
         self.running.iter().map(|(_, c)| c.id()).collect()
+    }
+
+    /// Lets the proxies go on without this handle, for a daemon that keeps their pids (they
+    /// outlive it, as the containers outlive it) and later stops them with `stop_pids`.
+    pub fn into_pids(mut self) -> Vec<u32> {
+        // A dropped Child neither kills nor waits.
+        self.running.drain(..).map(|(_, c)| c.id()).collect()
     }
 
     /// SIGTERM to each (husk-proxy exits at once, its ports free), then reaps it.
@@ -142,6 +149,110 @@ fn start_one(bin: &Path, container: Ipv4Addr, spec: &PortSpec) -> Result<Child, 
             })
         }
     }
+}
+
+/// How long a proxy has to exit after SIGTERM before it gets SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stops proxies known only by pid (from `into_pids`, perhaps of an earlier daemon): each one
+/// that is still a husk-proxy for `container` gets SIGTERM, then SIGKILL after STOP_TIMEOUT,
+/// and is waited for, so that its port is free on return. A pid that is gone, or that now
+/// belongs to another process, is left alone. Through a pidfd: no signal can reach a process
+/// that took over the pid after the check.
+pub fn stop_pids(pids: &[u32], container: Ipv4Addr) {
+    for &pid in pids {
+        if let Err(e) = stop_pid(pid, container) {
+            log::warn!("proxy {pid}: {e}");
+        }
+    }
+}
+
+fn stop_pid(pid: u32, container: Ipv4Addr) -> io::Result<()> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ESRCH) => Ok(()),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: just returned by pidfd_open, owned by nothing else.
+    let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let mine = match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(c) => is_proxy_for(&c, container),
+        // Gone between the two: nothing to stop.
+        Err(_) => false,
+    };
+    if !mine {
+        return Ok(());
+    }
+    let signal = |sig: libc::c_int| {
+        // SAFETY: a pidfd we own, a valid signal, no siginfo, no flags.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        match r {
+            0 => Ok(()),
+            _ => match io::Error::last_os_error() {
+                e if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+                e => Err(e),
+            },
+        }
+    };
+    let exited = |ms: u16| -> io::Result<bool> {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(n) => return Ok(n > 0),
+            }
+        }
+    };
+    signal(libc::SIGTERM)?;
+    if !exited(STOP_TIMEOUT.as_millis() as u16)? {
+        signal(libc::SIGKILL)?;
+        // SIGKILL cannot be held off for long; bounded all the same.
+        if !exited(STOP_TIMEOUT.as_millis() as u16)? {
+            return Err(io::Error::other("did not exit after SIGKILL"));
+        }
+    }
+    // Reaped if it is our child; another daemon's orphan is its reaper's to reap (ECHILD).
+    // SAFETY: a zeroed siginfo for waitid to fill, a pidfd we own.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ECHILD) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a /proc/PID/cmdline is husk-proxy's, forwarding to `container`.
+fn is_proxy_for(cmdline: &[u8], container: Ipv4Addr) -> bool {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let ip = container.to_string();
+    args.first()
+        .is_some_and(|a0| a0.ends_with(b"husk-proxy") || a0.ends_with(b"docker-proxy"))
+        && args
+            .windows(2)
+            .any(|w| w[0] == b"-container-ip" && w[1] == ip.as_bytes())
 }
 
 /// fd 3 to EOF, within READY_TIMEOUT.

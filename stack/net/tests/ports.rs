@@ -307,6 +307,56 @@ fn connect_with_a_host_port_in_use_leaves_nothing() {
     TcpListener::bind(("127.0.0.1", free)).expect("the port is free again");
 }
 
+/// huskd keeps only its proxies' pids (they outlive a restart of the daemon): stopped by pid,
+/// each proxy is gone and its port free on return, and a pid that is not a proxy of this
+/// container is left alone.
+#[test]
+fn proxies_known_by_pid_are_stopped_and_others_left_alone() {
+    if !can_run("proxies_known_by_pid_are_stopped_and_others_left_alone") {
+        return;
+    }
+    let rt = rt();
+    let dir = tempfile::tempdir().unwrap();
+    let (name, subnet) = unique(13);
+    let _guard = BridgeGuard(name.clone());
+    let network = rt
+        .block_on(husk_net::Network::open(
+            &name,
+            subnet,
+            &dir.path().join("net.redb"),
+            &proxy_bin(),
+        ))
+        .unwrap();
+    let ns = Netns::new();
+    let (tcp, udp) = (free_port(), free_port());
+    let specs: Vec<PortSpec> = [
+        format!("127.0.0.1:{tcp}:80"),
+        format!("127.0.0.1:{udp}:53/udp"),
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let connected = rt
+        .block_on(network.connect("c", &ns.path(), &specs))
+        .unwrap();
+    let mut pids = connected.proxies.into_pids();
+    assert_eq!(pids.len(), 2);
+    assert_eq!(proxy_children(tcp), pids[..1], "running after into_pids");
+    let mut other = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    pids.push(other.id());
+    rt.block_on(network.disconnect_pids("c", pids)).unwrap();
+    assert!(proxy_children(tcp).is_empty() && proxy_children(udp).is_empty());
+    TcpListener::bind(("127.0.0.1", tcp)).expect("the TCP port is free again");
+    UdpSocket::bind(("127.0.0.1", udp)).expect("the UDP port is free again");
+    assert!(network.store.list().unwrap().is_empty());
+    assert_eq!(other.try_wait().unwrap(), None, "not a proxy, still running");
+    other.kill().unwrap();
+    other.wait().unwrap();
+}
+
 #[test]
 fn a_proxy_that_exits_without_binding_is_named() {
     let spec: PortSpec = "127.0.0.1:1:80".parse().unwrap();
