@@ -7,6 +7,7 @@
 //! $CONTAINERD_BIN, by default Debian's `containerd` on $PATH (with the `ctr` beside it, when
 //! there is one, as the client).
 
+pub mod dockerd;
 pub mod grpc;
 pub mod huskd;
 
