@@ -24,6 +24,40 @@ pub fn huskd_bin() -> PathBuf {
     crate::target_bin("HUSKD_BIN", "huskd")
 }
 
+/// The husk this huskd's shims run: $HUSK_BIN (first on their $PATH), else the one beside the
+/// shim ($SHIM_BIN, else beside huskd), where the shim looks next.
+fn runtime_bin() -> PathBuf {
+    if let Some(husk) = std::env::var_os("HUSK_BIN") {
+        return PathBuf::from(husk);
+    }
+    let shim = std::env::var_os("SHIM_BIN").map_or_else(
+        || crate::try_target_bin("HUSKD_BIN", "huskd").unwrap_or_default(),
+        PathBuf::from,
+    );
+    shim.with_file_name("husk")
+}
+
+/// curl on the API at `sock` with `args` (the URL among them, host `d`); `None` when curl
+/// fails (nothing listening, or a connection cut).
+pub fn curl_at(sock: &Path, args: &[&str]) -> Option<Reply> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "--unix-socket"])
+        .arg(sock)
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let mut body = out.stdout;
+    let nl = body.iter().rposition(|b| *b == b'\n')?;
+    let status = String::from_utf8_lossy(&body[nl + 1..]).parse().ok()?;
+    body.truncate(nl);
+    Some(Reply { status, body })
+}
+
 pub struct Huskd {
     pub dir: PathBuf,
     pub sock: PathBuf,
@@ -98,13 +132,19 @@ impl Huskd {
 
     /// With more flags for huskd (`--insecure-registry …`).
     pub fn start_with(name: &str, args: &[&str]) -> Huskd {
+        Self::try_start_with(name, args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Huskd::start_with`], but `Err` says why huskd could not start (not built, exited,
+    /// not serving in time), for a caller that skips rather than fails; nothing is left behind.
+    pub fn try_start_with(name: &str, args: &[&str]) -> Result<Huskd, String> {
         become_subreaper();
         let dir = PathBuf::from(format!("/tmp/huskd-test-{name}-{}", std::process::id()));
         if dir.exists() {
             unmount_under(&dir);
-            fs::remove_dir_all(&dir).unwrap();
+            fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut h = Huskd {
             sock: dir.join("huskd.sock"),
             root: dir.join("root"),
@@ -114,12 +154,25 @@ impl Huskd {
             child: None,
             args: args.iter().map(|a| a.to_string()).collect(),
         };
-        h.spawn();
-        h
+        // On Err, dropping `h` stops whatever started and removes the directory.
+        h.try_spawn()?;
+        Ok(h)
     }
 
     fn spawn(&mut self) {
-        let bin = huskd_bin();
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let bin = crate::try_target_bin("HUSKD_BIN", "huskd")?;
+        let log = self.dir.join("huskd.log");
+        let log = fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = Command::new(&bin);
         cmd.arg("--socket")
             .arg(&self.sock)
@@ -131,13 +184,7 @@ impl Huskd {
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(
-                fs::File::options()
-                    .create(true)
-                    .append(true)
-                    .open(self.dir.join("huskd.log"))
-                    .unwrap(),
-            );
+            .stderr(log);
         if let Some(shim) = std::env::var_os("SHIM_BIN") {
             cmd.arg("--shim").arg(shim);
         }
@@ -148,18 +195,27 @@ impl Huskd {
             let paths = std::iter::once(dir).chain(std::env::split_paths(&path));
             cmd.env("PATH", std::env::join_paths(paths).unwrap());
         }
-        self.child = Some(
-            cmd.spawn()
-                .unwrap_or_else(|e| panic!("{}: {e}", bin.display())),
-        );
-        assert!(
-            wait_for(Duration::from_secs(20), || self
-                .try_curl(&["http://d/_ping"])
-                .is_some_and(|r| r.status == 200)),
-            "huskd did not serve {} within 20 s:\n{}",
-            self.sock.display(),
-            self.log()
-        );
+        let child = self
+            .child
+            .insert(cmd.spawn().map_err(|e| format!("{}: {e}", bin.display()))?);
+        let sock = &self.sock;
+        let mut exited = None;
+        let serving = wait_for(Duration::from_secs(20), || {
+            exited = child.try_wait().ok().flatten();
+            exited.is_some() || curl_at(sock, &["http://d/_ping"]).is_some_and(|r| r.status == 200)
+        });
+        if let Some(st) = exited {
+            self.child = None;
+            return Err(format!("huskd exited ({st}):\n{}", self.log()));
+        }
+        if !serving {
+            return Err(format!(
+                "huskd did not serve {} within 20 s:\n{}",
+                self.sock.display(),
+                self.log()
+            ));
+        }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
@@ -177,22 +233,7 @@ impl Huskd {
     }
 
     fn try_curl(&self, args: &[&str]) -> Option<Reply> {
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "60", "--unix-socket"])
-            .arg(&self.sock)
-            .args(["-w", "\n%{http_code}"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let mut body = out.stdout;
-        let nl = body.iter().rposition(|b| *b == b'\n')?;
-        let status = String::from_utf8_lossy(&body[nl + 1..]).parse().ok()?;
-        body.truncate(nl);
-        Some(Reply { status, body })
+        curl_at(&self.sock, args)
     }
 
     /// curl with `args` (the URL among them, host `d`).
@@ -408,7 +449,7 @@ impl Huskd {
             reap_all();
             self.shims().is_empty()
         });
-        let husk = crate::husk_bin();
+        let husk = runtime_bin();
         for e in fs::read_dir(self.runtime_root())
             .into_iter()
             .flatten()

@@ -7,6 +7,7 @@
 //! $CONTAINERD_BIN, by default Debian's `containerd` on $PATH (with the `ctr` beside it, when
 //! there is one, as the client).
 
+pub mod dockerd;
 pub mod grpc;
 pub mod huskd;
 
@@ -32,18 +33,21 @@ pub const RUNTIME: &str = "io.containerd.husk.v2";
 const CTR_TIMEOUT: &str = "60";
 
 pub(crate) fn target_bin(env: &str, name: &str) -> PathBuf {
+    try_target_bin(env, name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `$env`, or the workspace's debug build of `name`; `Err` when that build is missing.
+pub(crate) fn try_target_bin(env: &str, name: &str) -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os(env) {
-        return PathBuf::from(p);
+        return Ok(PathBuf::from(p));
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/x86_64-unknown-linux-gnu/debug")
         .join(name);
-    assert!(
-        p.exists(),
-        "{} missing: build it, or set ${env}",
-        p.display()
-    );
-    p
+    if !p.exists() {
+        return Err(format!("{} missing: build it, or set ${env}", p.display()));
+    }
+    Ok(p)
 }
 
 pub fn shim_bin() -> PathBuf {
@@ -80,7 +84,9 @@ fn containerd_bin() -> PathBuf {
         .map_or_else(|| PathBuf::from("containerd"), PathBuf::from)
 }
 
-pub(crate) fn become_subreaper() {
+/// Adopts orphans (the shims a daemon starts) so that they are reaped here, not left as
+/// zombies by this machine's PID 1.
+pub fn become_subreaper() {
     // SAFETY: plain prctl with integer arguments.
     let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(

@@ -5,6 +5,7 @@
 
 use std::{fs, path::Path, path::PathBuf, process::Command, time::Duration};
 
+use integration::dockerd::{docker_at, Dockerd};
 use integration::huskd::{hijack_finish, stream_of, Huskd};
 use integration::{busybox_archive, wait_for, IMAGE};
 use serde_json::{json, Value};
@@ -773,93 +774,6 @@ fn docker_cli_drives_huskd() {
     h.assert_nothing_left(&[]);
 }
 
-/// A private dockerd (Debian's docker.io), stopped and swept when dropped.
-struct Dockerd {
-    dir: PathBuf,
-    child: std::process::Child,
-}
-
-impl Dockerd {
-    fn start(dir: PathBuf) -> Dockerd {
-        fs::create_dir_all(&dir).unwrap();
-        let sock = dir.join("docker.sock");
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("docker.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
-            .stdout(std::process::Stdio::null())
-            .stderr(fs::File::create(dir.join("dockerd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let d = Dockerd { dir, child };
-        assert!(
-            wait_for(Duration::from_secs(60), || d
-                .docker(&["version"])
-                .status
-                .success()),
-            "dockerd did not answer within 60 s"
-        );
-        d
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir.join("docker.sock").display())
-    }
-
-    fn docker(&self, args: &[&str]) -> std::process::Output {
-        docker_at(&self.host(), args)
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let ids = docker_at(&self.host(), &["ps", "-aq"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            docker_at(&self.host(), &["rm", "-f", id]);
-        }
-        // SAFETY: plain kill of the dockerd we started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        if !wait_for(Duration::from_secs(30), || {
-            self.child.try_wait().ok().flatten().is_some()
-        }) {
-            // Gone already is fine.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let out = Command::new("findmnt")
-            .args(["-rno", "TARGET"])
-            .output()
-            .unwrap();
-        let mut points: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
-            .map(str::to_string)
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in points {
-            // Whatever is still mounted goes with the directory; failure leaves it to the sweep.
-            let _ = Command::new("umount").args(["-l", &p]).status();
-        }
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn docker_at(host: &str, args: &[&str]) -> std::process::Output {
-    Command::new("timeout")
-        .args(["-s", "KILL", "60", "docker"])
-        .args(args)
-        .env("DOCKER_HOST", host)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
 /// The same container run by Docker's CLI under dockerd (the reference) and under huskd: the
 /// same output and exit code, the same json-file lines (but their times), the same `State`
 /// fields, the same name-conflict message.
@@ -877,7 +791,7 @@ fn matches_dockerd() {
         }
     }
     let h = huskd_with_busybox("ref");
-    let dockerd = Dockerd::start(h.dir.join("docker"));
+    let dockerd = Dockerd::start(h.dir.join("docker")).unwrap_or_else(|e| panic!("{e}"));
     // dockerd 20.10 loads docker-save archives only.
     let oci = busybox_archive(&h.dir.join("image2"));
     let saved = h.dir.join("docker-save.tar");

@@ -119,36 +119,44 @@ pub enum ContainerCommand {
     Stats(Stats),
 }
 
-/// The flags `run` and `create` share: what goes into the container's configuration.
+// The flags of the process a container runs that `run`, `create` and `exec` share. (Not a
+// doc comment: clap would show it as the about of `container exec`, which has none of its own.)
 #[derive(Args, Clone)]
-pub struct ContainerOpts {
-    /// Print usage
-    #[arg(long, action = ArgAction::Help)]
-    pub help: Option<bool>,
+pub struct ProcessOpts {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
-    /// Automatically remove the container when it exits
-    #[arg(long)]
-    pub rm: bool,
-    /// Assign a name to the container
-    #[arg(long)]
-    pub name: Option<String>,
     /// Set environment variables
     #[arg(short, long = "env")]
     pub env: Vec<String>,
-    /// Read in a file of environment variables
-    #[arg(long)]
-    pub env_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short, long)]
     pub workdir: Option<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,
+}
+
+/// The flags `run` and `create` share: what goes into the container's configuration.
+#[derive(Args, Clone)]
+pub struct ContainerOpts {
+    /// Print usage
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+    #[command(flatten)]
+    pub process: ProcessOpts,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Read in a file of environment variables
+    #[arg(long)]
+    pub env_file: Vec<String>,
     /// Bind mount a volume (host:container[:ro])
     #[arg(short, long)]
     pub volume: Vec<String>,
@@ -281,21 +289,8 @@ pub struct Exec {
     /// Detached mode: run command in the background
     #[arg(short, long)]
     pub detach: bool,
-    /// Keep STDIN open even if not attached
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// Allocate a pseudo-TTY
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Set environment variables
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Working directory inside the container
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    /// Username or UID (format: <name|uid>[:<group|gid>])
-    #[arg(short, long)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub process: ProcessOpts,
     /// Give extended privileges to the command
     #[arg(long)]
     pub privileged: bool,

@@ -174,7 +174,7 @@ pub fn create_body(o: &ContainerOpts, attach: bool) -> anyhow::Result<Value> {
     for f in &o.env_file {
         env.extend(env_file(f)?);
     }
-    env.extend(o.env.iter().map(|e| env_entry(e)));
+    env.extend(o.process.env.iter().map(|e| env_entry(e)));
     let binds = o
         .volume
         .iter()
@@ -226,18 +226,18 @@ pub fn create_body(o: &ContainerOpts, attach: bool) -> anyhow::Result<Value> {
     }
     let mut body = json!({
         "Hostname": o.hostname.clone().unwrap_or_default(),
-        "User": o.user.clone().unwrap_or_default(),
-        "AttachStdin": attach && o.interactive,
+        "User": o.process.user.clone().unwrap_or_default(),
+        "AttachStdin": attach && o.process.interactive,
         "AttachStdout": attach,
         "AttachStderr": attach,
         "ExposedPorts": exposed,
-        "Tty": o.tty,
-        "OpenStdin": o.interactive,
-        "StdinOnce": attach && o.interactive,
+        "Tty": o.process.tty,
+        "OpenStdin": o.process.interactive,
+        "StdinOnce": attach && o.process.interactive,
         "Env": env,
         "Cmd": cmd,
         "Image": o.image,
-        "WorkingDir": o.workdir.clone().unwrap_or_default(),
+        "WorkingDir": o.process.workdir.clone().unwrap_or_default(),
         "Entrypoint": entrypoint,
         "HostConfig": host,
         "NetworkingConfig": {"EndpointsConfig": {}},

@@ -178,7 +178,15 @@ pub async fn run(c: &Client, r: Run) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let condition = if o.rm { "removed" } else { "next-exit" };
-    attach_and_start(c, &id, o.interactive, o.tty, r.sig_proxy, condition).await
+    attach_and_start(
+        c,
+        &id,
+        o.process.interactive,
+        o.process.tty,
+        r.sig_proxy,
+        condition,
+    )
+    .await
 }
 
 pub async fn start(c: &Client, s: Start) -> anyhow::Result<i32> {

@@ -30,15 +30,15 @@ struct ExecState {
 pub async fn exec(c: &Client, e: Exec) -> anyhow::Result<i32> {
     let attach = !e.detach;
     let body = json!({
-        "User": e.user.clone().unwrap_or_default(),
+        "User": e.process.user.clone().unwrap_or_default(),
         "Privileged": e.privileged,
-        "Tty": e.tty,
-        "AttachStdin": attach && e.interactive,
+        "Tty": e.process.tty,
+        "AttachStdin": attach && e.process.interactive,
         "AttachStdout": attach,
         "AttachStderr": attach,
         "Detach": e.detach,
-        "Env": e.env,
-        "WorkingDir": e.workdir.clone().unwrap_or_default(),
+        "Env": e.process.env,
+        "WorkingDir": e.process.workdir.clone().unwrap_or_default(),
         "Cmd": e.command,
     });
     let created: Created = c
@@ -49,27 +49,27 @@ pub async fn exec(c: &Client, e: Exec) -> anyhow::Result<i32> {
         )
         .await?;
     let start = format!("/exec/{}/start", esc(&created.id));
-    let start_body = json!({"Detach": e.detach, "Tty": e.tty});
+    let start_body = json!({"Detach": e.detach, "Tty": e.process.tty});
     if e.detach {
         c.post(&start, Some(&start_body)).await?;
         return Ok(0);
     }
     let h = c.hijack(&start, Some(&start_body)).await?;
-    let raw = if e.tty && e.interactive {
+    let raw = if e.process.tty && e.process.interactive {
         tty::RawMode::enable()?
     } else {
         None
     };
-    if e.tty {
+    if e.process.tty {
         tokio::spawn(tty::forward_resizes(
             c.clone(),
             format!("/exec/{}/resize", esc(&created.id)),
         ));
     }
-    if e.interactive {
+    if e.process.interactive {
         pump_stdin(&h.stream)?;
     }
-    let tty = e.tty;
+    let tty = e.process.tty;
     let out = tokio::task::spawn_blocking(move || pump_output(&h, tty)).await?;
     drop(raw);
     out.context("the command's output")?;

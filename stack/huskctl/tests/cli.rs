@@ -11,7 +11,8 @@ use std::{
     time::Duration,
 };
 
-use daemon::{become_subreaper, busybox_archive, client, wait_for, Daemon, Pty, Registry};
+use daemon::{busybox_archive, client, Daemon, Pty, Registry};
+use integration::{become_subreaper, wait_for};
 
 const IMAGE: &str = "huskctl.test/busybox:latest";
 

@@ -1,14 +1,15 @@
-//! The daemons huskctl is tested against, each private to one test (its own socket, root and
-//! state), stopped when dropped even after a failed assertion: Debian's dockerd as the
-//! reference, huskd as the subject.
+//! The daemons huskctl is tested against, each private to one test and stopped when dropped
+//! even after a failed assertion: Debian's dockerd as the reference, huskd as the subject (both
+//! the integration crate's harnesses); and huskctl run against them, piped or on a terminal.
 
 use std::{
     fs,
-    os::unix::net::UnixStream,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
+
+use integration::{dockerd::Dockerd, huskd::Huskd, wait_for};
 
 pub struct Out {
     pub code: i32,
@@ -54,199 +55,37 @@ pub fn client(bin: &str, sock: &Path, args: &[&str], stdin: Option<&[u8]>) -> Ou
     output(child.wait_with_output().expect("wait"))
 }
 
-/// Polls `cond` until it holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Adopts orphans (containerd's shims) so that they are reaped here, not left as zombies by
-/// this machine's PID 1.
-pub fn become_subreaper() {
-    // SAFETY: plain prctl with integer arguments.
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    assert_eq!(
-        r,
-        0,
-        "PR_SET_CHILD_SUBREAPER: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-pub fn reap_all() {
-    // SAFETY: waitpid with WNOHANG on any child only collects exit statuses.
-    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-}
-
-/// Lazily unmounts whatever is left mounted under `dir`, deepest first.
-fn unmount_under(dir: &Path) {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let prefix = dir.to_string_lossy().into_owned();
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| p.starts_with(&prefix))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        let c = std::ffi::CString::new(p).expect("no NUL in a mount point");
-        // SAFETY: umount2 on a path string we own.
-        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-            eprintln!("umount {p}: {}", std::io::Error::last_os_error());
-        }
-    }
-}
-
-/// Removes a cgroup directory and those under it, deepest first (only empty cgroups go).
-fn remove_cgroup(dir: &Path) {
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_cgroup(&e.path());
-        }
-    }
-    if let Err(e) = fs::remove_dir(dir) {
-        eprintln!("{}: {e}", dir.display());
-    }
-}
-
 /// A daemon for one test.
 pub struct Daemon {
     pub name: &'static str,
-    pub dir: PathBuf,
     pub sock: PathBuf,
-    child: Child,
-    /// huskd's namespace: its runtime root and cgroups, swept when it is dropped.
-    ns: Option<String>,
-}
-
-/// huskd: $HUSKD_BIN, or the workspace's build beside huskctl (with the shim and husk there too,
-/// where huskd and the shim look for them).
-fn huskd_bin() -> PathBuf {
-    std::env::var_os("HUSKD_BIN").map_or_else(
-        || Path::new(huskctl_bin()).with_file_name("huskd"),
-        PathBuf::from,
-    )
+    /// The harness that runs it ([`Dockerd`] or [`Huskd`]), held for its Drop: that removes
+    /// the daemon's containers, stops it and sweeps what it left.
+    _harness: Box<dyn std::any::Any>,
 }
 
 impl Daemon {
-    /// Debian's dockerd with its own data root, exec root and socket, no iptables, no bridge;
-    /// `Err` says why it could not start (the test then skips).
+    /// Debian's dockerd; `Err` says why it could not start (the test then skips).
     /// (127.0.0.0/8 registries are plain HTTP to dockerd already: `_insecure` is not needed.)
     pub fn dockerd(_insecure: Option<&str>) -> Result<Daemon, String> {
         let dir = PathBuf::from(format!("/tmp/hctl-dockerd-{}", std::process::id()));
-        // A directory left by a crashed earlier run of the same pid is stale.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let sock = dir.join("docker.sock");
-        let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("dockerd")
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .args(["--iptables=false", "--bridge=none"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("dockerd: {e}"))?;
-        let mut d = Daemon {
+        let d = Dockerd::start(dir)?;
+        Ok(Daemon {
             name: "dockerd",
-            dir,
-            sock,
-            child,
-            ns: None,
-        };
-        d.ready(Duration::from_secs(60))?;
-        Ok(d)
+            sock: d.sock.clone(),
+            _harness: Box::new(d),
+        })
     }
 
-    /// huskd with its own socket, root, state and namespace; `insecure` is the test registry.
+    /// huskd ($HUSKD_BIN, or the workspace's debug build, with the shim and husk beside it)
+    /// with its own socket, root, state and namespace; `insecure` is the test registry.
     pub fn huskd(insecure: Option<&str>) -> Result<Daemon, String> {
-        let bin = huskd_bin();
-        if !bin.exists() {
-            return Err(format!(
-                "{} is not built (cargo build -p huskd -p containerd-shim-husk-v2 -p husk)",
-                bin.display()
-            ));
-        }
-        let ns = format!("hctl-{}", std::process::id());
-        let dir = PathBuf::from(format!("/tmp/hctl-huskd-{}", std::process::id()));
-        // A directory left by a crashed earlier run of the same pid is stale.
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let sock = dir.join("huskd.sock");
-        let log = fs::File::create(dir.join("huskd.log")).map_err(|e| e.to_string())?;
-        let bin_dir = bin.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let path =
-            std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&path)))
-                .map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(&bin);
-        cmd.arg("--socket")
-            .arg(&sock)
-            .arg("--root")
-            .arg(dir.join("root"))
-            .arg("--state")
-            .arg(dir.join("state"))
-            .args(["--namespace", &ns])
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log);
-        if let Some(r) = insecure {
-            cmd.args(["--insecure-registry", r]);
-        }
-        let child = cmd.spawn().map_err(|e| format!("{}: {e}", bin.display()))?;
-        let mut d = Daemon {
+        let args = insecure.map_or_else(Vec::new, |r| vec!["--insecure-registry", r]);
+        let h = Huskd::try_start_with("hctl", &args)?;
+        Ok(Daemon {
             name: "huskd",
-            dir,
-            sock,
-            child,
-            ns: Some(ns),
-        };
-        d.ready(Duration::from_secs(20))?;
-        Ok(d)
-    }
-
-    /// Waits until the daemon answers `ps`, or fails with its log when it ends or takes too long.
-    fn ready(&mut self, timeout: Duration) -> Result<(), String> {
-        let mut exited = None;
-        let ok = wait_for(timeout, || {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                exited = Some(st);
-                return true;
-            }
-            UnixStream::connect(&self.sock).is_ok()
-                && client(huskctl_bin(), &self.sock, &["ps"], None).code == 0
-        });
-        if ok && exited.is_none() {
-            return Ok(());
-        }
-        let log =
-            fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(5).collect();
-        Err(match exited {
-            Some(st) => format!("{} exited ({st}): {}", self.name, tail.join(" | ")),
-            None => format!(
-                "{} not ready in {timeout:?}: {}",
-                self.name,
-                tail.join(" | ")
-            ),
+            sock: h.sock.clone(),
+            _harness: Box::new(h),
         })
     }
 
@@ -263,59 +102,6 @@ impl Daemon {
         let o = self.huskctl(args);
         assert_eq!(o.code, 0, "huskctl {args:?}: {}{}", o.stdout, o.stderr);
         o.stdout
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.ns.is_some() {
-            // huskd leaves containers running when it stops (they outlive it by design).
-            let ids = self.huskctl(&["ps", "-a", "-q", "--no-trunc"]).stdout;
-            for id in ids.lines() {
-                let o = self.huskctl(&["rm", "-f", id]);
-                if o.code != 0 {
-                    eprintln!("rm -f {id}: {}", o.stderr);
-                }
-            }
-        }
-        // SIGTERM: dockerd stops its containers and its containerd before it exits.
-        // SAFETY: kill on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let child = &mut self.child;
-        if !wait_for(Duration::from_secs(30), || {
-            matches!(child.try_wait(), Ok(Some(_)))
-        }) {
-            eprintln!("{} did not stop on SIGTERM in 30s: killed", self.name);
-            // Killing an already-ended child fails harmlessly.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        reap_all();
-        unmount_under(&self.dir);
-        if let Some(ns) = &self.ns {
-            // What the runtime keeps for huskd's namespace: its root and its cgroups.
-            let root = PathBuf::from("/run/containerd/husk").join(ns);
-            unmount_under(&root);
-            if let Err(e) = fs::remove_dir_all(&root).or_else(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Ok(()),
-                _ => Err(e),
-            }) {
-                eprintln!("{}: {e}", root.display());
-            }
-            for hierarchy in fs::read_dir("/sys/fs/cgroup")
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let dir = hierarchy.path().join(ns);
-                if dir.exists() {
-                    remove_cgroup(&dir);
-                }
-            }
-        }
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("{}: {e}", self.dir.display());
-        }
     }
 }
 
