@@ -313,8 +313,9 @@ impl Drop for SilentBus {
 }
 
 /// A system bus that accepts and never answers: `run` fails within a bound (husk gives the
-/// handshake 30 s, as every call), with one line naming the socket, and leaves nothing. The bus is named by
-/// $DBUS_SYSTEM_BUS_ADDRESS, which runc's go-dbus reads too, so the host's bus is untouched.
+/// handshake 30 s, as every call), with one line naming the socket, and leaves nothing. The bus
+/// is named by $DBUS_SYSTEM_BUS_ADDRESS, which runc's go-dbus reads too: the host's bus is
+/// untouched.
 #[test]
 fn a_system_bus_that_never_answers_fails_run_within_a_bound() {
     if skip_without_systemd("the driver's connection to the bus") {
