@@ -157,11 +157,10 @@ impl Systemd {
     fn bus(&self) -> Result<std::cell::RefMut<'_, Bus>> {
         let mut b = self.bus.borrow_mut();
         if b.is_none() {
-            *b = Some(Bus::system().map_err(|e| {
-                Error::msg(format!(
-                    "systemd not running on this host, cannot use systemd cgroups manager: {e}"
-                ))
-            })?);
+            *b = Some(
+                Bus::system()
+                    .map_err(|e| Error::msg(format!("cannot use systemd cgroups manager: {e}")))?,
+            );
         }
         Ok(std::cell::RefMut::map(b, |b| {
             b.as_mut().expect("connected above")

@@ -1,13 +1,19 @@
 //! The few calls of systemd's D-Bus API (org.freedesktop.systemd1.Manager) that the systemd
-//! cgroup driver makes, over the system bus, with rustbus: synchronous, pure Rust, and no
-//! thread of its own, which husk needs (it is single-threaded, forks its init and is linked
-//! statically; notes/systemd.md says why not zbus or libdbus). Every wait is bounded by
-//! `TIMEOUT`, as runc bounds its own.
+//! cgroup driver makes, over the system bus. rustbus marshals and unmarshals the messages:
+//! pure Rust, and no thread of its own, which husk needs (it is single-threaded, forks its init
+//! and is linked statically; notes/systemd.md says why not zbus or libdbus). The connection is
+//! ours, a blocking unix socket whose every read and write is bounded by a deadline: rustbus's
+//! own connect and SASL exchange wait without a bound (and spin for ever on a bus that closes
+//! before answering). The handshake (connect, AUTH EXTERNAL, Hello) is bounded by
+//! `CONNECT_TIMEOUT`, each call and job by `TIMEOUT`, as runc bounds its own.
 
-use rustbus::connection::{ll_conn::force_finish_on_error, Timeout};
 use rustbus::message_builder::{MarshalledMessage, MessageType};
-use rustbus::wire::ObjectPath;
-use rustbus::{MessageBuilder, RpcConn};
+use rustbus::wire::{marshal, unmarshal, ObjectPath};
+use rustbus::MessageBuilder;
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 const DEST: &str = "org.freedesktop.systemd1";
@@ -15,6 +21,13 @@ const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 /// runc's bound on a unit's job, used for every reply too.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The handshake's bound. The bus daemon answers it itself, in under a millisecond here; in the
+/// emulated v2 guest, with tests in parallel, 10 s was seen to be too short for the real one.
+pub const CONNECT_TIMEOUT: Duration = TIMEOUT;
+/// Where the system bus is unless $DBUS_SYSTEM_BUS_ADDRESS says otherwise.
+const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+/// The protocol's limit on a message (2^27 bytes): a longer length is garbage, not allocated.
+const MAX_MESSAGE: usize = 1 << 27;
 
 /// The types of value the driver's properties take (the macro needs std's `Result` in scope).
 mod value {
@@ -27,8 +40,14 @@ pub type Property = (String, Value);
 
 #[derive(thiserror::Error, Debug)]
 pub enum BusError {
-    #[error("systemd's bus: {0}")]
-    Conn(#[from] rustbus::connection::Error),
+    #[error("the system bus at {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("the system bus at {path} did not answer within {secs} s")]
+    NoAnswer { path: String, secs: f64 },
+    #[error("the system bus at {path} refused us: {line:?}")]
+    Refused { path: String, line: String },
+    #[error("$DBUS_SYSTEM_BUS_ADDRESS: no unix:path= or unix:abstract= in {0:?}")]
+    Address(String),
     #[error("systemd's bus: {0}")]
     Marshal(#[from] rustbus::wire::errors::MarshalError),
     #[error("systemd's bus: {0}")]
@@ -51,18 +70,345 @@ pub type Result<T> = std::result::Result<T, BusError>;
 pub const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
 pub const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
+/// A bus address: a socket's path, or an abstract name (shown with a leading '@').
+#[derive(Debug, PartialEq)]
+pub enum Addr {
+    Path(String),
+    Abstract(String),
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Path(p) => f.write_str(p),
+            Addr::Abstract(n) => write!(f, "@{n}"),
+        }
+    }
+}
+
+/// The first unix address of a D-Bus address list ("unix:path=/run/x,guid=...;tcp:..."), with
+/// its %-escapes undone, as go-dbus (runc's) reads $DBUS_SYSTEM_BUS_ADDRESS.
+pub fn parse_address(list: &str) -> Result<Addr> {
+    for entry in list.split(';') {
+        let Some(("unix", pairs)) = entry.split_once(':') else {
+            continue;
+        };
+        for (k, v) in pairs.split(',').filter_map(|p| p.split_once('=')) {
+            match k {
+                "path" => return Ok(Addr::Path(unescape(v))),
+                "abstract" => return Ok(Addr::Abstract(unescape(v))),
+                _ => {}
+            }
+        }
+    }
+    Err(BusError::Address(list.to_string()))
+}
+
+fn unescape(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match hex {
+            Some(c) => {
+                out.push(c);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A connection to the bus: a blocking socket whose reads and writes each get what is left
+/// of a deadline as their timeout (SO_RCVTIMEO, SO_SNDTIMEO).
+struct Conn {
+    stream: UnixStream,
+    addr: Addr,
+    serial: u32,
+    /// Signals read while waiting for a reply.
+    signals: VecDeque<MarshalledMessage>,
+}
+
+/// Why a bounded exchange ended early.
+enum Stop {
+    Deadline,
+    Io(std::io::Error),
+    /// A message that does not marshal or unmarshal.
+    Bad(BusError),
+}
+
+impl From<rustbus::wire::errors::UnmarshalError> for Stop {
+    fn from(e: rustbus::wire::errors::UnmarshalError) -> Stop {
+        Stop::Bad(e.into())
+    }
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Stop {
+        match e.kind() {
+            // SO_RCVTIMEO/SO_SNDTIMEO ran out (EAGAIN), or connect's wait for a full backlog.
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => Stop::Deadline,
+            _ => Stop::Io(e),
+        }
+    }
+}
+
+impl Stop {
+    /// The error for the user: `deadline` says what did not happen in time.
+    fn into_error(
+        self,
+        path: impl FnOnce() -> String,
+        deadline: impl FnOnce() -> BusError,
+    ) -> BusError {
+        match self {
+            Stop::Deadline => deadline(),
+            Stop::Io(err) => BusError::Io { path: path(), err },
+            Stop::Bad(e) => e,
+        }
+    }
+}
+
+fn left(deadline: Instant) -> std::result::Result<Duration, Stop> {
+    // A zero timeout would mean none at all to the kernel: the deadline is passed then.
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(Stop::Deadline),
+    }
+}
+
+impl Conn {
+    /// Connects, authenticates (AUTH EXTERNAL, as every client of the system bus) and says
+    /// Hello, all before `deadline`: a daemon that accepts and never answers, or whose backlog
+    /// stays full, fails it then.
+    fn open(addr: Addr, timeout: Duration) -> Result<Conn> {
+        let deadline = Instant::now() + timeout;
+        let secs = timeout.as_secs_f64();
+        let mut conn = Conn::connect(addr, deadline).map_err(|(addr, s)| {
+            s.into_error(
+                || addr.to_string(),
+                || BusError::NoAnswer {
+                    path: addr.to_string(),
+                    secs,
+                },
+            )
+        })?;
+        conn.handshake(deadline).map_err(|s| {
+            let path = || conn.addr.to_string();
+            s.into_error(path, || BusError::NoAnswer { path: path(), secs })
+        })?;
+        Ok(conn)
+    }
+
+    fn handshake(&mut self, deadline: Instant) -> std::result::Result<(), Stop> {
+        // The uid as the hex of its decimal digits, as the protocol has it ("0" is "30").
+        let uid: String = nix::unistd::getuid()
+            .to_string()
+            .bytes()
+            .map(|d| format!("{d:02x}"))
+            .collect();
+        self.write_all(format!("\0AUTH EXTERNAL {uid}\r\n").as_bytes(), deadline)?;
+        let line = self.read_line(deadline)?;
+        if !line.starts_with("OK ") {
+            return Err(Stop::Bad(BusError::Refused {
+                path: self.addr.to_string(),
+                line,
+            }));
+        }
+        self.write_all(b"BEGIN\r\n", deadline)?;
+        let serial = self.send(&rustbus::standard_messages::hello(), deadline)?;
+        self.reply(serial, deadline)?;
+        Ok(())
+    }
+
+    fn connect(addr: Addr, deadline: Instant) -> std::result::Result<Conn, (Addr, Stop)> {
+        use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+        let made = (|| -> std::result::Result<UnixStream, Stop> {
+            let sa = match &addr {
+                Addr::Path(p) => UnixAddr::new(p.as_str()),
+                Addr::Abstract(n) => UnixAddr::new_abstract(n.as_bytes()),
+            }
+            .map_err(std::io::Error::from)?;
+            let fd = socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .map_err(std::io::Error::from)?;
+            let stream = UnixStream::from(fd);
+            // connect waits for room in a full backlog up to SO_SNDTIMEO, then says EAGAIN.
+            stream.set_write_timeout(Some(left(deadline)?))?;
+            connect(stream.as_raw_fd(), &sa).map_err(std::io::Error::from)?;
+            Ok(stream)
+        })();
+        match made {
+            Ok(stream) => Ok(Conn {
+                stream,
+                addr,
+                serial: 1,
+                signals: VecDeque::new(),
+            }),
+            Err(s) => Err((addr, s)),
+        }
+    }
+
+    fn write_all(&mut self, mut buf: &[u8], deadline: Instant) -> std::result::Result<(), Stop> {
+        while !buf.is_empty() {
+            self.stream.set_write_timeout(Some(left(deadline)?))?;
+            match self.stream.write(buf) {
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_exact(
+        &mut self,
+        mut buf: &mut [u8],
+        deadline: Instant,
+    ) -> std::result::Result<(), Stop> {
+        while !buf.is_empty() {
+            self.stream.set_read_timeout(Some(left(deadline)?))?;
+            match self.stream.read(buf) {
+                Ok(0) => {
+                    return Err(Stop::Io(std::io::Error::new(
+                        ErrorKind::UnexpectedEof,
+                        "closed the connection",
+                    )))
+                }
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// One line of the SASL exchange, without its "\r\n". Read a byte at a time: the bus sends
+    /// nothing after it before our BEGIN, and a line is a few dozen bytes.
+    fn read_line(&mut self, deadline: Instant) -> std::result::Result<String, Stop> {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\r\n") {
+            if line.len() > 512 {
+                return Err(Stop::Io(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    "an authentication line of over 512 bytes",
+                )));
+            }
+            let mut b = [0u8];
+            self.read_exact(&mut b, deadline)?;
+            line.push(b[0]);
+        }
+        line.truncate(line.len() - 2);
+        Ok(String::from_utf8_lossy(&line).into_owned())
+    }
+
+    /// Sends `msg`; returns its serial, which its reply names.
+    fn send(
+        &mut self,
+        msg: &MarshalledMessage,
+        deadline: Instant,
+    ) -> std::result::Result<u32, Stop> {
+        let serial = self.serial;
+        self.serial += 1;
+        let mut head = Vec::new();
+        marshal::marshal(msg, serial, &mut head).map_err(|e| Stop::Bad(e.into()))?;
+        self.write_all(&head, deadline)?;
+        self.write_all(msg.get_buf(), deadline)?;
+        Ok(serial)
+    }
+
+    /// The next message: the fixed header gives the length of the header fields and of the
+    /// body.
+    fn read_message(&mut self, deadline: Instant) -> std::result::Result<MarshalledMessage, Stop> {
+        let mut buf = vec![0u8; 16];
+        self.read_exact(&mut buf, deadline)?;
+        let (_, header) = unmarshal::unmarshal_header(&buf, 0)?;
+        let (_, fields) = rustbus::wire::util::parse_u32(&buf[12..16], header.byteorder)?;
+        let len = (16 + fields as usize).next_multiple_of(8) + header.body_len as usize;
+        if len > MAX_MESSAGE {
+            return Err(Stop::Io(std::io::Error::new(
+                ErrorKind::InvalidData,
+                format!("a message of {len} bytes"),
+            )));
+        }
+        buf.resize(len, 0);
+        self.read_exact(&mut buf[16..], deadline)?;
+        let (hlen, header) = unmarshal::unmarshal_header(&buf, 0)?;
+        let (dlen, dynheader) = unmarshal::unmarshal_dynamic_header(&header, &buf, hlen)?;
+        let (_, msg) = unmarshal::unmarshal_next_message(&header, dynheader, &buf, hlen + dlen)?;
+        Ok(msg)
+    }
+
+    /// The reply to `serial`; signals on the way are kept for `signal`, anything else dropped.
+    fn reply(
+        &mut self,
+        serial: u32,
+        deadline: Instant,
+    ) -> std::result::Result<MarshalledMessage, Stop> {
+        loop {
+            let msg = self.read_message(deadline)?;
+            match msg.typ {
+                MessageType::Reply | MessageType::Error
+                    if msg.dynheader.response_serial == Some(serial) =>
+                {
+                    return Ok(msg)
+                }
+                MessageType::Signal => self.signals.push_back(msg),
+                _ => {}
+            }
+        }
+    }
+
+    fn signal(&mut self, deadline: Instant) -> std::result::Result<MarshalledMessage, Stop> {
+        loop {
+            if let Some(s) = self.signals.pop_front() {
+                return Ok(s);
+            }
+            let msg = self.read_message(deadline)?;
+            if msg.typ == MessageType::Signal {
+                return Ok(msg);
+            }
+        }
+    }
+}
+
 pub struct Bus {
-    conn: RpcConn,
+    conn: Conn,
     subscribed: bool,
 }
 
 impl Bus {
-    /// Connects to the system bus ($DBUS_SYSTEM_BUS_ADDRESS, else /run/dbus/system_bus_socket).
+    /// Connects to the system bus: $DBUS_SYSTEM_BUS_ADDRESS (as runc's go-dbus reads it), else
+    /// /run/dbus/system_bus_socket.
     pub fn system() -> Result<Bus> {
+        let addr = match std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
+            Ok(a) if !a.is_empty() => parse_address(&a)?,
+            _ => Addr::Path(SYSTEM_BUS.to_string()),
+        };
+        Bus::connect(addr, CONNECT_TIMEOUT)
+    }
+
+    fn connect(addr: Addr, timeout: Duration) -> Result<Bus> {
         Ok(Bus {
-            conn: RpcConn::system_conn(Timeout::Duration(TIMEOUT))?,
+            conn: Conn::open(addr, timeout)?,
             subscribed: false,
         })
+    }
+
+    /// The error for `s`, where `what` is what systemd did not do in time.
+    fn error(&self, s: Stop, what: impl FnOnce() -> String) -> BusError {
+        s.into_error(|| self.conn.addr.to_string(), || BusError::TimedOut(what()))
     }
 
     /// Calls a method of systemd's manager; `fill` adds the arguments.
@@ -81,21 +427,14 @@ impl Bus {
         self.send(msg)
     }
 
-    fn send(&mut self, mut msg: MarshalledMessage) -> Result<MarshalledMessage> {
-        let serial = self
+    fn send(&mut self, msg: MarshalledMessage) -> Result<MarshalledMessage> {
+        let deadline = Instant::now() + TIMEOUT;
+        let what = || format!("answer {:?}", msg.dynheader.member);
+        let reply = self
             .conn
-            .send_message(&mut msg)?
-            .write(Timeout::Duration(TIMEOUT))
-            .map_err(force_finish_on_error)?;
-        let reply = match self.conn.wait_response(serial, Timeout::Duration(TIMEOUT)) {
-            Err(rustbus::connection::Error::TimedOut) => {
-                return Err(BusError::TimedOut(format!(
-                    "answer {:?}",
-                    msg.dynheader.member
-                )))
-            }
-            r => r?,
-        };
+            .send(&msg, deadline)
+            .and_then(|serial| self.conn.reply(serial, deadline))
+            .map_err(|s| self.error(s, what))?;
         if reply.typ == MessageType::Error {
             let name = reply.dynheader.error_name.clone().unwrap_or_default();
             let message = reply.body.parser().get::<String>().unwrap_or(name.clone());
@@ -120,15 +459,12 @@ impl Bus {
 
     /// Waits for the job's JobRemoved and returns its result ("done", "failed", "canceled"...).
     fn wait_job(&mut self, job: &str, what: &str) -> Result<String> {
-        let start = Instant::now();
+        let deadline = Instant::now() + TIMEOUT;
         loop {
-            let left = TIMEOUT.saturating_sub(start.elapsed());
-            let sig = match self.conn.wait_signal(Timeout::Duration(left)) {
-                Err(rustbus::connection::Error::TimedOut) => {
-                    return Err(BusError::TimedOut(what.to_string()))
-                }
-                r => r?,
-            };
+            let sig = self
+                .conn
+                .signal(deadline)
+                .map_err(|s| self.error(s, || what.to_string()))?;
             if sig.dynheader.member.as_deref() != Some("JobRemoved") {
                 continue;
             }
@@ -177,5 +513,127 @@ impl Bus {
             Ok(m.body.push_param(props)?)
         })
         .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn addresses_are_read_as_go_dbus_reads_them() {
+        let p = |a: &str| parse_address(a).unwrap();
+        assert_eq!(
+            p("unix:path=/run/dbus/system_bus_socket"),
+            Addr::Path(SYSTEM_BUS.into())
+        );
+        assert_eq!(
+            p("tcp:host=x;unix:guid=1,path=/tmp/a%20b"),
+            Addr::Path("/tmp/a b".into())
+        );
+        assert_eq!(
+            p("unix:abstract=/tmp/dbus-x"),
+            Addr::Abstract("/tmp/dbus-x".into())
+        );
+        for bad in ["", "tcp:host=x,port=1", "unix:guid=1", "/run/bus"] {
+            assert!(
+                matches!(parse_address(bad), Err(BusError::Address(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    fn sock(name: &str) -> (std::path::PathBuf, UnixListener) {
+        let dir = std::env::temp_dir().join(format!("husk-dbus-{}-{name}", std::process::id()));
+        // Left over from an earlier run with the same pid, if any.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("bus");
+        let l = UnixListener::bind(&path).unwrap();
+        (path, l)
+    }
+
+    /// Fails within the bound, saying so and naming the socket.
+    #[track_caller]
+    fn assert_no_answer(path: &std::path::Path) {
+        let start = Instant::now();
+        let e = Bus::connect(
+            Addr::Path(path.to_str().unwrap().into()),
+            Duration::from_millis(300),
+        )
+        .err()
+        .expect("connected to a bus that never answers");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the system bus at {} did not answer within 0.3 s",
+                path.display()
+            )
+        );
+        // The test's own directory: a failure to remove it fails nothing.
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// A daemon that has not accepted yet answers as one that accepted and never answers.
+    #[test]
+    fn a_bus_that_never_answers_the_handshake_times_out() {
+        let (path, _l) = sock("silent");
+        assert_no_answer(&path);
+    }
+
+    #[test]
+    fn a_bus_whose_backlog_stays_full_times_out() {
+        let (path, l) = sock("full");
+        // SAFETY: listen(2) again on our socket only changes its backlog; the first
+        // connection then fills it.
+        assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+        let _queued = UnixStream::connect(&path).unwrap();
+        assert_no_answer(&path);
+    }
+
+    /// rustbus's own handshake spins for ever on this one (it reads on after EOF).
+    #[test]
+    fn a_bus_that_closes_fails_at_once() {
+        let (path, l) = sock("closes");
+        let t = std::thread::spawn(move || drop(l.accept().unwrap()));
+        let e = Bus::connect(Addr::Path(path.to_str().unwrap().into()), TIMEOUT)
+            .err()
+            .expect("connected to a bus that closes");
+        t.join().unwrap();
+        // EOF, or EPIPE when it closed before our AUTH went out.
+        assert!(matches!(e, BusError::Io { .. }), "{e}");
+        // The test's own directory: a failure to remove it fails nothing.
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_bus_that_refuses_us_says_so() {
+        let (path, l) = sock("refuses");
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 64];
+            let n = s.read(&mut b).unwrap();
+            assert!(b[..n].starts_with(b"\0AUTH EXTERNAL "), "{:?}", &b[..n]);
+            s.write_all(b"REJECTED EXTERNAL\r\n").unwrap();
+        });
+        let e = Bus::connect(Addr::Path(path.to_str().unwrap().into()), TIMEOUT)
+            .err()
+            .expect("connected to a bus that refuses");
+        t.join().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the system bus at {} refused us: \"REJECTED EXTERNAL\"",
+                path.display()
+            )
+        );
+        // The test's own directory: a failure to remove it fails nothing.
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
