@@ -3,7 +3,7 @@
 #   1. scripts/install-deps.sh
 #   2. cargo fmt --all -- --check
 #   3. cargo clippy --workspace --all-targets --features husk-image/pull -- -D warnings
-#   4. cargo build --release -p husk -p containerd-shim-husk-v2 -p huskd -p husk-init
+#   4. cargo build --release -p husk -p containerd-shim-husk-v2 -p huskd -p husk-init -p husk-proxy
 #   5. cargo nextest run --workspace --exclude spec-tests --exclude integration --no-tests=pass
 #      --features husk-image/pull (unit tests, the man page freshness test, the fuzz regression
 #      inputs of the husk package, and stack/'s crates' tests: husk-image pulls from a loopback
@@ -85,7 +85,7 @@ fi
 step "cargo fmt" cargo fmt --all -- --check || true
 step "cargo clippy" cargo clippy --workspace --all-targets --features husk-image/pull -- -D warnings || true
 built=0
-step "cargo build --release" cargo build --release -p husk -p containerd-shim-husk-v2 -p huskd -p husk-init && built=1
+step "cargo build --release" cargo build --release -p husk -p containerd-shim-husk-v2 -p huskd -p husk-init -p husk-proxy && built=1
 step "unit tests" env HUSKD_BIN="$HUSKD_BIN" cargo nextest run --workspace --exclude spec-tests --exclude integration --features husk-image/pull --no-tests=pass --no-fail-fast || true
 step "fuzz" scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || true
 if ((built)); then

@@ -154,6 +154,11 @@ impl Huskd {
             child: None,
             args: args.iter().map(|a| a.to_string()).collect(),
         };
+        // huskds of tests running at once would share the default bridge with stores of
+        // their own, and give out the same addresses: a test that wants the bridge names one.
+        if !args.contains(&"--bridge") {
+            h.args.extend(["--bridge".into(), "none".into()]);
+        }
         // On Err, dropping `h` stops whatever started and removes the directory.
         h.try_spawn()?;
         Ok(h)
