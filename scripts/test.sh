@@ -17,6 +17,9 @@
 #      (scripts/v2vm/systemd-tests.sh RUNTIME)
 #   8d. the containerd integration tests of Stats, OOM events and pause in the same guest
 #      (scripts/v2vm/integration.sh SHIM_BIN HUSK_BIN; skipped like 8b)
+#   8e. containerd's SystemdCgroup = true in that guest with systemd as PID 1: our shim, and
+#      containerd's runc-v2 shim with husk and with runc as BinaryName, each running a container
+#      in a systemd scope (scripts/v2vm/containerd-systemd.sh SHIM_BIN HUSK_BIN; skipped like 8b)
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
 #      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
@@ -113,10 +116,13 @@ else
 fi
 if ((!v2vm_ok)); then
     skip "integration: cgroup v2 guest" "scripts/v2vm.sh cannot build the guest"
+    skip "integration: systemd cgroups in the v2 guest" "scripts/v2vm.sh cannot build the guest"
 elif ((built)); then
     step "integration: cgroup v2 guest" scripts/v2vm/integration.sh "$SHIM_BIN" "$HUSK_BIN" || true
+    step "integration: systemd cgroups in the v2 guest" scripts/v2vm/containerd-systemd.sh "$SHIM_BIN" "$HUSK_BIN" || true
 else
     skip "integration: cgroup v2 guest" "cargo build --release failed"
+    skip "integration: systemd cgroups in the v2 guest" "cargo build --release failed"
 fi
 if ! command -v containerd >/dev/null 2>&1; then
     skip "integration: containerd" "containerd is not installed (Debian's package containerd)"
