@@ -9,6 +9,7 @@ mod db;
 mod events;
 mod exec;
 mod logs;
+mod seccomp;
 mod shim;
 mod spec;
 mod stats;
