@@ -199,6 +199,9 @@ pub struct ContainerOpts {
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
+    /// Security options (seccomp=unconfined, seccomp=builtin, seccomp=<profile.json>)
+    #[arg(long)]
+    pub security_opt: Vec<String>,
     /// Restart policy to apply when a container exits (no, on-failure[:N], always)
     #[arg(long, value_parser = crate::config::parse_restart)]
     pub restart: Option<(String, i64)>,

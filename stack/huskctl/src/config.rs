@@ -164,6 +164,30 @@ fn ports(specs: &[String]) -> anyhow::Result<(Value, Value)> {
     Ok((Value::Object(exposed), json!(bindings)))
 }
 
+/// `--security-opt` as docker's CLI sends it: a seccomp profile named by its file goes as the
+/// file's JSON.
+fn security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
+    opts.iter()
+        .map(|opt| {
+            let (k, v) = opt
+                .split_once('=')
+                .or_else(|| opt.split_once(':'))
+                .unwrap_or((opt, ""));
+            if v.is_empty() && k != "no-new-privileges" {
+                bail!("invalid --security-opt: {opt:?}");
+            }
+            if k != "seccomp" || v == "unconfined" || v == "builtin" {
+                return Ok(opt.clone());
+            }
+            let text = std::fs::read_to_string(v)
+                .map_err(|e| anyhow::anyhow!("--security-opt: seccomp profile {v}: {e}"))?;
+            let profile: Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("--security-opt: seccomp profile {v}: {e}"))?;
+            Ok(format!("seccomp={profile}"))
+        })
+        .collect()
+}
+
 /// The body of `POST /containers/create`. `attach` says whether the client attaches (run
 /// without -d): Docker records that in the config.
 pub fn create_body(o: &ContainerOpts, attach: bool) -> anyhow::Result<Value> {
@@ -208,6 +232,7 @@ pub fn create_body(o: &ContainerOpts, attach: bool) -> anyhow::Result<Value> {
         "CapAdd": o.cap_add,
         "CapDrop": o.cap_drop,
         "Privileged": o.privileged,
+        "SecurityOpt": security_opts(&o.security_opt)?,
         "ReadonlyRootfs": o.read_only,
         "Tmpfs": tmpfs,
     });

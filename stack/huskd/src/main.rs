@@ -10,6 +10,7 @@ mod events;
 mod exec;
 mod logs;
 mod network;
+mod seccomp;
 mod shim;
 mod spec;
 mod stats;

@@ -456,6 +456,9 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
     }
+    if let Some(s) = crate::seccomp::for_container(host, &caps).map_err(|e| bad(e.to_string()))? {
+        linux["seccomp"] = s;
+    }
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": {
