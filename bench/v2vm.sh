@@ -97,7 +97,9 @@ V2VM_TIMEOUT=${V2VM_TIMEOUT:-1800} V2VM_BOOT_TIMEOUT=${V2VM_BOOT_TIMEOUT:-180} \
     "$REPO/scripts/v2vm.sh" \
     bash "$HERE/v2vm.sh" --in-guest >"$raw" || rc=$?
 
-# The table as bench.sh printed it, then the results with a note of where they come from.
+# The table as bench.sh printed it, then the results with a note of where they come from. The
+# guest's console was seen ending lines with \r\n: dropped, or the marker would not match.
+sed -i 's/\r$//' "$raw"
 sed -e "/^$MARK\$/,\$d" -e '/^results: /d' "$raw"
 if grep -qx -- "$MARK" "$raw"; then
     sed "1,/^$MARK\$/d" "$raw" | jq --arg smp "${V2VM_SMP:-2}" --arg mem "${V2VM_MEM:-2G}" \
