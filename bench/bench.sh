@@ -35,6 +35,8 @@
 #   OUT=bench/results/latest.json
 #   KEEP_HUGETLB=1   keep the hugetlb cgroup v1 hierarchy this script mounts for crun (default:
 #                    unmount it again on exit)
+#   V2VM=1           run the benchmarks inside the pure cgroup v2 guest of scripts/v2vm.sh, with
+#                    fewer runs and benchmarks under its emulation: bench/v2vm.sh says how
 #
 # Needs root, hyperfine, jq, /usr/bin/time, runc (for scripts/mkbundle.sh): scripts/install-deps.sh
 set -euo pipefail
@@ -44,6 +46,9 @@ REPO=$(dirname "$HERE")
 # shellcheck source=bench/lib.sh
 source "$HERE/lib.sh"
 
+if [[ ${V2VM:-} == 1 ]]; then
+    exec bash "$HERE/v2vm.sh" "$@"
+fi
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
     exit 0

@@ -18,6 +18,7 @@ pub mod v2;
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxHugepageLimit, LinuxRdma, LinuxResources};
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -61,6 +62,11 @@ pub trait CgroupManager {
     /// them when that is not known).
     fn freezer_paths(&self) -> Vec<PathBuf> {
         self.paths()
+    }
+    /// The cgroup, opened, for a new process to start in (clone3's CLONE_INTO_CGROUP) rather
+    /// than be moved in by `apply`; None where it must be moved (v1, systemd's scope, none).
+    fn clone_target(&self) -> Option<OwnedFd> {
+        None
     }
     /// Whether the cgroup is frozen (or would be, once made), and by whom.
     fn frozen(&self) -> Frozen {

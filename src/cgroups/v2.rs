@@ -9,6 +9,7 @@ use super::{
 use crate::error::{Context, Error, Result};
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub struct V2 {
@@ -74,6 +75,19 @@ impl CgroupManager for V2 {
 
     fn apply(&self, pid: i32) -> Result<()> {
         write_file(&self.path.join("cgroup.procs"), &pid.to_string())
+    }
+
+    /// Moving a process in takes the kernel's cgroup_threadgroup_rwsem for writing, which waits
+    /// for an RCU grace period; a process cloned into the cgroup waits for nothing.
+    fn clone_target(&self) -> Option<OwnedFd> {
+        use nix::fcntl::OFlag;
+        nix::fcntl::open(
+            &self.path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .inspect_err(|e| log::debug!("open {}: {e}", self.path.display()))
+        .ok()
     }
 
     /// runc's fs2 driver, in its order. Net classes and priorities have no v2 controller and

@@ -13,7 +13,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::{Linux, Spec};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct CreateOptions<'a> {
@@ -460,14 +460,18 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     let gate = exec_gate(&p.dir, o.for_run)?;
     let mount_view = crate::rootless::mount_view(cgroup_paths, o.id)?;
     let args = init_args(o, &p, mount_view, console, gate)?;
-    let (mut chan, first) = clone_init(args, &p.plan, &mut undo)?;
+    let (mut chan, first, in_cgroup) = clone_init(args, &p.plan, &mut undo)?;
     // Its messages need its progress: a stopped or frozen init fails the create.
     chan.watch(first, vec![]);
     let init_pid = init_pid(&chan, first, &p.plan, linux, &mut undo)?;
     chan.watch(init_pid, state.cgroup_paths.clone());
     send_mount_sources(&chan, &p, init_pid)?;
-    join_cgroup(&chan, &undo, init_pid)?;
-    log::debug!("create {}: init {init_pid} joined its cgroup", o.id);
+    join_cgroup(&chan, &undo, init_pid, in_cgroup)?;
+    log::debug!(
+        "create {}: init {init_pid} {} its cgroup",
+        o.id,
+        if in_cgroup { "started in" } else { "joined" }
+    );
 
     state.pid = init_pid;
     state.pid_start = crate::container::state::process_start_time(init_pid).unwrap_or(0);
@@ -660,15 +664,36 @@ fn init_args<'a>(
 }
 
 /// Clones the init, or, when namespaces are joined by path, the intermediate process that forks
-/// it. In the child this never returns. Returns our end of the channel and the child's pid.
-fn clone_init(args: InitArgs, plan: &Plan, undo: &mut Undo) -> Result<(sync::Channel, i32)> {
+/// it. In the child this never returns. Returns our end of the channel, the child's pid and
+/// whether it started in its cgroup already.
+fn clone_init(args: InitArgs, plan: &Plan, undo: &mut Undo) -> Result<(sync::Channel, i32, bool)> {
     let (parent, child) = sync::pair()?;
     let two_stage = plan.two_stage();
-    let first = namespaces::clone(if two_stage {
+    let flags = if two_stage {
         CloneFlags::empty()
     } else {
         plan.new
-    })?;
+    };
+    // On cgroup v2 the init starts in its cgroup, whose limits are set already: moving it in
+    // afterwards costs an RCU grace period. Not an intermediate process, which would count
+    // against the container's pids limit beside the init it forks. Whatever the kernel refuses
+    // goes the old way, which reports its errors as before.
+    let target = undo.cgroup.as_ref().filter(|_| !two_stage);
+    let mut in_cgroup = false;
+    let mut first = None;
+    if let Some(fd) = target.and_then(|cg| cg.clone_target()) {
+        match namespaces::clone_into_cgroup(flags, fd.as_fd()) {
+            Ok(pid) => {
+                first = Some(pid);
+                in_cgroup = true;
+            }
+            Err(e) => log::debug!("clone3 into the cgroup: {e}; the init will be moved in"),
+        }
+    }
+    let first = match first {
+        Some(pid) => pid,
+        None => namespaces::clone(flags)?,
+    };
     if first == 0 {
         drop(parent);
         if two_stage {
@@ -682,7 +707,7 @@ fn clone_init(args: InitArgs, plan: &Plan, undo: &mut Undo) -> Result<(sync::Cha
     drop(args);
     undo.pids.push(first);
     crate::util::fault::point("clone");
-    Ok((parent, first))
+    Ok((parent, first, in_cgroup))
 }
 
 /// Writes the id maps of a new user namespace (as root on the host) and learns the init's pid,
@@ -737,14 +762,17 @@ fn send_mount_sources(chan: &sync::Channel, p: &Prepared, init_pid: i32) -> Resu
     })
 }
 
-/// Puts the init in its cgroup. The init sets up its rootfs meanwhile, and waits for this before
-/// anything that must happen inside the cgroup (cgroup namespace, hooks, exec).
-fn join_cgroup(chan: &sync::Channel, undo: &Undo, init_pid: i32) -> Result<()> {
+/// Puts the init in its cgroup, unless it started there. The init sets up its rootfs meanwhile,
+/// and waits for this before anything that must happen inside the cgroup (cgroup namespace,
+/// hooks, exec).
+fn join_cgroup(chan: &sync::Channel, undo: &Undo, init_pid: i32, in_cgroup: bool) -> Result<()> {
     let cg = undo
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::msg("cgroup manager missing"))?;
-    cg.apply(init_pid)?;
+    if !in_cgroup {
+        cg.apply(init_pid)?;
+    }
     crate::util::fault::point("apply");
     tell(chan, &Msg::Go)
 }
