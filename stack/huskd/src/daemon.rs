@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use crate::db::{Db, Record, State};
 use crate::events::Exit;
 use crate::logs::{self, LogFile, Stream};
-use crate::shim::{Launch, Shim, Stdio3};
 use crate::network;
+use crate::shim::{Launch, Shim, Stdio3};
 use crate::spec;
 
 /// An error with the HTTP status Docker gives it.
@@ -644,14 +644,17 @@ impl Daemon {
             return Ok(());
         }
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let connected = net.connect(&c.id, &netns, &ports).await.map_err(|e| match e {
-            // dockerd's words, which scripts look for.
-            husk_net::Error::Proxy(e) => format!(
-                "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                rec.name, c.id
-            ),
-            e => format!("network bridge: {e}"),
-        })?;
+        let connected = net
+            .connect(&c.id, &netns, &ports)
+            .await
+            .map_err(|e| match e {
+                // dockerd's words, which scripts look for.
+                husk_net::Error::Proxy(e) => format!(
+                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                    rec.name, c.id
+                ),
+                e => format!("network bridge: {e}"),
+            })?;
         let address = connected.attachment.address.to_string();
         let hostname = rec.config["Hostname"].as_str().unwrap_or_default();
         // In place: the file is bind-mounted into the container already.

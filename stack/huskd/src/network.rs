@@ -38,7 +38,9 @@ pub fn ports(host: &Value, on_bridge: bool) -> Result<Vec<PortSpec>, String> {
             let field = |k: &str| match &b[k] {
                 Value::Null => Ok(""),
                 Value::String(s) => Ok(s.as_str()),
-                _ => Err(format!("HostConfig.PortBindings[{port:?}].{k}: not a string")),
+                _ => Err(format!(
+                    "HostConfig.PortBindings[{port:?}].{k}: not a string"
+                )),
             };
             let (ip, host_port) = (field("HostIp")?, field("HostPort")?);
             if host_port.is_empty() {
@@ -121,7 +123,11 @@ mod tests {
     #[test]
     fn bad_bindings_are_named() {
         let with = |b: Value, mode: &str| {
-            ports(&json!({"NetworkMode": mode, "PortBindings": b}), mode != "none").unwrap_err()
+            ports(
+                &json!({"NetworkMode": mode, "PortBindings": b}),
+                mode != "none",
+            )
+            .unwrap_err()
         };
         assert_eq!(
             with(json!({"80/tcp": [{"HostPort": "70000"}]}), "default"),

@@ -352,7 +352,11 @@ fn proxies_known_by_pid_are_stopped_and_others_left_alone() {
     TcpListener::bind(("127.0.0.1", tcp)).expect("the TCP port is free again");
     UdpSocket::bind(("127.0.0.1", udp)).expect("the UDP port is free again");
     assert!(network.store.list().unwrap().is_empty());
-    assert_eq!(other.try_wait().unwrap(), None, "not a proxy, still running");
+    assert_eq!(
+        other.try_wait().unwrap(),
+        None,
+        "not a proxy, still running"
+    );
     other.kill().unwrap();
     other.wait().unwrap();
 }
