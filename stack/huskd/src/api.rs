@@ -621,12 +621,43 @@ fn ago(t: &str) -> String {
     let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
         .num_seconds()
         .max(0);
+    human_duration(secs)
+}
+
+/// go-units' HumanDuration, which Docker's Status column uses.
+fn human_duration(secs: i64) -> String {
+    let hours = (secs as f64 / 3600.0 + 0.5) as i64;
     match secs {
         0 => "Less than a second".into(),
+        1 => "1 second".into(),
         s if s < 60 => format!("{s} seconds"),
+        s if s / 60 == 1 => "About a minute".into(),
         s if s < 3600 => format!("{} minutes", s / 60),
-        s if s < 86400 => format!("{} hours", s / 3600),
-        s => format!("{} days", s / 86400),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", hours / 24 / 365),
+    }
+}
+
+#[cfg(test)]
+mod human_duration_tests {
+    #[test]
+    fn as_go_units_says_it() {
+        let h = super::human_duration;
+        assert_eq!(h(0), "Less than a second");
+        assert_eq!(h(1), "1 second");
+        assert_eq!(h(59), "59 seconds");
+        assert_eq!(h(60), "About a minute");
+        assert_eq!(h(119), "About a minute");
+        assert_eq!(h(120), "2 minutes");
+        assert_eq!(h(3599), "59 minutes");
+        assert_eq!(h(3600), "About an hour");
+        assert_eq!(h(3 * 3600), "3 hours");
+        assert_eq!(h(3 * 86400), "3 days");
+        assert_eq!(h(21 * 86400), "3 weeks");
     }
 }
 
