@@ -642,25 +642,6 @@ fn human_duration(secs: i64) -> String {
     }
 }
 
-#[cfg(test)]
-mod human_duration_tests {
-    #[test]
-    fn as_go_units_says_it() {
-        let h = super::human_duration;
-        assert_eq!(h(0), "Less than a second");
-        assert_eq!(h(1), "1 second");
-        assert_eq!(h(59), "59 seconds");
-        assert_eq!(h(60), "About a minute");
-        assert_eq!(h(119), "About a minute");
-        assert_eq!(h(120), "2 minutes");
-        assert_eq!(h(3599), "59 minutes");
-        assert_eq!(h(3600), "About an hour");
-        assert_eq!(h(3 * 3600), "3 hours");
-        assert_eq!(h(3 * 86400), "3 days");
-        assert_eq!(h(21 * 86400), "3 weeks");
-    }
-}
-
 /// Docker's human Status column: `Up 5 seconds`, `Exited (0) 3 minutes ago`, `Created`.
 fn status_text(s: &crate::db::State) -> String {
     match s.status.as_str() {
@@ -942,4 +923,23 @@ pub async fn pump_stdin<R: tokio::io::AsyncRead + Unpin>(mut from: R, to: &std::
 
 pub fn empty_ok() -> Response<Body> {
     empty(200)
+}
+
+#[cfg(test)]
+mod human_duration_tests {
+    #[test]
+    fn as_go_units_says_it() {
+        let h = super::human_duration;
+        assert_eq!(h(0), "Less than a second");
+        assert_eq!(h(1), "1 second");
+        assert_eq!(h(59), "59 seconds");
+        assert_eq!(h(60), "About a minute");
+        assert_eq!(h(119), "About a minute");
+        assert_eq!(h(120), "2 minutes");
+        assert_eq!(h(3599), "59 minutes");
+        assert_eq!(h(3600), "About an hour");
+        assert_eq!(h(3 * 3600), "3 hours");
+        assert_eq!(h(3 * 86400), "3 days");
+        assert_eq!(h(21 * 86400), "3 weeks");
+    }
 }
