@@ -32,6 +32,26 @@ fn proxy_children(port: u16) -> Vec<u32> {
     out
 }
 
+/// huskd's Network on a bridge and subnet of the test's own; the store lives in the returned
+/// directory, and the guard removes the bridge.
+fn open_network(
+    rt: &tokio::runtime::Runtime,
+    tag: u8,
+) -> (husk_net::Network, tempfile::TempDir, BridgeGuard) {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, subnet) = unique(tag);
+    let guard = BridgeGuard(name.clone());
+    let network = rt
+        .block_on(husk_net::Network::open(
+            &name,
+            subnet,
+            &dir.path().join("net.redb"),
+            &proxy_bin(),
+        ))
+        .unwrap();
+    (network, dir, guard)
+}
+
 fn http_get(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -256,17 +276,7 @@ fn connect_with_a_host_port_in_use_leaves_nothing() {
         return;
     }
     let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    let (name, subnet) = unique(11);
-    let _guard = BridgeGuard(name.clone());
-    let network = rt
-        .block_on(husk_net::Network::open(
-            &name,
-            subnet,
-            &dir.path().join("net.redb"),
-            &proxy_bin(),
-        ))
-        .unwrap();
+    let (network, _dir, _guard) = open_network(&rt, 11);
     let ns = Netns::new();
     let held = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = held.local_addr().unwrap().port();
@@ -316,17 +326,7 @@ fn proxies_known_by_pid_are_stopped_and_others_left_alone() {
         return;
     }
     let rt = rt();
-    let dir = tempfile::tempdir().unwrap();
-    let (name, subnet) = unique(13);
-    let _guard = BridgeGuard(name.clone());
-    let network = rt
-        .block_on(husk_net::Network::open(
-            &name,
-            subnet,
-            &dir.path().join("net.redb"),
-            &proxy_bin(),
-        ))
-        .unwrap();
+    let (network, _dir, _guard) = open_network(&rt, 13);
     let ns = Netns::new();
     let (tcp, udp) = (free_port(), free_port());
     let specs: Vec<PortSpec> = [
