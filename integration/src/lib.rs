@@ -98,6 +98,14 @@ pub fn become_subreaper() {
 }
 
 /// Polls `cond` until it holds or `timeout` passes.
+/// One value of `ctr task metrics`' table (`key    value`).
+pub fn metric(metrics: &str, key: &str) -> Option<String> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(char::is_whitespace))
+        .map(|v| v.trim().to_string())
+}
+
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {

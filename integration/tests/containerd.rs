@@ -174,12 +174,7 @@ fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
     // (whose table has no memory.usage_in_bytes but memory.usage).
     let metrics = c.ctr_ok(&["task", "metrics", "d1"]);
     println!("ctr task metrics:\n{metrics}");
-    let value = |key: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(char::is_whitespace))
-            .map(|v| v.trim().to_string())
-    };
+    let value = |key: &str| integration::metric(&metrics, key);
     assert_eq!(
         value("pids.current").as_deref(),
         Some("1"),

@@ -130,12 +130,7 @@ fn scope_lifecycle(c: &Containerd, id: &str) {
 
     // The shim's Stats, from the scope's files.
     let metrics = c.ctr_ok(&["task", "metrics", id]);
-    let value = |key: &str| {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(char::is_whitespace))
-            .map(|v| v.trim().to_string())
-    };
+    let value = |key: &str| integration::metric(&metrics, key);
     assert_eq!(
         value("pids.current").as_deref(),
         Some("1"),
