@@ -395,6 +395,7 @@ mod tests {
     /// A FIFO in a fresh directory of its own, and a pipe standing for the container's stdin.
     fn setup(name: &str) -> (PathBuf, Sink, File) {
         let dir = std::env::temp_dir().join(format!("husk-shim-io-{}-{name}", std::process::id()));
+        // Left over from an earlier run with the same pid, if any.
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
         let path = dir.join("stdin");
