@@ -5,8 +5,9 @@
 # The test binaries are built here on the host (`cargo nextest archive`) and run in the guest,
 # which sees the host's / read-only. Under emulation each container costs seconds, so only the
 # tests that touch cgroups run: resources, cgroups, events (stats, OOM), pause/resume, update,
-# device rules, freezing. A test that checks what only cgroup v1 has says "skipped: ..." and
-# passes; `--success-output final` prints those lines at the end.
+# device rules, freezing, and rootless containers with and without a delegated subtree. A test
+# that checks what only cgroup v1 has says "skipped: ..." and passes; `--success-output final`
+# prints those lines at the end.
 # Exit status: nextest's; 125 when the guest could not be built or booted.
 set -euo pipefail
 
@@ -24,7 +25,8 @@ FILTER='binary(cgroups) | binary(resources) | binary(events)
     | (binary(cli_depth) & test(exec_cgroup))
     | (binary(namespaces) & test(cgroup_namespace))
     | (binary(robust_input) & test(update_memory))
-    | (binary(parity) & test(update_of_unknown))'
+    | (binary(parity) & test(update_of_unknown))
+    | (binary(rootless) & test(/delegat|beside_the_session|lifecycle_as_a_user|limits_without_cgroup/))'
 
 # target/ rather than /tmp: the guest mounts a fresh tmpfs on /tmp.
 archive=target/v2vm/spec-tests.tar.zst

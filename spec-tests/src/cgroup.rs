@@ -146,7 +146,7 @@ pub fn dir_of_pid(pid: i32, controller: &str) -> PathBuf {
 
 /// Where runc puts a container's cgroups for `cgroups_path` (`linux.cgroupsPath`, None when
 /// absent, then the container id is used): an absolute path is taken from each hierarchy's
-/// root, a relative one below our own cgroup in that hierarchy. Used to check that nothing is
+/// root, a relative one below our own cgroup in that hierarchy (on pure v2, below its parent). Used to check that nothing is
 /// left behind by a container that never ran (so no pid to ask).
 pub fn expected_dirs(cgroups_path: Option<&str>, id: &str) -> Vec<PathBuf> {
     let hs = hierarchies();
@@ -166,7 +166,15 @@ pub fn expected_dirs(cgroups_path: Option<&str>, id: &str) -> Vec<PathBuf> {
                     })
                     .map(|(_, p)| p.clone())
                     .unwrap_or_else(|| "/".to_owned());
-                format!("{}/{rel}", mine.trim_end_matches('/'))
+                // runc's fs2 driver takes the parent of our own cgroup, which has processes.
+                let base = if is_v2() {
+                    Path::new(&mine)
+                        .parent()
+                        .map_or(mine.clone(), |p| p.to_string_lossy().into_owned())
+                } else {
+                    mine
+                };
+                format!("{}/{rel}", base.trim_end_matches('/'))
             }
         };
         out.push(dir_in(h, &p));

@@ -17,14 +17,18 @@ pub struct V2 {
 }
 
 impl V2 {
+    /// A relative `rel` goes below the parent of our own cgroup, as runc's fs2 driver puts it:
+    /// our own (a login's session scope, a delegated service's leaf) has processes, so no
+    /// controller could be enabled for a cgroup below it.
     pub fn new(mount: &str, rel: &Path, own: &[(String, String)]) -> Result<Self> {
         let own_path = own
             .iter()
             .find(|(c, _)| c.is_empty())
-            .map(|(_, p)| p.as_str())
-            .unwrap_or("/");
+            .map(|(_, p)| Path::new(p.as_str()))
+            .unwrap_or(Path::new("/"));
+        let base = own_path.parent().unwrap_or(own_path);
         Ok(V2 {
-            path: resolve(Path::new(mount), own_path, rel),
+            path: resolve(Path::new(mount), &base.to_string_lossy(), rel),
         })
     }
 
@@ -110,7 +114,15 @@ impl CgroupManager for V2 {
         }
         // Only when given: `update` leaves a live container's device rules alone otherwise.
         if let Some(rules) = r.devices() {
-            bpf::attach(p, &bpf::program(&Rules::for_container(rules)?))?;
+            let program = bpf::program(&Rules::for_container(rules)?);
+            match bpf::attach(p, &program) {
+                // runc's rule: a rootless container's device rules are not expected to load (a
+                // BPF program needs privilege); its user namespace keeps mknod out anyway.
+                Err(e) if crate::rootless::cgroups_optional() => {
+                    log::debug!("rootless: device rules not applied: {e}")
+                }
+                r => r?,
+            }
         }
         if let Some(c) = r.cpu() {
             for (file, v) in [("cpuset.cpus", c.cpus()), ("cpuset.mems", c.mems())] {
@@ -424,6 +436,25 @@ mod tests {
         ("memory.low", ""),
         ("memory.current", "1000000\n"),
     ];
+
+    #[test]
+    fn relative_paths_go_below_the_parent_of_our_cgroup() {
+        let own = |p: &str| vec![(String::new(), p.to_owned())];
+        let at = |rel: &str, mine: &str| {
+            V2::new("/sys/fs/cgroup", Path::new(rel), &own(mine))
+                .unwrap()
+                .path
+        };
+        let p = PathBuf::from;
+        assert_eq!(
+            at("c1", "/user.slice/user-0.slice/session-1.scope"),
+            p("/sys/fs/cgroup/user.slice/user-0.slice/c1")
+        );
+        assert_eq!(at("a/c1", "/deleg/session"), p("/sys/fs/cgroup/deleg/a/c1"));
+        assert_eq!(at("c1", "/"), p("/sys/fs/cgroup/c1"));
+        assert_eq!(at("/abs/c1", "/deleg/session"), p("/sys/fs/cgroup/abs/c1"));
+        assert_eq!(at("../../x", "/a/b"), p("/sys/fs/cgroup/x"));
+    }
 
     #[test]
     fn shares_convert_like_runc() {
