@@ -65,40 +65,80 @@ pub enum ListFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// create a container
-    Create(Create),
+    Create(Lazy<Create>),
     /// executes the user defined process in a created container
-    Start(IdArg),
+    Start(Lazy<IdArg>),
     /// output the state of a container
-    State(IdArg),
+    State(Lazy<IdArg>),
     /// kill sends the specified signal (default: SIGTERM) to the container's init process
-    Kill(Kill),
+    Kill(Lazy<Kill>),
     /// delete any resources held by the container often used with detached container
-    Delete(Delete),
+    Delete(Lazy<Delete>),
     /// lists containers started by husk with the given root
     #[command(visible_alias = "ls")]
-    List(List),
+    List(Lazy<List>),
     /// create and run a container
-    Run(Run),
+    Run(Lazy<Run>),
     /// execute new process inside the container
-    Exec(Exec),
+    Exec(Lazy<Exec>),
     /// pause suspends all processes inside the container
-    Pause(IdArg),
+    Pause(Lazy<IdArg>),
     /// resumes all processes that have been previously paused
-    Resume(IdArg),
+    Resume(Lazy<IdArg>),
     /// ps displays the processes running inside a container
-    Ps(Ps),
+    Ps(Lazy<Ps>),
     /// update container resource constraints
-    Update(Update),
+    Update(Lazy<Update>),
     /// display container events such as OOM notifications, cpu, memory, and IO usage statistics
-    Events(Events),
+    Events(Lazy<Events>),
     /// create a new specification file
-    Spec(Spec),
+    Spec(Lazy<Spec>),
     /// show the enabled features
     Features,
     /// checkpoint a running container
-    Checkpoint(Checkpoint),
+    Checkpoint(Lazy<Checkpoint>),
     /// restore a container from a previous checkpoint
-    Restore(Restore),
+    Restore(Lazy<Restore>),
+}
+
+/// A subcommand's flags, added to clap's command only when that subcommand is the one parsed.
+/// clap's derive builds every subcommand's flags on each invocation otherwise: that was a tenth
+/// of `husk run`'s user time in the cgroup v2 guest (notes/cli.md).
+#[derive(Debug, Clone)]
+pub struct Lazy<T>(pub T);
+
+impl<T> std::ops::Deref for Lazy<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(m).map(Lazy)
+    }
+    fn from_arg_matches_mut(m: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(m).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(m)
+    }
+    fn update_from_arg_matches_mut(&mut self, m: &mut clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(m)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -329,7 +369,8 @@ pub struct Update {
     pub id: String,
 }
 
-/// The CRIU flags that `checkpoint` and `restore` share.
+// The CRIU flags that `checkpoint` and `restore` share. A plain comment: a doc comment would
+// become the help text of both commands, set after theirs now that their flags are `Lazy`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CriuFlags {
     /// path for saving criu image files (checkpoint), or to restore from (restore)
@@ -449,8 +490,23 @@ pub fn logging_flags(args: &[OsString]) -> (Option<PathBuf>, bool, bool) {
 /// urfave/cli's `help [CMD]` and `h [CMD]` become `[CMD] --help`.
 pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
     use clap::CommandFactory;
-    let root = Cli::command();
-    let mut cmd = &root;
+    normalize_with(&Cli::command(), args)
+}
+
+/// The command line parsed, after `normalize_args`, with one clap command built for both.
+pub fn parse(args: Vec<OsString>) -> (Vec<OsString>, Result<Cli, clap::Error>) {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut root = Cli::command();
+    let args = normalize_with(&root, args);
+    let cli = root
+        .try_get_matches_from_mut(&args)
+        .and_then(|mut m| Cli::from_arg_matches_mut(&mut m));
+    (args, cli)
+}
+
+fn normalize_with(root: &clap::Command, args: Vec<OsString>) -> Vec<OsString> {
+    // The subcommand named, built: its flags are deferred until then (`Lazy`).
+    let mut sub: Option<clap::Command> = None;
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter();
     if let Some(argv0) = iter.next() {
@@ -489,9 +545,10 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
         } else {
             (0, s)
         };
+        let cmd = sub.as_ref().unwrap_or(root);
         if dashes == 0 {
             // A positional: the first one at top level names the subcommand.
-            if std::ptr::eq(cmd, &root) {
+            if sub.is_none() {
                 // `help [CMD]` (or `h`) is `[CMD] --help`; what follows CMD does not matter.
                 let is_help = matches!(s, "help" | "h");
                 if is_help && !help {
@@ -506,8 +563,10 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
                     out.extend([arg, "--help".into()]);
                     return out;
                 }
-                if let Some(sub) = root.find_subcommand(s) {
-                    cmd = sub;
+                if let Some(found) = root.find_subcommand(s) {
+                    let mut built = found.clone();
+                    built.build();
+                    sub = Some(built);
                     out.push(arg);
                     continue;
                 }
@@ -527,7 +586,7 @@ pub fn normalize_args(args: Vec<OsString>) -> Vec<OsString> {
                 .find(|a| a.get_long() == Some(name))
                 .map(|a| a.get_action().takes_values())
         };
-        let takes_value = find(cmd).or_else(|| find(&root));
+        let takes_value = find(cmd).or_else(|| find(root));
         match takes_value {
             Some(tv) if dashes == 1 && name.len() > 1 => {
                 let mut fixed = OsString::from("-");

@@ -2,13 +2,12 @@
 //! runc does (a log line, exit status 1).
 
 use anyhow::Result;
-use clap::Parser;
 use husk::cli::{Cli, Command, LogFormat};
 use husk::commands;
 
 fn main() {
-    let args = husk::cli::normalize_args(std::env::args_os().collect());
-    let cli = match Cli::try_parse_from(&args) {
+    let (args, cli) = husk::cli::parse(std::env::args_os().collect());
+    let cli = match cli {
         Ok(c) => c,
         Err(e) => match husk::cli::usage_error(&e, &args) {
             Some(u) => {
