@@ -1,6 +1,8 @@
 //! huskd applies Docker's default seccomp profile, cut to the container's capabilities, and
 //! none for `seccomp=unconfined`; the behaviour compared is the one Debian's dockerd 20.10 with
-//! runc shows on this machine (notes/huskd.md). Needs what integration/tests/huskd.rs needs.
+//! runc shows on this machine (notes/huskd.md). The other security options too:
+//! no-new-privileges, and AppArmor and SELinux, which this host lacks. Needs what
+//! integration/tests/huskd.rs needs.
 
 use integration::huskd::{stream_of, Huskd};
 use integration::{busybox_archive, IMAGE};
@@ -127,5 +129,90 @@ fn custom_profile_and_bad_option() {
         r.message()
     );
     assert_eq!(h.get("/containers/bad/json").status, 404);
+    h.assert_nothing_left(&[]);
+}
+
+#[test]
+fn no_new_privileges_reaches_the_process_and_its_execs() {
+    let h = huskd_with_busybox("security-opts");
+    const NNP: &str = "busybox grep '^NoNewPrivs:' /proc/self/status";
+    let r = run(&h, "plain", json!({}), NNP);
+    assert_eq!(r.out, "NoNewPrivs:\t0\n", "{}", r.err);
+    for opt in [
+        "no-new-privileges",
+        "no-new-privileges=true",
+        "no-new-privileges:true",
+    ] {
+        let r = run(&h, "nnp", json!({"SecurityOpt": [opt]}), NNP);
+        assert_eq!(r.out, "NoNewPrivs:\t1\n", "{opt}: {}", r.err);
+    }
+
+    // An exec is as confined as the container's process.
+    let id = h.create(
+        "box",
+        &json!({"Image": IMAGE, "Cmd": ["sleep", "1000"], "HostConfig": {"SecurityOpt": ["no-new-privileges"]}}),
+    );
+    h.start_ctr(&id);
+    let exec = h.post(
+        "/containers/box/exec",
+        &json!({"Cmd": ["sh", "-c", NNP], "AttachStdout": true, "AttachStderr": true}),
+    );
+    assert_eq!(exec.status, 201, "{}", exec.text());
+    let eid = exec.json()["Id"].as_str().unwrap().to_string();
+    let (status, out) = h.hijack(&format!("/exec/{eid}/start"), r#"{"Detach":false}"#, b"");
+    assert!(status.contains("101"), "{status}");
+    assert_eq!(
+        stream_of(&out, 1),
+        "NoNewPrivs:\t1\n",
+        "{}",
+        stream_of(&out, 2)
+    );
+    assert_eq!(h.delete("/containers/box?force=1").status, 204);
+    h.assert_nothing_left(&[]);
+}
+
+#[test]
+fn confinement_this_host_cannot_give_is_refused() {
+    let h = huskd_with_busybox("security-refused");
+    // Asking for none of it is fine.
+    let r = run(
+        &h,
+        "none",
+        json!({"SecurityOpt": ["apparmor=unconfined", "label=disable"]}),
+        "true",
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+
+    for (opt, names) in [
+        ("label=type:svirt_apache_t", "label=type:svirt_apache_t"),
+        ("bogus=1", "bogus=1"),
+        ("no-new-privileges=maybe", "no-new-privileges=maybe"),
+    ] {
+        let r = h.post(
+            "/containers/create?name=bad",
+            &json!({"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"SecurityOpt": [opt]}}),
+        );
+        assert_eq!(r.status, 400, "{opt}: {}", r.text());
+        assert!(r.message().contains(names), "{opt}: {}", r.message());
+        assert_eq!(h.get("/containers/bad/json").status, 404, "{opt}");
+    }
+
+    // A profile goes to the runtime, which fails naming AppArmor where the kernel has none.
+    if std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+        eprintln!("skipped the AppArmor refusal: this host has AppArmor");
+    } else {
+        let id = h.create(
+            "aa",
+            &json!({"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["apparmor=docker-default"]}}),
+        );
+        let r = h.post_empty(&format!("/containers/{id}/start"));
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert!(
+            r.message().to_lowercase().contains("apparmor"),
+            "{}",
+            r.message()
+        );
+        assert_eq!(h.delete(&format!("/containers/{id}")).status, 204);
+    }
     h.assert_nothing_left(&[]);
 }

@@ -11,6 +11,7 @@ mod exec;
 mod logs;
 mod network;
 mod seccomp;
+mod security_opt;
 mod shim;
 mod spec;
 mod stats;

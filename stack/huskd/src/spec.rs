@@ -459,7 +459,8 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
     if let Some(s) = crate::seccomp::for_container(host, &caps).map_err(|e| bad(e.to_string()))? {
         linux["seccomp"] = s;
     }
-    Ok(json!({
+    let security = crate::security_opt::parse(host).map_err(|e| bad(e.to_string()))?;
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": tty,
@@ -468,13 +469,17 @@ pub fn build(i: &Input) -> Result<Value, SpecError> {
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false,
+            "noNewPrivileges": security.no_new_privileges,
         },
         "root": {"path": "rootfs", "readonly": host["ReadonlyRootfs"].as_bool() == Some(true)},
         "hostname": i.hostname,
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    if let Some(profile) = security.apparmor {
+        spec["process"]["apparmorProfile"] = json!(profile);
+    }
+    Ok(spec)
 }
 
 /// An exec's process: the container's env and user unless the request overrides them.
@@ -514,14 +519,22 @@ pub fn exec_process(
             .as_str()
             .filter(|s| !s.is_empty()))
         .unwrap_or("/");
-    Ok(json!({
+    let mut process = json!({
         "terminal": exec["Tty"].as_bool() == Some(true),
         "user": {"uid": uid, "gid": gid},
         "args": args,
         "env": env,
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-    }))
+    });
+    // An exec runs as confined as the container's process, as moby's exec does.
+    let security =
+        crate::security_opt::parse(&container["HostConfig"]).map_err(|e| bad(e.to_string()))?;
+    process["noNewPrivileges"] = json!(security.no_new_privileges);
+    if let Some(profile) = security.apparmor {
+        process["apparmorProfile"] = json!(profile);
+    }
+    Ok(process)
 }
 
 #[cfg(test)]
