@@ -104,18 +104,29 @@ pub enum ContainerCommand {
     /// Remove one or more containers
     #[command(alias = "remove")]
     Rm(Rm),
+    /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(Run),
+    /// Create a new container
     #[command(disable_help_flag = true)]
     Create(Create),
+    /// Start one or more stopped containers
     Start(Start),
+    /// Fetch the logs of a container
     Logs(Logs),
+    /// Execute a command in a running container
     Exec(Exec),
+    /// Stop one or more running containers
     Stop(Stop),
+    /// Kill one or more running containers
     Kill(Kill),
+    /// Block until containers stop, then print their exit codes
     Wait(Names),
+    /// Pause all processes within one or more containers
     Pause(Names),
+    /// Unpause all processes within one or more containers
     Unpause(Names),
+    /// Display a live stream of container resource usage statistics
     Stats(Stats),
 }
 
@@ -140,7 +151,8 @@ pub struct ProcessOpts {
     pub user: Option<String>,
 }
 
-/// The flags `run` and `create` share: what goes into the container's configuration.
+// The flags `run` and `create` share: what goes into the container's configuration. (Not a doc
+// comment: clap would show it as the about of a subcommand without one of its own.)
 #[derive(Args, Clone)]
 pub struct ContainerOpts {
     /// Print usage
@@ -422,4 +434,44 @@ pub struct Rmi {
 pub struct Tag {
     pub source: String,
     pub target: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command has docker's one-line description, and `container X` the same as `X`: a doc
+    /// comment on a flattened struct once showed up there instead.
+    #[test]
+    fn every_command_is_described_as_docker_describes_it() {
+        let mut root = Cli::command();
+        root.build();
+        let about = |c: &clap::Command| c.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let container = root.find_subcommand("container").unwrap();
+        for group in [&root, container, root.find_subcommand("image").unwrap()] {
+            for c in group.get_subcommands() {
+                let text = about(c);
+                assert!(
+                    !text.is_empty(),
+                    "{} {}: no description",
+                    group.get_name(),
+                    c.get_name()
+                );
+                assert!(
+                    !text.contains("flags"),
+                    "{} {}: {text}",
+                    group.get_name(),
+                    c.get_name()
+                );
+            }
+        }
+        for c in container.get_subcommands() {
+            if let Some(top) = root.find_subcommand(c.get_name()) {
+                if !matches!(c.get_name(), "inspect" | "rm") {
+                    assert_eq!(about(c), about(top), "container {}", c.get_name());
+                }
+            }
+        }
+    }
 }
