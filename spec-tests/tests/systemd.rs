@@ -270,6 +270,46 @@ fn without_systemd_the_flag_fails_cleanly() {
     c.assert_clean();
 }
 
+/// With no system bus ($DBUS_SYSTEM_BUS_ADDRESS names a socket that does not exist), root
+/// reaches systemd through its private socket (/run/systemd/private), as runc's go-systemd falls
+/// back to it: a host may run systemd without a bus daemon. run, update and delete each make
+/// their own connection that way.
+#[test]
+fn without_a_system_bus_root_reaches_systemd_on_its_private_socket() {
+    if skip_without_systemd("systemd's private socket") {
+        return;
+    }
+    let tmp = TempDir::new("sd-nobus");
+    let nobus = format!("unix:path={}", tmp.path().join("no-bus-here").display());
+    let (mut c, unit, dir) = container("sd-nobus", None);
+    c.bundle.config["linux"]["resources"] = json!({"memory": {"limit": 33554432}});
+    c.bundle.set_args(&["sleep", "1000"]);
+    c.bundle.write_config();
+    let b = c.bundle.path().to_str().unwrap().to_string();
+    let sd_nobus = |c: &Container, args: &[&str]| {
+        let mut a = vec!["--systemd-cgroup"];
+        a.extend_from_slice(args);
+        let mut cmd = c.rt.command(&a);
+        cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &nobus);
+        // Bounded: a job whose end never reached us would otherwise wait out husk's 30 s.
+        c.rt.output_within(cmd, Duration::from_secs(60))
+    };
+    sd_nobus(&c, &["run", "--detach", "--bundle", &b, &c.id]).assert_success();
+    c.observe();
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    assert_eq!(cg.trim(), format!("0::/system.slice/{unit}"));
+    let props = show(&unit, &["ActiveState", "MemoryMax"]);
+    for want in ["ActiveState=active", "MemoryMax=33554432"] {
+        assert!(props.lines().any(|l| l == want), "{want} not in {props}");
+    }
+    sd_nobus(&c, &["update", "--memory", "67108864", &c.id]).assert_success();
+    assert_eq!(show(&unit, &["MemoryMax"]), "MemoryMax=67108864\n");
+    assert_eq!(read(&dir, "memory.max").trim(), "67108864");
+    sd_nobus(&c, &["delete", "--force", &c.id]).assert_success();
+    c.assert_clean();
+    assert_scope_gone(&unit, &dir);
+}
+
 /// A system bus whose daemon accepts and never answers (a wedged dbus-daemon): each connection
 /// is accepted and held open, unread, until the bus is dropped.
 struct SilentBus {

@@ -1,5 +1,6 @@
 //! The few calls of systemd's D-Bus API (org.freedesktop.systemd1.Manager) that the systemd
-//! cgroup driver makes, over the system bus. rustbus marshals and unmarshals the messages:
+//! cgroup driver makes, over the system bus, or, for root when that bus is not there, over
+//! systemd's own socket as go-systemd (runc's) falls back to it. rustbus marshals and unmarshals the messages:
 //! pure Rust, and no thread of its own, which husk needs (it is single-threaded, forks its init
 //! and is linked statically; notes/systemd.md says why not zbus or libdbus). The connection is
 //! ours, a blocking unix socket whose every read and write is bounded by a deadline: rustbus's
@@ -26,6 +27,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = TIMEOUT;
 /// Where the system bus is unless $DBUS_SYSTEM_BUS_ADDRESS says otherwise.
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+/// systemd's own socket: it answers there without a bus daemon, to root only (mode 0600).
+const PRIVATE_BUS: &str = "/run/systemd/private";
 /// The protocol's limit on a message (2^27 bytes): a longer length is garbage, not allocated.
 const MAX_MESSAGE: usize = 1 << 27;
 
@@ -40,12 +43,19 @@ pub type Property = (String, Value);
 
 #[derive(thiserror::Error, Debug)]
 pub enum BusError {
-    #[error("the system bus at {path}: {err}")]
-    Io { path: String, err: std::io::Error },
-    #[error("the system bus at {path} did not answer within {secs} s")]
-    NoAnswer { path: String, secs: f64 },
-    #[error("the system bus at {path} refused us: {line:?}")]
-    Refused { path: String, line: String },
+    /// `bus` names the socket: "the system bus at PATH" or "systemd's private socket PATH".
+    #[error("{bus}: {err}")]
+    Io { bus: String, err: std::io::Error },
+    #[error("{bus} did not answer within {secs} s")]
+    NoAnswer { bus: String, secs: f64 },
+    #[error("{bus} refused us: {line:?}")]
+    Refused { bus: String, line: String },
+    /// The system bus failed, and then systemd's private socket too.
+    #[error("{bus}; and {private}")]
+    Neither {
+        bus: Box<BusError>,
+        private: Box<BusError>,
+    },
     #[error("$DBUS_SYSTEM_BUS_ADDRESS: no unix:path= or unix:abstract= in {0:?}")]
     Address(String),
     #[error("systemd's bus: {0}")]
@@ -83,6 +93,15 @@ impl std::fmt::Display for Addr {
             Addr::Path(p) => f.write_str(p),
             Addr::Abstract(n) => write!(f, "@{n}"),
         }
+    }
+}
+
+/// How errors name a connection's socket.
+fn bus_name(addr: &Addr, direct: bool) -> String {
+    if direct {
+        format!("systemd's private socket {addr}")
+    } else {
+        format!("the system bus at {addr}")
     }
 }
 
@@ -132,6 +151,9 @@ fn unescape(v: &str) -> String {
 struct Conn {
     stream: UnixStream,
     addr: Addr,
+    /// Straight to systemd (its private socket): no bus daemon, so no Hello and no AddMatch,
+    /// and systemd sends its signals to such a connection unasked.
+    direct: bool,
     serial: u32,
     /// Signals read while waiting for a reply.
     signals: VecDeque<MarshalledMessage>,
@@ -165,12 +187,12 @@ impl Stop {
     /// The error for the user: `deadline` says what did not happen in time.
     fn into_error(
         self,
-        path: impl FnOnce() -> String,
+        bus: impl FnOnce() -> String,
         deadline: impl FnOnce() -> BusError,
     ) -> BusError {
         match self {
             Stop::Deadline => deadline(),
-            Stop::Io(err) => BusError::Io { path: path(), err },
+            Stop::Io(err) => BusError::Io { bus: bus(), err },
             Stop::Bad(e) => e,
         }
     }
@@ -188,23 +210,22 @@ impl Conn {
     /// Connects, authenticates (AUTH EXTERNAL, as every client of the system bus) and says
     /// Hello, all before `deadline`: a daemon that accepts and never answers, or whose backlog
     /// stays full, fails it then.
-    fn open(addr: Addr, timeout: Duration) -> Result<Conn> {
+    fn open(addr: Addr, direct: bool, timeout: Duration) -> Result<Conn> {
         let deadline = Instant::now() + timeout;
         let secs = timeout.as_secs_f64();
-        let mut conn = Conn::connect(addr, deadline).map_err(|(addr, s)| {
-            s.into_error(
-                || addr.to_string(),
-                || BusError::NoAnswer {
-                    path: addr.to_string(),
-                    secs,
-                },
-            )
+        let mut conn = Conn::connect(addr, direct, deadline).map_err(|(addr, s)| {
+            let bus = || bus_name(&addr, direct);
+            s.into_error(bus, || BusError::NoAnswer { bus: bus(), secs })
         })?;
         conn.handshake(deadline).map_err(|s| {
-            let path = || conn.addr.to_string();
-            s.into_error(path, || BusError::NoAnswer { path: path(), secs })
+            let bus = || conn.name();
+            s.into_error(bus, || BusError::NoAnswer { bus: bus(), secs })
         })?;
         Ok(conn)
+    }
+
+    fn name(&self) -> String {
+        bus_name(&self.addr, self.direct)
     }
 
     fn handshake(&mut self, deadline: Instant) -> std::result::Result<(), Stop> {
@@ -218,17 +239,24 @@ impl Conn {
         let line = self.read_line(deadline)?;
         if !line.starts_with("OK ") {
             return Err(Stop::Bad(BusError::Refused {
-                path: self.addr.to_string(),
+                bus: self.name(),
                 line,
             }));
         }
         self.write_all(b"BEGIN\r\n", deadline)?;
+        if self.direct {
+            return Ok(());
+        }
         let serial = self.send(&rustbus::standard_messages::hello(), deadline)?;
         self.reply(serial, deadline)?;
         Ok(())
     }
 
-    fn connect(addr: Addr, deadline: Instant) -> std::result::Result<Conn, (Addr, Stop)> {
+    fn connect(
+        addr: Addr,
+        direct: bool,
+        deadline: Instant,
+    ) -> std::result::Result<Conn, (Addr, Stop)> {
         use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
         let made = (|| -> std::result::Result<UnixStream, Stop> {
             let sa = match &addr {
@@ -253,6 +281,7 @@ impl Conn {
             Ok(stream) => Ok(Conn {
                 stream,
                 addr,
+                direct,
                 serial: 1,
                 signals: VecDeque::new(),
             }),
@@ -390,25 +419,39 @@ pub struct Bus {
 
 impl Bus {
     /// Connects to the system bus: $DBUS_SYSTEM_BUS_ADDRESS (as runc's go-dbus reads it), else
-    /// /run/dbus/system_bus_socket.
+    /// /run/dbus/system_bus_socket. When that fails, root tries systemd's private socket, as
+    /// go-systemd's NewWithContext does: a host may run systemd without a bus daemon. A bus
+    /// that took the whole bound without answering is not retried: that is a wedged daemon,
+    /// said as such, not a missing one, and a second wait would double the time to the error.
     pub fn system() -> Result<Bus> {
         let addr = match std::env::var("DBUS_SYSTEM_BUS_ADDRESS") {
             Ok(a) if !a.is_empty() => parse_address(&a)?,
             _ => Addr::Path(SYSTEM_BUS.to_string()),
         };
-        Bus::connect(addr, CONNECT_TIMEOUT)
+        match Bus::connect(addr, false, CONNECT_TIMEOUT) {
+            Err(e @ (BusError::Io { .. } | BusError::Refused { .. }))
+                if nix::unistd::geteuid().is_root() =>
+            {
+                let private = Addr::Path(PRIVATE_BUS.to_string());
+                Bus::connect(private, true, CONNECT_TIMEOUT).map_err(|p| BusError::Neither {
+                    bus: Box::new(e),
+                    private: Box::new(p),
+                })
+            }
+            r => r,
+        }
     }
 
-    fn connect(addr: Addr, timeout: Duration) -> Result<Bus> {
+    fn connect(addr: Addr, direct: bool, timeout: Duration) -> Result<Bus> {
         Ok(Bus {
-            conn: Conn::open(addr, timeout)?,
+            conn: Conn::open(addr, direct, timeout)?,
             subscribed: false,
         })
     }
 
     /// The error for `s`, where `what` is what systemd did not do in time.
     fn error(&self, s: Stop, what: impl FnOnce() -> String) -> BusError {
-        s.into_error(|| self.conn.addr.to_string(), || BusError::TimedOut(what()))
+        s.into_error(|| self.conn.name(), || BusError::TimedOut(what()))
     }
 
     /// Calls a method of systemd's manager; `fill` adds the arguments.
@@ -445,7 +488,7 @@ impl Bus {
 
     /// Asks for JobRemoved, before a job is queued, so that its end is not missed.
     fn subscribe(&mut self) -> Result<()> {
-        if self.subscribed {
+        if self.subscribed || self.conn.direct {
             return Ok(());
         }
         let rule = format!(
@@ -560,6 +603,7 @@ mod tests {
         let start = Instant::now();
         let e = Bus::connect(
             Addr::Path(path.to_str().unwrap().into()),
+            false,
             Duration::from_millis(300),
         )
         .err()
@@ -602,7 +646,7 @@ mod tests {
     fn a_bus_that_closes_fails_at_once() {
         let (path, l) = sock("closes");
         let t = std::thread::spawn(move || drop(l.accept().unwrap()));
-        let e = Bus::connect(Addr::Path(path.to_str().unwrap().into()), TIMEOUT)
+        let e = Bus::connect(Addr::Path(path.to_str().unwrap().into()), false, TIMEOUT)
             .err()
             .expect("connected to a bus that closes");
         t.join().unwrap();
@@ -622,7 +666,7 @@ mod tests {
             assert!(b[..n].starts_with(b"\0AUTH EXTERNAL "), "{:?}", &b[..n]);
             s.write_all(b"REJECTED EXTERNAL\r\n").unwrap();
         });
-        let e = Bus::connect(Addr::Path(path.to_str().unwrap().into()), TIMEOUT)
+        let e = Bus::connect(Addr::Path(path.to_str().unwrap().into()), false, TIMEOUT)
             .err()
             .expect("connected to a bus that refuses");
         t.join().unwrap();
