@@ -19,7 +19,9 @@
 #      (scripts/v2vm/integration.sh SHIM_BIN HUSK_BIN; skipped like 8b)
 #   8e. containerd's SystemdCgroup = true in that guest with systemd as PID 1: our shim, and
 #      containerd's runc-v2 shim with husk and with runc as BinaryName, each running a container
-#      in a systemd scope (scripts/v2vm/containerd-systemd.sh SHIM_BIN HUSK_BIN; skipped like 8b)
+#      in a systemd scope, and a CRI pod through our shim whose handler options carry
+#      SystemdCgroup, with containerd 1.6 and 1.7 (scripts/v2vm/containerd-systemd.sh SHIM_BIN
+#      HUSK_BIN; skipped like 8b)
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
 #      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)

@@ -229,6 +229,19 @@ fn build_image(dir: &Path, pause: bool) -> PathBuf {
     archive
 }
 
+/// Why this host cannot run a test that needs systemd's cgroup driver (a pure cgroup v2 host
+/// with systemd as PID 1, such as the guest of scripts/v2vm/containerd-systemd.sh), if it
+/// cannot.
+pub fn systemd_skip_reason() -> Option<&'static str> {
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Some("not a pure cgroup v2 host (no /sys/fs/cgroup/cgroup.controllers)");
+    }
+    if !Path::new("/run/systemd/system").exists() {
+        return Some("systemd is not PID 1 here (no /run/systemd/system)");
+    }
+    None
+}
+
 /// The busybox image of [`IMAGE`] as an OCI archive in `dir` (for huskd's tests).
 pub fn busybox_archive(dir: &Path) -> PathBuf {
     build_image(dir, false)
@@ -245,6 +258,9 @@ pub struct Options {
     /// CNI configuration (pods use the host's network) and the images in [`CRI_NAMESPACE`],
     /// which becomes this containerd's `ns`.
     pub cri: bool,
+    /// With `cri`: the body of the handler's `options` table (TOML lines), which the CRI
+    /// plugin sends our shim as runtimeoptions.v1.Options.
+    pub cri_options: Option<String>,
     /// The containerd binary, instead of $CONTAINERD_BIN or Debian's.
     pub containerd: Option<PathBuf>,
 }
@@ -272,9 +288,15 @@ impl Containerd {
         )
     }
 
+    /// The directory [`Containerd::start_with`] gives containerd `name`: a test can name a file
+    /// in it in the options before containerd starts.
+    pub fn dir_of(name: &str) -> PathBuf {
+        PathBuf::from(format!("/run/husk-it-{}-{name}", std::process::id()))
+    }
+
     pub fn start_with(name: &str, opts: Options) -> Containerd {
         become_subreaper();
-        let dir = PathBuf::from(format!("/run/husk-it-{}-{name}", std::process::id()));
+        let dir = Self::dir_of(name);
         // A previous run's leftovers under the same pid would only confuse.
         let _ = fs::remove_dir_all(&dir);
         let bin = dir.join("bin");
@@ -305,7 +327,7 @@ impl Containerd {
             s = sock.display()
         );
         if opts.cri {
-            config += &cri_config(&dir);
+            config += &cri_config(&dir, opts.cri_options.as_deref());
         }
         fs::write(dir.join("config.toml"), config).unwrap();
         let ns = if opts.cri {
@@ -756,18 +778,22 @@ impl Containerd {
 /// The plugin gives a sandbox oom_score_adj -998, which only CAP_SYS_RESOURCE may set and the
 /// bounding set here lacks (runc 1.1 fails on it as husk does); `restrict_oom_score_adj` keeps
 /// every container's at or above containerd's own, as for a containerd without that capability.
-fn cri_config(dir: &Path) -> String {
+fn cri_config(dir: &Path, options: Option<&str>) -> String {
     let cri = "plugins.\"io.containerd.grpc.v1.cri\"";
     let d = dir.display();
     for sub in ["cni/bin", "cni/net.d"] {
         fs::create_dir_all(dir.join(sub)).unwrap();
     }
-    format!(
+    let mut config = format!(
         "[{cri}]\n  sandbox_image = \"{PAUSE_IMAGE}\"\n  restrict_oom_score_adj = true\n\
          [{cri}.cni]\n  bin_dir = \"{d}/cni/bin\"\n  conf_dir = \"{d}/cni/net.d\"\n\
          [{cri}.containerd]\n  default_runtime_name = \"{CRI_HANDLER}\"\n\
          [{cri}.containerd.runtimes.{CRI_HANDLER}]\n  runtime_type = \"{RUNTIME}\"\n"
-    )
+    );
+    if let Some(o) = options {
+        config += &format!("[{cri}.containerd.runtimes.{CRI_HANDLER}.options]\n{o}\n");
+    }
+    config
 }
 
 /// True once `pid`, our child, has exited and been reaped.

@@ -700,36 +700,82 @@ fn containers_survive_containerd_kill9_and_a_new_containerd_reconnects() {
     );
 }
 
-/// Runtime options the shim cannot honour are refused, with the reason shown by ctr, and
-/// nothing is left behind.
+/// `ctr --runtime-config-path` sends the CRI plugin's options type with a ConfigPath: the shim
+/// reads runc's options from that TOML file. A missing file, or a key that is not one of runc's
+/// options, is refused with a line ctr shows, naming the file and the key, and nothing is left.
 #[test]
-fn unsupported_runtime_options_are_refused_and_leave_nothing() {
+fn runtime_config_path_is_read_and_bad_options_are_refused_leaving_nothing() {
     let c = Containerd::start("badopts");
     let cfg = c.dir.join("runtime.toml");
-    let args = [
+    let run = |id: &str, cmd: &str| {
+        c.ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--runtime-config-path",
+            cfg.to_str().unwrap(),
+            IMAGE,
+            id,
+            "sh",
+            "-c",
+            cmd,
+        ])
+    };
+    let assert_nothing_left = || {
+        c.assert_no_shim_or_mount_left();
+        assert!(
+            fs::read_dir(format!("/run/containerd/husk/{}", c.ns))
+                .map_or(true, |mut d| d.next().is_none()),
+            "runtime state left"
+        );
+    };
+    let refused = |id: &str, want: &str| {
+        let out = run(id, "true");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains(want), "stderr: {err}");
+        assert_nothing_left();
+    };
+    refused(
+        "o1",
+        &format!(
+            "runtime options: ConfigPath {}: No such file or directory",
+            cfg.display()
+        ),
+    );
+    fs::write(&cfg, "SystemdCgroup = true\nNoPivot = true\n").unwrap();
+    refused(
+        "o2",
+        &format!(
+            "runtime options: ConfigPath {}: unknown option \"NoPivot\"",
+            cfg.display()
+        ),
+    );
+    // Root from the file: husk keeps the container's state there while it runs.
+    let root = c.dir.join("alt-root");
+    fs::write(&cfg, format!("Root = \"{}\"\n", root.display())).unwrap();
+    let state = root.join(&c.ns).join("o3");
+    c.ctr_ok(&[
         "run",
-        "--rm",
+        "-d",
         "--runtime",
         RUNTIME,
         "--runtime-config-path",
         cfg.to_str().unwrap(),
         IMAGE,
-        "o1",
-        "true",
-    ];
-    let out = c.ctr(&args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("ConfigPath") && err.contains("not supported"),
-        "stderr: {err}"
-    );
-    c.assert_no_shim_or_mount_left();
-    assert!(
-        fs::read_dir(format!("/run/containerd/husk/{}", c.ns))
-            .map_or(true, |mut d| d.next().is_none()),
-        "runtime state left"
-    );
+        "o3",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("o3", "RUNNING");
+    assert!(state.is_dir(), "husk keeps no state in {}", state.display());
+    c.ctr_ok(&["task", "kill", "-s", "KILL", "o3"]);
+    c.wait_task_status("o3", "STOPPED");
+    c.ctr_ok(&["task", "delete", "o3"]);
+    c.ctr_ok(&["container", "delete", "o3"]);
+    assert!(!state.exists(), "state left in {}", state.display());
+    assert_nothing_left();
 }
 
 /// A runtime that hangs is killed after the shim's timeout; ctr shows why, and nothing is left.

@@ -595,3 +595,219 @@ fn pod_survives_containerd_kill9() {
     cri.remove_pod(&pod);
     c.assert_no_shim_or_mount_left();
 }
+
+/// containerd 1.7, unpacked beside Debian's 1.6 by scripts/install-containerd17.sh.
+const CONTAINERD_17: &str = "/var/cache/husk/containerd-1.7/usr/bin/containerd";
+
+/// A containerd with the CRI plugin whose handler has `options`, and a ready client.
+fn start_with_options(
+    name: &str,
+    options: String,
+    containerd: Option<std::path::PathBuf>,
+) -> (Containerd, Cri) {
+    let c = Containerd::start_with(
+        name,
+        Options {
+            cri: true,
+            cri_options: Some(options),
+            containerd,
+            ..Options::default()
+        },
+    );
+    let cri = Cri::connect(&c.sock);
+    wait_ready(&cri);
+    (c, cri)
+}
+
+/// A pod of one container runs, with husk keeping its state under `root` (runc's option Root,
+/// which the shim took from the handler's options), and is stopped and removed.
+fn pod_under_root(c: &Containerd, cri: &Cri, root: &Path) {
+    let pod_config = pod_config(&c.dir.join("pod-logs"));
+    let pod = cri.run_pod(&pod_config);
+    let id = cri.run_container(
+        &pod,
+        &pod_config,
+        container_config("sleeper", &["sleep", "2147483647"], NamespaceMode::Pod),
+    );
+    assert_eq!(our_shims(c).len(), 1);
+    for id in [&pod, &id] {
+        let state = root.join(CRI_NAMESPACE).join(id);
+        assert!(state.is_dir(), "husk keeps no state in {}", state.display());
+    }
+    let out = cri.exec_sync(&id, &["echo", "here"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "here\n");
+    cri.stop_pod(&pod);
+    cri.remove_pod(&pod);
+    c.assert_no_shim_or_mount_left();
+    let left: Vec<_> = fs::read_dir(root.join(CRI_NAMESPACE))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "husk state left in {}: {left:?}",
+        root.display()
+    );
+}
+
+/// containerd 1.6's CRI plugin sends a handler of another runtime type than runc's only its
+/// options' TypeUrl and ConfigPath: runc's options are read from the TOML file ConfigPath names.
+#[test]
+fn handler_options_from_config_path_reach_the_shim() {
+    let name = "cri-cfgpath";
+    let dir = Containerd::dir_of(name);
+    let file = dir.join("husk-options.toml");
+    let root = dir.join("husk-root");
+    let (c, cri) = start_with_options(name, format!("  ConfigPath = \"{}\"", file.display()), None);
+    fs::write(&file, format!("Root = \"{}\"\n", root.display())).unwrap();
+    pod_under_root(&c, &cri, &root);
+}
+
+/// containerd 1.7 sends the handler's options table itself (ConfigBody) when it has no
+/// ConfigPath: runc's options can be written there as for runc's type.
+#[test]
+fn handler_options_inline_reach_the_shim_with_containerd_1_7() {
+    if !Path::new(CONTAINERD_17).exists() {
+        println!("skipped: no containerd 1.7 at {CONTAINERD_17} (scripts/install-containerd17.sh)");
+        return;
+    }
+    let name = "cri-cfgbody";
+    let root = Containerd::dir_of(name).join("husk-root");
+    let (c, cri) = start_with_options(
+        name,
+        format!("  Root = \"{}\"", root.display()),
+        Some(CONTAINERD_17.into()),
+    );
+    pod_under_root(&c, &cri, &root);
+}
+
+/// A key that is not one of runc's options fails RunPodSandbox with one line naming it, and
+/// leaves no shim and no container.
+#[test]
+fn an_unknown_handler_option_fails_the_pod_naming_it() {
+    let name = "cri-badopt";
+    let file = Containerd::dir_of(name).join("husk-options.toml");
+    let (c, cri) = start_with_options(name, format!("  ConfigPath = \"{}\"", file.display()), None);
+    fs::write(&file, "SystemdCgrop = true\n").unwrap();
+    let req = RunPodSandboxRequest {
+        config: Some(pod_config(&c.dir.join("pod-logs"))),
+        runtime_handler: CRI_HANDLER.to_string(),
+    };
+    let e = cri
+        .call(|mut c| async move { c.run_pod_sandbox(req).await })
+        .expect_err("RunPodSandbox with an unknown option");
+    println!("RunPodSandbox: {}", e.message());
+    assert!(
+        e.message().contains(&format!(
+            "ConfigPath {}: unknown option \"SystemdCgrop\"",
+            file.display()
+        )),
+        "{e}"
+    );
+    c.assert_no_shim_or_mount_left();
+    assert_eq!(cri.container_ids(), Vec::<String>::new());
+}
+
+/// `systemctl show -p NAME... UNIT`, as NAME=VALUE lines.
+fn unit_show(unit: &str, props: &[&str]) -> String {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["-k", "5", "30", "systemctl", "show"]);
+    for p in props {
+        cmd.arg("-p").arg(p);
+    }
+    let out = cmd.arg(unit).output().expect("systemctl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// SystemdCgroup in the handler's options (a file for containerd 1.6, inline for 1.7), and a
+/// kubelet's systemd cgroup parent: the CRI plugin makes each cgroupsPath
+/// `system.slice:cri-containerd:ID`, the shim gives husk `--systemd-cgroup`, and the sandbox and
+/// the container each run in their scope, the container's with its memory limit as MemoryMax.
+/// Stopping and removing the pod removes both scopes. Run in the v2 guest with systemd as PID 1
+/// (scripts/v2vm/containerd-systemd.sh).
+fn pod_in_systemd_scopes(c: &Containerd, cri: &Cri) {
+    const LIMIT: i64 = 64 << 20;
+    let mut pod_config = pod_config(&c.dir.join("pod-logs"));
+    pod_config.linux.as_mut().unwrap().cgroup_parent = "system.slice".to_string();
+    let pod = cri.run_pod(&pod_config);
+    let mut config = container_config("sleeper", &["sleep", "2147483647"], NamespaceMode::Pod);
+    config.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+        memory_limit_in_bytes: LIMIT,
+        ..Default::default()
+    });
+    let id = cri.run_container(&pod, &pod_config, config);
+    assert_eq!(our_shims(c).len(), 1);
+    let scope = |id: &str| format!("cri-containerd-{id}.scope");
+    let dir = |id: &str| Path::new("/sys/fs/cgroup/system.slice").join(scope(id));
+    for id in [&pod, &id] {
+        let props = unit_show(&scope(id), &["ActiveState", "Delegate"]);
+        for want in ["ActiveState=active", "Delegate=yes"] {
+            assert!(
+                props.lines().any(|l| l == want),
+                "{}: {want} not in {props}",
+                scope(id)
+            );
+        }
+        let procs = fs::read_to_string(dir(id).join("cgroup.procs")).unwrap();
+        assert!(!procs.trim().is_empty(), "no process in {}", scope(id));
+        println!("{}: {}", scope(id), props.replace('\n', " "));
+    }
+    assert_eq!(
+        unit_show(&scope(&id), &["MemoryMax"]),
+        format!("MemoryMax={LIMIT}\n")
+    );
+    // On cgroup v2 the CRI plugin gives each container a cgroup namespace: an exec sees its
+    // scope as the root, which it is only if the exec joined the scope.
+    let out = cri.exec_sync(&id, &["cat", "/proc/self/cgroup"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0::/\n");
+    let ns = |pid: &str| fs::read_link(format!("/proc/{pid}/ns/cgroup")).unwrap();
+    let procs = fs::read_to_string(dir(&id).join("cgroup.procs")).unwrap();
+    let init = procs.lines().next().unwrap().to_string();
+    assert_ne!(
+        ns(&init),
+        ns("self"),
+        "the container has no cgroup namespace"
+    );
+    cri.stop_pod(&pod);
+    cri.remove_pod(&pod);
+    c.assert_no_shim_or_mount_left();
+    for id in [&pod, &id] {
+        assert!(
+            wait_for(Duration::from_secs(10), || !dir(id).exists()
+                && unit_show(&scope(id), &["LoadState"])
+                    == "LoadState=not-found\n"),
+            "{} left after RemovePodSandbox",
+            scope(id)
+        );
+    }
+}
+
+#[test]
+fn systemd_cgroup_from_a_config_path_puts_the_pod_in_scopes() {
+    if let Some(why) = integration::systemd_skip_reason() {
+        println!("skipped: {why}");
+        return;
+    }
+    let name = "cri-sd-path";
+    let file = Containerd::dir_of(name).join("husk-options.toml");
+    let (c, cri) = start_with_options(name, format!("  ConfigPath = \"{}\"", file.display()), None);
+    fs::write(&file, "SystemdCgroup = true\n").unwrap();
+    pod_in_systemd_scopes(&c, &cri);
+}
+
+#[test]
+fn systemd_cgroup_inline_with_containerd_1_7_puts_the_pod_in_scopes() {
+    if let Some(why) = integration::systemd_skip_reason() {
+        println!("skipped: {why}");
+        return;
+    }
+    if !Path::new(CONTAINERD_17).exists() {
+        println!("skipped: no containerd 1.7 at {CONTAINERD_17} (scripts/install-containerd17.sh)");
+        return;
+    }
+    let (c, cri) = start_with_options(
+        "cri-sd-body",
+        "  SystemdCgroup = true".to_string(),
+        Some(CONTAINERD_17.into()),
+    );
+    pod_in_systemd_scopes(&c, &cri);
+}

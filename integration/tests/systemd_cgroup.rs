@@ -27,19 +27,8 @@ const MEMORY_MAX: u64 = 64 << 20;
 /// containerd's runtime name of containerd-shim-runc-v2.
 const RUNC_V2: &str = "io.containerd.runc.v2";
 
-/// Why this host cannot run these tests, if it cannot.
-fn skip_reason() -> Option<&'static str> {
-    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        return Some("not a pure cgroup v2 host (no /sys/fs/cgroup/cgroup.controllers)");
-    }
-    if !Path::new("/run/systemd/system").exists() {
-        return Some("systemd is not PID 1 here (no /run/systemd/system)");
-    }
-    None
-}
-
 fn start(name: &str) -> Option<Containerd> {
-    if let Some(why) = skip_reason() {
+    if let Some(why) = integration::systemd_skip_reason() {
         println!("skipped: {why}");
         return None;
     }

@@ -52,15 +52,27 @@ pub struct Io {
     pub console: Option<File>,
     /// Disconnected once the output has all been copied.
     pub output_done: Option<mpsc::Receiver<()>>,
+    /// The client's output FIFOs, which a copy may still be waiting to open.
+    pub output_fifos: Vec<String>,
 }
 
 impl Io {
     /// Waits (bounded) until the terminal's output has reached the client's FIFO. The client
     /// stops reading once Delete returns, as with the Go shim, which waits the same way.
-    pub fn wait_output(done: Option<mpsc::Receiver<()>>) {
+    /// A copy still waiting for a reader that never came (a client gone) is released then.
+    pub fn wait_output(done: Option<mpsc::Receiver<()>>, fifos: &[String]) {
         if let Some(rx) = done {
             // Nothing is sent: the copy ends by dropping its sender, or the timeout passes.
-            let _ = rx.recv_timeout(OUTPUT_DRAIN_TIMEOUT);
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(OUTPUT_DRAIN_TIMEOUT) {
+                for f in fifos {
+                    // A reader's open and close lets a writer's blocked open return; the copy
+                    // then fails with EPIPE and ends. A FIFO gone has no copy waiting on it.
+                    let _ = OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_NONBLOCK)
+                        .open(f);
+                }
+            }
         }
     }
 
@@ -157,16 +169,41 @@ fn devnull(write: bool) -> io::Result<File> {
         .open("/dev/null")
 }
 
-/// Opens an output: a FIFO whose reader the client holds already, or a `file://` log URI.
-fn open_output(path: &str) -> io::Result<File> {
+/// Where an output goes: open, or a FIFO whose reader the client has not opened yet.
+enum Output {
+    Open(File),
+    /// The copy opens it, waiting for the reader, as the Go shim's open of a FIFO waits.
+    /// containerd opens its readers on a goroutine of their own, which may come late: a
+    /// read-write open here (this shim's way until it lost output) let a short-lived process's
+    /// output into the FIFO and out again with its last close, before that reader came, which
+    /// then waited for ever (CRI's ExecSync hung until its timeout).
+    AwaitReader(String),
+}
+
+impl Output {
+    /// The FIFO to release if the copy waits too long.
+    fn fifo(&self) -> Option<String> {
+        match self {
+            Output::AwaitReader(p) => Some(p.clone()),
+            Output::Open(_) => None,
+        }
+    }
+}
+
+/// Opens an output: a FIFO of the client's, or a `file://` log URI.
+fn open_output(path: &str) -> io::Result<Output> {
     if path.is_empty() {
-        return devnull(true);
+        return devnull(true).map(Output::Open);
     }
     if let Some(file) = path.strip_prefix("file://") {
         if let Some(dir) = std::path::Path::new(file).parent() {
             std::fs::create_dir_all(dir)?;
         }
-        return OpenOptions::new().append(true).create(true).open(file);
+        return OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(file)
+            .map(Output::Open);
     }
     match OpenOptions::new()
         .write(true)
@@ -178,13 +215,9 @@ fn open_output(path: &str) -> io::Result<File> {
                 &f,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
             )?;
-            Ok(f)
+            Ok(Output::Open(f))
         }
-        // No reader yet: read-write never blocks, and the reader gets EOF all the same once the
-        // container's processes have closed it.
-        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
-            OpenOptions::new().read(true).write(true).open(path)
-        }
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(Output::AwaitReader(path.into())),
         Err(e) => Err(e),
     }
 }
@@ -243,11 +276,21 @@ fn spawn_stdin_copy(path: String, sink: Sink) -> io::Result<()> {
 }
 
 /// Copies `from` into `to` on a thread of its own, which drops `done` when the copy is over.
-fn spawn_output_copy(mut from: File, mut to: File, done: mpsc::Sender<()>) -> io::Result<()> {
+fn spawn_output_copy(mut from: File, to: Output, done: mpsc::Sender<()>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("stdout".into())
         .stack_size(64 * 1024)
         .spawn(move || {
+            let mut to = match to {
+                Output::Open(f) => f,
+                Output::AwaitReader(path) => match OpenOptions::new().write(true).open(&path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        log::warn!("open output {path}: {e}");
+                        return;
+                    }
+                },
+            };
             // A terminal's copy ends with EIO once the last slave is closed. Any other error
             // loses the rest of the output: said in containerd's log. Dropping `to` gives the
             // client EOF.
@@ -264,7 +307,11 @@ fn spawn_output_copy(mut from: File, mut to: File, done: mpsc::Sender<()>) -> io
 
 /// A pipe, owned by `owner` when given; the container gets the write end, and a thread copies
 /// what comes out of it into `to`.
-fn piped_output(to: File, owner: Option<(u32, u32)>, done: &mpsc::Sender<()>) -> io::Result<File> {
+fn piped_output(
+    to: Output,
+    owner: Option<(u32, u32)>,
+    done: &mpsc::Sender<()>,
+) -> io::Result<File> {
     let (r, w) = cloexec_pipe()?;
     if let Some(owner) = owner {
         chown(&r, owner)?;
@@ -285,14 +332,18 @@ pub fn open_pipes(
     namespace: &str,
     owner: Option<(u32, u32)>,
 ) -> io::Result<([File; 3], Io)> {
+    let mut fifos = Vec::new();
     let (stdout, stderr, output_done) = if p.stdout.starts_with("binary://") {
         let (out, err) = start_logger(&p.stdout, id, namespace)?;
         (out, err, None)
     } else {
         let (done, rx) = mpsc::channel::<()>();
-        let piped = |path: &str| match open_output(path)? {
-            f if path.is_empty() => Ok::<_, io::Error>(f),
-            f => piped_output(f, owner, &done),
+        let mut piped = |path: &str| match open_output(path)? {
+            Output::Open(f) if path.is_empty() => Ok::<_, io::Error>(f),
+            o => {
+                fifos.extend(o.fifo());
+                piped_output(o, owner, &done)
+            }
         };
         let (out, err) = (piped(&p.stdout)?, piped(&p.stderr)?);
         (out, err, Some(rx))
@@ -300,6 +351,7 @@ pub fn open_pipes(
     if p.stdin.is_empty() {
         let io = Io {
             output_done,
+            output_fifos: fifos,
             ..Io::default()
         };
         return Ok(([devnull(false)?, stdout, stderr], io));
@@ -314,6 +366,7 @@ pub fn open_pipes(
         stdin: Some(sink),
         stdin_path: p.stdin.clone(),
         output_done,
+        output_fifos: fifos,
         ..Io::default()
     };
     Ok(([File::from(r), stdout, stderr], io))
@@ -368,7 +421,9 @@ impl ConsoleSocket {
         };
         if !p.stdout.is_empty() {
             let (done, rx) = mpsc::channel::<()>();
-            spawn_output_copy(master.try_clone()?, open_output(&p.stdout)?, done)?;
+            let out = open_output(&p.stdout)?;
+            io.output_fifos.extend(out.fifo());
+            spawn_output_copy(master.try_clone()?, out, done)?;
             io.output_done = Some(rx);
         }
         if !p.stdin.is_empty() {

@@ -2,6 +2,7 @@
 //! with any runc-compatible runtime named by runc's options (BinaryName).
 
 mod checkpoint;
+mod cri_options;
 mod events;
 mod io;
 mod oom;
@@ -64,12 +65,11 @@ fn grouping(bundle: &Path, id: &str) -> String {
 /// As the Go shim does: the daemon goes into runc's options' ShimCgroup, which containerd
 /// sends on `start`'s stdin, and its OOM score is one above containerd's (so that it goes
 /// before containerd, and after the containers, whose scores are higher still).
-fn place(pid: u32) -> containerd_shim::Result<()> {
-    let mut data = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut data)
-        .map_err(|e| Error::Other(format!("read runtime options from stdin: {e}")))?;
-    if let Some(o) = service::parse_start_options(&data).map_err(Error::Other)? {
+fn place(
+    pid: u32,
+    options: &Option<containerd_shim::protos::shim::oci::Options>,
+) -> containerd_shim::Result<()> {
+    if let Some(o) = options {
         if !o.shim_cgroup.is_empty() {
             containerd_shim::cgroup::add_task_to_cgroup(&o.shim_cgroup, pid).map_err(|e| {
                 Error::Other(format!("failed to join cgroup {}: {e}", o.shim_cgroup))
@@ -79,41 +79,17 @@ fn place(pid: u32) -> containerd_shim::Result<()> {
     containerd_shim::cgroup::adjust_oom_score(pid)
 }
 
-impl Shim for HuskShim {
-    type T = service::Service;
-
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
-        // The shim logs into the `log` FIFO of the first container's bundle, whose reader
-        // containerd closes when that container is deleted. The library's handler would turn
-        // each SIGPIPE into a debug log line, that line into the next SIGPIPE, and its signal
-        // thread, which is also the reaper, would never reap again. Ignored, a write fails with
-        // EPIPE instead. Children get SIGPIPE back: std resets it to the default in them.
-        // SAFETY: SIG_IGN installs no handler.
-        if let Err(e) = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) } {
-            log::warn!("ignore SIGPIPE: {e}");
-        }
-        let bundle = if args.bundle.is_empty() {
-            env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default()
-        } else {
-            args.bundle.clone()
-        };
-        HuskShim {
-            id: args.id.clone(),
-            namespace: args.namespace.clone(),
-            bundle,
-            socket: args.socket.clone(),
-            exit: Arc::default(),
-        }
-    }
-
-    /// containerd runs this in the bundle; it prints the address of the shim that will serve the
-    /// container, a live one of its group or a new daemon, and nothing else.
-    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+impl HuskShim {
+    fn start(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
         let group = grouping(Path::new(&self.bundle), &opts.id);
         let address = socket_address(&opts.address, &opts.namespace, &group);
         let path = address.trim_start_matches("unix://");
+        // Read and checked before any daemon exists: bad options leave nothing behind.
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .map_err(|e| Error::Other(format!("read runtime options from stdin: {e}")))?;
+        let options = service::parse_start_options(&data).map_err(Error::Other)?;
         if Client::connect(&address).is_ok() {
             write_address(&address)?;
             return Ok(address);
@@ -158,7 +134,7 @@ impl Shim for HuskShim {
         if Client::connect(&address).is_err() {
             return Err(Error::Other(format!("shim failed to serve {address}")));
         }
-        if let Err(e) = place(child.id()) {
+        if let Err(e) = place(child.id(), &options) {
             // The daemon serves nobody yet; it leaves with its socket.
             if let Err(k) = child.kill() {
                 log::warn!("kill shim {}: {k}", child.id());
@@ -170,7 +146,50 @@ impl Shim for HuskShim {
         write_address(&address)?;
         Ok(address)
     }
+}
 
+impl Shim for HuskShim {
+    type T = service::Service;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        // The shim logs into the `log` FIFO of the first container's bundle, whose reader
+        // containerd closes when that container is deleted. The library's handler would turn
+        // each SIGPIPE into a debug log line, that line into the next SIGPIPE, and its signal
+        // thread, which is also the reaper, would never reap again. Ignored, a write fails with
+        // EPIPE instead. Children get SIGPIPE back: std resets it to the default in them.
+        // SAFETY: SIG_IGN installs no handler.
+        if let Err(e) = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) } {
+            log::warn!("ignore SIGPIPE: {e}");
+        }
+        let bundle = if args.bundle.is_empty() {
+            env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        } else {
+            args.bundle.clone()
+        };
+        HuskShim {
+            id: args.id.clone(),
+            namespace: args.namespace.clone(),
+            bundle,
+            socket: args.socket.clone(),
+            exit: Arc::default(),
+        }
+    }
+
+    /// containerd runs this in the bundle; it prints the address of the shim that will serve the
+    /// container, a live one of its group or a new daemon, and nothing else.
+    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+        self.start(opts).or_else(|e| {
+            // The library would print the error's Debug form (`Other("...")`), which containerd
+            // shows the user as it is; this is the Go shim's "NAME: message".
+            match e {
+                Error::Other(m) => eprintln!("{RUNTIME_ID}: {m}"),
+                e => eprintln!("{RUNTIME_ID}: {e}"),
+            }
+            std::process::exit(1)
+        })
+    }
     /// Cleans up after a shim that is gone: the runtime's container, and the rootfs mount.
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
         let bundle = Path::new(&self.bundle);

@@ -38,8 +38,7 @@ use crate::{
     stats,
 };
 
-const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
-const CRI_OPTIONS: &str = "runtimeoptions.v1.Options";
+use crate::cri_options::{self, RUNC_OPTIONS};
 
 fn err(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
@@ -362,7 +361,7 @@ impl Service {
 
 /// runc options' CriuPath (field 8), which containerd 1.6 and 1.7 still send and the protos this
 /// shim is built with (containerd 2.0's) have dropped.
-fn criu_path(options: &Options) -> String {
+pub(crate) fn criu_path(options: &Options) -> String {
     use containerd_shim::protos::protobuf::UnknownValueRef;
     match options.special_fields.unknown_fields().get(8) {
         Some(UnknownValueRef::LengthDelimited(b)) => String::from_utf8_lossy(b).into_owned(),
@@ -370,47 +369,33 @@ fn criu_path(options: &Options) -> String {
     }
 }
 
-/// The runtime options containerd writes on `start`'s stdin (an Any): runc's, or none (no
-/// options, or the CRI plugin's, which name nothing the start needs).
+/// The runtime options containerd writes on `start`'s stdin (an Any), if any.
 pub fn parse_start_options(data: &[u8]) -> Result<Option<Options>, String> {
     if data.is_empty() {
         return Ok(None);
     }
     let any = Any::parse_from_bytes(data).map_err(|e| format!("runtime options: {e}"))?;
-    // An empty Any (no type) is no options too.
-    if !any.type_url.ends_with(RUNC_OPTIONS) {
-        return Ok(None);
+    options_from(Some(&any)).map(Some)
+}
+
+/// runc's options from what containerd sent: runc's own type; the CRI plugin's, whose TOML
+/// carries runc's options (cri_options.rs); or none.
+fn options_from(any: Option<&Any>) -> Result<Options, String> {
+    match any {
+        // An empty Any is no options (a container restored by ctr carries one).
+        None => Ok(Options::default()),
+        Some(any) if any.type_url.is_empty() && any.value.is_empty() => Ok(Options::default()),
+        Some(any) if any.type_url.ends_with(RUNC_OPTIONS) => {
+            Options::parse_from_bytes(&any.value).map_err(|e| format!("runtime options: {e}"))
+        }
+        Some(any) if any.type_url.ends_with(cri_options::TYPE) => cri_options::parse(&any.value),
+        Some(any) => Err(format!("unknown runtime options type {:?}", any.type_url)),
     }
-    Options::parse_from_bytes(&any.value)
-        .map(Some)
-        .map_err(|e| format!("runtime options: {e}"))
 }
 
 impl Service {
     fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, String> {
-        let options = match req.options.as_ref() {
-            // An empty Any is no options (a container restored by ctr carries one).
-            None => Options::default(),
-            Some(any) if any.type_url.is_empty() && any.value.is_empty() => Options::default(),
-            Some(any) if any.type_url.ends_with(RUNC_OPTIONS) => {
-                Options::parse_from_bytes(&any.value)
-                    .map_err(|e| format!("runtime options: {e}"))?
-            }
-            // What containerd's CRI plugin sends for every runtime type but runc's: TypeUrl (1)
-            // and ConfigPath (2), both strings, laid out as Any's type_url and value are.
-            Some(any) if any.type_url.ends_with(CRI_OPTIONS) => {
-                let o = Any::parse_from_bytes(&any.value)
-                    .map_err(|e| format!("runtime options: {e}"))?;
-                if !o.value.is_empty() {
-                    return Err(format!(
-                        "runtime options: ConfigPath {:?} is not supported",
-                        String::from_utf8_lossy(&o.value)
-                    ));
-                }
-                Options::default()
-            }
-            Some(any) => return Err(format!("unknown runtime options type {:?}", any.type_url)),
-        };
+        let options = options_from(req.options.as_ref())?;
         let rt = self.runtime_for(&req.bundle, &options)?;
         let bundle = Path::new(&req.bundle);
         // What `delete` reads when this shim is gone.
@@ -750,11 +735,12 @@ fn on_exit(inner: &Arc<(Mutex<Inner>, Condvar)>, events: &Events, pid: u32, code
             let terminal_done = p.paths.terminal.then(|| p.io.output_done.take()).flatten();
             if let Some(done) = terminal_done {
                 let (inner, events) = (inner.clone(), events.clone());
+                let fifos = p.io.output_fifos.clone();
                 let waiter = std::thread::Builder::new()
                     .name("exit-output".into())
                     .stack_size(64 * 1024)
                     .spawn(move || {
-                        io::Io::wait_output(Some(done));
+                        io::Io::wait_output(Some(done), &fifos);
                         // The copy is over: this time the exit is published at once.
                         on_exit(&inner, &events, pid, code);
                     });
@@ -898,7 +884,7 @@ impl Task for Service {
             let mut p = c.execs.remove(&req.exec_id).expect("looked up above");
             p.io.close_stdin();
             drop(inner);
-            io::Io::wait_output(p.io.output_done.take());
+            io::Io::wait_output(p.io.output_done.take(), &p.io.output_fifos);
             return Ok(api::DeleteResponse {
                 pid: p.pid,
                 exit_status: p.exit_status,
@@ -944,7 +930,7 @@ impl Task for Service {
             p.io.close_stdin();
         }
         drop(inner);
-        io::Io::wait_output(c.init.io.output_done.take());
+        io::Io::wait_output(c.init.io.output_done.take(), &c.init.io.output_fifos);
         if c.rootfs_mounted {
             unmount_rootfs(&PathBuf::from(&bundle).join("rootfs"));
         }
