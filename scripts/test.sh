@@ -14,7 +14,8 @@
 #   8b. the spec-tests that touch cgroups in a pure cgroup v2 guest, against husk and runc
 #      (scripts/v2vm/spec-tests.sh RUNTIME; skipped when scripts/v2vm.sh cannot build the guest)
 #   8c. the systemd cgroup driver in that guest with systemd as PID 1, against husk and runc
-#      (scripts/v2vm/systemd-tests.sh RUNTIME)
+#      (scripts/v2vm/systemd-tests.sh RUNTIME), and again in the guest booted with cgroup v1
+#      (V2VM_CGROUP=v1: systemd's v1 hierarchies, hybrid), where its `v1_` tests run)
 #   8d. the containerd integration tests of Stats, OOM events and pause in the same guest
 #      (scripts/v2vm/integration.sh SHIM_BIN HUSK_BIN; skipped like 8b)
 #   8e. containerd's SystemdCgroup = true in that guest with systemd as PID 1: our shim, and
@@ -104,17 +105,23 @@ if ! v2vm_err=$(scripts/v2vm.sh --prepare 2>&1); then
     skip "spec-tests: cgroup v2 guest (husk)" "scripts/v2vm.sh cannot build the guest: ${v2vm_err##*$'\n'}"
     skip "spec-tests: cgroup v2 guest (runc)" "scripts/v2vm.sh cannot build the guest"
     skip "spec-tests: systemd driver in the v2 guest" "scripts/v2vm.sh cannot build the guest"
+    skip "spec-tests: systemd driver in the cgroup v1 guest" "scripts/v2vm.sh cannot build the guest"
 else
     v2vm_ok=1
     if ((built)); then
         step "spec-tests: cgroup v2 guest (husk)" scripts/v2vm/spec-tests.sh "$HUSK_BIN" || true
         step "spec-tests: systemd driver in the v2 guest (husk)" scripts/v2vm/systemd-tests.sh "$HUSK_BIN" || true
+        step "spec-tests: systemd driver in the cgroup v1 guest (husk)" \
+            env V2VM_CGROUP=v1 scripts/v2vm/systemd-tests.sh "$HUSK_BIN" || true
     else
         skip "spec-tests: cgroup v2 guest (husk)" "cargo build --release failed"
         skip "spec-tests: systemd driver in the v2 guest (husk)" "cargo build --release failed"
+        skip "spec-tests: systemd driver in the cgroup v1 guest (husk)" "cargo build --release failed"
     fi
     step "spec-tests: cgroup v2 guest (runc)" scripts/v2vm/spec-tests.sh "$RUNC_BIN" || true
     step "spec-tests: systemd driver in the v2 guest (runc)" scripts/v2vm/systemd-tests.sh "$RUNC_BIN" || true
+    step "spec-tests: systemd driver in the cgroup v1 guest (runc)" \
+        env V2VM_CGROUP=v1 scripts/v2vm/systemd-tests.sh "$RUNC_BIN" || true
 fi
 if ((!v2vm_ok)); then
     skip "integration: cgroup v2 guest" "scripts/v2vm.sh cannot build the guest"

@@ -24,6 +24,10 @@
 #   V2VM_SYSTEMD  1: boot the host's systemd as PID 1 and run CMD in a service with
 #                 Delegate=yes (in its leaf cgroup `cmd`; the service's cgroup hands every
 #                 controller down), with D-Bus there; about 10-20 s more to boot.
+#   V2VM_CGROUP   v1: with V2VM_SYSTEMD=1, boot without cgroup_no_v1=all and with
+#                 systemd.unified_cgroup_hierarchy=0: systemd mounts the v1 hierarchies (and the
+#                 unified one beside them, hybrid), as on a host of before cgroup v2, for the
+#                 systemd driver on cgroup v1. Default v2.
 #   V2VM_MEM      guest memory (default 2G);  V2VM_SMP  guest CPUs (default 2).
 #   V2VM_CACHE    where the kernel and initramfs are kept.
 # Exit status: CMD's; 125 when the guest could not be built or booted or timed out.
@@ -159,7 +163,7 @@ boot() {
             -accel tcg,thread=multi -cpu max,la57=off -m "${V2VM_MEM:-2G}" \
             -smp "${V2VM_SMP:-2}" -machine pc -nodefaults -display none -no-reboot \
             -monitor none -kernel "$KDIR/vmlinux" -initrd "$INITRD" \
-            -append "console=ttyS0 rdinit=/init cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 panic=-1 mitigations=off tsc=reliable no_timer_check" \
+            -append "console=ttyS0 rdinit=/init $CGROUP_ARGS panic=-1 mitigations=off tsc=reliable no_timer_check" \
             -serial "file:$IO/kernel.log" \
             -device virtio-serial-pci \
             -chardev file,id=out,path="$IO/out" -device virtconsole,chardev=out \
@@ -196,12 +200,22 @@ boot() {
 
 # Boots the guest, runs CMD ("$@") there and exits with its status.
 run() {
+    CGROUP=${V2VM_CGROUP:-v2}
+    case $CGROUP in
+    v2) CGROUP_ARGS="cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1" ;;
+    v1)
+        [[ ${V2VM_SYSTEMD:-0} == 1 ]] || { log "V2VM_CGROUP=v1 needs V2VM_SYSTEMD=1"; exit 125; }
+        CGROUP_ARGS="systemd.unified_cgroup_hierarchy=0"
+        ;;
+    *) log "V2VM_CGROUP must be v1 or v2, not $CGROUP"; exit 125 ;;
+    esac
     IO=$(mktemp -d /tmp/v2vm.XXXXXX)
     trap 'rm -rf "$IO"' EXIT
     # CMD runs with our environment and working directory.
     {
         echo "KVER=$KVER"
         echo "SYSTEMD=${V2VM_SYSTEMD:-0}"
+        echo "CGROUP=$CGROUP"
         printf 'MODULES=%q\n' "$KDIR/root/lib/modules/$KVER"
     } >"$IO/vars"
     {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # systemd-tests.sh RUNTIME [NEXTEST-ARGS...]: spec-tests/tests/systemd.rs (the systemd cgroup
 # driver) against the runtime binary RUNTIME, in the pure cgroup v2 guest booted with systemd as
-# PID 1 (V2VM_SYSTEMD=1 scripts/v2vm.sh). Exit status: nextest's; 125 when the guest failed.
+# PID 1 (V2VM_SYSTEMD=1 scripts/v2vm.sh); with V2VM_CGROUP=v1 in the environment, in the guest
+# booted with cgroup v1 instead, where the `v1_` tests run and the others skip.
+# Exit status: nextest's; 125 when the guest failed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."

@@ -52,7 +52,7 @@ pub struct Io {
     pub console: Option<File>,
     /// Disconnected once the output has all been copied.
     pub output_done: Option<mpsc::Receiver<()>>,
-    /// The client's output FIFOs, which a copy may still be waiting to open.
+    /// The client's output FIFOs, which a copy may still be waiting on.
     pub output_fifos: Vec<String>,
 }
 
@@ -65,13 +65,38 @@ impl Io {
             // Nothing is sent: the copy ends by dropping its sender, or the timeout passes.
             if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(OUTPUT_DRAIN_TIMEOUT) {
                 for f in fifos {
-                    // A reader's open and close lets a writer's blocked open return; the copy
-                    // then fails with EPIPE and ends. A FIFO gone has no copy waiting on it.
-                    let _ = OpenOptions::new()
-                        .read(true)
-                        .custom_flags(libc::O_NONBLOCK)
-                        .open(f);
+                    // A reader's open and close lets a writer's blocked open return. A FIFO
+                    // gone has no copy waiting on it.
+                    let _ = own_reader(f);
                 }
+            }
+        }
+    }
+
+    /// As `wait_output`, for Delete: the process is gone and so is the client's interest. A
+    /// copy still blocked after the bound (its client gone, the FIFO full: the copy holds a
+    /// reader of its own) is drained into nothing until it ends, for as long again, so that its
+    /// thread and descriptors do not outlive the process (the Go shim closes its FIFOs then).
+    pub fn finish_output(done: Option<mpsc::Receiver<()>>, fifos: &[String]) {
+        let Some(rx) = done else { return };
+        // Disconnected is the copy's end; nothing is ever sent.
+        if !matches!(
+            rx.recv_timeout(OUTPUT_DRAIN_TIMEOUT),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        ) {
+            return;
+        }
+        let readers: Vec<File> = fifos.iter().filter_map(|f| own_reader(f).ok()).collect();
+        let deadline = std::time::Instant::now() + OUTPUT_DRAIN_TIMEOUT;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            for mut r in &readers {
+                // Non-blocking: EAGAIN (nothing there now) or EOF ends the round.
+                while matches!(r.read(&mut buf), Ok(n) if n > 0) {}
+            }
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Err(mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {}
+                _ => return,
             }
         }
     }
@@ -169,9 +194,14 @@ fn devnull(write: bool) -> io::Result<File> {
         .open("/dev/null")
 }
 
-/// Where an output goes: open, or a FIFO whose reader the client has not opened yet.
+/// Where an output goes: a file, a FIFO of the client's, or one whose reader the client has not
+/// opened yet.
 enum Output {
     Open(File),
+    /// The FIFO's write end, and a read end of our own, as the Go shim keeps one: while the
+    /// client is away (containerd or huskd restarting) the output waits in the FIFO, up to its
+    /// size, instead of failing the copy with EPIPE and ending it for good.
+    Fifo(File, File),
     /// The copy opens it, waiting for the reader, as the Go shim's open of a FIFO waits.
     /// containerd opens its readers on a goroutine of their own, which may come late: a
     /// read-write open here (this shim's way until it lost output) let a short-lived process's
@@ -181,13 +211,18 @@ enum Output {
 }
 
 impl Output {
-    /// The FIFO to release if the copy waits too long.
-    fn fifo(&self) -> Option<String> {
-        match self {
-            Output::AwaitReader(p) => Some(p.clone()),
-            Output::Open(_) => None,
-        }
+    fn is_fifo(&self) -> bool {
+        !matches!(self, Output::Open(_))
     }
+}
+
+/// Our own read end of an output FIFO (see Output::Fifo): non-blocking, so that the open does
+/// not wait for a writer.
+fn own_reader(path: &str) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// Opens an output: a FIFO of the client's, or a `file://` log URI.
@@ -215,7 +250,7 @@ fn open_output(path: &str) -> io::Result<Output> {
                 &f,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
             )?;
-            Ok(Output::Open(f))
+            Ok(Output::Fifo(f, own_reader(path)?))
         }
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(Output::AwaitReader(path.into())),
         Err(e) => Err(e),
@@ -281,15 +316,22 @@ fn spawn_output_copy(mut from: File, to: Output, done: mpsc::Sender<()>) -> io::
         .name("stdout".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            let mut to = match to {
-                Output::Open(f) => f,
-                Output::AwaitReader(path) => match OpenOptions::new().write(true).open(&path) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        log::warn!("open output {path}: {e}");
-                        return;
+            let (mut to, own) = match to {
+                Output::Open(f) => (f, None),
+                Output::Fifo(w, r) => (w, Some(r)),
+                Output::AwaitReader(path) => {
+                    let opened = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|w| Ok((w, own_reader(&path)?)));
+                    match opened {
+                        Ok((w, r)) => (w, Some(r)),
+                        Err(e) => {
+                            log::warn!("open output {path}: {e}");
+                            return;
+                        }
                     }
-                },
+                }
             };
             // A terminal's copy ends with EIO once the last slave is closed. Any other error
             // loses the rest of the output: said in containerd's log. Dropping `to` gives the
@@ -299,7 +341,9 @@ fn spawn_output_copy(mut from: File, to: Output, done: mpsc::Sender<()>) -> io::
                     log::warn!("copy output: {e}");
                 }
             }
+            // The writer first: the client's EOF needs every writer gone, not our reader.
             drop(to);
+            drop(own);
             drop(done);
         })?;
     Ok(())
@@ -341,7 +385,9 @@ pub fn open_pipes(
         let mut piped = |path: &str| match open_output(path)? {
             Output::Open(f) if path.is_empty() => Ok::<_, io::Error>(f),
             o => {
-                fifos.extend(o.fifo());
+                if o.is_fifo() {
+                    fifos.push(path.to_string());
+                }
                 piped_output(o, owner, &done)
             }
         };
@@ -422,7 +468,9 @@ impl ConsoleSocket {
         if !p.stdout.is_empty() {
             let (done, rx) = mpsc::channel::<()>();
             let out = open_output(&p.stdout)?;
-            io.output_fifos.extend(out.fifo());
+            if out.is_fifo() {
+                io.output_fifos.push(p.stdout.clone());
+            }
             spawn_output_copy(master.try_clone()?, out, done)?;
             io.output_done = Some(rx);
         }

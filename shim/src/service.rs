@@ -884,7 +884,7 @@ impl Task for Service {
             let mut p = c.execs.remove(&req.exec_id).expect("looked up above");
             p.io.close_stdin();
             drop(inner);
-            io::Io::wait_output(p.io.output_done.take(), &p.io.output_fifos);
+            io::Io::finish_output(p.io.output_done.take(), &p.io.output_fifos);
             return Ok(api::DeleteResponse {
                 pid: p.pid,
                 exit_status: p.exit_status,
@@ -930,7 +930,7 @@ impl Task for Service {
             p.io.close_stdin();
         }
         drop(inner);
-        io::Io::wait_output(c.init.io.output_done.take(), &c.init.io.output_fifos);
+        io::Io::finish_output(c.init.io.output_done.take(), &c.init.io.output_fifos);
         if c.rootfs_mounted {
             unmount_rootfs(&PathBuf::from(&bundle).join("rootfs"));
         }

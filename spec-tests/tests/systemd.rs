@@ -1,6 +1,7 @@
 //! The systemd cgroup driver (`--systemd-cgroup`, cgroupsPath `slice:prefix:name`), against a
 //! real systemd: run in the pure cgroup v2 guest with systemd as PID 1
-//! (`V2VM_SYSTEMD=1 scripts/v2vm.sh`, see scripts/v2vm/systemd-tests.sh). Each test passes the
+//! (`V2VM_SYSTEMD=1 scripts/v2vm.sh`, see scripts/v2vm/systemd-tests.sh), and the `v1_` tests in
+//! the same guest booted with cgroup v1 (`V2VM_CGROUP=v1`). Each test passes the
 //! flag itself, to `run`/`create`/`update` only: later commands must find the driver from the
 //! container's state, as runc's do. Where systemd is not PID 1 the tests skip, saying so, but
 //! for the one that needs it absent.
@@ -85,6 +86,44 @@ fn wait_file(dir: &Path, file: &str, ok: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// A shell in the container (a pids limit of 20) forks until the limit refuses, and exits then.
+/// The sleeps let go of the exec's stdio, whose end the harness waits for.
+#[track_caller]
+fn assert_forks_refused(c: &Container) {
+    let fork =
+        "i=0; while [ $i -lt 30 ]; do sleep 1000 </dev/null >/dev/null 2>&1 & i=$((i+1)); done";
+    assert!(
+        !c.exec(&["sh", "-c", fork]).success(),
+        "30 forks under a limit of 20"
+    );
+}
+
+/// ps and events --stats of a running container with a pids limit of 20 and forks in it, then
+/// `--systemd-cgroup update` to 64 MiB of memory and 30 pids.
+#[track_caller]
+fn ps_events_and_update(c: &Container) {
+    let ps = c.rt.run_args(&["ps", "--format", "json", &c.id]);
+    ps.assert_success();
+    let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+    assert!(pids.contains(&c.pid()) && pids.len() >= 2, "ps {pids:?}");
+    let ev = c.rt.run_args(&["events", "--stats", &c.id]);
+    ev.assert_success();
+    let ev: serde_json::Value = serde_json::from_str(&ev.stdout).unwrap();
+    assert_eq!(ev["data"]["pids"]["limit"], json!(20), "{ev}");
+    sd(
+        c,
+        &[
+            "update",
+            "--memory",
+            "67108864",
+            "--pids-limit",
+            "30",
+            &c.id,
+        ],
+    )
+    .assert_success();
+}
+
 #[track_caller]
 fn assert_scope_gone(unit: &str, dir: &Path) {
     assert!(!dir.exists(), "{} left behind", dir.display());
@@ -132,41 +171,14 @@ fn scope_with_limits_enforced_updated_paused_and_removed() {
     }
     assert_eq!(read(&dir, "memory.max").trim(), "33554432");
     assert_eq!(read(&dir, "pids.max").trim(), "20");
-    // Enforced: a shell in the container forks until the limit refuses (and it exits then).
-    // The sleeps let go of the exec's stdio, whose end the harness waits for.
-    let fork =
-        "i=0; while [ $i -lt 30 ]; do sleep 1000 </dev/null >/dev/null 2>&1 & i=$((i+1)); done";
-    assert!(
-        !c.exec(&["sh", "-c", fork]).success(),
-        "30 forks under a limit of 20"
-    );
+    assert_forks_refused(&c);
     assert_ne!(read(&dir, "pids.events").trim(), "max 0");
     let n: u32 = read(&dir, "pids.current").trim().parse().unwrap();
     assert!((2..=20).contains(&n), "pids.current {n}");
 
-    // ps, events and kill --all find the scope through the state alone.
-    let ps = c.rt.run_args(&["ps", "--format", "json", &c.id]);
-    ps.assert_success();
-    let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
-    assert!(pids.contains(&c.pid()) && pids.len() >= 2, "ps {pids:?}");
-    let ev = c.rt.run_args(&["events", "--stats", &c.id]);
-    ev.assert_success();
-    let ev: serde_json::Value = serde_json::from_str(&ev.stdout).unwrap();
-    assert_eq!(ev["data"]["pids"]["limit"], json!(20), "{ev}");
-
-    // update: the unit's properties and the files.
-    sd(
-        &c,
-        &[
-            "update",
-            "--memory",
-            "67108864",
-            "--pids-limit",
-            "30",
-            &c.id,
-        ],
-    )
-    .assert_success();
+    // ps, events and kill --all find the scope through the state alone; then update: the
+    // unit's properties and the files.
+    ps_events_and_update(&c);
     let props = show(&unit, &["MemoryMax", "TasksMax"]);
     assert_eq!(props, "MemoryMax=67108864\nTasksMax=30\n");
     assert_eq!(read(&dir, "memory.max").trim(), "67108864");
@@ -390,4 +402,177 @@ fn a_system_bus_that_never_answers_fails_run_within_a_bound() {
     assert!(out.stderr.contains("did not answer within"), "{out}");
     c.assert_clean();
     assert_scope_gone(&unit, &dir);
+}
+
+/// Whether systemd runs this host on cgroup v1 (its name=systemd hierarchy mounted).
+fn systemd_v1_host() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+        && !spec_tests::cgroup::is_v2()
+        && Path::new("/sys/fs/cgroup/systemd").is_dir()
+}
+
+#[track_caller]
+fn skip_without_systemd_v1(what: &str) -> bool {
+    let skip = !systemd_v1_host();
+    if skip {
+        eprintln!("skipped: needs systemd as PID 1 on cgroup v1 ({what}); run it in V2VM_SYSTEMD=1 V2VM_CGROUP=v1 scripts/v2vm.sh");
+    }
+    skip
+}
+
+/// The scope's directory in the v1 hierarchy mounted at /sys/fs/cgroup/`h`.
+fn v1_dir(h: &str, slice_path: &str, unit: &str) -> PathBuf {
+    Path::new("/sys/fs/cgroup")
+        .join(h)
+        .join(slice_path)
+        .join(unit)
+}
+
+/// Every hierarchy's directory of the scope is gone, and systemd knows no such unit.
+#[track_caller]
+fn assert_v1_scope_gone(unit: &str, slice_path: &str) {
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let d = e.path().join(slice_path).join(unit);
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    assert_scope_gone(unit, &v1_dir("systemd", slice_path, unit));
+}
+
+/// runc's legacy systemd driver, on a cgroup v1 host: the scope gets the limits and the device
+/// rules as systemd properties; the init is in the scope in every hierarchy, cpuset's too
+/// (which systemd does not manage); the rules hold after `systemctl daemon-reload` and after
+/// update; update (with and without the flag), ps, events, pause and resume work; delete
+/// removes the unit and every directory.
+#[test]
+fn v1_scope_with_limits_devices_update_pause_and_delete() {
+    if skip_without_systemd_v1("a scope through systemd on cgroup v1") {
+        return;
+    }
+    let (mut c, unit, _) = container("sd1-scope", None);
+    c.bundle.config["linux"]["resources"] = json!({
+        "memory": {"limit": 33554432},
+        "pids": {"limit": 20},
+        "devices": [{"allow": false, "access": "rwm"}]
+    });
+    c.bundle.set_args(&["sleep", "1000"]);
+    run_detached(&mut c);
+    let dir = |h: &str| v1_dir(h, "system.slice", &unit);
+
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    for h in [
+        "name=systemd",
+        "memory",
+        "pids",
+        "devices",
+        "freezer",
+        "cpuset",
+    ] {
+        let want = format!(":{h}:/system.slice/{unit}");
+        assert!(cg.lines().any(|l| l.ends_with(&want)), "{want} not in {cg}");
+    }
+    let props = show(
+        &unit,
+        &[
+            "MemoryLimit",
+            "TasksMax",
+            "Delegate",
+            "DevicePolicy",
+            "DeviceAllow",
+            "DefaultDependencies",
+        ],
+    );
+    for want in [
+        "MemoryLimit=33554432",
+        "TasksMax=20",
+        "Delegate=yes",
+        "DevicePolicy=strict",
+        "DeviceAllow=/dev/char/1:3 rwm",
+        "DeviceAllow=char-pts rwm",
+        "DefaultDependencies=no",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in {props}");
+    }
+    assert_eq!(
+        read(&dir("memory"), "memory.limit_in_bytes").trim(),
+        "33554432"
+    );
+    assert_eq!(read(&dir("pids"), "pids.max").trim(), "20");
+
+    // Devices: /dev/zero and /dev/null are allowed, /dev/mem (c 1:1) is not, though mknod is.
+    let devices = |when: &str| {
+        let ok = c.exec(&[
+            "sh",
+            "-c",
+            "head -c1 /dev/zero >/dev/null && echo ok >/dev/null",
+        ]);
+        assert!(ok.success(), "allowed devices {when}: {ok}");
+        let mem = c.exec(&[
+            "sh",
+            "-c",
+            "mknod /dev/husk-mem c 1 1 && head -c1 /dev/husk-mem",
+        ]);
+        assert!(!mem.success(), "/dev/mem readable {when}: {mem}");
+        assert!(mem.stderr.contains("not permitted"), "{when}: {mem}");
+        let rm = c.exec(&["rm", "-f", "/dev/husk-mem"]);
+        assert!(rm.success(), "{rm}");
+    };
+    devices("after run");
+    let reload = Command::new("timeout")
+        .args(["-k", "5", "60", "systemctl", "daemon-reload"])
+        .status()
+        .expect("systemctl daemon-reload");
+    assert!(reload.success(), "systemctl daemon-reload: {reload}");
+    devices("after systemctl daemon-reload");
+
+    assert_forks_refused(&c);
+    assert_ne!(read(&dir("pids"), "pids.events").trim(), "max 0");
+
+    ps_events_and_update(&c);
+    let props = show(&unit, &["MemoryLimit", "TasksMax"]);
+    assert!(
+        props.lines().any(|l| l == "MemoryLimit=67108864"),
+        "{props}"
+    );
+    assert!(props.lines().any(|l| l == "TasksMax=30"), "{props}");
+    assert_eq!(
+        read(&dir("memory"), "memory.limit_in_bytes").trim(),
+        "67108864"
+    );
+    assert_eq!(read(&dir("pids"), "pids.max").trim(), "30");
+    // Without the flag: the driver comes from the container.
+    c.rt.run_args(&["update", "--pids-limit", "25", &c.id])
+        .assert_success();
+    assert_eq!(show(&unit, &["TasksMax"]), "TasksMax=25\n");
+    devices("after update");
+
+    c.rt.run_args(&["pause", &c.id]).assert_success();
+    assert_eq!(c.status(), "paused");
+    assert_eq!(read(&dir("freezer"), "freezer.state").trim(), "FROZEN");
+    c.rt.run_args(&["resume", &c.id]).assert_success();
+    assert_eq!(c.status(), "running");
+    assert_eq!(read(&dir("freezer"), "freezer.state").trim(), "THAWED");
+
+    c.rt.run_args(&["kill", "--all", &c.id, "KILL"])
+        .assert_success();
+    c.wait_exited();
+    c.delete_ok();
+    assert_v1_scope_gone(&unit, "system.slice");
+}
+
+/// delete --force of a running container in a nested slice on cgroup v1: the unit and every
+/// hierarchy's directory go.
+#[test]
+fn v1_delete_force_of_a_running_container_stops_its_scope() {
+    if skip_without_systemd_v1("a scope through systemd on cgroup v1") {
+        return;
+    }
+    let (mut c, unit, _) = container("sd1-delete", Some("a-b.slice:st:ID"));
+    c.bundle.set_args(&["sleep", "1000"]);
+    run_detached(&mut c);
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid())).unwrap();
+    let want = format!(":name=systemd:/a.slice/a-b.slice/{unit}");
+    assert!(cg.lines().any(|l| l.ends_with(&want)), "{want} not in {cg}");
+    assert!(v1_dir("memory", "a.slice/a-b.slice", &unit).is_dir());
+    c.delete_force_ok();
+    assert_v1_scope_gone(&unit, "a.slice/a-b.slice");
 }

@@ -55,7 +55,7 @@ fn access_bits(s: &str) -> u8 {
     })
 }
 
-fn access_text(bits: u8) -> String {
+pub(super) fn access_text(bits: u8) -> String {
     [(READ, 'r'), (WRITE, 'w'), (MKNOD, 'm')]
         .iter()
         .filter(|(b, _)| bits & b != 0)

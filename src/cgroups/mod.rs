@@ -68,6 +68,11 @@ pub trait CgroupManager {
     fn clone_target(&self) -> Option<OwnedFd> {
         None
     }
+    /// The directories exist only once `apply` has run (systemd makes a v1 scope's then, and
+    /// may remove any made before): the init waits for it before it binds them.
+    fn made_by_apply(&self) -> bool {
+        false
+    }
     /// Whether the cgroup is frozen (or would be, once made), and by whom.
     fn frozen(&self) -> Frozen {
         self.paths()
@@ -194,12 +199,14 @@ pub fn for_container(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Cg
 
 /// The manager for an existing container, from the paths saved in its state.
 pub fn from_paths(paths: Vec<PathBuf>) -> Box<dyn CgroupManager> {
-    if paths.len() == 1 && is_v2() {
-        let path = paths.into_iter().next().unwrap_or_default();
-        match systemd::Systemd::of_dir(&path) {
-            Some(s) => Box::new(s),
-            None => Box::new(v2::V2 { path }),
-        }
+    let v2 = paths.len() == 1 && is_v2();
+    if let Some(s) = systemd::Systemd::of_dirs(&paths, v2) {
+        return Box::new(s);
+    }
+    if v2 {
+        Box::new(v2::V2 {
+            path: paths.into_iter().next().unwrap_or_default(),
+        })
     } else {
         Box::new(v1::V1::from_dirs(paths))
     }

@@ -1,17 +1,25 @@
-//! The systemd cgroup driver (`--systemd-cgroup`), as runc's on cgroup v2: the container's cgroup
-//! is a transient scope that systemd makes (StartTransientUnit) with the container's init in it,
-//! its limits given as unit properties; what systemd has no property for is then written into
-//! the scope's directory, which is delegated to us (Delegate=yes), by the v2 driver. Freezing,
-//! stats, the OOM watch and the process list are the v2 driver's. `cgroupsPath` is runc's
-//! `slice:prefix:name`, which names the scope `prefix-name.scope` in the slice.
-//! cgroup v1 hosts are refused.
+//! The systemd cgroup driver (`--systemd-cgroup`), as runc's: the container's cgroup is a
+//! transient scope that systemd makes (StartTransientUnit) with the container's init in it, its
+//! limits given as unit properties; what systemd has no property for is then written into the
+//! scope's directories, which are delegated to us (Delegate=yes), by the filesystem driver of
+//! the host's cgroup version. Freezing, stats, the OOM watch and the process list are that
+//! driver's. `cgroupsPath` is runc's `slice:prefix:name`, which names the scope
+//! `prefix-name.scope` in the slice.
+//!
+//! On cgroup v1 (runc's legacy systemd manager) the scope has a directory in every hierarchy,
+//! at the same path below each root; the init joins those systemd did not put it in (cpuset,
+//! net_cls...), and the device rules go to systemd too (DevicePolicy, DeviceAllow): systemd
+//! rewrites a delegated unit's devices cgroup whenever it applies the unit's settings again,
+//! and with no rules of its own it would allow every device.
 
+use super::devices::{self, Rules};
 use super::stats::Stats;
 use super::systemd_dbus::{self, Bus, BusError, Property, Value};
+use super::v1::V1;
 use super::v2::{self, V2};
 use super::{oom, CgroupManager, MountLayout};
 use crate::error::{Context, Error, Result};
-use oci_spec::runtime::{LinuxCpu, LinuxResources};
+use oci_spec::runtime::{LinuxCpu, LinuxDeviceCgroup, LinuxResources};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +41,9 @@ pub struct Systemd {
     unit: String,
     slice: String,
     name: String,
-    v2: V2,
+    /// The filesystem driver of the scope's directories: v2's, or v1's (one per hierarchy).
+    fs: Box<dyn CgroupManager>,
+    v1: bool,
     bus: RefCell<Option<Bus>>,
     /// The limits given before the scope exists; it is made with them.
     pending: RefCell<Option<LinuxResources>>,
@@ -110,44 +120,55 @@ impl Systemd {
                 "systemd not running on this host, cannot use systemd cgroups manager",
             ));
         }
-        if !super::is_v2() {
-            return Err(Error::msg(
-                "--systemd-cgroup: only cgroup v2 (unified) hosts are supported, not cgroup v1",
-            ));
-        }
-        let dir = Path::new(super::CGROUP_ROOT)
-            .join(crate::util::path::below_root(&expand_slice(&slice)?))
-            .join(&unit);
+        let rel = crate::util::path::below_root(&expand_slice(&slice)?).join(&unit);
+        let v1 = !super::is_v2();
+        let fs: Box<dyn CgroupManager> = if v1 {
+            Box::new(V1::below_roots(&rel)?)
+        } else {
+            Box::new(V2 {
+                path: Path::new(super::CGROUP_ROOT).join(rel),
+            })
+        };
         Ok(Systemd {
             unit,
             slice,
             name,
-            v2: V2 { path: dir },
+            fs,
+            v1,
             bus: RefCell::new(None),
             pending: RefCell::new(None),
             started: Cell::new(false),
         })
     }
 
-    /// The scope of an existing container, if `dir` is the cgroup of a scope that systemd
-    /// made: it marks a delegated unit's cgroup (since v251), and any unit's with its invocation
-    /// id once set (a scope made with its properties gets it only at its next change). A
-    /// container whose scope is gone needs no systemd: its directory is gone too.
-    pub fn of_dir(dir: &Path) -> Option<Systemd> {
+    /// The scope of an existing container, if its directories (as its state has them) are
+    /// the cgroup of a scope that systemd made: it marks a delegated unit's cgroup (since
+    /// v251), and any unit's with its invocation id once set (a scope made with its properties
+    /// gets it only at its next change). On v1 the mark is on the directory of the hierarchy
+    /// systemd tracks processes in (name=systemd, or the unified one of a hybrid host). A
+    /// container whose scope is gone needs no systemd: its directories are gone too.
+    pub fn of_dirs(dirs: &[PathBuf], v2: bool) -> Option<Systemd> {
+        let marked = |d: &&PathBuf| {
+            ["trusted.delegate", "trusted.invocation_id"]
+                .iter()
+                .any(|x| has_xattr(d, x))
+        };
+        let dir = dirs.iter().find(marked)?;
         let unit = dir.file_name()?.to_str()?;
-        let marked = ["trusted.delegate", "trusted.invocation_id"]
-            .iter()
-            .any(|x| has_xattr(dir, x));
-        if !unit.ends_with(".scope") || !marked {
+        if !unit.ends_with(".scope") {
             return None;
         }
+        let fs: Box<dyn CgroupManager> = if v2 {
+            Box::new(V2 { path: dir.clone() })
+        } else {
+            Box::new(V1::from_dirs(dirs.to_vec()))
+        };
         Some(Systemd {
             unit: unit.to_string(),
             slice: String::new(),
             name: String::new(),
-            v2: V2 {
-                path: dir.to_path_buf(),
-            },
+            fs,
+            v1: !v2,
             bus: RefCell::new(None),
             pending: RefCell::new(None),
             started: Cell::new(true),
@@ -180,10 +201,35 @@ impl Systemd {
             ("PIDs".into(), Value::U32s(vec![pid as u32])),
             b("MemoryAccounting", true),
             b("CPUAccounting", true),
-            b("IOAccounting", true),
+            // v1 has blkio, which systemd accounts under its older name.
+            b(
+                if self.v1 {
+                    "BlockIOAccounting"
+                } else {
+                    "IOAccounting"
+                },
+                true,
+            ),
             b("TasksAccounting", true),
             b("DefaultDependencies", false),
         ]
+    }
+
+    fn resource_props(&self, r: &LinuxResources) -> Result<Vec<Property>> {
+        if self.v1 {
+            v1_resource_props(r)
+        } else {
+            resource_props(r)
+        }
+    }
+
+    /// The slice's directory is missing (v2): it is to be started.
+    fn slice_missing(&self) -> bool {
+        let paths = self.fs.paths();
+        paths
+            .first()
+            .and_then(|d| d.parent())
+            .is_some_and(|p| !p.is_dir())
     }
 
     fn start(&self, props: &[Property]) -> Result<()> {
@@ -230,8 +276,14 @@ impl CgroupManager for Systemd {
     /// existing directory as the unit's cgroup.
     fn create(&self) -> Result<()> {
         self.bus()?;
-        let dir = &self.v2.path;
-        if dir.parent().is_some_and(|p| !p.is_dir()) {
+        if self.v1 {
+            // As runc's: nothing before the scope. systemd removes directories it does not
+            // know of where a slice's controllers are not its members' (a slice started alone,
+            // or one realized again for another unit's sake), so the scope makes them, slice
+            // and all, and the init binds them only after (made_by_apply).
+            return Ok(());
+        }
+        if self.slice_missing() {
             let slice = &self.slice;
             let fail = |e: String| {
                 Error::msg(format!(
@@ -247,6 +299,7 @@ impl CgroupManager for Systemd {
                 return Err(fail(format!("got `{result}`")));
             }
         }
+        let dir = &self.fs.paths()[0];
         match std::fs::create_dir(dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 Err(e).with_ctx(|| format!("mkdir {}", dir.display()))
@@ -258,30 +311,48 @@ impl CgroupManager for Systemd {
     fn apply(&self, pid: i32) -> Result<()> {
         let r = self.pending.borrow_mut().take().unwrap_or_default();
         let mut props = self.unit_props(pid);
-        props.extend(resource_props(&r)?);
+        props.extend(self.resource_props(&r)?);
         self.start(&props)?;
-        // What systemd has no property for (devices, io, hugetlb...), and the controllers of
-        // the ancestors, as runc's fs2 driver does after starting the unit.
-        self.v2.create()?;
-        self.v2.set(&r)
+        // What systemd has no property for (devices on v2, io, hugetlb...), and the
+        // controllers of the ancestors, as runc's fs drivers do after starting the unit. On v1
+        // the init also joins the hierarchies systemd did not put it in (runc's joinCgroups).
+        self.fs.create()?;
+        if self.v1 {
+            self.fs.apply(pid)?;
+        }
+        self.fs.set(&r)
     }
 
     fn set(&self, r: &LinuxResources) -> Result<()> {
         if !self.started.get() {
             // Checked now, so that a bad value fails before anything exists.
-            resource_props(r)?;
+            self.resource_props(r)?;
             *self.pending.borrow_mut() = Some(r.clone());
             return Ok(());
         }
-        let props = resource_props(r)?;
-        self.bus()?
+        let props = self.resource_props(r)?;
+        // systemd rewrites a v1 devices cgroup from "deny all": the container is frozen
+        // meanwhile, unless it is already, so that no access fails in between (runc's
+        // freezeBeforeSet).
+        let freeze = self.v1
+            && r.devices().is_some()
+            && !self.fs.freezer_paths().iter().any(|d| super::frozen_now(d));
+        if freeze {
+            self.fs.freeze(true)?;
+        }
+        let set = self
+            .bus()?
             .set_unit_properties(&self.unit, &props)
-            .map_err(|e| Error::msg(format!("unable to set unit properties: {e}")))?;
-        self.v2.set(r)
+            .map_err(|e| Error::msg(format!("unable to set unit properties: {e}")));
+        if freeze {
+            self.fs.freeze(false)?;
+        }
+        set?;
+        self.fs.set(r)
     }
 
     fn pids(&self) -> Result<Vec<i32>> {
-        self.v2.pids()
+        self.fs.pids()
     }
 
     /// Stops the scope (systemd kills what is left and removes the cgroup), then removes what
@@ -305,27 +376,35 @@ impl CgroupManager for Systemd {
                 log::debug!("reset-failed {unit}: {e}");
             }
         }
-        self.v2.destroy()
+        self.fs.destroy()
     }
 
     fn paths(&self) -> Vec<PathBuf> {
-        self.v2.paths()
+        self.fs.paths()
+    }
+
+    fn freezer_paths(&self) -> Vec<PathBuf> {
+        self.fs.freezer_paths()
+    }
+
+    fn made_by_apply(&self) -> bool {
+        self.v1
     }
 
     fn freeze(&self, frozen: bool) -> Result<()> {
-        self.v2.freeze(frozen)
+        self.fs.freeze(frozen)
     }
 
     fn stats(&self) -> Result<Stats> {
-        self.v2.stats()
+        self.fs.stats()
     }
 
     fn oom_watch(&self) -> Result<oom::Watch> {
-        self.v2.oom_watch()
+        self.fs.oom_watch()
     }
 
     fn mount_layout(&self) -> MountLayout {
-        self.v2.mount_layout()
+        self.fs.mount_layout()
     }
 }
 
@@ -357,22 +436,28 @@ pub fn resource_props(r: &LinuxResources) -> Result<Vec<Property>> {
         p.push(prop("TasksMax", Value::U64(l as u64)));
     }
     if let Some(c) = r.cpu() {
-        for (name, v, what) in [
-            ("AllowedCPUs", c.cpus(), "Cpus"),
-            ("AllowedMemoryNodes", c.mems(), "Mems"),
-        ] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                let bits = range_to_bits(v).map_err(|e| {
-                    Error::msg(format!("resources.CPU.{what}={v:?} conversion error: {e}"))
-                })?;
-                p.push(prop(name, Value::Bytes(bits)));
-            }
-        }
+        cpuset_props(c, &mut p)?;
     }
     if let Some(u) = r.unified() {
         unified_props(u, &mut p)?;
     }
     Ok(p)
+}
+
+/// AllowedCPUs and AllowedMemoryNodes, as runc's addCpuset gives them.
+fn cpuset_props(c: &LinuxCpu, p: &mut Vec<Property>) -> Result<()> {
+    for (name, v, what) in [
+        ("AllowedCPUs", c.cpus(), "Cpus"),
+        ("AllowedMemoryNodes", c.mems(), "Mems"),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            let bits = range_to_bits(v).map_err(|e| {
+                Error::msg(format!("resources.CPU.{what}={v:?} conversion error: {e}"))
+            })?;
+            p.push(prop(name, Value::Bytes(bits)));
+        }
+    }
+    Ok(())
 }
 
 fn cpu_props(c: &LinuxCpu, p: &mut Vec<Property>) -> Result<()> {
@@ -507,6 +592,125 @@ fn unified_props(u: &HashMap<String, String>, p: &mut Vec<Property>) -> Result<(
     Ok(())
 }
 
+/// The limits systemd has v1 properties for, as runc's genV1ResourcesProperties gives them.
+pub fn v1_resource_props(r: &LinuxResources) -> Result<Vec<Property>> {
+    let mut p = match r.devices() {
+        Some(rules) => device_props(rules)?,
+        None => Vec::new(),
+    };
+    if let Some(l) = r.memory().and_then(|m| m.limit()).filter(|l| *l != 0) {
+        p.push(prop("MemoryLimit", Value::U64(l as u64)));
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares().filter(|s| *s != 0) {
+            p.push(prop("CPUShares", Value::U64(s)));
+        }
+        add_cpu_quota(&mut p, c.quota().unwrap_or(0), c.period().unwrap_or(0));
+    }
+    if let Some(w) = r
+        .block_io()
+        .as_ref()
+        .and_then(|b| b.weight())
+        .filter(|w| *w != 0)
+    {
+        p.push(prop("BlockIOWeight", Value::U64(u64::from(w))));
+    }
+    if let Some(l) = r.pids().map(|p| p.limit()).filter(|l| *l > 0 || *l == -1) {
+        p.push(prop("TasksMax", Value::U64(l as u64)));
+    }
+    if let Some(c) = r.cpu() {
+        cpuset_props(c, &mut p)?;
+    }
+    Ok(p)
+}
+
+/// The container's device rules as systemd's DevicePolicy and DeviceAllow, as runc's
+/// generateDeviceProperties converts them: strict policy with an allow list; a device by its
+/// /dev/{char,block}/M:m path, all of a major by its group in /proc/devices, all of a type as
+/// `char-*`. What systemd cannot say (a deny list, `*:n`, a major with no group) is left to
+/// the devices cgroup's own rules, as runc leaves it, with runc's warnings.
+fn device_props(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Property>> {
+    let r = Rules::for_container(rules)?;
+    let mut p = vec![
+        prop("DevicePolicy", Value::Str("strict".into())),
+        // Empties the list before it is filled.
+        prop("DeviceAllow", Value::Devices(Vec::new())),
+    ];
+    if r.default_allow {
+        if r.exceptions.values().all(|bits| *bits == 0) {
+            return Ok(vec![
+                prop("DevicePolicy", Value::Str("auto".into())),
+                prop("DeviceAllow", Value::Devices(Vec::new())),
+            ]);
+        }
+        log::warn!(
+            "systemd doesn't support blacklist device rules -- applying temporary deny-all rule"
+        );
+        return Ok(p);
+    }
+    let groups = std::fs::read_to_string("/proc/devices").ctx("read /proc/devices")?;
+    let mut allow = Vec::new();
+    for (dev, bits) in &r.exceptions {
+        if *bits == 0 {
+            continue;
+        }
+        let (kind, prefix) = match dev.kind {
+            'b' => ("block", "block-"),
+            _ => ("char", "char-"),
+        };
+        let path = match (dev.major, dev.minor) {
+            (-1, -1) => format!("{prefix}*"),
+            (-1, _) => {
+                log::warn!(
+                    "systemd doesn't support '*:n' device rules -- temporarily ignoring rule: {}",
+                    devices::line(dev, *bits)
+                );
+                continue;
+            }
+            (major, -1) => match device_group(&groups, dev.kind, major) {
+                Some(name) => format!("{prefix}{name}"),
+                None => {
+                    log::warn!("could not find device group for '{}/{major}' in /proc/devices -- temporarily ignoring rule: {}", dev.kind, devices::line(dev, *bits));
+                    continue;
+                }
+            },
+            (major, minor) => {
+                // systemd ignores a path to a device the kernel does not have; runc leaves it
+                // out first, saying so, and so does husk.
+                let path = format!("/dev/{kind}/{major}:{minor}");
+                let sys = format!("/sys{path}");
+                if let Err(e) = std::fs::metadata(&sys) {
+                    let e = crate::error::io_text(&e);
+                    log::warn!("skipping device {path} for systemd: stat {sys}: {e}");
+                    continue;
+                }
+                path
+            }
+        };
+        allow.push((path, devices::access_text(*bits)));
+    }
+    p.push(prop("DeviceAllow", Value::Devices(allow)));
+    Ok(p)
+}
+
+/// The name /proc/devices gives `major` among its character ('c') or block ('b') devices.
+fn device_group(proc_devices: &str, kind: char, major: i64) -> Option<String> {
+    let section = if kind == 'b' {
+        "Block devices:"
+    } else {
+        "Character devices:"
+    };
+    proc_devices
+        .lines()
+        .skip_while(|l| l.trim() != section)
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && !l.ends_with(':'))
+        .find_map(|l| {
+            let (n, name) = l.trim().split_once(' ')?;
+            (n.parse::<i64>().ok()? == major).then(|| name.trim().to_string())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,6 +776,81 @@ mod tests {
         assert!(p.contains(&prop("MemoryMax", Value::U64(u64::MAX))));
         assert!(p.contains(&prop("TasksMax", Value::U64(u64::MAX))));
         assert!(p.contains(&prop("CPUQuotaPerSecUSec", Value::U64(340000))));
+    }
+
+    #[test]
+    fn v1_properties_and_device_rules_convert_like_runc() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 33554432},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000},
+            "blockIO": {"weight": 500},
+            "pids": {"limit": 20},
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+                {"allow": true, "type": "c", "major": 136, "access": "rwm"},
+                {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "r"}
+            ]
+        }))
+        .unwrap();
+        let p = v1_resource_props(&r).unwrap();
+        let get = |n: &str| {
+            p.iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("MemoryLimit"), [&Value::U64(33554432)]);
+        assert_eq!(get("CPUShares"), [&Value::U64(1024)]);
+        assert_eq!(get("CPUQuotaPerSecUSec"), [&Value::U64(500000)]);
+        assert_eq!(get("BlockIOWeight"), [&Value::U64(500)]);
+        assert_eq!(get("TasksMax"), [&Value::U64(20)]);
+        assert_eq!(get("DevicePolicy"), [&Value::Str("strict".into())]);
+        let allow = get("DeviceAllow");
+        assert_eq!(allow[0], &Value::Devices(vec![]));
+        let Value::Devices(list) = allow[1] else {
+            panic!("{allow:?}")
+        };
+        let has = |path: &str, perms: &str| {
+            assert!(
+                list.contains(&(path.to_string(), perms.to_string())),
+                "{path} {perms} not in {list:?}"
+            )
+        };
+        // The spec's rules and runc's defaults (c 1:3 rwm among them, merged with the spec's).
+        has("/dev/char/1:3", "rwm");
+        has("char-*", "m");
+        has("block-*", "m");
+        // A device the kernel does not have is left out, as runc leaves it out.
+        for (path, perms) in [("/dev/block/8:0", "r"), ("/dev/char/10:200", "rwm")] {
+            if Path::new(&format!("/sys{path}")).exists() {
+                has(path, perms);
+            } else {
+                assert!(!list.iter().any(|(p, _)| p == path), "{path} in {list:?}");
+            }
+        }
+        // 136 is pts on every Linux: its group comes from /proc/devices.
+        has("char-pts", "rwm");
+
+        // Allow-all: systemd's own "auto" policy with no list.
+        let all: Vec<LinuxDeviceCgroup> =
+            serde_json::from_value(serde_json::json!([{"allow": true, "access": "rwm"}])).unwrap();
+        assert_eq!(
+            device_props(&all).unwrap(),
+            vec![
+                prop("DevicePolicy", Value::Str("auto".into())),
+                prop("DeviceAllow", Value::Devices(vec![]))
+            ]
+        );
+    }
+
+    #[test]
+    fn device_groups_come_from_proc_devices() {
+        let text = "Character devices:\n  1 mem\n136 pts\n254 gpiochip\n\nBlock devices:\n  8 sd\n254 virtblk\n";
+        assert_eq!(device_group(text, 'c', 136).as_deref(), Some("pts"));
+        assert_eq!(device_group(text, 'c', 254).as_deref(), Some("gpiochip"));
+        assert_eq!(device_group(text, 'b', 254).as_deref(), Some("virtblk"));
+        assert_eq!(device_group(text, 'b', 1), None);
     }
 
     #[test]

@@ -34,7 +34,7 @@ const MAX_MESSAGE: usize = 1 << 27;
 
 /// The types of value the driver's properties take (the macro needs std's `Result` in scope).
 mod value {
-    rustbus::dbus_variant_sig!(Value, Bool => bool; U64 => u64; Str => String; U32s => Vec<u32>; Bytes => Vec<u8>);
+    rustbus::dbus_variant_sig!(Value, Bool => bool; U64 => u64; Str => String; U32s => Vec<u32>; Bytes => Vec<u8>; Devices => Vec<(String, String)>);
 }
 pub use value::Value;
 

@@ -77,6 +77,18 @@ impl V1 {
         }
     }
 
+    /// The same path below every hierarchy's root, as systemd names a unit's cgroup in each.
+    pub fn below_roots(rel: &Path) -> Result<Self> {
+        let hs = hierarchies()?;
+        if hs.is_empty() {
+            return Err(Error::msg("no cgroup v1 hierarchies are mounted"));
+        }
+        Ok(V1 {
+            dirs: hs.iter().map(|h| h.mount.join(rel)).collect(),
+            hierarchies: Some(hs),
+        })
+    }
+
     pub fn new(rel: &Path, own: &[(String, String)]) -> Result<Self> {
         let mut dirs = Vec::new();
         let hs = hierarchies()?;

@@ -459,7 +459,8 @@ pub fn create(o: &CreateOptions) -> Result<Created> {
     log::debug!("create {}: cgroup {cgroup_paths:?}", o.id);
     let gate = exec_gate(&p.dir, o.for_run)?;
     let mount_view = crate::rootless::mount_view(cgroup_paths, o.id)?;
-    let args = init_args(o, &p, mount_view, console, gate)?;
+    let cgroup_first = undo.cgroup.as_ref().is_some_and(|cg| cg.made_by_apply());
+    let args = init_args(o, &p, mount_view, console, gate, cgroup_first)?;
     let (mut chan, first, in_cgroup) = clone_init(args, &p.plan, &mut undo)?;
     // Its messages need its progress: a stopped or frozen init fails the create.
     chan.watch(first, vec![]);
@@ -632,6 +633,7 @@ fn init_args<'a>(
     cgroup_paths: Vec<PathBuf>,
     console: Option<OwnedFd>,
     gate: Gate,
+    cgroup_first: bool,
 ) -> Result<InitArgs<'a>> {
     let listen_fds = crate::util::fds::listen_fds();
     let mut extra_env = Vec::new();
@@ -660,6 +662,7 @@ fn init_args<'a>(
         console,
         gate,
         parent_hooks,
+        cgroup_first,
     })
 }
 

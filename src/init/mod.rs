@@ -48,6 +48,9 @@ pub struct InitArgs<'a> {
     pub parent_hooks: bool,
     /// Our stdio is a foreground `run`'s own (its terminal, its files): never chowned.
     pub callers_stdio: bool,
+    /// Wait to be in our cgroup before the rootfs, whose cgroup mount needs the directories
+    /// (CgroupManager::made_by_apply).
+    pub cgroup_first: bool,
 }
 
 /// The first child when namespaces are joined by path: joins them, creates the user namespace
@@ -149,7 +152,7 @@ fn setup(mut args: InitArgs, chan: &Channel) -> Result<std::convert::Infallible>
     let mut root = build_rootfs(&args, &sources)?;
     drop(sources);
     let readonly_later = std::mem::take(&mut root.readonly_later);
-    if !args.plan.new_cgroup {
+    if !args.plan.new_cgroup && !args.cgroup_first {
         chan.wait_go()?;
     }
     creation_hooks(&args, chan, own_pid)?;
@@ -235,8 +238,10 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Vec<Option<OwnedF
         .map(|m| if wanted(m) { fds.next() } else { None })
         .collect();
     // A new cgroup namespace is rooted where we are when we make it, so then we wait first.
-    if plan.new_cgroup {
+    if plan.new_cgroup || args.cgroup_first {
         chan.wait_go()?;
+    }
+    if plan.new_cgroup {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).ctx("unshare cgroup namespace")?;
     }
     if !args.no_new_keyring {
