@@ -645,6 +645,61 @@ fn quick_execs_each_get_their_own_exit_status() {
     c.ctr_ok(&["task", "delete", "q1"]);
 }
 
+/// A shim killed with SIGKILL: containerd runs the shim binary's `delete`, which force-deletes
+/// the container with its runtime (the container's init, orphaned, would run on) and unmounts
+/// its rootfs; containerd then publishes the exit and the delete in the shim's place.
+#[test]
+fn a_killed_shim_is_cleaned_up_by_its_delete() {
+    let mut c = Containerd::start("deadshim");
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "ds1",
+        "sleep",
+        "1000",
+    ]);
+    c.wait_task_status("ds1", "RUNNING");
+    let pid: i32 = c
+        .ctr_ok(&["task", "ls"])
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ds1 ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("the task's pid");
+    let state = format!("/run/containerd/husk/{}/ds1", c.ns);
+    assert!(Path::new(&state).is_dir(), "{state}");
+    c.watch_events();
+    for shim in c.shims() {
+        // SAFETY: kill of a pid just read from /proc; a stale one fails harmlessly.
+        unsafe { libc::kill(shim, libc::SIGKILL) };
+    }
+    assert!(
+        wait_for(Duration::from_secs(20), || c.task_events("ds1")
+            == ["/tasks/exit", "/tasks/delete"]),
+        "events: {:?}",
+        c.task_events("ds1")
+    );
+    // The orphaned init came to this process, a subreaper: killed, it is reaped here.
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            integration::reap_all();
+            !Path::new(&format!("/proc/{pid}")).exists()
+        }),
+        "the container's init {pid} still runs"
+    );
+    assert!(!Path::new(&state).exists(), "{state} left behind");
+    assert_eq!(c.task_status("ds1"), None);
+    c.assert_no_shim_or_mount_left();
+    c.ctr_ok(&["container", "delete", "ds1"]);
+}
+
 /// containerd killed with SIGKILL: the container keeps running under its shim, and a new
 /// containerd finds it, execs in it, sees its exit and deletes it.
 #[test]

@@ -13,6 +13,7 @@ mod stats;
 use std::{
     env,
     io::Read,
+    os::fd::{AsFd, FromRawFd, OwnedFd},
     os::unix::process::CommandExt,
     path::Path,
     process::{Command, Stdio},
@@ -30,7 +31,10 @@ use containerd_shim::{
     Config, Error, ExitSignal, Flags, Shim, StartOpts,
 };
 
-use nix::sys::signal::{signal, SigHandler, Signal};
+use nix::{
+    poll::{poll, PollFd, PollFlags, PollTimeout},
+    sys::signal::{signal, SigHandler, Signal},
+};
 
 use crate::runtime::{command_timeout, find_binary};
 
@@ -146,6 +150,62 @@ impl HuskShim {
         write_address(&address)?;
         Ok(address)
     }
+
+    /// `delete --force` of this container by its runtime, bounded like every runtime command.
+    /// A container the runtime no longer knows is what we want: the status is not used.
+    fn runtime_delete(&self, bundle: &Path) {
+        let options = read_options(bundle).unwrap_or_default();
+        let (name, root) = service::binary_and_root(&options);
+        let Ok(binary) = find_binary(name) else {
+            return;
+        };
+        let mut cmd = Command::new(binary);
+        cmd.arg("--root")
+            .arg(Path::new(root).join(&self.namespace))
+            .arg("--log")
+            .arg(bundle.join("log.json"))
+            .args(["--log-format", "json", "delete", "--force", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let Ok(mut child) = cmd.spawn() else {
+            return;
+        };
+        // This process has no reaper: it waits for its child's pidfd, which a poll can bound.
+        if !exits_within(&child, command_timeout()) {
+            // Ended either way: by us, or just before.
+            let _ = child.kill();
+        }
+        if let Err(e) = child.wait() {
+            log::warn!("wait for the runtime's delete: {e}");
+        }
+    }
+}
+
+/// Whether `child` ends within `limit`; it is not reaped. Without a pidfd (a kernel before
+/// 5.3) it is waited for unbounded, as the runtime's delete ends on its own.
+fn exits_within(child: &std::process::Child, limit: Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if fd < 0 {
+        return true;
+    }
+    // SAFETY: a new fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return true,
+        }
+    }
 }
 
 impl Shim for HuskShim {
@@ -191,35 +251,13 @@ impl Shim for HuskShim {
         })
     }
     /// Cleans up after a shim that is gone: the runtime's container, and the rootfs mount.
+    /// containerd runs this after every shim's disconnect, also when the shim's own Delete has
+    /// already removed the container; that Delete leaves a mark in the bundle, and the
+    /// runtime is then not run again (notes/shim.md).
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
         let bundle = Path::new(&self.bundle);
-        let options = read_options(bundle).unwrap_or_default();
-        let (name, root) = service::binary_and_root(&options);
-        if let Ok(binary) = find_binary(name) {
-            let mut cmd = Command::new(binary);
-            cmd.arg("--root")
-                .arg(Path::new(root).join(&self.namespace))
-                .arg("--log")
-                .arg(bundle.join("log.json"))
-                .args(["--log-format", "json", "delete", "--force", &self.id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            // A container the runtime no longer knows is what we want: its status is not used.
-            if let Ok(mut child) = cmd.spawn() {
-                // Bounded like every runtime command; this process has no reaper to wait on, so
-                // it polls.
-                let deadline = Instant::now() + command_timeout();
-                while let Ok(None) = child.try_wait() {
-                    if Instant::now() >= deadline {
-                        // Ended either way: by us, or just before.
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
+        if !bundle.join(service::DELETED_MARK).exists() {
+            self.runtime_delete(bundle);
         }
         let rootfs = bundle.join("rootfs");
         if let Err(e) = containerd_shim::mount::umount_recursive(rootfs.to_str(), libc::MNT_DETACH)

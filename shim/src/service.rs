@@ -40,6 +40,11 @@ use crate::{
 
 use crate::cri_options::{self, RUNC_OPTIONS};
 
+/// Left in the bundle by a Delete whose runtime command removed the container: the binary's
+/// `delete`, which containerd runs after the shim disconnects, then has no runtime command
+/// to run.
+pub const DELETED_MARK: &str = "husk-shim-deleted";
+
 fn err(code: Code, msg: impl std::fmt::Display) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
 }
@@ -778,6 +783,16 @@ impl Task for Service {
                 format!("container {} already exists", req.id),
             ));
         }
+        // A bundle left from an earlier task of this id must not skip a cleanup for this one.
+        match std::fs::remove_file(Path::new(&req.bundle).join(DELETED_MARK)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err(
+                    Code::UNKNOWN,
+                    format!("remove {}/{DELETED_MARK}: {e}", req.bundle),
+                ))
+            }
+            _ => {}
+        }
         let pid = self.do_create(&req).map_err(|e| err(Code::UNKNOWN, e))?;
         Ok(api::CreateTaskResponse {
             pid,
@@ -914,6 +929,10 @@ impl Task for Service {
         };
         rt.run("delete", args, None)
             .map_err(|e| err(Code::UNKNOWN, e))?;
+        if let Err(e) = std::fs::write(Path::new(&bundle).join(DELETED_MARK), b"") {
+            // The binary's `delete` then runs the runtime's once more, which finds nothing.
+            warn!("write {bundle}/{DELETED_MARK}: {e}");
+        }
         let mut inner = self.lock();
         let mut c = inner.containers.remove(&req.id).ok_or_else(|| {
             err(
