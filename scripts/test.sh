@@ -22,7 +22,8 @@
 #      containerd's runc-v2 shim with husk and with runc as BinaryName, each running a container
 #      in a systemd scope, and a CRI pod through our shim whose handler options carry
 #      SystemdCgroup, with containerd 1.6 and 1.7 (scripts/v2vm/containerd-systemd.sh SHIM_BIN
-#      HUSK_BIN; skipped like 8b)
+#      HUSK_BIN; skipped like 8b), and the same three ways in the guest booted with cgroup v1
+#      (V2VM_CGROUP=v1: runc's legacy systemd manager)
 #   9. integration: containerd: the release shim and husk under private containerds, driven by ctr
 #      and, for a pod, through the CRI plugin by a CRI client
 #      (SHIM_BIN=... HUSK_BIN=... cargo nextest run -p integration)
@@ -126,12 +127,16 @@ fi
 if ((!v2vm_ok)); then
     skip "integration: cgroup v2 guest" "scripts/v2vm.sh cannot build the guest"
     skip "integration: systemd cgroups in the v2 guest" "scripts/v2vm.sh cannot build the guest"
+    skip "integration: systemd cgroups in the cgroup v1 guest" "scripts/v2vm.sh cannot build the guest"
 elif ((built)); then
     step "integration: cgroup v2 guest" scripts/v2vm/integration.sh "$SHIM_BIN" "$HUSK_BIN" || true
     step "integration: systemd cgroups in the v2 guest" scripts/v2vm/containerd-systemd.sh "$SHIM_BIN" "$HUSK_BIN" || true
+    step "integration: systemd cgroups in the cgroup v1 guest" \
+        env V2VM_CGROUP=v1 scripts/v2vm/containerd-systemd.sh "$SHIM_BIN" "$HUSK_BIN" || true
 else
     skip "integration: cgroup v2 guest" "cargo build --release failed"
     skip "integration: systemd cgroups in the v2 guest" "cargo build --release failed"
+    skip "integration: systemd cgroups in the cgroup v1 guest" "cargo build --release failed"
 fi
 if ! command -v containerd >/dev/null 2>&1; then
     skip "integration: containerd" "containerd is not installed (Debian's package containerd)"

@@ -233,13 +233,34 @@ fn build_image(dir: &Path, pause: bool) -> PathBuf {
 /// with systemd as PID 1, such as the guest of scripts/v2vm/containerd-systemd.sh), if it
 /// cannot.
 pub fn systemd_skip_reason() -> Option<&'static str> {
-    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        return Some("not a pure cgroup v2 host (no /sys/fs/cgroup/cgroup.controllers)");
+    match systemd_cgroups() {
+        Ok(SystemdCgroups::V2) => None,
+        Ok(SystemdCgroups::V1) => Some("systemd manages cgroup v1 here; the test checks v2 paths"),
+        Err(why) => Some(why),
     }
+}
+
+/// The cgroup layout that systemd, as PID 1, manages here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemdCgroups {
+    /// Pure cgroup v2.
+    V2,
+    /// cgroup v1 hierarchies (hybrid or legacy): runc's legacy systemd manager.
+    V1,
+}
+
+/// [`SystemdCgroups`] of this host, or why the tests that need systemd skip.
+pub fn systemd_cgroups() -> Result<SystemdCgroups, &'static str> {
     if !Path::new("/run/systemd/system").exists() {
-        return Some("systemd is not PID 1 here (no /run/systemd/system)");
+        return Err("systemd is not PID 1 here (no /run/systemd/system)");
     }
-    None
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Ok(SystemdCgroups::V2);
+    }
+    if Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+        return Ok(SystemdCgroups::V1);
+    }
+    Err("neither a cgroup v2 root nor a v1 memory hierarchy at /sys/fs/cgroup")
 }
 
 /// The busybox image of [`IMAGE`] as an OCI archive in `dir` (for huskd's tests).

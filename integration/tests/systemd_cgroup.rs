@@ -1,5 +1,6 @@
-//! containerd's `SystemdCgroup = true` on a pure cgroup v2 host with systemd as PID 1 (the guest
-//! of scripts/v2vm/containerd-systemd.sh): the container's cgroupsPath is runc's systemd form
+//! containerd's `SystemdCgroup = true` on a host with systemd as PID 1, pure cgroup v2 or cgroup
+//! v1 (the guests of scripts/v2vm/containerd-systemd.sh, `V2VM_CGROUP=v1` for the latter, where
+//! runc's legacy systemd manager applies): the container's cgroupsPath is runc's systemd form
 //! `slice:prefix:name`, its runtime is given `--systemd-cgroup` by the shim, and its cgroup is
 //! a transient scope systemd made. Each test runs a container there, checks the scope from
 //! the host's side (/proc/PID/cgroup, `systemctl show`), execs in it, reads its metrics, kills
@@ -14,11 +15,11 @@
 //!   --runc-binary husk --runc-systemd-cgroup --cgroup slice:prefix:name`;
 //! - the same with BinaryName runc, the reference.
 //!
-//! Elsewhere (this machine's cgroup v1, or no systemd as PID 1) each test prints why it skips.
+//! Elsewhere (no systemd as PID 1, as on this machine) each test prints why it skips.
 
 use std::{collections::HashMap, fs, path::Path, process::Command, time::Duration};
 
-use integration::{husk_bin, wait_for, Containerd, Options, IMAGE};
+use integration::{husk_bin, wait_for, Containerd, Options, SystemdCgroups, IMAGE};
 
 const SLICE: &str = "system.slice";
 const PREFIX: &str = "husk-it";
@@ -27,19 +28,38 @@ const MEMORY_MAX: u64 = 64 << 20;
 /// containerd's runtime name of containerd-shim-runc-v2.
 const RUNC_V2: &str = "io.containerd.runc.v2";
 
-fn start(name: &str) -> Option<Containerd> {
-    if let Some(why) = integration::systemd_skip_reason() {
-        println!("skipped: {why}");
-        return None;
-    }
-    Some(Containerd::start_with(
+fn start(name: &str) -> Option<(Containerd, SystemdCgroups)> {
+    let layout = match integration::systemd_cgroups() {
+        Ok(layout) => layout,
+        Err(why) => {
+            println!("skipped: {why}");
+            return None;
+        }
+    };
+    let c = Containerd::start_with(
         name,
         Options {
             // io.containerd.runc.v2 stays containerd's own shim.
             runc_v2_is_husk_shim: false,
             ..Options::default()
         },
-    ))
+    );
+    Some((c, layout))
+}
+
+/// Whether `/proc/PID/cgroup` text shows the process in `cgroup`: v2's one line, or on v1 the
+/// hierarchies systemd's scope spans (its own, memory and pids among them).
+fn shows_cgroup(proc_cgroup: &str, cgroup: &str, layout: SystemdCgroups) -> bool {
+    match layout {
+        SystemdCgroups::V2 => proc_cgroup == format!("0::{cgroup}\n"),
+        SystemdCgroups::V1 => ["name=systemd", "memory", "pids"].iter().all(|want| {
+            proc_cgroup.lines().any(|l| {
+                let mut f = l.splitn(3, ':').skip(1);
+                let (names, path) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+                names.split(',').any(|n| n == *want) && path == cgroup
+            })
+        }),
+    }
 }
 
 /// `systemctl show` of `unit`: its properties by name.
@@ -79,26 +99,47 @@ fn shim_exe(c: &Containerd) -> std::path::PathBuf {
 
 /// The running task `id` is in its scope, which systemd knows with the container's limit; exec
 /// joins it; metrics are read from it; after kill and delete, scope and directory are gone.
-fn scope_lifecycle(c: &Containerd, id: &str) {
+fn scope_lifecycle(c: &Containerd, layout: SystemdCgroups, id: &str) {
     let unit = format!("{PREFIX}-{id}.scope");
     let cgroup = format!("/{SLICE}/{unit}");
-    let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
+    let rel = cgroup.trim_start_matches('/');
+    // The directory whose going shows the scope gone, the limit's file, and the names systemd
+    // and ctr give the limit: v2's, or those of runc's legacy manager and the v1 metrics type.
+    let (dir, limit_file, memory_prop, limit_metric) = match layout {
+        SystemdCgroups::V2 => {
+            let dir = Path::new("/sys/fs/cgroup").join(rel);
+            let file = dir.join("memory.max");
+            (dir, file, "MemoryMax", "memory.usage_limit")
+        }
+        SystemdCgroups::V1 => {
+            let dir = Path::new("/sys/fs/cgroup/memory").join(rel);
+            let file = dir.join("memory.limit_in_bytes");
+            (dir, file, "MemoryLimit", "memory.limit_in_bytes")
+        }
+    };
     c.wait_task_status(id, "RUNNING");
     let pid = task_pid(c, id);
 
     let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert_eq!(own, format!("0::{cgroup}\n"), "cgroup of the init {pid}");
+    assert!(
+        shows_cgroup(&own, &cgroup, layout),
+        "cgroup of the init {pid}, not {cgroup}: {own}"
+    );
     let props = unit_properties(&unit);
     let prop = |k: &str| props.get(k).map(String::as_str).unwrap_or("");
     assert_eq!(prop("ActiveState"), "active", "{unit}: {props:?}");
     assert_eq!(prop("ControlGroup"), cgroup, "{unit}: {props:?}");
     assert_eq!(prop("Delegate"), "yes", "{unit}: {props:?}");
-    assert_eq!(prop("MemoryMax"), MEMORY_MAX.to_string(), "{unit}");
+    assert_eq!(prop(memory_prop), MEMORY_MAX.to_string(), "{unit}");
     assert_eq!(
-        fs::read_to_string(dir.join("memory.max")).unwrap().trim(),
-        MEMORY_MAX.to_string()
+        fs::read_to_string(&limit_file).unwrap().trim(),
+        MEMORY_MAX.to_string(),
+        "{}",
+        limit_file.display()
     );
-    println!("{unit}: ActiveState=active ControlGroup={cgroup} MemoryMax={MEMORY_MAX}");
+    println!(
+        "{layout:?} {unit}: ActiveState=active ControlGroup={cgroup} {memory_prop}={MEMORY_MAX}"
+    );
 
     let out = c.ctr(&[
         "task",
@@ -109,10 +150,10 @@ fn scope_lifecycle(c: &Containerd, id: &str) {
         "cat",
         "/proc/self/cgroup",
     ]);
-    assert_eq!(
+    assert!(
+        shows_cgroup(&String::from_utf8_lossy(&out.stdout), &cgroup, layout),
+        "exec's cgroup, not {cgroup}: {}; stderr: {}",
         String::from_utf8_lossy(&out.stdout),
-        format!("0::{cgroup}\n"),
-        "exec's cgroup; stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0));
@@ -126,7 +167,7 @@ fn scope_lifecycle(c: &Containerd, id: &str) {
         "metrics: {metrics}"
     );
     assert_eq!(
-        value("memory.usage_limit"),
+        value(limit_metric),
         Some(MEMORY_MAX.to_string()),
         "metrics: {metrics}"
     );
@@ -153,7 +194,7 @@ fn scope_lifecycle(c: &Containerd, id: &str) {
 
 /// ctr run through containerd-shim-runc-v2 with `binary`, `--runc-systemd-cgroup` and a
 /// cgroupsPath in systemd's form; `root` is the runtime's --root (the shim adds the namespace).
-fn runc_v2_shim_with(c: &Containerd, id: &str, binary: &str, root: &str) {
+fn runc_v2_shim_with(c: &Containerd, layout: SystemdCgroups, id: &str, binary: &str, root: &str) {
     let cgroups_path = format!("{SLICE}:{PREFIX}:{id}");
     let limit = MEMORY_MAX.to_string();
     c.ctr_ok(&[
@@ -188,12 +229,12 @@ fn runc_v2_shim_with(c: &Containerd, id: &str, binary: &str, root: &str) {
         "{binary} keeps no state in {}",
         state.display()
     );
-    scope_lifecycle(c, id);
+    scope_lifecycle(c, layout, id);
 }
 
 #[test]
 fn husk_shim_with_systemd_cgroup_option_runs_in_a_scope() {
-    let Some(c) = start("sd-husk-shim") else {
+    let Some((c, layout)) = start("sd-husk-shim") else {
         return;
     };
     let id = "sd-a";
@@ -213,17 +254,23 @@ fn husk_shim_with_systemd_cgroup_option_runs_in_a_scope() {
     );
     let state = Path::new("/run/containerd/husk").join(&c.ns).join(id);
     assert!(state.is_dir(), "husk keeps no state in {}", state.display());
-    scope_lifecycle(&c, id);
+    scope_lifecycle(&c, layout, id);
 }
 
 #[test]
 fn runc_v2_shim_with_husk_binary_and_systemd_cgroup_runs_in_a_scope() {
-    let Some(c) = start("sd-runc-v2-husk") else {
+    let Some((c, layout)) = start("sd-runc-v2-husk") else {
         return;
     };
     let husk = husk_bin();
     // The root Containerd's cleanup force-deletes husk's leftovers from.
-    runc_v2_shim_with(&c, "sd-b", husk.to_str().unwrap(), "/run/containerd/husk");
+    runc_v2_shim_with(
+        &c,
+        layout,
+        "sd-b",
+        husk.to_str().unwrap(),
+        "/run/containerd/husk",
+    );
 }
 
 #[test]
@@ -233,10 +280,10 @@ fn runc_v2_shim_with_runc_and_systemd_cgroup_runs_in_a_scope() {
         println!("skipped: {runc} is not installed");
         return;
     }
-    let Some(c) = start("sd-runc-v2-runc") else {
+    let Some((c, layout)) = start("sd-runc-v2-runc") else {
         return;
     };
     // The root Containerd's cleanup force-deletes runc's leftovers from.
     let root = c.dir.join("runc-root");
-    runc_v2_shim_with(&c, "sd-c", runc, root.to_str().unwrap());
+    runc_v2_shim_with(&c, layout, "sd-c", runc, root.to_str().unwrap());
 }

@@ -183,7 +183,7 @@ impl HuskShim {
 }
 
 /// Whether `child` ends within `limit`; it is not reaped. Without a pidfd (a kernel before
-/// 5.3) it is waited for unbounded, as the runtime's delete ends on its own.
+/// 5.3, which husk does not support either) it is waited for unbounded.
 fn exits_within(child: &std::process::Child, limit: Duration) -> bool {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
@@ -203,7 +203,8 @@ fn exits_within(child: &std::process::Child, limit: Duration) -> bool {
             Ok(0) => return false,
             Ok(_) => return true,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return true,
+            // Unbounded is worse than a runtime's delete cut short.
+            Err(_) => return false,
         }
     }
 }
