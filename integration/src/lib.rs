@@ -532,6 +532,20 @@ impl Containerd {
         self.ctr_ok(&["container", "delete", "--keep-snapshot", &template]);
     }
 
+    /// `ctr run -d` of `sleep 1000` as container `id` through our shim.
+    pub fn run_sleep(&self, id: &str) {
+        self.ctr_ok(&[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            id,
+            "sleep",
+            "1000",
+        ]);
+    }
+
     /// Runs ctr, asserts it succeeded, returns its stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> String {
         let out = self.ctr(args);

@@ -79,16 +79,7 @@ fn stdin_reaches_the_container_and_its_end_is_eof() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0));
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "s2",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("s2");
     let out = c.ctr_stdin(
         &[
             "task",
@@ -114,16 +105,7 @@ fn stdin_reaches_the_container_and_its_end_is_eof() {
 fn detached_task_exec_ps_pause_resume_kill_delete_with_events_in_order() {
     let mut c = Containerd::start("detached");
     c.watch_events();
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "d1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("d1");
     c.wait_task_status("d1", "RUNNING");
 
     let out = c.ctr(&["task", "exec", "--exec-id", "e1", "d1", "echo", "from-exec"]);
@@ -300,16 +282,7 @@ fn processes_outliving_init_without_a_pid_namespace_are_killed() {
 #[test]
 fn kill_all_reaches_every_process_and_exec_kill_one() {
     let c = Containerd::start("killall");
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "k1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("k1");
     c.wait_task_status("k1", "RUNNING");
     // A detached exec that ignores nothing: killed on its own, then the rest with --all.
     c.ctr_ok(&[
@@ -380,16 +353,7 @@ fn terminal_run_gets_a_pty() {
     assert!(!text.contains("resize"), "output: {text:?}");
     assert_eq!(out.status.code(), Some(7), "output: {text:?}");
 
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "t2",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("t2");
     let out = c.ctr_in_terminal(&[
         "task",
         "exec",
@@ -447,16 +411,7 @@ fn containers_of_one_group_share_one_shim() {
     let out = c.ctr(&["task", "exec", "--exec-id", "x", "g2", "echo", "in-g2"]);
     assert_eq!(stdout(&out), "in-g2\n");
     // A third container without the annotation gets its own.
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "solo",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("solo");
     c.wait_task_status("solo", "RUNNING");
     assert_eq!(c.shims().len(), 2, "shims: {:?}", c.shims());
     for id in ["g1", "g2", "solo"] {
@@ -619,16 +574,7 @@ fn missing_runtime_binary_is_an_error_and_leaves_nothing() {
 #[test]
 fn quick_execs_each_get_their_own_exit_status() {
     let c = Containerd::start("quickexec");
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "q1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("q1");
     c.wait_task_status("q1", "RUNNING");
     for i in 0..20 {
         let (id, script) = (format!("x{i}"), format!("exit {i}"));
@@ -651,16 +597,7 @@ fn quick_execs_each_get_their_own_exit_status() {
 #[test]
 fn a_killed_shim_is_cleaned_up_by_its_delete() {
     let mut c = Containerd::start("deadshim");
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "ds1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("ds1");
     c.wait_task_status("ds1", "RUNNING");
     let pid: i32 = c
         .ctr_ok(&["task", "ls"])
@@ -705,16 +642,7 @@ fn a_killed_shim_is_cleaned_up_by_its_delete() {
 #[test]
 fn containers_survive_containerd_kill9_and_a_new_containerd_reconnects() {
     let mut c = Containerd::start("restart");
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "r1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("r1");
     c.wait_task_status("r1", "RUNNING");
     let shims = c.shims();
     c.kill9_and_restart();
@@ -1006,16 +934,7 @@ fn the_shims_rpcs_answer_as_the_protocol_requires() {
         TaskClient,
     };
     let c = Containerd::start("rpcs");
-    c.ctr_ok(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        IMAGE,
-        "p1",
-        "sleep",
-        "1000",
-    ]);
+    c.run_sleep("p1");
     c.wait_task_status("p1", "RUNNING");
     let bundle = c
         .dir
