@@ -214,32 +214,84 @@ fn spawn_error(criu: &Path, e: &std::io::Error) -> Error {
 }
 
 /// CRIU's version as runc counts it (major*10000 + minor*100 + sublevel; a git build counts as
-/// the next minor release), refused below `min`.
+/// the next minor release), refused below `min`, from a CRIU of its own.
 pub fn check_version(criu: &Path, min: u32) -> Result<u32> {
-    let v = version(criu).map_err(|e| Error::msg(format!("CRIU version check failed: {e}")))?;
-    if v < min {
-        return Err(Error::msg(format!(
-            "CRIU version {v} must be {min} or higher"
-        )));
-    }
-    log::debug!("Using CRIU {v}");
-    Ok(v)
+    let mut s = Swrk::spawn(criu, &[], false).map_err(version_error)?;
+    s.check_version(min)
 }
 
-fn version(criu: &Path) -> Result<u32> {
-    let mut req = rpc::Criu_req::new();
-    req.set_type(ReqType::VERSION);
-    let resp = Swrk::spawn(criu, &[], false)?.call(&req, &mut |_, _| Ok(()))?;
-    let v = resp
-        .version
-        .as_ref()
-        .ok_or_else(|| Error::msg("no version in the reply"))?;
-    Ok(count_version(
-        v.major_number(),
-        v.minor_number(),
-        v.sublevel(),
-        v.has_gitid(),
-    ))
+fn version_error(e: Error) -> Error {
+    Error::msg(format!("CRIU version check failed: {e}"))
+}
+
+impl Swrk {
+    /// A `criu swrk` whose version is checked first, over a connection it keeps open for the
+    /// request that follows: one CRIU process instead of runc's two.
+    pub fn start(criu: &Path, min: u32) -> Result<(Swrk, u32)> {
+        let mut s = Swrk::spawn(criu, &[], false).map_err(version_error)?;
+        let v = s.check_version(min)?;
+        Ok((s, v))
+    }
+
+    fn check_version(&mut self, min: u32) -> Result<u32> {
+        let mut req = rpc::Criu_req::new();
+        req.set_type(ReqType::VERSION);
+        req.set_keep_open(true);
+        let resp = self
+            .exchange(&req, &mut |_, _| Ok(()))
+            .map_err(version_error)?;
+        let v = resp
+            .version
+            .as_ref()
+            .ok_or_else(|| version_error(Error::msg("no version in the reply")))?;
+        let v = count_version(
+            v.major_number(),
+            v.minor_number(),
+            v.sublevel(),
+            v.has_gitid(),
+        );
+        if v < min {
+            return Err(Error::msg(format!(
+                "CRIU version {v} must be {min} or higher"
+            )));
+        }
+        log::debug!("Using CRIU {v}");
+        Ok(v)
+    }
+
+    /// Asks CRIU whether it has the features a pre-dump (memory tracking) or lazy pages need.
+    pub fn check_features(&mut self, mem_track: bool, lazy_pages: bool) -> Result<()> {
+        let mut f = rpc::Criu_features::new();
+        if mem_track {
+            f.set_mem_track(true);
+        }
+        if lazy_pages {
+            f.set_lazy_pages(true);
+        }
+        let mut req = rpc::Criu_req::new();
+        req.set_type(ReqType::FEATURE_CHECK);
+        req.set_keep_open(true);
+        req.features = protobuf::MessageField::some(f);
+        let resp = self
+            .exchange(&req, &mut |_, _| Ok(()))
+            .map_err(|e| Error::msg(format!("CRIU feature check failed: {e}")))?;
+        let got = resp.features.as_ref();
+        let mut missing = Vec::new();
+        if mem_track && got.is_some_and(|g| g.has_mem_track() && !g.mem_track()) {
+            missing.push("MemTrack");
+        }
+        if lazy_pages && got.is_some_and(|g| g.has_lazy_pages() && !g.lazy_pages()) {
+            missing.push("LazyPages");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::msg(format!(
+                "criu is missing features: [{}]",
+                missing.join(" ")
+            )))
+        }
+    }
 }
 
 fn count_version(major: i32, minor: i32, sublevel: i32, git: bool) -> u32 {
@@ -248,39 +300,6 @@ fn count_version(major: i32, minor: i32, sublevel: i32, git: bool) -> u32 {
         v - v % 100 + 100
     } else {
         v
-    }
-}
-
-/// Asks CRIU whether it has the features a pre-dump (memory tracking) or lazy pages need.
-pub fn check_features(criu: &Path, mem_track: bool, lazy_pages: bool) -> Result<()> {
-    let mut f = rpc::Criu_features::new();
-    if mem_track {
-        f.set_mem_track(true);
-    }
-    if lazy_pages {
-        f.set_lazy_pages(true);
-    }
-    let mut req = rpc::Criu_req::new();
-    req.set_type(ReqType::FEATURE_CHECK);
-    req.features = protobuf::MessageField::some(f);
-    let resp = Swrk::spawn(criu, &[], false)
-        .and_then(|s| s.call(&req, &mut |_, _| Ok(())))
-        .map_err(|e| Error::msg(format!("CRIU feature check failed: {e}")))?;
-    let got = resp.features.as_ref();
-    let mut missing = Vec::new();
-    if mem_track && got.is_some_and(|g| g.has_mem_track() && !g.mem_track()) {
-        missing.push("MemTrack");
-    }
-    if lazy_pages && got.is_some_and(|g| g.has_lazy_pages() && !g.lazy_pages()) {
-        missing.push("LazyPages");
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::msg(format!(
-            "criu is missing features: [{}]",
-            missing.join(" ")
-        )))
     }
 }
 
