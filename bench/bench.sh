@@ -16,6 +16,8 @@
 #              hyperfine's --prepare), through CRIU
 #   restore    `restore -d` of that container from one image made beforehand (the previous
 #              restored container deleted in --prepare)
+#              Both run in CR_ROUNDS rounds (default 5) in which the runtimes take turns, each
+#              runtime's runs pooled: CRIU's time drifts too much between blocks of runs.
 #   A runtime without `checkpoint` (its `checkpoint --help` fails), or that cannot checkpoint
 #   and restore the container once, is SKIPPED for both, with the reason printed. They need a
 #   CRIU >= 4 on PATH: scripts/install-criu.sh.
@@ -31,6 +33,7 @@
 #   WARMUP=3 MIN_RUNS=10 RUNS=   hyperfine --warmup / --min-runs / --runs (RUNS overrides MIN_RUNS)
 #   LOOP_N=100 LOOP_RUNS=3       runs per loop command, and hyperfine runs of the loop
 #   RSS_RUNS=5                   runs measured for peak RSS
+#   CR_ROUNDS=5      rounds of checkpoint and restore (the runs split among them)
 #   BENCH_TIMEOUT=900            seconds one hyperfine invocation may take before it is failed
 #   OUT=bench/results/latest.json
 #   KEEP_HUGETLB=1   keep the hugetlb cgroup v1 hierarchy this script mounts for crun (default:
@@ -229,10 +232,13 @@ record() { # bench rt status reason [json-file]
 }
 
 # hyperfine one command for one runtime. Args: bench rt mode(-N|sh) check-cmd bench-cmd [extra hyperfine args]
+# With MEASURE_JSON set, the results go there and are not recorded (the caller pools them);
+# any outcome but success is recorded as usual and sets MEASURE_FAILED.
 measure() {
     local bench=$1 rt=$2 mode=$3 check=$4 cmd=$5 why json errf
     shift 5
     want "$bench" || return 0
+    MEASURE_FAILED=1
     if [[ ${STATUS[$rt]} != ok ]]; then
         record "$bench" "$rt" "${STATUS[$rt]}" "${WHY[$rt]}"
         return
@@ -242,7 +248,7 @@ measure() {
         record "$bench" "$rt" failed "$why"
         return
     fi
-    json=$WORK/json/$bench.$rt.json
+    json=${MEASURE_JSON:-$WORK/json/$bench.$rt.json}
     errf=$WORK/json/$bench.$rt.err
     # -i: finish the runs even if some fail, then count the failures from the exit codes.
     local hf=(hyperfine -i --style basic --time-unit millisecond --export-json "$json" -n "$rt")
@@ -261,7 +267,8 @@ measure() {
               "\($bad | length) of \(length) runs failed (exit \($bad | unique | map(tostring) | join(",")))"
               end' "$json")
         if [[ -z $bad ]]; then
-            record "$bench" "$rt" ok "" "$json"
+            MEASURE_FAILED=
+            [[ -n ${MEASURE_JSON:-} ]] || record "$bench" "$rt" ok "" "$json"
             return
         fi
         # Containers a failed run left behind would fail the samples; keep the sleep container.
@@ -456,28 +463,63 @@ if want checkpoint || want restore; then
         fi
     done
 fi
+# CRIU's time drifts by 20% and more from one block of runs to the next here (namespaces torn
+# down in the background, caches), which back-to-back blocks would book to whichever runtime ran
+# then. So checkpoint and restore run in CR_ROUNDS rounds in which the runtimes take turns, and
+# each runtime's runs are pooled.
+CR_ROUNDS=${CR_ROUNDS:-5}
+per_round=$(((${RUNS:-$MIN_RUNS} + CR_ROUNDS - 1) / CR_ROUNDS))
+pool() { # hyperfine exports of one command -> one export with their runs pooled
+    jq -s '(map(.results[0].times) | add) as $t | ($t | add / length) as $m
+        | {results: [.[0].results[0] + {
+            times: $t, exit_codes: (map(.results[0].exit_codes) | add), mean: $m,
+            stddev: (if ($t | length) > 1
+                then ($t | map((. - $m) * (. - $m)) | add / (length - 1) | sqrt) else 0 end),
+            median: ($t | sort | if length % 2 == 1 then .[length / 2 | floor]
+                else (.[length / 2 - 1] + .[length / 2]) / 2 end),
+            min: ($t | min), max: ($t | max),
+            user: (map(.results[0].user) | add / length),
+            system: (map(.results[0].system) | add / length)}]}' "$@"
+}
 for bench in checkpoint restore; do
+    want "$bench" || continue
     bench_header "$bench"
+    declare -A CR_DONE=()
     for rt in "${RTS[@]}"; do
-        if want "$bench" && [[ -n ${CR_WHY[$rt]:-} ]]; then
+        if [[ -n ${CR_WHY[$rt]:-} ]]; then
             record "$bench" "$rt" skipped "${CR_WHY[$rt]}"
-            continue
+            CR_DONE[$rt]=1
         fi
-        c=$(rtcmd "$rt")
-        id=$ID-$rt-cr
-        case $bench in
-            checkpoint)
-                prep="$c delete -f $id >/dev/null 2>&1; rm -rf $WORK/img-$rt && $c run -d -b $WORK/sleep $id </dev/null >/dev/null 2>&1"
-                cmd="$c checkpoint --image-path $WORK/img-$rt $id"
-                ;;
-            restore)
-                prep="$c delete -f $id >/dev/null 2>&1 || true"
-                cmd="$c restore -d --image-path $WORK/ref-$rt -b $WORK/sleep $id"
-                ;;
-        esac
-        measure "$bench" "$rt" sh "$prep; $cmd" "$cmd" --prepare "$prep" "${RUNS_ARGS[@]}"
-        if [[ ${STATUS[$rt]} == ok ]]; then delete_all "${BIN[$rt]}" "${ROOT[$rt]}"; fi
     done
+    for ((round = 1; round <= CR_ROUNDS; round++)); do
+        for rt in "${RTS[@]}"; do
+            [[ -z ${CR_DONE[$rt]:-} ]] || continue
+            c=$(rtcmd "$rt")
+            id=$ID-$rt-cr
+            case $bench in
+                checkpoint)
+                    prep="$c delete -f $id >/dev/null 2>&1; rm -rf $WORK/img-$rt && $c run -d -b $WORK/sleep $id </dev/null >/dev/null 2>&1"
+                    cmd="$c checkpoint --image-path $WORK/img-$rt $id"
+                    ;;
+                restore)
+                    prep="$c delete -f $id >/dev/null 2>&1 || true"
+                    cmd="$c restore -d --image-path $WORK/ref-$rt -b $WORK/sleep $id"
+                    ;;
+            esac
+            warm=1
+            if ((round == 1)); then warm=$WARMUP; fi
+            MEASURE_JSON=$WORK/json/$bench.$rt.round$round.json measure "$bench" "$rt" sh \
+                "$prep; $cmd" "$cmd" --prepare "$prep" --warmup "$warm" --runs "$per_round"
+            if [[ -n $MEASURE_FAILED ]]; then CR_DONE[$rt]=1; fi
+            if [[ ${STATUS[$rt]} == ok ]]; then delete_all "${BIN[$rt]}" "${ROOT[$rt]}"; fi
+        done
+    done
+    for rt in "${RTS[@]}"; do
+        [[ -z ${CR_DONE[$rt]:-} ]] || continue
+        pool "$WORK/json/$bench.$rt".round*.json >"$WORK/json/$bench.$rt.json"
+        record "$bench" "$rt" ok "" "$WORK/json/$bench.$rt.json"
+    done
+    unset CR_DONE
 done
 
 # --- report ----------------------------------------------------------------------------------
