@@ -390,6 +390,26 @@ fn bad_checkpoint_flag_values_are_refused() {
         assert_eq!(c.state()["pid"], pid, "{flag} {value}");
         assert_eq!(c.status(), "running", "{flag} {value}");
     }
+    // Image and work paths that cannot be made. husk has started CRIU by the time it makes the
+    // work path (it asks CRIU for its version first), and must not leave it behind.
+    let file = img.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let below = file.join("x");
+    let below = below.to_str().unwrap();
+    let out = with_criu(&c, &["checkpoint", "--image-path", below, &c.id]);
+    assert!(out.assert_failure().contains("not a directory"), "{out}");
+    let out = checkpoint(&c, &images, &["--work-path", below]);
+    assert!(out.assert_failure().contains("not a directory"), "{out}");
+    assert_eq!(c.status(), "running");
+    let criu: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "criu")
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(criu.is_empty(), "criu processes left: {criu:?}");
     c.delete_force_ok();
 }
 

@@ -16,7 +16,9 @@ pub fn run(root: &Path, criu_bin: &Path, c: &Checkpoint) -> Result<i32> {
         .recursive(true)
         .mode(0o600)
         .create(&images)
-        .with_context(|| format!("mkdir {}", images.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!("mkdir {}: {}", images.display(), crate::error::io_text(&e))
+        })?;
     let parent = parent_path(&images, c.parent_path.as_deref())?;
     let page_server = c.page_server.as_deref().map(page_server).transpose()?;
     let f = &c.criu;

@@ -200,6 +200,28 @@ impl Swrk {
     }
 }
 
+/// A CRIU that husk stops talking to before `call` (an error while the request is built) reads
+/// end-of-file and exits: it is reaped here, and killed if it has not gone within a second.
+impl Drop for Swrk {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        // SAFETY: shutdown(2) on a socket we own.
+        unsafe { libc::shutdown(self.sock.as_raw_fd(), libc::SHUT_WR) };
+        let gone = crate::util::pidfd::pidfd_open(self.pid())
+            .and_then(|fd| crate::container::wait_exit(&fd, 1000))
+            .unwrap_or(false);
+        if !gone {
+            // It may have exited since: the wait below reaps it either way.
+            let _ = self.child.kill();
+        }
+        if let Err(e) = self.child.wait() {
+            log::warn!("wait for criu: {e}");
+        }
+    }
+}
+
 /// Why CRIU could not be started, in Go's words: a bare name is looked up on $PATH.
 fn spawn_error(criu: &Path, e: &std::io::Error) -> Error {
     let bare = !criu.as_os_str().as_encoded_bytes().contains(&b'/');

@@ -1241,44 +1241,42 @@ pub fn finish(
             let is_dir = fstat(fd.as_fd())
                 .map(|s| SFlag::from_bits_truncate(s.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
                 .unwrap_or(false);
-            if let (true, Some(first)) = (is_dir, &mask) {
+            let bind = |src: &OwnedFd| {
                 mount(
-                    Some(fd_path(first.as_fd()).as_str()),
+                    Some(fd_path(src.as_fd()).as_str()),
                     target.as_str(),
                     None::<&str>,
                     MsFlags::MS_BIND,
                     None::<&str>,
                 )
-                .with_ctx(|| format!("mask {p}"))?;
-                remount_keep_locked(
-                    slash.resolve(Path::new(p))?.as_fd(),
-                    MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-                )
-                .with_ctx(|| format!("mask {p}"))?;
-            } else if is_dir {
-                let data = lsm::label_mount_data("", mount_label);
-                mount(
-                    Some("tmpfs"),
-                    target.as_str(),
-                    Some("tmpfs"),
-                    MsFlags::MS_RDONLY,
-                    (!data.is_empty()).then_some(data.as_str()),
-                )
-                .with_ctx(|| match data.as_str() {
-                    "" => "mount tmpfs".to_string(),
-                    d => format!("mount tmpfs with data {d}"),
-                })
-                .with_ctx(|| format!("mask {p}"))?;
-                mask = Some(slash.resolve(Path::new(p))?);
-            } else {
-                mount(
-                    Some(fd_path(null.as_fd()).as_str()),
-                    target.as_str(),
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )
-                .with_ctx(|| format!("mask {p}"))?;
+                .with_ctx(|| format!("mask {p}"))
+            };
+            match (is_dir, &mask) {
+                (false, _) => bind(&null)?,
+                (true, Some(first)) => {
+                    bind(first)?;
+                    remount_keep_locked(
+                        slash.resolve(Path::new(p))?.as_fd(),
+                        MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                    )
+                    .with_ctx(|| format!("mask {p}"))?;
+                }
+                (true, None) => {
+                    let data = lsm::label_mount_data("", mount_label);
+                    mount(
+                        Some("tmpfs"),
+                        target.as_str(),
+                        Some("tmpfs"),
+                        MsFlags::MS_RDONLY,
+                        (!data.is_empty()).then_some(data.as_str()),
+                    )
+                    .with_ctx(|| match data.as_str() {
+                        "" => "mount tmpfs".to_string(),
+                        d => format!("mount tmpfs with data {d}"),
+                    })
+                    .with_ctx(|| format!("mask {p}"))?;
+                    mask = Some(slash.resolve(Path::new(p))?);
+                }
             }
         }
     }
