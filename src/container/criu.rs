@@ -235,20 +235,15 @@ fn spawn_error(criu: &Path, e: &std::io::Error) -> Error {
     })
 }
 
-/// CRIU's version as runc counts it (major*10000 + minor*100 + sublevel; a git build counts as
-/// the next minor release), refused below `min`, from a CRIU of its own.
-pub fn check_version(criu: &Path, min: u32) -> Result<u32> {
-    let mut s = Swrk::spawn(criu, &[], false).map_err(version_error)?;
-    s.check_version(min)
-}
-
 fn version_error(e: Error) -> Error {
     Error::msg(format!("CRIU version check failed: {e}"))
 }
 
 impl Swrk {
     /// A `criu swrk` whose version is checked first, over a connection it keeps open for the
-    /// request that follows: one CRIU process instead of runc's two.
+    /// request that follows: one CRIU process instead of runc's two. The version is counted as
+    /// runc counts it (major*10000 + minor*100 + sublevel; a git build counts as the next minor
+    /// release), and refused below `min`.
     pub fn start(criu: &Path, min: u32) -> Result<(Swrk, u32)> {
         let mut s = Swrk::spawn(criu, &[], false).map_err(version_error)?;
         let v = s.check_version(min)?;
@@ -431,7 +426,9 @@ mod tests {
 
     #[test]
     fn a_missing_criu_is_named() {
-        let e = check_version(Path::new("/nonexistent/criu"), MIN_VERSION).unwrap_err();
+        let Err(e) = Swrk::start(Path::new("/nonexistent/criu"), MIN_VERSION) else {
+            panic!("a missing CRIU started");
+        };
         assert_eq!(
             e.to_string(),
             "CRIU version check failed: fork/exec /nonexistent/criu: no such file or directory"

@@ -156,7 +156,8 @@ pub fn restore(o: &RestoreOptions) -> Result<Restored> {
         crate::container::tty::console_ends(o.console_socket, terminal, !o.detach)?;
     // In the foreground without a socket, husk keeps the pty master itself.
     let console = if relay.is_some() { None } else { console };
-    let version = criu::check_version(o.criu, criu::MIN_VERSION)?;
+    // Its own CRIU: the one that restores must be started with the fds it inherits.
+    let (_, version) = Swrk::start(o.criu, criu::MIN_VERSION)?;
     for (flag, set) in [
         ("--lsm-profile", o.lsm_profile.is_some()),
         ("--lsm-mount-context", o.lsm_mount_context.is_some()),
